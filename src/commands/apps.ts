@@ -1,0 +1,42 @@
+import { table } from '../cli/format.js';
+import type { Command } from './types.js';
+
+export const apps: Command = {
+  name: 'apps',
+  usage: 'apps [--json]',
+  summary: 'List apps with their deployments',
+  help: 'Lists every app, its default branch and its deployments (one per pushed branch).',
+  options: { json: { type: 'boolean' } },
+  args: { min: 0, max: 0 },
+  run({ flags, io, services }) {
+    const list = Object.values(services.store.read().apps)
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((a) => ({
+        name: a.name,
+        defaultBranch: a.defaultBranch,
+        deployments: Object.values(a.deployments).map((d) => ({
+          name: d.name,
+          branch: d.branch,
+          commit: d.commit,
+          release: d.release,
+          deployedAt: d.deployedAt,
+        })),
+        createdAt: a.createdAt,
+      }));
+    if (flags.json) {
+      io.out(`${JSON.stringify(list, null, 2)}\n`);
+      return 0;
+    }
+    if (list.length === 0) {
+      io.out('No apps yet. Push one: git push goku master\n');
+      return 0;
+    }
+    io.out(
+      table(
+        ['APP', 'DEFAULT BRANCH', 'DEPLOYMENTS'],
+        list.map((a) => [a.name, a.defaultBranch ?? '-', a.deployments.map((d) => d.name).join(', ') || '-']),
+      ),
+    );
+    return 0;
+  },
+};

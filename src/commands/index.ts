@@ -1,0 +1,88 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { GokuError, oneLine } from '../errors.js';
+import { apps } from './apps.js';
+import { helpCommand } from './help.js';
+import { keysAdd } from './keys-add.js';
+import { keysList } from './keys-list.js';
+import { keysRemove } from './keys-remove.js';
+import { serverCommand } from './server.js';
+import type { Caller, Command, CommandIO, Services } from './types.js';
+
+/** The command table shared by the local CLI and ssh. One module per command. */
+export function commandTable(): Command[] {
+  const list: Command[] = [];
+  list.push(
+    serverCommand,
+    keysAdd,
+    keysList,
+    keysRemove,
+    apps,
+    helpCommand(() => list),
+  );
+  return list;
+}
+
+export function findCommand(table: Command[], name: string): Command | undefined {
+  return table.find((c) => c.name === name);
+}
+
+/** Parses argv against the command's options; errors are usage errors. */
+export function parseCommand(
+  table: Command[],
+  argv: string[],
+): { command: Command; args: string[]; flags: Record<string, string | boolean | undefined> } {
+  const [name, ...rest] = argv;
+  if (!name) return { command: findCommand(table, 'help') as Command, args: [], flags: {} };
+  const command = findCommand(table, name);
+  if (!command) {
+    throw new GokuError(
+      'GOKU_ERR_UNKNOWN_COMMAND',
+      `unknown command ${JSON.stringify(name.slice(0, 80))}; see goku help`,
+    );
+  }
+  let parsed: ReturnType<typeof parseArgs<ParseArgsConfig>>;
+  try {
+    parsed = parseArgs({ args: rest, options: command.options ?? {}, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${oneLine(err).replace(/\. To specify.*$/, '')}; usage: goku ${command.usage}`,
+    );
+  }
+  const args = parsed.positionals;
+  if (args.length < command.args.min || args.length > command.args.max) {
+    const what = args.length < command.args.min ? 'missing argument' : 'too many arguments';
+    throw new GokuError('GOKU_ERR_USAGE', `${what}; usage: goku ${command.usage}`);
+  }
+  return { command, args, flags: parsed.values as Record<string, string | boolean | undefined> };
+}
+
+/** Runs one command; every error becomes one `error:` line and a non-zero status. */
+export async function runCommand(
+  table: Command[],
+  argv: string[],
+  io: CommandIO,
+  caller: Caller,
+  services: Services,
+): Promise<number> {
+  try {
+    if (argv[0] === '--version' || argv[0] === 'version') {
+      io.out(`goku ${services.version}\n`);
+      return 0;
+    }
+    const { command, args, flags } = parseCommand(table, argv);
+    if (caller.via === 'ssh' && !caller.admin) {
+      throw new GokuError(
+        'GOKU_ERR_COMMAND_NOT_ALLOWED',
+        `key ${caller.keyName} is a deploy key: it may git push and fetch only; commands need an admin key`,
+      );
+    }
+    if (caller.via === 'ssh' && command.name === 'server') {
+      throw new GokuError('GOKU_ERR_COMMAND_NOT_ALLOWED', 'server cannot be started over ssh');
+    }
+    return (await command.run({ args, flags, io, caller, services })) ?? 0;
+  } catch (err) {
+    io.err(`error: ${oneLine(err)}\n`);
+    return err instanceof GokuError && err.code === 'GOKU_ERR_USAGE' ? 2 : 1;
+  }
+}

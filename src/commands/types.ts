@@ -1,0 +1,45 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { Settings } from '../settings.js';
+import type { Store } from '../store/types.js';
+
+export interface Caller {
+  via: 'cli' | 'ssh';
+  keyName: string | null;
+  admin: boolean;
+}
+
+export interface CommandIO {
+  stdin: string;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** What commands may use; built in the composition root. */
+export interface Services {
+  settings: Settings;
+  store: Store;
+  version: string;
+}
+
+export interface CommandContext {
+  args: string[];
+  flags: Record<string, string | boolean | undefined>;
+  io: CommandIO;
+  caller: Caller;
+  services: Services;
+}
+
+export interface Command {
+  name: string;
+  usage: string;
+  summary: string;
+  /** Longer help shown by `goku help NAME`. */
+  help: string;
+  options?: ParseArgsConfig['options'];
+  args: { min: number; max: number };
+  /** Reads stdin (keys:add); other commands never wait for it. */
+  stdin?: boolean;
+  /** Runs without a daemon (help, version). */
+  local?: boolean;
+  run(ctx: CommandContext): Promise<number | undefined> | number | undefined;
+}

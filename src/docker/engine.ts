@@ -1,0 +1,232 @@
+import type { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { GokuError } from '../errors.js';
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  running: boolean;
+  restarting: boolean;
+  exitCode: number;
+  ip: string | null;
+  labels: Record<string, string>;
+  health: string | null;
+  startedAt: string;
+}
+
+export interface RunSpec {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  state: string;
+}
+
+/** The only module that talks to Docker; methods are named for what goku wants done. */
+export class DockerEngine {
+  readonly docker: Docker;
+  constructor(docker?: Docker) {
+    // API 1.41: Debian's engine answers 400 to anything newer.
+    this.docker = docker ?? new Docker({ version: 'v1.41' });
+  }
+
+  async ping(): Promise<void> {
+    await this.docker.ping();
+  }
+
+  /** Builds from a tar stream; output lines go to onLine. Errors hidden inside the stream become GokuErrors. */
+  async buildImage(
+    context: Readable,
+    opts: { tag: string; labels: Record<string, string> },
+    onLine: (line: string) => void,
+  ): Promise<string> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.buildImage(context, {
+        t: opts.tag,
+        forcerm: true,
+        rm: true,
+        labels: opts.labels,
+      });
+    } catch (err) {
+      // A Dockerfile that does not parse is an HTTP 400 before any step runs.
+      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      throw new GokuError('GOKU_ERR_DOCKERFILE', `Dockerfile rejected by docker: ${String(msg).trim()}`);
+    }
+    let imageId: string | null = null;
+    let failure: string | null = null;
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve()),
+        (ev: { stream?: string; error?: string; aux?: { ID?: string } }) => {
+          if (ev.stream) {
+            for (const l of ev.stream.split('\n')) if (l.trim()) onLine(l);
+          }
+          if (ev.error) failure = ev.error.trim();
+          if (ev.aux?.ID) imageId = ev.aux.ID;
+        },
+      );
+    });
+    if (failure) throw new GokuError('GOKU_ERR_BUILD_FAILED', `docker build failed: ${failure}`);
+    if (!imageId) {
+      const info = await this.docker.getImage(opts.tag).inspect();
+      imageId = info.Id;
+    }
+    return imageId as string;
+  }
+
+  async imageExposedPorts(image: string): Promise<Record<string, unknown> | null> {
+    const info = await this.docker.getImage(image).inspect();
+    return (info.Config?.ExposedPorts as Record<string, unknown> | undefined) ?? null;
+  }
+
+  /** Creates and starts a container with goku's defaults: an init process (fast SIGTERM), restart policy, bounded logs. */
+  async runContainer(spec: RunSpec): Promise<string> {
+    const c = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: spec.labels,
+      HostConfig: {
+        Init: true,
+        RestartPolicy: { Name: 'unless-stopped' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+    });
+    try {
+      await c.start();
+    } catch (err) {
+      await this.removeContainer(c.id).catch(() => undefined);
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `container did not start: ${(err as Error).message}`);
+    }
+    return c.id;
+  }
+
+  async inspectContainer(id: string): Promise<ContainerState | null> {
+    try {
+      const i = await this.docker.getContainer(id).inspect();
+      const nets = Object.values(i.NetworkSettings.Networks ?? {});
+      const ip =
+        (i.NetworkSettings as { IPAddress?: string }).IPAddress ||
+        nets.find((n) => n.IPAddress)?.IPAddress ||
+        null;
+      return {
+        id: i.Id,
+        name: i.Name.replace(/^\//, ''),
+        running: i.State.Running && !i.State.Restarting,
+        restarting: i.State.Restarting,
+        exitCode: i.State.ExitCode,
+        ip: ip || null,
+        labels: i.Config.Labels ?? {},
+        health: i.State.Health?.Status ?? null,
+        startedAt: i.State.StartedAt,
+      };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
+    }
+  }
+
+  async containerLogs(id: string, tail: number): Promise<string> {
+    try {
+      const buf = (await this.docker
+        .getContainer(id)
+        .logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+      return demux(buf);
+    } catch {
+      return '';
+    }
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
+    });
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      labels: c.Labels,
+      state: c.State,
+    }));
+  }
+
+  async renameContainer(id: string, name: string): Promise<void> {
+    await this.docker.getContainer(id).rename({ name });
+  }
+
+  /** Graceful stop (SIGTERM, then kill after the grace period), then removal; a missing container is fine. */
+  async ensureContainerStoppedAndRemoved(id: string, graceSeconds = 10): Promise<void> {
+    const c = this.docker.getContainer(id);
+    try {
+      await c.stop({ t: graceSeconds });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 404) return;
+      // 304: already stopped.
+    }
+    await this.removeContainer(id);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  /** Images of one repository (goku/DEPLOYMENT), newest first. */
+  async listImages(repo: string): Promise<{ id: string; tags: string[]; created: number }[]> {
+    const list = await this.docker.listImages({ filters: JSON.stringify({ reference: [`${repo}:*`] }) });
+    return list
+      .map((i) => ({
+        id: i.Id,
+        tags: (i.RepoTags ?? []).filter((t) => t.startsWith(`${repo}:`)),
+        created: i.Created,
+      }))
+      .sort((a, b) => b.created - a.created);
+  }
+
+  /** Removes one tag (and the image when nothing else holds it); images in use are left alone. */
+  async removeImageTag(tag: string): Promise<void> {
+    try {
+      await this.docker.getImage(tag).remove({ noprune: false });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  /** Container lifecycle events of goku's containers; the stream ends when dockerd goes away. */
+  async containerEvents(labels: Record<string, string>): Promise<NodeJS.ReadableStream> {
+    return this.docker.getEvents({
+      filters: JSON.stringify({
+        type: ['container'],
+        event: ['start', 'die', 'restart', 'stop', 'health_status'],
+        label: Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+      }),
+    }) as Promise<NodeJS.ReadableStream>;
+  }
+}
+
+/** Docker's multiplexed log format: 8-byte header per frame. */
+function demux(buf: Buffer): string {
+  if (!Buffer.isBuffer(buf)) return String(buf);
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const len = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,45 @@
+/** Every user-facing failure carries a stable code; cli, ssh and the hook turn it into text + exit status in one place. */
+export const ERROR_CODES = {
+  GOKU_ERR_INVALID_APP_NAME: 'app name is invalid',
+  GOKU_ERR_APP_NOT_FOUND: 'app does not exist',
+  GOKU_ERR_INVALID_REPO_PATH: 'repository path is not an app name',
+  GOKU_ERR_COMMAND_NOT_ALLOWED: 'command is not allowed',
+  GOKU_ERR_UNKNOWN_COMMAND: 'unknown command',
+  GOKU_ERR_USAGE: 'wrong arguments',
+  GOKU_ERR_INVALID_KEY: 'public key is malformed',
+  GOKU_ERR_KEY_EXISTS: 'key name or key already stored',
+  GOKU_ERR_KEY_NOT_FOUND: 'key does not exist',
+  GOKU_ERR_INVALID_KEY_NAME: 'key name is invalid',
+  GOKU_ERR_INVALID_DOMAIN: 'domain is not a plain host name',
+  GOKU_ERR_DOMAIN_TAKEN: 'domain belongs to another app',
+  GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
+  GOKU_ERR_BUILD_FAILED: 'docker build failed',
+  GOKU_ERR_CONTAINER_EXITED: 'container exited during start',
+  GOKU_ERR_HEALTH_TIMEOUT: 'container never answered HTTP',
+  GOKU_ERR_ROUTING_FAILED: 'nginx did not take the new route',
+  GOKU_ERR_SETTINGS: 'bad setting',
+  GOKU_ERR_DAEMON_UNREACHABLE: 'goku server is not running',
+  GOKU_ERR_PUSH_REJECTED: 'push rejected',
+  GOKU_ERR_INTERNAL: 'internal error',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class GokuError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'GokuError';
+  }
+}
+
+/** Turns anything thrown into one line a user can act on. */
+export function oneLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+export function errorCode(err: unknown): ErrorCode {
+  return err instanceof GokuError ? err.code : 'GOKU_ERR_INTERNAL';
+}

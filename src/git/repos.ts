@@ -1,0 +1,48 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Bare repositories under GOKU_HOME/repos, one per app; hooks come from goku's own hooks/ directory. */
+export class Repos {
+  constructor(
+    private readonly root: string,
+    private readonly hooksDir: string,
+  ) {}
+
+  path(app: string): string {
+    return join(this.root, `${app}.git`);
+  }
+
+  exists(app: string): boolean {
+    return existsSync(join(this.path(app), 'HEAD'));
+  }
+
+  async ensure(app: string): Promise<string> {
+    const dir = this.path(app);
+    if (this.exists(app)) return dir;
+    await mkdir(this.root, { recursive: true });
+    await run('git', ['init', '--bare', '--quiet', dir]);
+    const set = (k: string, v: string) => run('git', ['--git-dir', dir, 'config', k, v]);
+    // hooksPath points at goku's hooks/, so upgrading goku upgrades every repo's hook.
+    await set('core.hooksPath', this.hooksDir);
+    await set('receive.denyDeleteCurrent', 'false');
+    await set('receive.denyNonFastForwards', 'false');
+    return dir;
+  }
+
+  async setHead(app: string, branch: string): Promise<void> {
+    await run('git', ['--git-dir', this.path(app), 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
+  }
+
+  /** The system git does the wire protocol; isomorphic-git has no server side. */
+  spawn(kind: 'receive-pack' | 'upload-pack', app: string, env: Record<string, string>): ChildProcess {
+    return spawn('git', [kind, this.path(app)], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+}

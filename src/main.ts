@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { commandTable, findCommand, runCommand } from './commands/index.js';
+import { callDaemon } from './control/client.js';
+import { oneLine } from './errors.js';
+import { packageVersion, socketPath, startGoku } from './server.js';
+import { readSettings } from './settings.js';
+import { EmbeddedStore } from './store/embedded.js';
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return '';
+  const parts: Buffer[] = [];
+  for await (const chunk of process.stdin) parts.push(chunk as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+async function server(): Promise<void> {
+  const settings = readSettings();
+  const log = pino({ level: settings.GOKU_LOG_LEVEL, base: undefined });
+  const running = await startGoku(settings, log);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping (apps and nginx keep running)');
+    await running.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** `goku COMMAND`: help and version answer locally; everything else goes to the running daemon. */
+async function client(argv: string[]): Promise<number> {
+  const table = commandTable();
+  const out = (t: string) => process.stdout.write(t);
+  const err = (t: string) => process.stderr.write(t);
+  const name = argv[0];
+  const local = !name || name === '--version' || name === 'version' || findCommand(table, name)?.local;
+  if (local) {
+    const settings = { GOKU_HOME: process.env.GOKU_HOME ?? '/var/lib/goku' };
+    return runCommand(
+      table,
+      argv,
+      { stdin: '', out, err },
+      { via: 'cli', keyName: null, admin: true },
+      {
+        settings: settings as never,
+        get store(): never {
+          return new EmbeddedStore(join(settings.GOKU_HOME)) as never;
+        },
+        version: packageVersion(),
+      },
+    );
+  }
+  const home = process.env.GOKU_HOME || '/var/lib/goku';
+  const stdin = findCommand(table, name)?.stdin ? await readStdin() : '';
+  return callDaemon(socketPath(home), { op: 'command', argv, stdin }, out, err);
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === 'server' && argv.length === 1) {
+  server().catch((e: unknown) => {
+    process.stderr.write(`error: ${oneLine(e)}\n`);
+    process.exit(1);
+  });
+} else {
+  client(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`error: ${oneLine(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,356 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { dockerfileFacts, portFromImageConfig } from '../core/dockerfile.js';
+import { branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
+import { deploymentDomains, type Route } from '../core/routes.js';
+import { packContext } from '../docker/context.js';
+import type { DockerEngine } from '../docker/engine.js';
+import { GokuError, oneLine } from '../errors.js';
+import { checkoutCommit } from '../git/checkout.js';
+import type { Repos } from '../git/repos.js';
+import type { Settings } from '../settings.js';
+import type { AppRecord, DeploymentRecord, Store } from '../store/types.js';
+import type { AppLocks } from './locks.js';
+import type { RouteTable } from './routing.js';
+
+export interface RefUpdate {
+  oldSha: string;
+  newSha: string;
+  ref: string;
+}
+
+export interface PushRequest {
+  app: string;
+  keyName: string;
+  updates: RefUpdate[];
+  /** The pre-receive hook's quarantine object directory. */
+  objectDir: string | null;
+}
+
+export type Out = (line: string) => void;
+
+export interface DeployerDeps {
+  settings: Settings;
+  store: Store;
+  docker: DockerEngine;
+  repos: Repos;
+  routes: RouteTable;
+  locks: AppLocks;
+  log: Logger;
+  /** Label value that marks this server's Docker objects (its GOKU_HOME). */
+  homeLabel: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The push pipeline: receive → build → start → check → route → retire, under the app's lock.
+ * Any failure before the switch leaves the running deployment exactly as it was.
+ */
+export class Deployer {
+  constructor(private readonly d: DeployerDeps) {}
+
+  async handlePush(req: PushRequest, out: Out): Promise<void> {
+    const { app } = req;
+    await this.d.locks.run(
+      app,
+      async () => {
+        for (const u of req.updates) {
+          const branch = branchFromRef(u.ref);
+          if (!branch) {
+            out(`-----> Skipping ${u.ref}: only branches deploy`);
+            continue;
+          }
+          const record = this.ensureAppView(app);
+          const defaultBranch =
+            record.defaultBranch ?? (branch === 'master' || branch === 'main' ? branch : 'master');
+          const deployment = deploymentName(app, branch, defaultBranch);
+          if (u.newSha === ZERO_SHA) {
+            await this.removeDeployment(app, deployment, out);
+            continue;
+          }
+          await this.deployCommit({ app, branch, deployment, defaultBranch, commit: u.newSha, req }, out);
+        }
+      },
+      () => out(`-----> Another deploy of ${app} is in progress; waiting for it to finish`),
+    );
+  }
+
+  private ensureAppView(app: string): AppRecord {
+    const rec = this.d.store.read().apps[app];
+    if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
+    return rec;
+  }
+
+  private labels(app: string, deployment: string): Record<string, string> {
+    return { 'goku.app': app, 'goku.deployment': deployment, 'goku.home': this.d.homeLabel };
+  }
+
+  private async deployCommit(
+    p: {
+      app: string;
+      branch: string;
+      deployment: string;
+      defaultBranch: string;
+      commit: string;
+      req: PushRequest;
+    },
+    out: Out,
+  ): Promise<void> {
+    const { app, branch, deployment, commit } = p;
+    const { settings, docker, store, routes } = this.d;
+    const started = Date.now();
+    this.assertDeploymentNameFree(app, deployment);
+    out(`-----> Building ${app} (${branch} ${commit.slice(0, 7)})`);
+
+    const workTree = join(settings.GOKU_HOME, 'work', deployment);
+    await checkoutCommit({
+      gitdir: this.d.repos.path(app),
+      workTree,
+      indexFile: join(settings.GOKU_HOME, 'work', `${deployment}.index`),
+      commit,
+      quarantine: { objectDir: p.req.objectDir },
+    });
+
+    const dockerfile = await readFile(join(workTree, 'Dockerfile'), 'utf8').catch(() => null);
+    if (dockerfile === null) {
+      out(`-----> No Dockerfile in ${branch} ${commit.slice(0, 7)}: nothing to run`);
+      await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+      return;
+    }
+    const cnameText = await readFile(join(workTree, 'CNAME'), 'utf8').catch(() => '');
+    const cname = parseCnameFile(cnameText);
+    const appRec = this.ensureAppView(app);
+    const domains = deploymentDomains({
+      app,
+      deployment,
+      branch,
+      baseDomain: settings.GOKU_DOMAIN,
+      cname,
+      extra: deployment === app ? appRec.domains : [],
+    });
+    this.assertDomainsFree(app, deployment, domains);
+
+    const facts = dockerfileFacts(dockerfile);
+    const release = `${commit.slice(0, 7)}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+    const tag = `goku/${deployment}:${release}`;
+    const context = await packContext(workTree);
+    const imageId = await docker.buildImage(context, { tag, labels: this.labels(app, deployment) }, (l) =>
+      out(`       ${l}`),
+    );
+
+    let containerId: string | null = null;
+    let switched = false;
+    const previous = routes.get(deployment);
+    try {
+      const port = facts.port ?? portFromImageConfig(await docker.imageExposedPorts(imageId));
+      out(`-----> Starting ${deployment}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`);
+      containerId = await docker.runContainer({
+        name: `${deployment}--${release}`,
+        image: imageId,
+        env: { ...appRec.env, ...(port ? { PORT: String(port) } : {}) },
+        labels: {
+          ...this.labels(app, deployment),
+          'goku.branch': branch,
+          'goku.commit': commit,
+          'goku.release': release,
+        },
+      });
+      const ip = await this.waitUntilServing(containerId, port, out);
+
+      if (port && ip) {
+        out(`-----> Routing ${domains.join(', ')}`);
+        const route: Route = { app, deployment, domains, upstreams: [`${ip}:${port}`], release };
+        await routes.change([route]);
+        switched = true;
+        await this.confirm(domains[0] as string, release);
+      } else if (previous) {
+        await routes.change([], [deployment]);
+        switched = true;
+      }
+
+      const rec: DeploymentRecord = {
+        name: deployment,
+        branch,
+        commit,
+        image: tag,
+        port,
+        cnameDomains: cname,
+        containerId,
+        release,
+        deployedAt: new Date().toISOString(),
+      };
+      await store.update((s) => {
+        const a = s.apps[app];
+        if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} was destroyed during the deploy`);
+        a.deployments[deployment] = rec;
+        if (!a.defaultBranch && (branch === 'master' || branch === 'main')) a.defaultBranch = branch;
+        a.updatedAt = rec.deployedAt;
+      });
+    } catch (err) {
+      // Put the old route back before anything else, then remove everything this attempt made.
+      if (switched) {
+        await routes
+          .change(previous ? [previous] : [], previous ? [] : [deployment])
+          .catch((e) => this.d.log.error({ err: oneLine(e) }, 'could not restore route'));
+      }
+      if (containerId) {
+        const logs = await docker.containerLogs(containerId, 20);
+        if (logs.trim() && !(err instanceof GokuError && err.code === 'GOKU_ERR_DOCKERFILE')) {
+          out('-----> Last lines of the container log:');
+          for (const l of logs.trimEnd().split('\n')) out(`       ${l}`);
+        }
+        await docker.removeContainer(containerId).catch(() => undefined);
+      }
+      await docker.removeImageTag(tag).catch(() => undefined);
+      throw err;
+    }
+
+    await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+    await this.retireOthers(app, deployment, containerId);
+    await docker.renameContainer(containerId, deployment);
+    await this.pruneImages(deployment, tag);
+    const url = domains[0] ? this.url(domains[0]) : null;
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    out(
+      url
+        ? `=====> ${app} deployed: ${url} (${secs}s)`
+        : `=====> ${app} deployed as ${deployment} (${secs}s)`,
+    );
+  }
+
+  url(domain: string): string {
+    const port = this.d.settings.GOKU_PROXY_PORT;
+    return `http://${domain}${port === 80 ? '' : `:${port}`}/`;
+  }
+
+  private async confirm(domain: string, release: string): Promise<void> {
+    await this.d.routes.proxyConfirm(domain, release);
+  }
+
+  private async rememberDefaultBranch(app: string, defaultBranch: string, branch: string): Promise<void> {
+    const rec = this.d.store.read().apps[app];
+    if (rec?.defaultBranch || branch !== defaultBranch || (branch !== 'master' && branch !== 'main')) return;
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (a && !a.defaultBranch) a.defaultBranch = branch;
+    });
+    await this.d.repos.setHead(app, branch).catch(() => undefined);
+  }
+
+  /** Waits until the container answers HTTP on its port (or, without a port, stays up for a moment). */
+  private async waitUntilServing(id: string, port: number | null, out: Out): Promise<string | null> {
+    const { docker, settings } = this.d;
+    const deadline = Date.now() + settings.GOKU_DEPLOY_TIMEOUT * 1000;
+    const steadyUntil = Date.now() + 1000;
+    let said = false;
+    for (;;) {
+      const st = await docker.inspectContainer(id);
+      if (!st?.running) {
+        throw new GokuError(
+          'GOKU_ERR_CONTAINER_EXITED',
+          `the container exited during start (exit code ${st?.exitCode ?? 'unknown'})`,
+        );
+      }
+      if (port && st.ip) {
+        if (await answersHttp(st.ip, port)) return st.ip;
+      } else if (!port && Date.now() >= steadyUntil) {
+        return st.ip;
+      }
+      if (Date.now() > deadline) {
+        throw new GokuError(
+          'GOKU_ERR_HEALTH_TIMEOUT',
+          `the container did not answer HTTP on port ${port} within ${settings.GOKU_DEPLOY_TIMEOUT}s (set GOKU_DEPLOY_TIMEOUT to wait longer)`,
+        );
+      }
+      if (!said && port) {
+        out(`-----> Waiting for ${port}/tcp to answer HTTP`);
+        said = true;
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Stops and removes every other container of the deployment (the previous release, leftovers). */
+  private async retireOthers(app: string, deployment: string, keepId: string): Promise<void> {
+    const list = await this.d.docker.listContainers({ ...this.labels(app, deployment) });
+    await Promise.all(
+      list.filter((c) => c.id !== keepId).map((c) => this.d.docker.ensureContainerStoppedAndRemoved(c.id)),
+    );
+  }
+
+  private async pruneImages(deployment: string, current: string): Promise<void> {
+    const images = await this.d.docker.listImages(`goku/${deployment}`);
+    const keep = this.d.settings.GOKU_KEEP_IMAGES;
+    const tags = images.flatMap((i) => i.tags);
+    for (const t of tags.slice(keep)) if (t !== current) await this.d.docker.removeImageTag(t);
+  }
+
+  async removeDeployment(app: string, deployment: string, out: Out): Promise<void> {
+    out(`-----> Removing deployment ${deployment}`);
+    if (this.d.routes.get(deployment)) await this.d.routes.change([], [deployment]);
+    const list = await this.d.docker.listContainers(this.labels(app, deployment));
+    await Promise.all(list.map((c) => this.d.docker.ensureContainerStoppedAndRemoved(c.id)));
+    for (const img of await this.d.docker.listImages(`goku/${deployment}`)) {
+      for (const t of img.tags) await this.d.docker.removeImageTag(t);
+    }
+    await rm(join(this.d.settings.GOKU_HOME, 'work', deployment), { recursive: true, force: true });
+    await rm(join(this.d.settings.GOKU_HOME, 'work', `${deployment}.index`), { force: true });
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (a) delete a.deployments[deployment];
+    });
+    out(`=====> ${deployment} removed`);
+  }
+
+  /** APP-SLUG of one app may equal another app's name or deployment; containers would collide. */
+  private assertDeploymentNameFree(app: string, deployment: string): void {
+    const data = this.d.store.read();
+    for (const [name, rec] of Object.entries(data.apps)) {
+      if (name === app) continue;
+      if (name === deployment || rec.deployments[deployment]) {
+        throw new GokuError(
+          'GOKU_ERR_DOMAIN_TAKEN',
+          `deployment name ${deployment} is already used by app ${name}; push this branch under another name`,
+        );
+      }
+    }
+  }
+
+  private assertDomainsFree(app: string, deployment: string, domains: string[]): void {
+    const owners = this.d.routes.domainOwners();
+    const data = this.d.store.read();
+    for (const d of domains) {
+      const r = owners.get(d);
+      if (r && r.deployment !== deployment) {
+        throw new GokuError(
+          'GOKU_ERR_DOMAIN_TAKEN',
+          `domain ${d} is already served by ${r.app === app ? `deployment ${r.deployment}` : `app ${r.app}`}; remove it there first`,
+        );
+      }
+      for (const [name, rec] of Object.entries(data.apps)) {
+        if (name !== app && rec.domains.includes(d)) {
+          throw new GokuError(
+            'GOKU_ERR_DOMAIN_TAKEN',
+            `domain ${d} is claimed by app ${name}; remove it there first`,
+          );
+        }
+      }
+    }
+  }
+}
+
+/** Any HTTP answer counts: the app is listening and speaking HTTP. */
+function answersHttp(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: ip, port, path: '/', agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}

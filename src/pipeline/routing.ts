@@ -1,0 +1,44 @@
+import type { Route } from '../core/routes.js';
+import type { NginxProxy } from '../proxy/nginx.js';
+
+/** The live route table; every change is applied to nginx as a whole config. */
+export class RouteTable {
+  private readonly routes = new Map<string, Route>();
+  constructor(private readonly proxy: NginxProxy) {}
+
+  get(deployment: string): Route | undefined {
+    return this.routes.get(deployment);
+  }
+
+  all(): Route[] {
+    return [...this.routes.values()];
+  }
+
+  /** Domains in use by any deployment except the one named. */
+  domainOwners(): Map<string, Route> {
+    const owners = new Map<string, Route>();
+    for (const r of this.routes.values()) for (const d of r.domains) owners.set(d, r);
+    return owners;
+  }
+
+  /** Applies a change; if nginx refuses it the table is left as it was. */
+  async change(set: Route[], remove: string[] = []): Promise<void> {
+    const next = new Map(this.routes);
+    for (const d of remove) next.delete(d);
+    for (const r of set) next.set(r.deployment, r);
+    await this.proxy.apply([...next.values()]);
+    this.routes.clear();
+    for (const [k, v] of next) this.routes.set(k, v);
+  }
+
+  /** Asks through nginx until the domain answers with the release header. */
+  proxyConfirm(domain: string, release: string): Promise<void> {
+    return this.proxy.confirm(domain, release);
+  }
+
+  /** Fills the table at start without touching nginx (the caller starts or adopts it with all()). */
+  seed(routes: Route[]): void {
+    this.routes.clear();
+    for (const r of routes) this.routes.set(r.deployment, r);
+  }
+}

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { commandTable } from './commands/index.js';
+import type { Services } from './commands/types.js';
+import { ControlServer, PushTokens } from './control/server.js';
+import { DockerEngine } from './docker/engine.js';
+import { GokuError, oneLine } from './errors.js';
+import { Repos } from './git/repos.js';
+import { HttpServer } from './http/server.js';
+import { Deployer } from './pipeline/deploy.js';
+import { AppLocks } from './pipeline/locks.js';
+import { Reconciler } from './pipeline/reconcile.js';
+import { RouteTable } from './pipeline/routing.js';
+import { NginxProxy } from './proxy/nginx.js';
+import type { Settings } from './settings.js';
+import { SshServer } from './ssh/server.js';
+import { createApp } from './store/apps.js';
+import { EmbeddedStore } from './store/embedded.js';
+
+export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+    .version;
+}
+
+export function socketPath(home: string): string {
+  return join(home, 'goku.sock');
+}
+
+export interface RunningGoku {
+  sshPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+/** Loads the admin token, generating it on first start (returned so it can be printed once). */
+async function adminToken(home: string): Promise<{ token: string; created: boolean }> {
+  const file = join(home, 'admin-token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), created: false };
+  const token = randomBytes(24).toString('hex');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return { token, created: true };
+}
+
+/** The composition root: builds every adapter from settings and starts the endpoints. */
+export async function startGoku(settings: Settings, log: Logger): Promise<RunningGoku> {
+  const home = resolve(settings.GOKU_HOME);
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const admin = await adminToken(home);
+  if (admin.created)
+    log.info(`admin token (shown once, also in ${join(home, 'admin-token')}): ${admin.token}`);
+
+  const store = new EmbeddedStore(home);
+  const docker = new DockerEngine();
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      `cannot reach the Docker engine (${process.env.DOCKER_HOST ?? '/var/run/docker.sock'}): ${oneLine(err)}; is dockerd running?`,
+    );
+  }
+  const proxy = new NginxProxy(
+    {
+      mode: settings.GOKU_NGINX,
+      home,
+      templatesDir: join(PACKAGE_ROOT, 'templates'),
+      bin: settings.GOKU_NGINX_BIN,
+      systemConf: settings.GOKU_NGINX_CONF,
+      proxyHost: settings.GOKU_PROXY_HOST,
+      proxyPort: settings.GOKU_PROXY_PORT,
+    },
+    log,
+  );
+  const routes = new RouteTable(proxy);
+  const locks = new AppLocks();
+  const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'));
+  const homeLabel = home;
+  const deployer = new Deployer({
+    settings: { ...settings, GOKU_HOME: home },
+    store,
+    docker,
+    repos,
+    routes,
+    locks,
+    log,
+    homeLabel,
+  });
+  const reconciler = new Reconciler({ settings, store, docker, routes, locks, log, homeLabel });
+
+  const initial = await reconciler.initialRoutes();
+  routes.seed(initial);
+  await proxy.start(initial);
+  void reconciler.watch();
+
+  const services: Services = { settings, store, version: packageVersion() };
+  const table = commandTable();
+  const tokens = new PushTokens();
+  const sock = socketPath(home);
+  const control = new ControlServer(sock, { table, services, deployer, tokens, log });
+  await control.listen();
+  const ssh = new SshServer({
+    hostKeyFile: join(home, 'ssh_host_ed25519_key'),
+    socketPath: sock,
+    store,
+    repos,
+    tokens,
+    table,
+    services,
+    createApp: (app) => createApp(store, app),
+    log,
+  });
+  const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
+  const http = new HttpServer();
+  const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
+  log.info({ ssh: sshPort, http: httpPort, proxy: settings.GOKU_PROXY_PORT, home }, 'goku is ready');
+
+  return {
+    sshPort,
+    httpPort,
+    async stop() {
+      reconciler.stop();
+      proxy.stop();
+      await Promise.all([ssh.close(), http.close(), control.close()]);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { networkInterfaces } from 'node:os';
+import { z } from 'zod';
+import { GokuError } from './errors.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const schema = z.object({
+  GOKU_HOME: z.string().min(1).default('/var/lib/goku'),
+  GOKU_SSH_HOST: z.string().min(1).default('0.0.0.0'),
+  GOKU_SSH_PORT: port.default(2222),
+  GOKU_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  GOKU_HTTP_PORT: port.default(8080),
+  GOKU_PROXY_HOST: z.string().min(1).default('0.0.0.0'),
+  GOKU_PROXY_PORT: port.min(1).default(80),
+  GOKU_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/, 'must be a lowercase host name')
+    .optional(),
+  GOKU_NGINX: z.enum(['managed', 'system']).default('managed'),
+  GOKU_NGINX_CONF: z.string().min(1).default('/etc/nginx/conf.d/goku.conf'),
+  GOKU_NGINX_BIN: z.string().min(1).default('nginx'),
+  /** Seconds a new container has to answer HTTP on its port. */
+  GOKU_DEPLOY_TIMEOUT: z.coerce.number().positive().max(3600).default(60),
+  /** Images of a deployment kept besides the running one. */
+  GOKU_KEEP_IMAGES: z.coerce.number().int().min(1).max(100).default(3),
+  GOKU_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Settings = Omit<z.infer<typeof schema>, 'GOKU_DOMAIN'> & { GOKU_DOMAIN: string };
+
+/** Reads settings from the environment; a bad one is a one-line GOKU_ERR_SETTINGS. */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? '?');
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      `bad setting ${key}=${JSON.stringify(picked[key] ?? '')}: ${issue?.message}`,
+    );
+  }
+  return { ...parsed.data, GOKU_DOMAIN: parsed.data.GOKU_DOMAIN ?? defaultDomain() };
+}
+
+function defaultDomain(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return `${a.address}.sslip.io`;
+    }
+  }
+  return '127.0.0.1.sslip.io';
+}

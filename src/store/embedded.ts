@@ -1,0 +1,58 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Store, StoreData } from './types.js';
+
+const EMPTY: StoreData = { version: 1, keys: [], apps: {} };
+
+/**
+ * One JSON file under GOKU_HOME, written beside and renamed over (fsync first), so a kill at
+ * any moment leaves the old or the new state. Only the daemon writes it; the CLI goes through
+ * the daemon. Updates run one at a time on a private copy and are discarded if they throw.
+ */
+export class EmbeddedStore implements Store {
+  private data: StoreData;
+  private readonly file: string;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(home: string) {
+    this.file = join(home, 'store.json');
+    this.data = EmbeddedStore.load(this.file);
+  }
+
+  private static load(file: string): StoreData {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as StoreData;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
+      throw err;
+    }
+  }
+
+  read(): StoreData {
+    return structuredClone(this.data);
+  }
+
+  update<T>(fn: (draft: StoreData) => T): Promise<T> {
+    const run = this.queue.then(() => {
+      const draft = structuredClone(this.data);
+      const result = fn(draft);
+      this.persist(draft);
+      this.data = draft;
+      return result;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private persist(data: StoreData): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(data, null, 1));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+  }
+}
