@@ -1,0 +1,38 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const BASE_IMAGE = 'goku-test/busybox:1';
+
+/**
+ * Test apps build FROM a busybox image made here from Debian's busybox-static: no registry
+ * can be reached. Fails loudly when Docker is missing: e2e tests are never skipped.
+ */
+export function setup(): void {
+  try {
+    execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { stdio: 'pipe' });
+  } catch (err) {
+    throw new Error(`Docker is required for the tests and is not reachable: ${(err as Error).message}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'goku-base-'));
+  try {
+    copyFileSync('/bin/busybox', join(dir, 'busybox'));
+    writeFileSync(
+      join(dir, 'Dockerfile'),
+      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n',
+    );
+    execFileSync('docker', ['build', '-q', '-t', BASE_IMAGE, '--label', 'goku-test=1', dir], { stdio: 'pipe' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function teardown(): void {
+  try {
+    execFileSync('docker', ['rmi', BASE_IMAGE], { stdio: 'pipe' });
+  } catch {
+    // still used by a container of a failed run, or already gone
+  }
+}

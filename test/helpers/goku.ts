@@ -1,0 +1,304 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const GOKU_BIN = join(ROOT, 'bin/goku');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
+  return new Promise<RunResult>((res) => {
+    const child = execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        res({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    child.stdin?.end(opts.input ?? '');
+  });
+}
+
+/** A unique prefix for app names so parallel test files never share Docker objects. */
+export function uniquePrefix(): string {
+  return `t${randomBytes(3).toString('hex')}`;
+}
+
+export interface SshKey {
+  dir: string;
+  priv: string;
+  pub: string;
+}
+
+export function makeKey(dir: string, name: string): SshKey {
+  const priv = join(dir, name);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', priv]);
+  return { dir, priv, pub: readFileSync(`${priv}.pub`, 'utf8') };
+}
+
+export interface GokuOptions {
+  env?: Record<string, string>;
+}
+
+/** A whole goku server on a temp GOKU_HOME and random ports, run as a user would: `bin/goku server`. */
+export class GokuServer {
+  readonly home: string;
+  readonly tmp: string;
+  sshPort = 0;
+  httpPort = 0;
+  proxyPort = 0;
+  readonly domain = 'goku.test';
+  private child: ChildProcess | null = null;
+  log = '';
+  private extraEnv: Record<string, string>;
+
+  constructor(opts: GokuOptions = {}) {
+    this.tmp = mkdtempSync(join(tmpdir(), 'goku-test-'));
+    this.home = join(this.tmp, 'home');
+    this.extraEnv = opts.env ?? {};
+  }
+
+  env(): Record<string, string> {
+    return {
+      GOKU_HOME: this.home,
+      GOKU_SSH_HOST: '127.0.0.1',
+      GOKU_SSH_PORT: String(this.sshPort),
+      GOKU_HTTP_HOST: '127.0.0.1',
+      GOKU_HTTP_PORT: String(this.httpPort),
+      GOKU_PROXY_HOST: '127.0.0.1',
+      GOKU_PROXY_PORT: String(this.proxyPort),
+      GOKU_DOMAIN: this.domain,
+      GOKU_DEPLOY_TIMEOUT: '20',
+      ...this.extraEnv,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (!this.sshPort) {
+      this.sshPort = await freePort();
+      this.httpPort = await freePort();
+      this.proxyPort = await freePort();
+    }
+    const child = spawn(GOKU_BIN, ['server'], { env: { ...process.env, ...this.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    await new Promise<void>((res, rej) => {
+      const onData = (d: Buffer) => {
+        this.log += d.toString();
+        if (this.log.includes('goku is ready')) res();
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.on('exit', (code) => rej(new Error(`goku server exited with ${code}: ${this.log}`)));
+    });
+  }
+
+  /** SIGTERM, like a service manager would. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await exited;
+    this.child = null;
+  }
+
+  async kill(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+    this.child = null;
+  }
+
+  cli(args: string[], input?: string): Promise<RunResult> {
+    return run(GOKU_BIN, args, { env: this.env(), input });
+  }
+
+  nginxPid(): number | null {
+    const f = join(this.home, 'nginx/nginx.pid');
+    if (!existsSync(f)) return null;
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Removes everything this server made: its containers, images, nginx and GOKU_HOME. */
+  async cleanup(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    const pid = this.nginxPid();
+    if (pid) {
+      process.kill(pid, 'SIGQUIT');
+      for (let i = 0; i < 50; i++) {
+        try {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 50));
+        } catch {
+          break;
+        }
+      }
+    }
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=goku.home=${this.home}`]).toString().split(/\s+/).filter(Boolean);
+    if (ids.length) execFileSync('docker', ['rm', '-f', '-v', ...ids], { stdio: 'pipe' });
+    const imgs = execFileSync('docker', ['images', '-q', '--filter', `label=goku.home=${this.home}`])
+      .toString()
+      .split(/\s+/)
+      .filter(Boolean);
+    if (imgs.length) execFileSync('docker', ['rmi', '-f', ...new Set(imgs)], { stdio: 'pipe' });
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  containers(app: string): { id: string; name: string; state: string }[] {
+    const out = execFileSync('docker', [
+      'ps',
+      '-a',
+      '--filter',
+      `label=goku.app=${app}`,
+      '--filter',
+      `label=goku.home=${this.home}`,
+      '--format',
+      '{{.ID}} {{.Names}} {{.State}}',
+    ]).toString();
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [id, name, state] = l.split(' ');
+        return { id: id as string, name: name as string, state: state as string };
+      });
+  }
+
+  images(app: string): string[] {
+    return execFileSync('docker', ['images', '--filter', `label=goku.app=${app}`, '--filter', `label=goku.home=${this.home}`, '--format', '{{.Repository}}:{{.Tag}}'])
+      .toString()
+      .split('\n')
+      .filter(Boolean);
+  }
+
+  /** GET through nginx with a Host header, as a browser on that domain would. */
+  get(host: string, path = '/'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+    return httpGet(this.proxyPort, host, path);
+  }
+}
+
+export function httpGet(
+  port: number,
+  host: string,
+  path = '/',
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((res, rej) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false, timeout: 5000 }, (r) => {
+      let body = '';
+      r.on('data', (d) => {
+        body += d;
+      });
+      r.on('end', () => res({ status: r.statusCode ?? 0, body, headers: r.headers }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', rej);
+  });
+}
+
+/** A local git work tree that pushes to goku over the real OpenSSH client. */
+export class AppRepo {
+  readonly dir: string;
+  constructor(
+    parent: string,
+    readonly name: string,
+    private readonly server: GokuServer,
+    private readonly key: SshKey,
+  ) {
+    this.dir = join(parent, `repo-${name}-${randomBytes(2).toString('hex')}`);
+    mkdirSync(this.dir, { recursive: true });
+    execFileSync('git', ['init', '-q', '-b', 'master'], { cwd: this.dir });
+    execFileSync('git', ['config', 'user.email', 't@example.com'], { cwd: this.dir });
+    execFileSync('git', ['config', 'user.name', 'Test'], { cwd: this.dir });
+    execFileSync('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${server.sshPort}/${name}`], { cwd: this.dir });
+  }
+
+  sshCommand(): string {
+    return `ssh -i ${this.key.priv} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
+  }
+
+  write(files: Record<string, string>): this {
+    for (const [name, content] of Object.entries(files)) {
+      const p = join(this.dir, name);
+      mkdirSync(resolve(p, '..'), { recursive: true });
+      writeFileSync(p, content);
+    }
+    return this;
+  }
+
+  remove(name: string): this {
+    rmSync(join(this.dir, name), { force: true });
+    return this;
+  }
+
+  commit(msg: string): string {
+    execFileSync('git', ['add', '-A'], { cwd: this.dir });
+    execFileSync('git', ['commit', '-q', '--allow-empty', '-m', msg], { cwd: this.dir });
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: this.dir }).toString().trim();
+  }
+
+  push(refspec = 'master', extra: string[] = []): Promise<RunResult> {
+    return run('git', ['push', ...extra, 'goku', refspec], { cwd: this.dir, env: { GIT_SSH_COMMAND: this.sshCommand() } });
+  }
+
+  /** What the server's branch points at (ls-remote over ssh), or null. */
+  async remoteRef(branch: string): Promise<string | null> {
+    const r = await run('git', ['ls-remote', 'goku', `refs/heads/${branch}`], {
+      cwd: this.dir,
+      env: { GIT_SSH_COMMAND: this.sshCommand() },
+    });
+    return r.stdout.trim().split(/\s+/)[0] || null;
+  }
+}
+
+/** A busybox httpd app that serves `body` on `port`. */
+export function httpdApp(body: string, port = 8000, extra = ''): Record<string, string> {
+  return {
+    Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www && echo '${body}' > /www/index.html\n${extra}EXPOSE ${port}\nCMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]\n`,
+  };
+}
+
+export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (ok(last)) return last;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(last)} ${lastErr ?? ''}`);
+}
