@@ -1,11 +1,9 @@
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { commandTable, findCommand, runCommand } from './commands/index.js';
+import type { Services } from './commands/types.js';
 import { callDaemon } from './control/client.js';
 import { oneLine } from './errors.js';
-import { packageVersion, socketPath, startGoku } from './server.js';
+import { packageVersion, socketPath } from './paths.js';
 import { readSettings } from './settings.js';
-import { EmbeddedStore } from './store/embedded.js';
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return '';
@@ -16,6 +14,9 @@ async function readStdin(): Promise<string> {
 
 async function server(): Promise<void> {
   const settings = readSettings();
+  // Loaded only here: the CLI path stays small and starts fast.
+  const { startGoku } = await import('./server.js');
+  const { pino } = await import('pino');
   const log = pino({ level: settings.GOKU_LOG_LEVEL, base: undefined });
   const running = await startGoku(settings, log);
   let stopping = false;
@@ -30,6 +31,22 @@ async function server(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
+/** Local commands (help, version) never touch settings or the store. */
+function localServices(): Services {
+  const unavailable = (): never => {
+    throw new Error('this command needs the goku daemon');
+  };
+  return {
+    get settings() {
+      return unavailable();
+    },
+    get store() {
+      return unavailable();
+    },
+    version: packageVersion(),
+  };
+}
+
 /** `goku COMMAND`: help and version answer locally; everything else goes to the running daemon. */
 async function client(argv: string[]): Promise<number> {
   const table = commandTable();
@@ -38,19 +55,12 @@ async function client(argv: string[]): Promise<number> {
   const name = argv[0];
   const local = !name || name === '--version' || name === 'version' || findCommand(table, name)?.local;
   if (local) {
-    const settings = { GOKU_HOME: process.env.GOKU_HOME ?? '/var/lib/goku' };
     return runCommand(
       table,
       argv,
       { stdin: '', out, err },
       { via: 'cli', keyName: null, admin: true },
-      {
-        settings: settings as never,
-        get store(): never {
-          return new EmbeddedStore(join(settings.GOKU_HOME)) as never;
-        },
-        version: packageVersion(),
-      },
+      localServices(),
     );
   }
   const home = process.env.GOKU_HOME || '/var/lib/goku';

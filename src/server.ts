@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { commandTable } from './commands/index.js';
 import type { Services } from './commands/types.js';
@@ -11,6 +10,7 @@ import { DockerEngine } from './docker/engine.js';
 import { GokuError, oneLine } from './errors.js';
 import { Repos } from './git/repos.js';
 import { HttpServer } from './http/server.js';
+import { PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
 import { Deployer } from './pipeline/deploy.js';
 import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
@@ -20,17 +20,6 @@ import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
 import { createApp } from './store/apps.js';
 import { EmbeddedStore } from './store/embedded.js';
-
-export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
-    .version;
-}
-
-export function socketPath(home: string): string {
-  return join(home, 'goku.sock');
-}
 
 export interface RunningGoku {
   sshPort: number;

@@ -67,7 +67,9 @@ describe('a broken push is rejected and changes nothing', () => {
 
   it('a container that exits at start, with its last log lines in the output', async () => {
     const out = await expectRejectedAndUnchanged(
-      { Dockerfile: 'FROM goku-test/busybox:1\nEXPOSE 8000\nCMD ["sh", "-c", "echo boom-at-start; exit 3"]\n' },
+      {
+        Dockerfile: 'FROM goku-test/busybox:1\nEXPOSE 8000\nCMD ["sh", "-c", "echo boom-at-start; exit 3"]\n',
+      },
       /the container exited during start/,
     );
     expect(out).toContain('boom-at-start');
@@ -87,7 +89,10 @@ describe('a broken push is rejected and changes nothing', () => {
     ['example.com:8080'],
     ['-bad.example.com'],
   ])('a CNAME line that is not a plain domain: %s', async (line) => {
-    await expectRejectedAndUnchanged({ ...httpdApp('good'), CNAME: `ok.example.com\n${line}\n` }, /invalid domain/);
+    await expectRejectedAndUnchanged(
+      { ...httpdApp('good'), CNAME: `ok.example.com\n${line}\n` },
+      /invalid domain/,
+    );
   });
 
   it('a CNAME domain that another app serves', async () => {

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, eventually, GokuServer, httpdApp, makeKey, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  eventually,
+  GokuServer,
+  httpdApp,
+  makeKey,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
 
 // The whole push path as a user drives it: real git over OpenSSH, real Docker, goku's managed nginx.
 describe('git push deploys a Dockerfile app behind nginx', () => {
@@ -28,7 +36,9 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(first.stderr).toMatch(/remote: +Step 1\/\d+ : FROM goku-test\/busybox:1/);
     expect(first.stderr).toContain('-----> Starting');
     expect(first.stderr).toContain('-----> Routing');
-    expect(first.stderr).toContain(`=====> ${app} deployed: http://${app}.${server.domain}:${server.proxyPort}/`);
+    expect(first.stderr).toContain(
+      `=====> ${app} deployed: http://${app}.${server.domain}:${server.proxyPort}/`,
+    );
 
     const r1 = await server.get(`${app}.${server.domain}`);
     expect(r1.status).toBe(200);
@@ -56,7 +66,12 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(br.code, br.stderr).toBe(0);
     expect((await server.get(`${app}-feature-new-ui.${server.domain}`)).body).toBe('feature\n');
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v2\n');
-    expect(server.containers(app).map((c) => c.name).sort()).toEqual([app, `${app}-feature-new-ui`]);
+    expect(
+      server
+        .containers(app)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([app, `${app}-feature-new-ui`]);
 
     // Deleting the branch removes its deployment and routes; the default one keeps serving.
     const del = await repo.push(':refs/heads/Feature/New_UI');
@@ -74,7 +89,10 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
   it('serves the domains of a CNAME file, and unknown hosts get goku 404 page', async () => {
     const app = `${p}-cname`;
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write({ ...httpdApp('cname app'), CNAME: `# my domains\n\nwww.${p}.example.com\n${p}.Example.com\n` });
+    repo.write({
+      ...httpdApp('cname app'),
+      CNAME: `# my domains\n\nwww.${p}.example.com\n${p}.Example.com\n`,
+    });
     repo.commit('cname');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
@@ -113,6 +131,7 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     const repo2 = new AppRepo(server.tmp, argApp, server, key);
     repo2.write({
       Dockerfile:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile ARG reference, not JS
         'FROM goku-test/busybox:1\nARG PORT=9090\nRUN mkdir /www && echo arg > /www/index.html\nEXPOSE 53/udp \\\n  ${PORT}/tcp\nCMD httpd -f -p 9090 -h /www\n',
     });
     repo2.commit('arg');
@@ -130,7 +149,11 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect((await repo.push()).code).toBe(0);
     const [c] = server.containers(app);
     const { execFileSync } = await import('node:child_process');
-    const pid = Number(execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', c?.id as string]).toString().trim());
+    const pid = Number(
+      execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', c?.id as string])
+        .toString()
+        .trim(),
+    );
     process.kill(pid, 'SIGKILL');
     const r = await eventually(
       () => server.get(`${app}.${server.domain}`),

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,7 +22,9 @@ export function setup(): void {
       join(dir, 'Dockerfile'),
       'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n',
     );
-    execFileSync('docker', ['build', '-q', '-t', BASE_IMAGE, '--label', 'goku-test=1', dir], { stdio: 'pipe' });
+    execFileSync('docker', ['build', '-q', '-t', BASE_IMAGE, '--label', 'goku-test=1', dir], {
+      stdio: 'pipe',
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -26,7 +26,11 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+) {
   return new Promise<RunResult>((res) => {
     const child = execFile(
       cmd,
@@ -96,12 +100,16 @@ export class GokuServer {
   }
 
   async start(): Promise<void> {
+    this.log = '';
     if (!this.sshPort) {
       this.sshPort = await freePort();
       this.httpPort = await freePort();
       this.proxyPort = await freePort();
     }
-    const child = spawn(GOKU_BIN, ['server'], { env: { ...process.env, ...this.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(GOKU_BIN, ['server'], {
+      env: { ...process.env, ...this.env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     await new Promise<void>((res, rej) => {
       const onData = (d: Buffer) => {
@@ -164,7 +172,10 @@ export class GokuServer {
         }
       }
     }
-    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=goku.home=${this.home}`]).toString().split(/\s+/).filter(Boolean);
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=goku.home=${this.home}`])
+      .toString()
+      .split(/\s+/)
+      .filter(Boolean);
     if (ids.length) execFileSync('docker', ['rm', '-f', '-v', ...ids], { stdio: 'pipe' });
     const imgs = execFileSync('docker', ['images', '-q', '--filter', `label=goku.home=${this.home}`])
       .toString()
@@ -195,14 +206,25 @@ export class GokuServer {
   }
 
   images(app: string): string[] {
-    return execFileSync('docker', ['images', '--filter', `label=goku.app=${app}`, '--filter', `label=goku.home=${this.home}`, '--format', '{{.Repository}}:{{.Tag}}'])
+    return execFileSync('docker', [
+      'images',
+      '--filter',
+      `label=goku.app=${app}`,
+      '--filter',
+      `label=goku.home=${this.home}`,
+      '--format',
+      '{{.Repository}}:{{.Tag}}',
+    ])
       .toString()
       .split('\n')
       .filter(Boolean);
   }
 
   /** GET through nginx with a Host header, as a browser on that domain would. */
-  get(host: string, path = '/'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  get(
+    host: string,
+    path = '/',
+  ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
     return httpGet(this.proxyPort, host, path);
   }
 }
@@ -213,13 +235,16 @@ export function httpGet(
   path = '/',
 ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((res, rej) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false, timeout: 5000 }, (r) => {
-      let body = '';
-      r.on('data', (d) => {
-        body += d;
-      });
-      r.on('end', () => res({ status: r.statusCode ?? 0, body, headers: r.headers }));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path, headers: { Host: host }, agent: false, timeout: 5000 },
+      (r) => {
+        let body = '';
+        r.on('data', (d) => {
+          body += d;
+        });
+        r.on('end', () => res({ status: r.statusCode ?? 0, body, headers: r.headers }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', rej);
   });
@@ -231,7 +256,7 @@ export class AppRepo {
   constructor(
     parent: string,
     readonly name: string,
-    private readonly server: GokuServer,
+    server: GokuServer,
     private readonly key: SshKey,
   ) {
     this.dir = join(parent, `repo-${name}-${randomBytes(2).toString('hex')}`);
@@ -239,7 +264,9 @@ export class AppRepo {
     execFileSync('git', ['init', '-q', '-b', 'master'], { cwd: this.dir });
     execFileSync('git', ['config', 'user.email', 't@example.com'], { cwd: this.dir });
     execFileSync('git', ['config', 'user.name', 'Test'], { cwd: this.dir });
-    execFileSync('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${server.sshPort}/${name}`], { cwd: this.dir });
+    execFileSync('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${server.sshPort}/${name}`], {
+      cwd: this.dir,
+    });
   }
 
   sshCommand(): string {
@@ -267,7 +294,10 @@ export class AppRepo {
   }
 
   push(refspec = 'master', extra: string[] = []): Promise<RunResult> {
-    return run('git', ['push', ...extra, 'goku', refspec], { cwd: this.dir, env: { GIT_SSH_COMMAND: this.sshCommand() } });
+    return run('git', ['push', ...extra, 'goku', refspec], {
+      cwd: this.dir,
+      env: { GIT_SSH_COMMAND: this.sshCommand() },
+    });
   }
 
   /** What the server's branch points at (ls-remote over ssh), or null. */
@@ -287,7 +317,11 @@ export function httpdApp(body: string, port = 8000, extra = ''): Record<string, 
   };
 }
 
-export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15000): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 15000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   let lastErr: unknown;
@@ -300,5 +334,7 @@ export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean,
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(last)} ${lastErr ?? ''}`);
+  throw new Error(
+    `condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(last)} ${lastErr ?? ''}`,
+  );
 }
