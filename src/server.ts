@@ -61,6 +61,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       templatesDir: join(PACKAGE_ROOT, 'templates'),
       bin: settings.GOKU_NGINX_BIN,
       systemConf: settings.GOKU_NGINX_CONF,
+      systemPid: settings.GOKU_NGINX_PID,
       proxyHost: settings.GOKU_PROXY_HOST,
       proxyPort: settings.GOKU_PROXY_PORT,
     },

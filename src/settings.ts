@@ -19,6 +19,7 @@ const schema = z.object({
   GOKU_NGINX: z.enum(['managed', 'system']).default('managed'),
   GOKU_NGINX_CONF: z.string().min(1).default('/etc/nginx/conf.d/goku.conf'),
   GOKU_NGINX_BIN: z.string().min(1).default('nginx'),
+  GOKU_NGINX_PID: z.string().min(1).default('/run/nginx.pid'),
   /** Seconds a new container has to answer HTTP on its port. */
   GOKU_DEPLOY_TIMEOUT: z.coerce.number().positive().max(3600).default(60),
   /** Images of a deployment kept besides the running one. */

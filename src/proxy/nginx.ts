@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,8 @@ export interface NginxOptions {
   templatesDir: string;
   bin: string;
   systemConf: string;
+  /** The system nginx's pid file, to see its workers switch; optional. */
+  systemPid: string;
   proxyHost: string;
   proxyPort: number;
 }
@@ -100,7 +102,9 @@ export class NginxProxy {
 
   masterPid(): number | null {
     try {
-      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+      const pid = Number(
+        readFileSync(this.opts.mode === 'managed' ? this.pidFile : this.opts.systemPid, 'utf8').trim(),
+      );
       if (!pid || !isAlive(pid)) return null;
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmd.includes('nginx') ? pid : null;
@@ -183,21 +187,38 @@ export class NginxProxy {
   }
 
   private async reload(): Promise<void> {
+    const master = this.masterPid();
+    const oldWorkers = master ? childPids(master) : [];
     if (this.opts.mode === 'system') {
       const r = await exec(this.opts.bin, ['-s', 'reload']);
       if (r.code !== 0)
         throw new GokuError('GOKU_ERR_ROUTING_FAILED', `nginx reload failed: ${lastLine(r.output)}`);
-      return;
-    }
-    const pid = this.masterPid();
-    if (!pid) {
+    } else if (!master) {
       await this.launch();
       return;
+    } else {
+      process.kill(master, 'SIGHUP');
     }
-    process.kill(pid, 'SIGHUP');
+    await waitForRetirement(oldWorkers);
+  }
+
+  /**
+   * Workers of a master that was killed keep the listening socket, and a new master cannot
+   * bind. Ours are the nginx processes holding our error.log open; nobody else's are touched.
+   */
+  private killOrphanWorkers(): void {
+    const log = join(this.dir, 'error.log');
+    for (const pid of nginxProcessesWithFile(log)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }
 
   private async launch(): Promise<void> {
+    if (!this.masterPid()) this.killOrphanWorkers();
     const r = await exec(this.opts.bin, [
       '-p',
       this.dir,
@@ -216,9 +237,11 @@ export class NginxProxy {
   }
 
   private async superviseOnce(): Promise<void> {
-    if (this.restarting || this.masterPid()) return;
+    if (this.restarting) return;
+    if (this.masterPid()) return;
     this.restarting = true;
     this.log.warn('managed nginx is not running; starting it again');
+    this.killOrphanWorkers();
     try {
       this.queue = this.queue.then(async () => {
         if (!this.masterPid()) await this.launch();
@@ -264,6 +287,53 @@ function probeRelease(host: string, port: number, domain: string): Promise<strin
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
+}
+
+/** nginx processes (by command line) that hold `file` open. */
+function nginxProcessesWithFile(file: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('nginx')) continue;
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        if (readlinkSync(`/proc/${entry}/fd/${fd}`) === file) {
+          out.push(Number(entry));
+          break;
+        }
+      }
+    } catch {
+      // process ended while we looked
+    }
+  }
+  return out;
+}
+
+/** Direct children of a process: the workers of an nginx master. */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * After a reload the new workers answer at once, but an old worker keeps accepting until it
+ * handles the master's shutdown signal; it then renames itself "... is shutting down" and
+ * has closed its listening sockets. Until then a request may still see the old routes.
+ */
+async function waitForRetirement(workers: number[], timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const retired = (pid: number) => {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return !cmd.startsWith('nginx: worker process') || cmd.includes('shutting down');
+    } catch {
+      return true;
+    }
+  };
+  while (Date.now() < deadline && !workers.every(retired)) await sleep(5);
 }
 
 function isAlive(pid: number): boolean {

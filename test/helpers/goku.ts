@@ -76,7 +76,7 @@ export class GokuServer {
   readonly domain = 'goku.test';
   private child: ChildProcess | null = null;
   log = '';
-  private extraEnv: Record<string, string>;
+  extraEnv: Record<string, string>;
 
   constructor(opts: GokuOptions = {}) {
     this.tmp = mkdtempSync(join(tmpdir(), 'goku-test-'));
@@ -99,13 +99,17 @@ export class GokuServer {
     };
   }
 
+  /** Picks random free ports once; start() calls it, tests that set things up first may too. */
+  async allocatePorts(): Promise<void> {
+    if (this.sshPort) return;
+    this.sshPort = await freePort();
+    this.httpPort = await freePort();
+    this.proxyPort = await freePort();
+  }
+
   async start(): Promise<void> {
     this.log = '';
-    if (!this.sshPort) {
-      this.sshPort = await freePort();
-      this.httpPort = await freePort();
-      this.proxyPort = await freePort();
-    }
+    await this.allocatePorts();
     const child = spawn(GOKU_BIN, ['server'], {
       env: { ...process.env, ...this.env() },
       stdio: ['ignore', 'pipe', 'pipe'],
