@@ -1,0 +1,111 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import tar from 'tar-stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { packContext } from '../../src/docker/context.js';
+import { NginxProxy } from '../../src/proxy/nginx.js';
+import { parsePublicKey } from '../../src/ssh/keys.js';
+import { EmbeddedStore } from '../../src/store/embedded.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'goku-unit-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function listTar(stream: NodeJS.ReadableStream): Promise<string[]> {
+  const names: string[] = [];
+  const ex = tar.extract();
+  ex.on('entry', (h, s, next) => {
+    names.push(h.name);
+    s.resume();
+    s.on('end', next);
+  });
+  const done = new Promise<void>((r) => ex.on('finish', () => r()));
+  stream.pipe(ex);
+  await done;
+  return names.sort();
+}
+
+describe('build context', () => {
+  it('honours .dockerignore with exceptions, and always sends the Dockerfile', async () => {
+    const dir = join(tmp, 'ctx');
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    mkdirSync(join(dir, 'src'), { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM x\n');
+    writeFileSync(join(dir, '.dockerignore'), 'Dockerfile\nlogs\n*.tmp\n!keep.tmp\nsecret.txt\n');
+    writeFileSync(join(dir, 'logs/a.log'), 'x');
+    writeFileSync(join(dir, 'a.tmp'), 'x');
+    writeFileSync(join(dir, 'keep.tmp'), 'x');
+    writeFileSync(join(dir, 'secret.txt'), 'x');
+    writeFileSync(join(dir, 'src/main.c'), 'x');
+    const names = await listTar(await packContext(dir));
+    expect(names).toEqual(['.dockerignore', 'Dockerfile', 'keep.tmp', 'src/', 'src/main.c']);
+  });
+});
+
+describe('embedded store', () => {
+  it('writes whole files only and discards failed updates', async () => {
+    const home = join(tmp, 'store');
+    mkdirSync(home);
+    const store = new EmbeddedStore(home);
+    await store.update((s) => {
+      s.keys.push({ name: 'a', type: 't', blob: 'b', fingerprint: 'f', admin: false, addedAt: 'now' });
+    });
+    await expect(
+      store.update((s) => {
+        s.keys.length = 0;
+        throw new Error('nope');
+      }),
+    ).rejects.toThrow('nope');
+    expect(store.read().keys).toHaveLength(1);
+    expect(JSON.parse(readFileSync(join(home, 'store.json'), 'utf8')).keys).toHaveLength(1);
+    expect(new EmbeddedStore(home).read().keys[0]?.name).toBe('a');
+  });
+});
+
+describe('public keys', () => {
+  it('parses an OpenSSH public key and refuses junk', () => {
+    const k = parsePublicKey(
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host\n',
+    );
+    expect(k.type).toBe('ssh-ed25519');
+    expect(k.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    for (const bad of ['', 'ssh-ed25519', 'ssh-ed25519 !!!', 'ssh-dss AAAA', 'a\nb']) {
+      expect(() => parsePublicKey(bad)).toThrow(/invalid public key/);
+    }
+  });
+});
+
+describe('nginx config rendering', () => {
+  it('renders upstreams, server names, the release header, a 503 for no instances and the 404 default', () => {
+    const proxy = new NginxProxy(
+      {
+        mode: 'managed',
+        home: '/var/lib/goku',
+        templatesDir: resolve(import.meta.dirname, '../../templates'),
+        bin: 'nginx',
+        systemConf: '/dev/null',
+        systemPid: '/dev/null',
+        proxyHost: '0.0.0.0',
+        proxyPort: 80,
+      },
+      pino({ level: 'silent' }),
+    );
+    const text = proxy.render([
+      {
+        app: 'web',
+        deployment: 'web',
+        domains: ['web.h.io', 'x.com'],
+        upstreams: ['172.17.0.2:8000'],
+        release: 'r1',
+      },
+      { app: 'web', deployment: 'web-dev', domains: ['web-dev.h.io'], upstreams: [], release: 'r2' },
+    ]);
+    expect(text).toContain('upstream goku_web {\n  server 172.17.0.2:8000;\n}');
+    expect(text).toContain('server_name web.h.io x.com;');
+    expect(text).toContain('add_header X-Goku-Release "r1" always;');
+    expect(text).toMatch(/server_name web-dev\.h\.io;[\s\S]*return 503/);
+    expect(text).toContain('listen 80 default_server;');
+    expect(text).not.toContain('upstream goku_web_dev');
+  });
+});

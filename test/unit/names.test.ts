@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import {
+  appFromRepoPath,
+  assertAppName,
+  branchFromRef,
+  branchSlug,
+  deploymentName,
+  normalizeDomain,
+  parseCnameFile,
+} from '../../src/core/names.js';
+import { deploymentDomains } from '../../src/core/routes.js';
+import { parseSshCommand } from '../../src/core/ssh-command.js';
+
+describe('names', () => {
+  it('accepts and refuses app names per INTERFACE §1', () => {
+    for (const ok of ['a', 'web', 'my-app-2', `a${'b'.repeat(39)}`]) expect(assertAppName(ok)).toBe(ok);
+    for (const bad of ['', '1app', '-x', 'UPPER', 'a_b', 'a.b', 'a b', `a${'b'.repeat(40)}`, '../x']) {
+      expect(() => assertAppName(bad)).toThrow(/invalid app name/);
+    }
+  });
+
+  it('slugs branches and keeps APP-SLUG a DNS label', () => {
+    expect(branchSlug('app', 'Feature/New_UI')).toBe('feature-new-ui');
+    expect(branchSlug('app', '--x--')).toBe('x');
+    expect(branchSlug('app', 'a//..b')).toBe('a-b');
+    const long = deploymentName('app', 'x'.repeat(100), 'master');
+    expect(long.length).toBeLessThanOrEqual(63);
+    expect(deploymentName('app', 'master', 'master')).toBe('app');
+    expect(deploymentName('app', 'main', 'master')).toBe('app-main');
+    expect(deploymentName('app', '___', 'master')).toBe('app-branch');
+  });
+
+  it('reads repo paths in every form git sends and refuses the rest', () => {
+    for (const p of ['app', '/app', '~/app', 'app.git', '/app.git', 'app/'])
+      expect(appFromRepoPath(p)).toBe('app');
+    for (const p of ['../app', '/etc/passwd', 'a/b', 'App', '', '.git', 'app.git.git', '~/../x']) {
+      expect(() => appFromRepoPath(p)).toThrow(/invalid repository/);
+    }
+  });
+
+  it('validates domains and CNAME files', () => {
+    expect(normalizeDomain(' WWW.Example.com ')).toBe('www.example.com');
+    for (const bad of [
+      'a.com; include /etc/passwd',
+      '*.a.com',
+      'a.com:80',
+      'localhost',
+      'a..com',
+      '-a.com',
+      'a.com.',
+    ]) {
+      expect(() => normalizeDomain(bad)).toThrow(/invalid domain/);
+    }
+    expect(parseCnameFile('# comment\n\nA.example.com\r\nb.example.com\na.example.com\n')).toEqual([
+      'a.example.com',
+      'b.example.com',
+    ]);
+  });
+
+  it('computes a deployment’s domains', () => {
+    expect(
+      deploymentDomains({
+        app: 'web',
+        deployment: 'web',
+        branch: 'main',
+        baseDomain: 'h.io',
+        cname: ['x.com'],
+        extra: ['y.com'],
+      }),
+    ).toEqual(['web.h.io', 'web-main.h.io', 'x.com', 'y.com']);
+    expect(
+      deploymentDomains({
+        app: 'web',
+        deployment: 'web-dev',
+        branch: 'dev',
+        baseDomain: 'h.io',
+        cname: [],
+        extra: [],
+      }),
+    ).toEqual(['web-dev.h.io']);
+  });
+
+  it('only treats refs/heads/* as branches', () => {
+    expect(branchFromRef('refs/heads/a/b')).toBe('a/b');
+    expect(branchFromRef('refs/tags/v1')).toBeNull();
+  });
+});
+
+describe('ssh exec commands', () => {
+  it('recognizes the git services in all their forms', () => {
+    expect(parseSshCommand("git-receive-pack '/web'")).toEqual({
+      kind: 'git',
+      service: 'receive-pack',
+      app: 'web',
+    });
+    expect(parseSshCommand("git-upload-pack 'web.git'")).toEqual({
+      kind: 'git',
+      service: 'upload-pack',
+      app: 'web',
+    });
+    expect(parseSshCommand('git receive-pack web')).toEqual({
+      kind: 'git',
+      service: 'receive-pack',
+      app: 'web',
+    });
+  });
+
+  it('splits commands without a shell and refuses operators', () => {
+    expect(parseSshCommand("keys:add 'my key' --admin")).toEqual({
+      kind: 'command',
+      argv: ['keys:add', 'my key', '--admin'],
+    });
+    expect(parseSshCommand('echo $HOME')).toEqual({ kind: 'command', argv: ['echo', '$HOME'] });
+    for (const bad of ['apps; id', 'apps | sh', 'apps && id', 'apps > /tmp/x', "git-receive-pack 'a' 'b'"]) {
+      expect(() => parseSshCommand(bad)).toThrow();
+    }
+  });
+});
