@@ -43,7 +43,7 @@ export class DockerEngine {
   /** Builds from a tar stream; output lines go to onLine. Errors hidden inside the stream become GokuErrors. */
   async buildImage(
     context: Readable,
-    opts: { tag: string; labels: Record<string, string> },
+    opts: { tag: string },
     onLine: (line: string) => void,
   ): Promise<string> {
     let stream: NodeJS.ReadableStream;
@@ -52,7 +52,6 @@ export class DockerEngine {
         t: opts.tag,
         forcerm: true,
         rm: true,
-        labels: opts.labels,
       });
     } catch (err) {
       // A Dockerfile that does not parse is an HTTP 400 before any step runs.

@@ -53,30 +53,60 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Deployer {
   constructor(private readonly d: DeployerDeps) {}
 
-  async handlePush(req: PushRequest, out: Out): Promise<void> {
+  /**
+   * Resolves as soon as every pushed branch is live (the pusher's part); retiring the old
+   * containers continues afterwards, still under the app's lock, so the next deploy of the
+   * app waits for it while the pusher does not.
+   */
+  handlePush(req: PushRequest, out: Out): Promise<void> {
     const { app } = req;
-    await this.d.locks.run(
-      app,
-      async () => {
-        for (const u of req.updates) {
-          const branch = branchFromRef(u.ref);
-          if (!branch) {
-            out(`-----> Skipping ${u.ref}: only branches deploy`);
-            continue;
-          }
-          const record = this.ensureAppView(app);
-          const defaultBranch =
-            record.defaultBranch ?? (branch === 'master' || branch === 'main' ? branch : 'master');
-          const deployment = deploymentName(app, branch, defaultBranch);
-          if (u.newSha === ZERO_SHA) {
-            await this.removeDeployment(app, deployment, out);
-            continue;
-          }
-          await this.deployCommit({ app, branch, deployment, defaultBranch, commit: u.newSha, req }, out);
-        }
-      },
-      () => out(`-----> Another deploy of ${app} is in progress; waiting for it to finish`),
-    );
+    return new Promise<void>((resolve, reject) => {
+      this.d.locks
+        .run(
+          app,
+          async () => {
+            const tails: (() => Promise<void>)[] = [];
+            try {
+              await this.pushUnderLock(req, out, tails);
+            } catch (err) {
+              reject(err);
+              return;
+            }
+            resolve();
+            for (const t of tails) {
+              await t().catch((err) =>
+                this.d.log.error({ app, err: oneLine(err) }, 'retiring old containers failed'),
+              );
+            }
+          },
+          () => out(`-----> Another deploy of ${app} is in progress; waiting for it to finish`),
+        )
+        .catch(reject);
+    });
+  }
+
+  private async pushUnderLock(req: PushRequest, out: Out, tails: (() => Promise<void>)[]): Promise<void> {
+    const { app } = req;
+    for (const u of req.updates) {
+      const branch = branchFromRef(u.ref);
+      if (!branch) {
+        out(`-----> Skipping ${u.ref}: only branches deploy`);
+        continue;
+      }
+      const record = this.ensureAppView(app);
+      const defaultBranch =
+        record.defaultBranch ?? (branch === 'master' || branch === 'main' ? branch : 'master');
+      const deployment = deploymentName(app, branch, defaultBranch);
+      if (u.newSha === ZERO_SHA) {
+        await this.removeDeployment(app, deployment, out);
+        continue;
+      }
+      const tail = await this.deployCommit(
+        { app, branch, deployment, defaultBranch, commit: u.newSha, req },
+        out,
+      );
+      if (tail) tails.push(tail);
+    }
   }
 
   private ensureAppView(app: string): AppRecord {
@@ -99,13 +129,20 @@ export class Deployer {
       req: PushRequest;
     },
     out: Out,
-  ): Promise<void> {
+  ): Promise<(() => Promise<void>) | null> {
     const { app, branch, deployment, commit } = p;
     const { settings, docker, store, routes } = this.d;
     const started = Date.now();
     this.assertDeploymentNameFree(app, deployment);
     out(`-----> Building ${app} (${branch} ${commit.slice(0, 7)})`);
 
+    const timings: Record<string, number> = {};
+    let mark = Date.now();
+    const lap = (name: string) => {
+      const t = Date.now();
+      timings[name] = t - mark;
+      mark = t;
+    };
     const workTree = join(settings.GOKU_HOME, 'work', deployment);
     await checkoutCommit({
       gitdir: this.d.repos.path(app),
@@ -115,11 +152,12 @@ export class Deployer {
       quarantine: { objectDir: p.req.objectDir },
     });
 
+    lap('checkout');
     const dockerfile = await readFile(join(workTree, 'Dockerfile'), 'utf8').catch(() => null);
     if (dockerfile === null) {
       out(`-----> No Dockerfile in ${branch} ${commit.slice(0, 7)}: nothing to run`);
       await this.rememberDefaultBranch(app, p.defaultBranch, branch);
-      return;
+      return null;
     }
     const cnameText = await readFile(join(workTree, 'CNAME'), 'utf8').catch(() => '');
     const cname = parseCnameFile(cnameText);
@@ -137,11 +175,14 @@ export class Deployer {
     const facts = dockerfileFacts(dockerfile);
     const release = `${commit.slice(0, 7)}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
     const tag = `goku/${deployment}:${release}`;
-    const context = await packContext(workTree);
-    const imageId = await docker.buildImage(context, { tag, labels: this.labels(app, deployment) }, (l) =>
-      out(`       ${l}`),
-    );
+    // One LABEL line appended to the final stage: the builder's `labels` option costs a step per label.
+    const labelLine = `LABEL ${Object.entries(this.labels(app, deployment))
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ')}`;
+    const context = await packContext(workTree, { dockerfileSuffix: labelLine });
+    const imageId = await docker.buildImage(context, { tag }, (l) => out(`       ${l}`));
 
+    lap('build');
     let containerId: string | null = null;
     let switched = false;
     const previous = routes.get(deployment);
@@ -160,6 +201,7 @@ export class Deployer {
         },
       });
       const ip = await this.waitUntilServing(containerId, port, out);
+      lap('start');
 
       if (port && ip) {
         out(`-----> Routing ${domains.join(', ')}`);
@@ -209,10 +251,9 @@ export class Deployer {
       throw err;
     }
 
+    lap('route');
+    this.d.log.info({ app, deployment, release, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
-    await this.retireOthers(app, deployment, containerId);
-    await docker.renameContainer(containerId, deployment);
-    await this.pruneImages(deployment, tag);
     const url = domains[0] ? this.url(domains[0]) : null;
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     out(
@@ -220,6 +261,12 @@ export class Deployer {
         ? `=====> ${app} deployed: ${url} (${secs}s)`
         : `=====> ${app} deployed as ${deployment} (${secs}s)`,
     );
+    const newId = containerId;
+    return async () => {
+      await this.retireOthers(app, deployment, newId);
+      await docker.renameContainer(newId, deployment);
+      await this.pruneImages(deployment, tag);
+    };
   }
 
   url(domain: string): string {
@@ -270,7 +317,7 @@ export class Deployer {
         out(`-----> Waiting for ${port}/tcp to answer HTTP`);
         said = true;
       }
-      await sleep(50);
+      await sleep(port ? 10 : 50);
     }
   }
 

@@ -8,6 +8,7 @@ describe('Dockerfile facts', () => {
     );
   });
   it('expands ARG and ENV and follows line continuations', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile ARG reference, not JS
     expect(dockerfileFacts('FROM a\nARG P=3000\nEXPOSE \\\n  ${P}\n').port).toBe(3000);
     expect(dockerfileFacts('FROM a\nENV PORT=4000\nEXPOSE $PORT\n').port).toBe(4000);
   });
