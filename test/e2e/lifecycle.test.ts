@@ -63,6 +63,12 @@ describe('goku restarts never interrupt app traffic', () => {
   });
 
   it('after a SIGKILL in the middle of a deploy: the old release serves, no leftover container, the lock is free', async () => {
+    // The previous release is fully retired before this deploy starts.
+    await eventually(
+      async () => server.containers(app).length,
+      (n) => n === 1,
+      10000,
+    );
     repo.write({ Dockerfile: 'FROM goku-test/busybox:1\nEXPOSE 8000\nCMD ["sleep", "3600"]\n' });
     repo.commit('never answers');
     const push = repo.push();

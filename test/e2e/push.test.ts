@@ -45,18 +45,21 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(r1.body).toBe('hello v1\n');
     // The default branch is also served at APP-SLUG(branch).
     expect((await server.get(`${app}-master.${server.domain}`)).body).toBe('hello v1\n');
-    const c1 = server.containers(app);
-    expect(c1).toHaveLength(1);
-    expect(c1[0]?.name).toBe(app);
+    // The push returns once the app is live; the rename to exactly APP follows at once.
+    const named = (names: string[]) =>
+      eventually(
+        async () => server.containers(app),
+        (cs) => JSON.stringify(cs.map((c) => c.name).sort()) === JSON.stringify(names),
+        10000,
+      );
+    const c1 = await named([app]);
 
     repo.write(httpdApp('hello v2'));
     repo.commit('v2');
     const second = await repo.push();
     expect(second.code, second.stderr).toBe(0);
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v2\n');
-    const c2 = server.containers(app);
-    expect(c2).toHaveLength(1);
-    expect(c2[0]?.name).toBe(app);
+    const c2 = await named([app]);
     expect(c2[0]?.id).not.toBe(c1[0]?.id);
 
     // A branch deploys as APP-SLUG(branch) at its own domain, beside the default deployment.
