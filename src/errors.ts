@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   GOKU_ERR_INVALID_KEY_NAME: 'key name is invalid',
   GOKU_ERR_INVALID_DOMAIN: 'domain is not a plain host name',
   GOKU_ERR_DOMAIN_TAKEN: 'domain belongs to another app',
+  GOKU_ERR_NAME_TAKEN: 'app or deployment name is used by another app',
   GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
   GOKU_ERR_BUILD_FAILED: 'docker build failed',
   GOKU_ERR_CONTAINER_EXITED: 'container exited during start',

@@ -360,7 +360,7 @@ export class Deployer {
       if (name === app) continue;
       if (name === deployment || rec.deployments[deployment]) {
         throw new GokuError(
-          'GOKU_ERR_DOMAIN_TAKEN',
+          'GOKU_ERR_NAME_TAKEN',
           `deployment name ${deployment} is already used by app ${name}; push this branch under another name`,
         );
       }

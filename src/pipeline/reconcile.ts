@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { lineReader } from '../control/protocol.js';
 import { deploymentDomains, type Route } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { oneLine } from '../errors.js';
@@ -80,23 +81,18 @@ export class Reconciler {
         this.events = stream;
         this.scheduleAll();
         await new Promise<void>((resolve) => {
-          let buf = '';
-          stream.on('data', (chunk: Buffer) => {
-            buf += chunk.toString('utf8');
-            let i = buf.indexOf('\n');
-            while (i >= 0) {
-              const line = buf.slice(0, i);
-              buf = buf.slice(i + 1);
-              i = buf.indexOf('\n');
+          stream.on(
+            'data',
+            lineReader((line) => {
               try {
                 const ev = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
                 const app = ev.Actor?.Attributes?.['goku.app'];
                 if (app) this.schedule(app);
               } catch {
-                // partial or foreign line
+                // not an event line
               }
-            }
-          });
+            }),
+          );
           stream.on('end', resolve);
           stream.on('close', resolve);
           stream.on('error', resolve);

@@ -10,7 +10,7 @@ export async function createApp(store: Store, name: string): Promise<void> {
     for (const [other, rec] of Object.entries(s.apps)) {
       if (rec.deployments[name]) {
         throw new GokuError(
-          'GOKU_ERR_DOMAIN_TAKEN',
+          'GOKU_ERR_NAME_TAKEN',
           `app name ${name} is taken by a branch deployment of app ${other}; choose another name`,
         );
       }
