@@ -22,9 +22,7 @@ describe('goku restarts never interrupt app traffic', () => {
   let repo: AppRepo;
 
   beforeAll(async () => {
-    await server.start();
-    key = makeKey(server.tmp, 'dev');
-    expect((await server.cli(['keys:add', 'dev'], key.pub)).code).toBe(0);
+    key = await server.startWithKey();
     repo = new AppRepo(server.tmp, app, server, key);
     repo.write(httpdApp('v1'));
     repo.commit('v1');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, GokuServer, httpdApp, makeKey, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import { AppRepo, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // Every broken push is rejected, leaves the branch ref where it was, keeps the same old
 // container serving, and leaves no container or image of the attempt behind.
@@ -14,9 +14,7 @@ describe('a broken push is rejected and changes nothing', () => {
   let goodImages: string[] = [];
 
   beforeAll(async () => {
-    await server.start();
-    key = makeKey(server.tmp, 'dev');
-    expect((await server.cli(['keys:add', 'dev'], key.pub)).code).toBe(0);
+    key = await server.startWithKey();
     repo = new AppRepo(server.tmp, app, server, key);
     repo.write(httpdApp('good'));
     goodSha = repo.commit('good');

@@ -1,13 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AppRepo,
-  eventually,
-  GokuServer,
-  httpdApp,
-  makeKey,
-  type SshKey,
-  uniquePrefix,
-} from '../helpers/goku.js';
+import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // The whole push path as a user drives it: real git over OpenSSH, real Docker, goku's managed nginx.
 describe('git push deploys a Dockerfile app behind nginx', () => {
@@ -16,10 +8,7 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
   let key: SshKey;
 
   beforeAll(async () => {
-    await server.start();
-    key = makeKey(server.tmp, 'dev');
-    const r = await server.cli(['keys:add', 'dev'], key.pub);
-    expect(r.code, r.stderr).toBe(0);
+    key = await server.startWithKey();
   });
   afterAll(async () => {
     await server.cleanup();

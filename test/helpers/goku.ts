@@ -127,22 +127,31 @@ export class GokuServer {
   }
 
   /** SIGTERM, like a service manager would. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.signal('SIGTERM');
+  }
+
+  /** SIGKILL: goku dies wherever it is. */
+  kill(): Promise<void> {
+    return this.signal('SIGKILL');
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
     const c = this.child;
     if (!c || c.exitCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
+    c.kill(sig);
     await exited;
     this.child = null;
   }
 
-  async kill(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-    this.child = null;
+  /** Starts the server and stores a fresh deploy key for pushing, as a user's first steps would. */
+  async startWithKey(name = 'dev'): Promise<SshKey> {
+    await this.start();
+    const key = makeKey(this.tmp, name);
+    const r = await this.cli(['keys:add', name], key.pub);
+    if (r.code !== 0) throw new Error(`keys:add failed: ${r.stderr}`);
+    return key;
   }
 
   cli(args: string[], input?: string): Promise<RunResult> {
