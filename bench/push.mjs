@@ -62,7 +62,7 @@ function writeApp(dir, body) {
   );
   writeFileSync(join(dir, 'index.html'), `${body}\n`);
 }
-function makeRepo(dir) {
+function makeRepo(dir, body) {
   mkdirSync(dir, { recursive: true });
   sh('git', ['init', '-q', '-b', 'master'], { cwd: dir });
   sh('git', ['config', 'user.email', 'b@example.com'], { cwd: dir });
@@ -72,7 +72,7 @@ function makeRepo(dir) {
     mkdirSync(sub, { recursive: true });
     writeFileSync(join(sub, `f${i}.txt`), `file ${i}\n`.repeat(40));
   }
-  writeApp(dir, 'v0');
+  writeApp(dir, body);
   sh('git', ['add', '-A'], { cwd: dir });
   sh('git', ['commit', '-qm', 'v0'], { cwd: dir });
 }
@@ -124,8 +124,11 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     // goku: first deploy of a new app, then a one-line change.
     const app = `b${id}r${round}`;
+    // Every build gets content no earlier build had, so neither side is served from Docker's cache.
+    const v = (n) => `v${n}-${id}-${round}-${randomBytes(4).toString('hex')}`;
+    const [g0, g1, h0, h1] = [v(0), v(1), v(0), v(1)];
     const gdir = join(tmp, `g${round}`);
-    makeRepo(gdir);
+    makeRepo(gdir, g0);
     sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: gdir });
     const push = () =>
       sh('git', ['push', '-q', 'goku', 'master'], {
@@ -134,24 +137,24 @@ try {
       });
     let t = now();
     push();
-    await until(() => get(ports.proxy, `${app}.bench.test`), 'v0\n');
+    await until(() => get(ports.proxy, `${app}.bench.test`), `${g0}\n`);
     results.gokuFirst.push(now() - t);
-    commit(gdir, 'v1');
+    commit(gdir, g1);
     t = now();
     push();
-    await until(() => get(ports.proxy, `${app}.bench.test`), 'v1\n');
+    await until(() => get(ports.proxy, `${app}.bench.test`), `${g1}\n`);
     results.gokuChange.push(now() - t);
 
     // By hand: push to a bare repo over file://, docker build, docker run, first HTTP 200, remove the old.
     const hdir = join(tmp, `h${round}`);
     const bare = join(tmp, `h${round}.git`);
-    makeRepo(hdir);
+    makeRepo(hdir, h0);
     sh('git', ['init', '-q', '--bare', bare]);
     sh('git', ['remote', 'add', 'origin', `file://${bare}`], { cwd: hdir });
     const name = `goku-bench-${id}-${round}`;
     const byHand = async (body, tag, old) => {
       sh('git', ['push', '-q', 'origin', 'master'], { cwd: hdir });
-      sh('docker', ['build', '-q', '-t', `goku-bench/${id}:${tag}`, '--label', 'goku-bench=1', hdir]);
+      sh('docker', ['build', '-q', '-t', `goku-bench/${id}:${tag}-${round}`, hdir]);
       const cid = sh('docker', [
         'run',
         '-d',
@@ -160,7 +163,7 @@ try {
         'goku-bench=1',
         '--name',
         `${name}-${tag}`,
-        `goku-bench/${id}:${tag}`,
+        `goku-bench/${id}:${tag}-${round}`,
       ]).trim();
       const ip = sh('docker', ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', cid]).trim();
       await until(() => get(8000, 'x', ip), body);
@@ -168,11 +171,11 @@ try {
       return cid;
     };
     t = now();
-    const first = await byHand('v0\n', 'v0', null);
+    const first = await byHand(`${h0}\n`, 'v0', null);
     results.handFirst.push(now() - t);
-    commit(hdir, 'v1');
+    commit(hdir, h1);
     t = now();
-    const second = await byHand('v1\n', 'v1', first);
+    const second = await byHand(`${h1}\n`, 'v1', first);
     results.handChange.push(now() - t);
     cleanup.push(second);
   }
@@ -189,7 +192,7 @@ try {
   if (ids.length) sh('docker', ['rm', '-f', ...ids]);
   const imgs = [
     ...sh('docker', ['images', '-q', '--filter', `label=goku.home=${home}`]).split(/\s+/),
-    ...sh('docker', ['images', '-q', '--filter', 'label=goku-bench=1']).split(/\s+/),
+    ...sh('docker', ['images', '-q', `goku-bench/${id}`]).split(/\s+/),
   ].filter(Boolean);
   if (imgs.length) sh('docker', ['rmi', '-f', ...new Set(imgs)]);
   sh('docker', ['rmi', BASE]);

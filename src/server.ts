@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { commandTable } from './commands/index.js';
 import type { Services } from './commands/types.js';
-import { ControlServer, PushTokens } from './control/server.js';
+import { ControlServer } from './control/server.js';
 import { DockerEngine } from './docker/engine.js';
 import { GokuError, oneLine } from './errors.js';
 import { Repos } from './git/repos.js';
@@ -90,16 +90,14 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
 
   const services: Services = { settings, store, version: packageVersion() };
   const table = commandTable();
-  const tokens = new PushTokens();
   const sock = socketPath(home);
-  const control = new ControlServer(sock, { table, services, deployer, tokens, log });
+  const control = new ControlServer(sock, { table, services, log });
   await control.listen();
   const ssh = new SshServer({
     hostKeyFile: join(home, 'ssh_host_ed25519_key'),
-    socketPath: sock,
     store,
     repos,
-    tokens,
+    deploy: (push, out) => deployer.handlePush(push, out),
     table,
     services,
     createApp: (app) => createApp(store, app),

@@ -1,15 +1,8 @@
 /**
- * The local socket between the daemon and its clients (the CLI and the git hook):
+ * The local socket between the daemon and the CLI:
  * one JSON request line, then JSON frames back: {o} stdout, {e} stderr, {x} exit status.
  */
-export type ControlRequest =
-  | { op: 'command'; argv: string[]; stdin: string }
-  | {
-      op: 'push';
-      token: string;
-      updates: { oldSha: string; newSha: string; ref: string }[];
-      objectDir: string | null;
-    };
+export type ControlRequest = { op: 'command'; argv: string[]; stdin: string };
 
 export type Frame = { o: string } | { e: string } | { x: number };
 

@@ -3,30 +3,9 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { runCommand } from '../commands/index.js';
 import type { Command, Services } from '../commands/types.js';
-import { errorCode, oneLine } from '../errors.js';
-import type { Deployer } from '../pipeline/deploy.js';
 import { type ControlRequest, frame, lineReader } from './protocol.js';
 
-export interface PushSession {
-  app: string;
-  keyName: string;
-}
-
-/** Tokens the ssh server hands to the git hook it spawns, so a push is tied to its authenticated session. */
-export class PushTokens {
-  private readonly map = new Map<string, PushSession>();
-  add(token: string, s: PushSession): void {
-    this.map.set(token, s);
-  }
-  get(token: string): PushSession | undefined {
-    return this.map.get(token);
-  }
-  delete(token: string): void {
-    this.map.delete(token);
-  }
-}
-
-/** The unix socket (mode 0600) the CLI and the pre-receive hook talk to. */
+/** The unix socket (mode 0600) the local CLI talks to. */
 export class ControlServer {
   private server: net.Server | null = null;
 
@@ -35,8 +14,6 @@ export class ControlServer {
     private readonly deps: {
       table: Command[];
       services: Services;
-      deployer: Deployer;
-      tokens: PushTokens;
       log: Logger;
     },
   ) {}
@@ -80,44 +57,24 @@ export class ControlServer {
   }
 
   private async dispatch(req: ControlRequest, sock: net.Socket): Promise<void> {
-    if (req.op === 'command') {
-      const code = await runCommand(
-        this.deps.table,
-        req.argv,
-        {
-          stdin: req.stdin,
-          out: (t) => this.write(sock, { o: t }),
-          err: (t) => this.write(sock, { e: t }),
-        },
-        { via: 'cli', keyName: null, admin: true },
-        this.deps.services,
-      );
-      this.write(sock, { x: code });
+    if (req.op !== 'command') {
+      this.write(sock, { e: 'error: bad request\n' });
+      this.write(sock, { x: 1 });
       sock.end();
       return;
     }
-    if (req.op === 'push') {
-      const session = this.deps.tokens.get(req.token);
-      if (!session) {
-        this.write(sock, { o: ' !     push refused: it did not come through the goku ssh server\n' });
-        this.write(sock, { x: 1 });
-        sock.end();
-        return;
-      }
-      const out = (l: string) => this.write(sock, { o: `${l}\n` });
-      try {
-        await this.deps.deployer.handlePush(
-          { app: session.app, keyName: session.keyName, updates: req.updates, objectDir: req.objectDir },
-          out,
-        );
-        this.write(sock, { x: 0 });
-      } catch (err) {
-        this.deps.log.warn({ app: session.app, code: errorCode(err), err: oneLine(err) }, 'deploy failed');
-        out(` !     ${oneLine(err)}`);
-        out(` !     Push rejected: ${session.app} keeps running its previous release`);
-        this.write(sock, { x: 1 });
-      }
-      sock.end();
-    }
+    const code = await runCommand(
+      this.deps.table,
+      req.argv,
+      {
+        stdin: req.stdin,
+        out: (t) => this.write(sock, { o: t }),
+        err: (t) => this.write(sock, { e: t }),
+      },
+      { via: 'cli', keyName: null, admin: true },
+      this.deps.services,
+    );
+    this.write(sock, { x: code });
+    sock.end();
   }
 }

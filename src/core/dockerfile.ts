@@ -52,3 +52,18 @@ export function portFromImageConfig(exposed: Record<string, unknown> | undefined
     .sort((a, b) => a - b);
   return ports[0] ?? null;
 }
+
+/**
+ * Inserts one line right after the final stage's FROM. Placed there (not at the end, where
+ * the builder's `labels` option puts one step per label) the constant goku labels become a
+ * cached layer: a rebuild after a code change pays nothing for them.
+ */
+export function insertAfterFinalFrom(text: string, line: string): string {
+  const froms = DockerfileParser.parse(text).getFROMs();
+  const last = froms[froms.length - 1];
+  const lines = text.split('\n');
+  if (!last) return `${text}\n${line}\n`;
+  const at = last.getRange().end.line + 1;
+  lines.splice(at, 0, line);
+  return lines.join('\n');
+}

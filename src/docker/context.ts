@@ -11,7 +11,10 @@ const FIXED_MTIME = new Date(0);
  * Streams a directory as a docker build context, honouring .dockerignore with Docker's own
  * matching rules. Dockerfile and .dockerignore are always sent, as the docker CLI does.
  */
-export async function packContext(dir: string, opts: { dockerfileSuffix?: string } = {}): Promise<Readable> {
+export async function packContext(
+  dir: string,
+  opts: { rewriteDockerfile?: (text: string) => string } = {},
+): Promise<Readable> {
   let rules: string[] = [];
   try {
     rules = (await readFile(join(dir, '.dockerignore'), 'utf8')).split(/\r?\n/);
@@ -40,9 +43,9 @@ export async function packContext(dir: string, opts: { dockerfileSuffix?: string
       } else if (ignored) {
       } else if (st.isSymbolicLink()) {
         pack.entry({ name: relPath, type: 'symlink', linkname: await readlink(abs), mtime: FIXED_MTIME });
-      } else if (relPath === 'Dockerfile' && opts.dockerfileSuffix) {
-        const text = Buffer.concat([await readFile(abs), Buffer.from(`\n${opts.dockerfileSuffix}\n`)]);
-        pack.entry({ name: relPath, mode: st.mode & 0o7777, mtime: FIXED_MTIME }, text);
+      } else if (relPath === 'Dockerfile' && opts.rewriteDockerfile) {
+        const text = opts.rewriteDockerfile(await readFile(abs, 'utf8'));
+        pack.entry({ name: relPath, mode: st.mode & 0o7777, mtime: FIXED_MTIME }, Buffer.from(text));
       } else if (st.isFile()) {
         await new Promise<void>((resolve, reject) => {
           const entry = pack.entry(

@@ -38,11 +38,15 @@ export class Repos {
     await run('git', ['--git-dir', this.path(app), 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
   }
 
-  /** The system git does the wire protocol; isomorphic-git has no server side. */
+  /**
+   * The system git does the wire protocol; isomorphic-git has no server side. receive-pack
+   * gets a socket on fd 3, which git hands down to hooks/pre-receive (see git/hook.ts).
+   */
   spawn(kind: 'receive-pack' | 'upload-pack', app: string, env: Record<string, string>): ChildProcess {
+    const hook = kind === 'receive-pack';
     return spawn('git', [kind, this.path(app)], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env, ...(hook ? { GOKU_HOOK_FD: '3' } : {}) },
+      stdio: hook ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });
   }
 }

@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { dockerfileFacts, portFromImageConfig } from '../core/dockerfile.js';
+import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
 import { branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
 import { deploymentDomains, type Route } from '../core/routes.js';
 import { packContext } from '../docker/context.js';
@@ -175,11 +175,13 @@ export class Deployer {
     const facts = dockerfileFacts(dockerfile);
     const release = `${commit.slice(0, 7)}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
     const tag = `goku/${deployment}:${release}`;
-    // One LABEL line appended to the final stage: the builder's `labels` option costs a step per label.
+    // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.
     const labelLine = `LABEL ${Object.entries(this.labels(app, deployment))
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
       .join(' ')}`;
-    const context = await packContext(workTree, { dockerfileSuffix: labelLine });
+    const context = await packContext(workTree, {
+      rewriteDockerfile: (text) => insertAfterFinalFrom(text, labelLine),
+    });
     const imageId = await docker.buildImage(context, { tag }, (l) => out(`       ${l}`));
 
     lap('build');

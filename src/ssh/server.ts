@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import { findCommand, runCommand } from '../commands/index.js';
 import type { Command, Services } from '../commands/types.js';
-import type { PushTokens } from '../control/server.js';
 import { parseSshCommand } from '../core/ssh-command.js';
-import { GokuError, oneLine } from '../errors.js';
+import { errorCode, GokuError, oneLine } from '../errors.js';
+import { type HookPush, serveHook } from '../git/hook.js';
 import type { Repos } from '../git/repos.js';
 import type { KeyRecord, Store } from '../store/types.js';
 import { sameKey } from './keys.js';
@@ -16,10 +16,10 @@ const { Server, utils } = ssh2;
 
 export interface SshDeps {
   hostKeyFile: string;
-  socketPath: string;
   store: Store;
   repos: Repos;
-  tokens: PushTokens;
+  /** Runs the deploy of a push the pre-receive hook handed over. */
+  deploy(push: HookPush & { app: string; keyName: string }, out: (line: string) => void): Promise<void>;
   table: Command[];
   services: Services;
   /** Creates the app on its first push (refuses names that collide). */
@@ -160,19 +160,24 @@ export class SshServer {
       ch.stderr.write(`error: ${oneLine(err)}\n`);
       return this.finish(ch, 1);
     }
-    const token = randomBytes(24).toString('hex');
-    const childEnv: Record<string, string> = { GOKU_SOCKET: this.d.socketPath, GOKU_PUSH_TOKEN: token };
+    const childEnv: Record<string, string> = {};
     if (env.GIT_PROTOCOL) childEnv.GIT_PROTOCOL = env.GIT_PROTOCOL;
-    this.d.tokens.add(token, { app, keyName: key.name });
     this.d.log.info({ app, key: key.name, service }, 'git session');
     const child = this.d.repos.spawn(service, app, childEnv);
+    const hookChannel = child.stdio[3] as Duplex | undefined;
+    if (hookChannel) {
+      serveHook(
+        hookChannel,
+        (push, out) => this.d.deploy({ ...push, app, keyName: key.name }, out),
+        (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
+      );
+    }
     ch.pipe(child.stdin as NodeJS.WritableStream);
     child.stdout?.pipe(ch, { end: false });
     child.stderr?.pipe(ch.stderr, { end: false });
     child.on('error', (err) => ch.stderr.write(`error: ${err.message}\n`));
     // 'close', not 'exit': all of git's output must be flushed first.
     child.on('close', (code) => {
-      this.d.tokens.delete(token);
       this.finish(ch, code ?? 1);
     });
     ch.on('close', () => {

@@ -133,6 +133,20 @@ describe('ssh server', () => {
     expect(missing.stderr).toContain(`error: app ${p}-nope does not exist`);
   });
 
+  it('the hook refuses a push that bypasses the goku ssh server', async () => {
+    const app = `${p}-bypass`;
+    const repo = new AppRepo(server.tmp, app, server, deploy);
+    repo.write({ 'README.md': 'one\n' });
+    const sha = repo.commit('one');
+    expect((await repo.push()).code).toBe(0);
+    repo.write({ 'README.md': 'two\n' });
+    repo.commit('two');
+    const direct = await run('git', ['push', join(reposDir(), `${app}.git`), 'master'], { cwd: repo.dir });
+    expect(direct.code).not.toBe(0);
+    expect(direct.stderr).toContain('push refused: pushes must go through the goku ssh server');
+    expect(await repo.remoteRef('master')).toBe(sha);
+  });
+
   it('accepts the git@host:app form and a trailing .git', async () => {
     const app = `${p}-scp`;
     const repo = new AppRepo(server.tmp, app, server, deploy);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { dockerfileFacts, parsePortSpec, portFromImageConfig } from '../../src/core/dockerfile.js';
+import {
+  dockerfileFacts,
+  insertAfterFinalFrom,
+  parsePortSpec,
+  portFromImageConfig,
+} from '../../src/core/dockerfile.js';
 
 describe('Dockerfile facts', () => {
   it('takes the first TCP port of the final stage', () => {
@@ -25,5 +30,11 @@ describe('Dockerfile facts', () => {
     expect(parsePortSpec('8000-8010')).toBeNull();
     expect(portFromImageConfig({ '9000/tcp': {}, '53/udp': {}, '8080/tcp': {} })).toBe(8080);
     expect(portFromImageConfig(null)).toBeNull();
+  });
+  it('inserts goku labels right after the final FROM, continuation lines included', () => {
+    expect(insertAfterFinalFrom('# c\nFROM a AS b\nRUN x\nFROM c \\\n  AS d\nRUN y\n', 'LABEL q=1')).toBe(
+      '# c\nFROM a AS b\nRUN x\nFROM c \\\n  AS d\nLABEL q=1\nRUN y\n',
+    );
+    expect(insertAfterFinalFrom('RUN x', 'LABEL q=1')).toBe('RUN x\nLABEL q=1\n');
   });
 });
