@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // The whole push path as a user drives it: real git over OpenSSH, real Docker, goku's managed nginx.
 describe('git push deploys a Dockerfile app behind nginx', () => {
-  const server = new GokuServer();
+  // Keep one image per deployment, so pruning shows after the second push.
+  const server = new GokuServer({ env: { GOKU_KEEP_IMAGES: '1' } });
   const p = uniquePrefix();
   let key: SshKey;
 
@@ -50,6 +52,16 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v2\n');
     const c2 = await named([app]);
     expect(c2[0]?.id).not.toBe(c1[0]?.id);
+    // Images of the deployment beyond GOKU_KEEP_IMAGES are pruned; the running one stays.
+    const own = () => server.images(app).filter((i) => i.startsWith(`goku/${app}:`));
+    await eventually(
+      async () => own(),
+      (imgs) => imgs.length === 1,
+      10000,
+    );
+    const inspect = (format: string, ref: string) =>
+      execFileSync('docker', ['inspect', '-f', format, ref]).toString().trim();
+    expect(inspect('{{.Id}}', own()[0] as string)).toBe(inspect('{{.Image}}', c2[0]?.id as string));
 
     // A branch deploys as APP-SLUG(branch) at its own domain, beside the default deployment.
     repo.write(httpdApp('feature'));
