@@ -2,6 +2,7 @@
 export const ERROR_CODES = {
   GOKU_ERR_INVALID_APP_NAME: 'app name is invalid',
   GOKU_ERR_APP_NOT_FOUND: 'app does not exist',
+  GOKU_ERR_APP_EXISTS: 'app already exists',
   GOKU_ERR_INVALID_REPO_PATH: 'repository path is not an app name',
   GOKU_ERR_COMMAND_NOT_ALLOWED: 'command is not allowed',
   GOKU_ERR_UNKNOWN_COMMAND: 'unknown command',
@@ -13,6 +14,7 @@ export const ERROR_CODES = {
   GOKU_ERR_INVALID_DOMAIN: 'domain is not a plain host name',
   GOKU_ERR_DOMAIN_TAKEN: 'domain belongs to another app',
   GOKU_ERR_NAME_TAKEN: 'app or deployment name is used by another app',
+  GOKU_ERR_NOT_DEPLOYED: 'app has no running deployment',
   GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
   GOKU_ERR_BUILD_FAILED: 'docker build failed',
   GOKU_ERR_CONTAINER_EXITED: 'container exited during start',

@@ -31,6 +31,11 @@ async function server(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
+/** Colour only on a terminal, never with NO_COLOR (https://no-color.org). */
+function useColor(): boolean {
+  return process.stdout.isTTY === true && !process.env.NO_COLOR;
+}
+
 /** Local commands (help, version) never touch settings or the store. */
 function localServices(): Services {
   const unavailable = (): never => {
@@ -41,6 +46,9 @@ function localServices(): Services {
       return unavailable();
     },
     get store() {
+      return unavailable();
+    },
+    get ops() {
       return unavailable();
     },
     version: packageVersion(),
@@ -58,14 +66,14 @@ async function client(argv: string[]): Promise<number> {
     return runCommand(
       table,
       argv,
-      { stdin: '', out, err },
+      { stdin: '', out, err, color: useColor(), signal: new AbortController().signal },
       { via: 'cli', keyName: null, admin: true },
       localServices(),
     );
   }
   const home = process.env.GOKU_HOME || '/var/lib/goku';
   const stdin = findCommand(table, name)?.stdin ? await readStdin() : '';
-  return callDaemon(socketPath(home), { op: 'command', argv, stdin }, out, err);
+  return callDaemon(socketPath(home), { op: 'command', argv, stdin, color: useColor() }, out, err);
 }
 
 const argv = process.argv.slice(2);

@@ -13,6 +13,7 @@ import { HttpServer } from './http/server.js';
 import { PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
 import { Deployer } from './pipeline/deploy.js';
 import { AppLocks } from './pipeline/locks.js';
+import { AppOps } from './pipeline/ops.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
@@ -88,7 +89,8 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   await proxy.start(initial);
   void reconciler.watch();
 
-  const services: Services = { settings, store, version: packageVersion() };
+  const ops = new AppOps({ store, docker, repos, routes, deployer, homeLabel });
+  const services: Services = { settings, store, ops, version: packageVersion() };
   const table = commandTable();
   const sock = socketPath(home);
   const control = new ControlServer(sock, { table, services, log });

@@ -1,8 +1,7 @@
-import { GokuError } from '../errors.js';
 import type { Command } from './types.js';
 
 /** help needs the table it describes; the table is passed in to avoid an import cycle. */
-export function helpCommand(all: () => Command[]): Command {
+export function helpCommand(all: () => Command[], unknown: (name: string) => Error): Command {
   return {
     name: 'help',
     usage: 'help [COMMAND]',
@@ -14,11 +13,7 @@ export function helpCommand(all: () => Command[]): Command {
       const list = all();
       if (args[0]) {
         const c = list.find((x) => x.name === args[0]);
-        if (!c)
-          throw new GokuError(
-            'GOKU_ERR_UNKNOWN_COMMAND',
-            `unknown command ${JSON.stringify(args[0])}; see goku help`,
-          );
+        if (!c) throw unknown(args[0]);
         io.out(`Usage: goku ${c.usage}\n\n${c.summary}.\n${c.help}\n`);
         return 0;
       }

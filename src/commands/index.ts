@@ -1,10 +1,17 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { closest, distance } from 'fastest-levenshtein';
 import { GokuError, oneLine } from '../errors.js';
 import { apps } from './apps.js';
+import { appsCreate } from './apps-create.js';
+import { appsDestroy } from './apps-destroy.js';
+import { appsInfo } from './apps-info.js';
 import { helpCommand } from './help.js';
 import { keysAdd } from './keys-add.js';
 import { keysList } from './keys-list.js';
 import { keysRemove } from './keys-remove.js';
+import { logs } from './logs.js';
+import { ps } from './ps.js';
+import { psRestart } from './ps-restart.js';
 import { serverCommand } from './server.js';
 import type { Caller, Command, CommandIO, Services } from './types.js';
 
@@ -17,13 +24,28 @@ export function commandTable(): Command[] {
     keysList,
     keysRemove,
     apps,
-    helpCommand(() => list),
+    helpCommand(
+      () => list,
+      (name) => unknownCommand(list, name),
+    ),
   );
   return list;
 }
 
 export function findCommand(table: Command[], name: string): Command | undefined {
   return table.find((c) => c.name === name);
+}
+
+/** "did you mean" when a known command is a few edits away. */
+export function unknownCommand(table: Command[], name: string): GokuError {
+  const names = table.map((c) => c.name);
+  const near = closest(name, names);
+  const hint =
+    distance(name, near) <= Math.max(2, Math.floor(near.length / 3)) ? `; did you mean ${near}?` : '';
+  return new GokuError(
+    'GOKU_ERR_UNKNOWN_COMMAND',
+    `unknown command ${JSON.stringify(name.slice(0, 80))}${hint} (see goku help)`,
+  );
 }
 
 /** Parses argv against the command's options; errors are usage errors. */

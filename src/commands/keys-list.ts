@@ -28,6 +28,7 @@ export const keysList: Command = {
       table(
         ['NAME', 'TYPE', 'FINGERPRINT', 'ROLE'],
         keys.map((k) => [k.name, k.type, k.fingerprint, k.role]),
+        io.color,
       ),
     );
     return 0;

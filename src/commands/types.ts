@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import type { AppOps } from '../pipeline/ops.js';
 import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
 
@@ -12,12 +13,17 @@ export interface CommandIO {
   stdin: string;
   out(text: string): void;
   err(text: string): void;
+  /** Colour is allowed: a terminal on the other end and no NO_COLOR. */
+  color: boolean;
+  /** Aborts when the caller goes away (Ctrl-C, ssh disconnect): following commands stop. */
+  signal: AbortSignal;
 }
 
 /** What commands may use; built in the composition root. */
 export interface Services {
   settings: Settings;
   store: Store;
+  ops: AppOps;
   version: string;
 }
 

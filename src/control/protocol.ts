@@ -2,7 +2,7 @@
  * The local socket between the daemon and the CLI:
  * one JSON request line, then JSON frames back: {o} stdout, {e} stderr, {x} exit status.
  */
-export type ControlRequest = { op: 'command'; argv: string[]; stdin: string };
+export type ControlRequest = { op: 'command'; argv: string[]; stdin: string; color: boolean };
 
 export type Frame = { o: string } | { e: string } | { x: number };
 

@@ -63,6 +63,9 @@ export class ControlServer {
       sock.end();
       return;
     }
+    // The CLI going away (Ctrl-C on `logs -t`) ends the command.
+    const abort = new AbortController();
+    sock.on('close', () => abort.abort());
     const code = await runCommand(
       this.deps.table,
       req.argv,
@@ -70,6 +73,8 @@ export class ControlServer {
         stdin: req.stdin,
         out: (t) => this.write(sock, { o: t }),
         err: (t) => this.write(sock, { e: t }),
+        color: req.color === true,
+        signal: abort.signal,
       },
       { via: 'cli', keyName: null, admin: true },
       this.deps.services,

@@ -26,6 +26,9 @@ export interface ContainerSummary {
   name: string;
   labels: Record<string, string>;
   state: string;
+  /** Docker's human status, e.g. "Up 3 minutes". */
+  status: string;
+  created: number;
 }
 
 /** The only module that talks to Docker; methods are named for what goku wants done. */
@@ -144,6 +147,66 @@ export class DockerEngine {
     }
   }
 
+  /**
+   * Sends a container's log lines (stdout and stderr, timestamps off) to onLine. With follow,
+   * keeps streaming until the signal aborts or the container goes away.
+   */
+  async streamLogs(
+    id: string,
+    opts: { tail: number; follow: boolean; signal?: AbortSignal },
+    onLine: (line: string) => void,
+  ): Promise<void> {
+    const c = this.docker.getContainer(id);
+    if (!opts.follow) {
+      const buf = (await c.logs({
+        stdout: true,
+        stderr: true,
+        tail: opts.tail,
+        follow: false,
+      })) as unknown as Buffer;
+      for (const l of demux(buf).split('\n')) if (l) onLine(l);
+      return;
+    }
+    const stream = (await c.logs({
+      stdout: true,
+      stderr: true,
+      tail: opts.tail,
+      follow: true,
+    })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    await new Promise<void>((resolve) => {
+      let pending = Buffer.alloc(0);
+      let text = '';
+      stream.on('data', (chunk: Buffer) => {
+        // Frames: 8-byte header (stream, 0, 0, 0, size) then the payload.
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 8) {
+          const len = pending.readUInt32BE(4);
+          if (pending.length < 8 + len) break;
+          text += pending.subarray(8, 8 + len).toString('utf8');
+          pending = pending.subarray(8 + len);
+        }
+        let i = text.indexOf('\n');
+        while (i >= 0) {
+          onLine(text.slice(0, i));
+          text = text.slice(i + 1);
+          i = text.indexOf('\n');
+        }
+      });
+      const done = () => resolve();
+      stream.on('end', done);
+      stream.on('close', done);
+      stream.on('error', done);
+      opts.signal?.addEventListener('abort', () => {
+        stream.destroy();
+        resolve();
+      });
+      if (opts.signal?.aborted) {
+        stream.destroy();
+        resolve();
+      }
+    });
+  }
+
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const list = await this.docker.listContainers({
       all: true,
@@ -154,6 +217,8 @@ export class DockerEngine {
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       labels: c.Labels,
       state: c.State,
+      status: c.Status,
+      created: c.Created,
     }));
   }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -32,6 +32,10 @@ export class Repos {
     await set('receive.denyDeleteCurrent', 'false');
     await set('receive.denyNonFastForwards', 'false');
     return dir;
+  }
+
+  async remove(app: string): Promise<void> {
+    await rm(this.path(app), { recursive: true, force: true });
   }
 
   async setHead(app: string, branch: string): Promise<void> {

@@ -46,6 +46,11 @@ export interface DeployerDeps {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A release id: the commit, then a time-ordered unique suffix (also the image tag). */
+function newRelease(commit: string): string {
+  return `${commit.slice(0, 7)}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+}
+
 /**
  * The push pipeline: receive → build → start → check → route → retire, under the app's lock.
  * Any failure before the switch leaves the running deployment exactly as it was.
@@ -59,7 +64,54 @@ export class Deployer {
    * app waits for it while the pusher does not.
    */
   handlePush(req: PushRequest, out: Out): Promise<void> {
-    const { app } = req;
+    return this.withTails(req.app, out, (tails) => this.pushUnderLock(req, out, tails));
+  }
+
+  /**
+   * Restarts every deployment of the app from its current image through the same switch a
+   * push uses: new container beside the old, check, nginx switch, then the old one retires.
+   */
+  restart(app: string, out: Out): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = this.ensureAppView(app);
+      const deps = Object.values(rec.deployments);
+      if (deps.length === 0)
+        throw new GokuError(
+          'GOKU_ERR_NOT_DEPLOYED',
+          `app ${app} has no deployment to restart; push it first`,
+        );
+      for (const dep of deps) {
+        out(`-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`);
+        const { tail } = await this.rollout(
+          {
+            app,
+            deployment: dep.name,
+            branch: dep.branch,
+            commit: dep.commit,
+            image: dep.image,
+            port: dep.port,
+            cname: dep.cnameDomains,
+            release: newRelease(dep.commit),
+            ownsImage: false,
+          },
+          out,
+        );
+        tails.push(tail);
+        out(`=====> ${dep.name} restarted`);
+      }
+    });
+  }
+
+  /**
+   * Runs `work` under the app's lock and resolves as soon as it is done (the caller's part);
+   * the tails it collects (retiring old containers) run afterwards, still under the lock, so
+   * the next change of the app waits for them while the caller does not.
+   */
+  private withTails(
+    app: string,
+    out: Out,
+    work: (tails: (() => Promise<void>)[]) => Promise<void>,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.d.locks
         .run(
@@ -67,7 +119,7 @@ export class Deployer {
           async () => {
             const tails: (() => Promise<void>)[] = [];
             try {
-              await this.pushUnderLock(req, out, tails);
+              await work(tails);
             } catch (err) {
               reject(err);
               return;
@@ -161,19 +213,11 @@ export class Deployer {
     }
     const cnameText = await readFile(join(workTree, 'CNAME'), 'utf8').catch(() => '');
     const cname = parseCnameFile(cnameText);
-    const appRec = this.ensureAppView(app);
-    const domains = deploymentDomains({
-      app,
-      deployment,
-      branch,
-      baseDomain: settings.GOKU_DOMAIN,
-      cname,
-      extra: deployment === app ? appRec.domains : [],
-    });
+    const domains = this.domainsFor(this.ensureAppView(app), deployment, branch, cname);
     this.assertDomainsFree(app, deployment, domains);
 
     const facts = dockerfileFacts(dockerfile);
-    const release = `${commit.slice(0, 7)}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+    const release = newRelease(commit);
     const tag = `goku/${deployment}:${release}`;
     // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.
     const labelLine = `LABEL ${Object.entries(this.labels(app, deployment))
@@ -185,15 +229,58 @@ export class Deployer {
     const imageId = await docker.buildImage(context, { tag }, (l) => out(`       ${l}`));
 
     lap('build');
+    const port = facts.port ?? portFromImageConfig(await docker.imageExposedPorts(imageId));
+    const { tail } = await this.rollout(
+      { app, deployment, branch, commit, image: tag, port, cname, release, ownsImage: true },
+      out,
+    );
+    lap('rollout');
+    this.d.log.info({ app, deployment, release, ms: timings }, 'deployed');
+    await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+    const url = domains[0] ? this.url(domains[0]) : null;
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    out(
+      url
+        ? `=====> ${app} deployed: ${url} (${secs}s)`
+        : `=====> ${app} deployed as ${deployment} (${secs}s)`,
+    );
+    return tail;
+  }
+
+  /**
+   * The switch every change of a deployment goes through: start the new container beside the
+   * old one, wait until it answers, point nginx at it and confirm through nginx, record it.
+   * Any failure puts the old route back and removes what this attempt made. The returned tail
+   * retires the old container.
+   */
+  private async rollout(
+    spec: {
+      app: string;
+      deployment: string;
+      branch: string;
+      commit: string;
+      /** Image tag to run. */
+      image: string;
+      port: number | null;
+      cname: string[];
+      release: string;
+      /** The image was built for this attempt: remove it if the attempt fails. */
+      ownsImage: boolean;
+    },
+    out: Out,
+  ): Promise<{ tail: () => Promise<void> }> {
+    const { app, deployment, branch, commit, image, port, cname, release } = spec;
+    const { docker, store, routes } = this.d;
+    const appRec = this.ensureAppView(app);
+    const domains = this.domainsFor(appRec, deployment, branch, cname);
     let containerId: string | null = null;
     let switched = false;
     const previous = routes.get(deployment);
     try {
-      const port = facts.port ?? portFromImageConfig(await docker.imageExposedPorts(imageId));
       out(`-----> Starting ${deployment}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`);
       containerId = await docker.runContainer({
         name: `${deployment}--${release}`,
-        image: imageId,
+        image,
         env: { ...appRec.env, ...(port ? { PORT: String(port) } : {}) },
         labels: {
           ...this.labels(app, deployment),
@@ -203,7 +290,6 @@ export class Deployer {
         },
       });
       const ip = await this.waitUntilServing(containerId, port, out);
-      lap('start');
 
       if (port && ip) {
         out(`-----> Routing ${domains.join(', ')}`);
@@ -220,7 +306,7 @@ export class Deployer {
         name: deployment,
         branch,
         commit,
-        image: tag,
+        image,
         port,
         cnameDomains: cname,
         containerId,
@@ -243,32 +329,34 @@ export class Deployer {
       }
       if (containerId) {
         const logs = await docker.containerLogs(containerId, 20);
-        if (logs.trim() && !(err instanceof GokuError && err.code === 'GOKU_ERR_DOCKERFILE')) {
+        if (logs.trim()) {
           out('-----> Last lines of the container log:');
           for (const l of logs.trimEnd().split('\n')) out(`       ${l}`);
         }
         await docker.removeContainer(containerId).catch(() => undefined);
       }
-      await docker.removeImageTag(tag).catch(() => undefined);
+      if (spec.ownsImage) await docker.removeImageTag(image).catch(() => undefined);
       throw err;
     }
-
-    lap('route');
-    this.d.log.info({ app, deployment, release, ms: timings }, 'deployed');
-    await this.rememberDefaultBranch(app, p.defaultBranch, branch);
-    const url = domains[0] ? this.url(domains[0]) : null;
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    out(
-      url
-        ? `=====> ${app} deployed: ${url} (${secs}s)`
-        : `=====> ${app} deployed as ${deployment} (${secs}s)`,
-    );
     const newId = containerId;
-    return async () => {
-      await this.retireOthers(app, deployment, newId);
-      await docker.renameContainer(newId, deployment);
-      await this.pruneImages(deployment, tag);
+    return {
+      tail: async () => {
+        await this.retireOthers(app, deployment, newId);
+        await docker.renameContainer(newId, deployment);
+        await this.pruneImages(deployment, image);
+      },
     };
+  }
+
+  private domainsFor(appRec: AppRecord, deployment: string, branch: string, cname: string[]): string[] {
+    return deploymentDomains({
+      app: appRec.name,
+      deployment,
+      branch,
+      baseDomain: this.d.settings.GOKU_DOMAIN,
+      cname,
+      extra: deployment === appRec.name ? appRec.domains : [],
+    });
   }
 
   url(domain: string): string {
@@ -353,6 +441,22 @@ export class Deployer {
       if (a) delete a.deployments[deployment];
     });
     out(`=====> ${deployment} removed`);
+  }
+
+  /** Removes every deployment, container, image, work tree, route and record of the app, and its repo. */
+  destroy(app: string, out: Out): Promise<void> {
+    return this.d.locks.run(app, async () => {
+      const rec = this.ensureAppView(app);
+      for (const dep of Object.keys(rec.deployments)) await this.removeDeployment(app, dep, out);
+      // Leftovers no record points at (an interrupted first deploy).
+      const rest = await this.d.docker.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
+      await Promise.all(rest.map((c) => this.d.docker.removeContainer(c.id)));
+      await this.d.repos.remove(app);
+      await this.d.store.update((s) => {
+        delete s.apps[app];
+      });
+      out(`=====> ${app} destroyed`);
+    });
   }
 
   /** APP-SLUG of one app may equal another app's name or deployment; containers would collide. */

@@ -93,9 +93,13 @@ export class SshServer {
         session.on('env', (acceptEnv, _reject, info) => {
           // Git asks for protocol v2 this way; nothing else from the client's environment is taken.
           if (info.key === 'GIT_PROTOCOL' && /^[a-z0-9=:.]+$/i.test(info.val)) env.GIT_PROTOCOL = info.val;
+          if (info.key === 'NO_COLOR') env.NO_COLOR = '1';
           acceptEnv?.();
         });
-        session.on('pty', (acceptPty) => acceptPty?.());
+        session.on('pty', (acceptPty) => {
+          env.pty = '1';
+          acceptPty?.();
+        });
         session.on('shell', (acceptShell) => {
           const ch = acceptShell();
           ch.stderr.write(
@@ -119,8 +123,12 @@ export class SshServer {
 
   private finish(ch: Channel, code: number): void {
     // The exit status must go out before the close, or git reports a failed push.
-    ch.exit(code);
-    ch.end();
+    try {
+      ch.exit(code);
+      ch.end();
+    } catch {
+      // the client is already gone
+    }
   }
 
   private async exec(
@@ -137,11 +145,22 @@ export class SshServer {
       return this.finish(ch, 1);
     }
     if (req.kind === 'command') {
+      const abort = new AbortController();
+      ch.on('close', () => abort.abort());
+      // With a terminal requested the client is in raw mode: lines need \r\n.
+      const crlf = (t: string) => (env.pty === '1' ? t.replace(/\r?\n/g, '\r\n') : t);
       const stdin = findCommand(this.d.table, req.argv[0] ?? '')?.stdin ? await readAll(ch) : '';
       const code = await runCommand(
         this.d.table,
         req.argv,
-        { stdin, out: (t) => ch.write(t), err: (t) => ch.stderr.write(t) },
+        {
+          stdin,
+          out: (t) => ch.write(crlf(t)),
+          err: (t) => ch.stderr.write(crlf(t)),
+          // Colour only when the client asked for a terminal and did not send NO_COLOR.
+          color: env.pty === '1' && env.NO_COLOR === undefined,
+          signal: abort.signal,
+        },
         { via: 'ssh', keyName: key.name, admin: key.admin },
         this.d.services,
       );

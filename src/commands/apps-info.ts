@@ -1,0 +1,42 @@
+import { json } from '../cli/format.js';
+import { assertAppName } from '../core/names.js';
+import type { Command } from './types.js';
+
+export const appsInfo: Command = {
+  name: 'apps:info',
+  usage: 'apps:info APP [--json]',
+  summary: 'Show an app: deployments, domains, instances, current release, image, dates',
+  help: 'One block per deployment (one per pushed branch) with its release, image, port, domains and running instances.',
+  options: { json: { type: 'boolean' } },
+  args: { min: 1, max: 1 },
+  async run({ args, flags, io, services }) {
+    const info = await services.ops.info(assertAppName(args[0] as string));
+    if (flags.json) {
+      io.out(json(info));
+      return 0;
+    }
+    const lines = [
+      `=== ${info.name}`,
+      `Default branch: ${info.defaultBranch ?? '-'}`,
+      `Created:        ${info.createdAt}`,
+      `Updated:        ${info.updatedAt}`,
+      `Extra domains:  ${info.domains.join(', ') || '-'}`,
+    ];
+    if (info.deployments.length === 0) lines.push('Deployments:    none yet (git push to deploy)');
+    for (const d of info.deployments) {
+      lines.push(
+        '',
+        `--- ${d.name} (${d.branch})`,
+        `Release:    ${d.release}`,
+        `Commit:     ${d.commit}`,
+        `Image:      ${d.image}`,
+        `Port:       ${d.port ?? 'none (not routed)'}`,
+        `Domains:    ${d.domains.join(', ') || '-'}`,
+        `Instances:  ${d.instances} running`,
+        `Deployed:   ${d.deployedAt}`,
+      );
+    }
+    io.out(`${lines.join('\n')}\n`);
+    return 0;
+  },
+};
