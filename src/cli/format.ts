@@ -1,11 +1,17 @@
-import { styleText } from 'node:util';
+import { styleText as nodeStyleText, stripVTControlCharacters } from 'node:util';
+
+// The caller decides (terminal on the other end, NO_COLOR); the daemon's own stdout does not.
+const styleText = (format: Parameters<typeof nodeStyleText>[0], text: string) =>
+  nodeStyleText(format, text, { validateStream: false } as never);
 
 /** Aligned plain-text table; the header is bold when colour is allowed. */
 export function table(head: string[], rows: string[][], color = false): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // Widths count what shows: colour escapes take no room on the screen.
+  const width = (c: string) => stripVTControlCharacters(c).length;
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i] ?? ''))));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - width(c)))))
       .join('  ')
       .trimEnd();
   const header = color ? styleText('bold', line(head)) : line(head);

@@ -24,6 +24,12 @@ export function commandTable(): Command[] {
     keysList,
     keysRemove,
     apps,
+    appsCreate,
+    appsInfo,
+    appsDestroy,
+    ps,
+    psRestart,
+    logs,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),
@@ -56,12 +62,7 @@ export function parseCommand(
   const [name, ...rest] = argv;
   if (!name) return { command: findCommand(table, 'help') as Command, args: [], flags: {} };
   const command = findCommand(table, name);
-  if (!command) {
-    throw new GokuError(
-      'GOKU_ERR_UNKNOWN_COMMAND',
-      `unknown command ${JSON.stringify(name.slice(0, 80))}; see goku help`,
-    );
-  }
+  if (!command) throw unknownCommand(table, name);
   let parsed: ReturnType<typeof parseArgs<ParseArgsConfig>>;
   try {
     parsed = parseArgs({ args: rest, options: command.options ?? {}, allowPositionals: true, strict: true });

@@ -1,0 +1,253 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AppRepo,
+  eventually,
+  GOKU_BIN,
+  GokuServer,
+  httpGet,
+  makeKey,
+  type RunResult,
+  run,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
+
+// Every operating command, run as a user does: `goku ...` on the server and
+// `ssh -p PORT git@HOST ...` with an admin key, against a server with a pushed app.
+describe('app, process and log commands, locally and over ssh', () => {
+  const server = new GokuServer();
+  const p = uniquePrefix();
+  const app = `${p}-cmd`;
+  let admin: SshKey;
+  let deploy: SshKey;
+
+  const sshArgs = (key: SshKey) => [
+    '-i',
+    key.priv,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    '-p',
+    String(server.sshPort),
+    'git@127.0.0.1',
+  ];
+  const ssh = (key: SshKey, command: string, input = '') => run('ssh', [...sshArgs(key), command], { input });
+  /** The same command both ways; both results are returned for the caller to check. */
+  const both = async (args: string[]): Promise<[RunResult, RunResult]> => [
+    await server.cli(args),
+    await ssh(admin, args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')),
+  ];
+  const expectError = (r: RunResult, msg: RegExp) => {
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^error: /);
+    expect(r.stderr).toMatch(msg);
+  };
+
+  beforeAll(async () => {
+    admin = await server.startWithKey('admin');
+    expect((await server.cli(['keys:remove', 'admin'])).code).toBe(0);
+    expect((await server.cli(['keys:add', 'admin', '--admin'], admin.pub)).code).toBe(0);
+    deploy = makeKey(server.tmp, 'deploy');
+    expect((await server.cli(['keys:add', 'deploy'], deploy.pub)).code).toBe(0);
+    const repo = new AppRepo(server.tmp, app, server, admin);
+    // httpd goes to the background; the loop writes a numbered line to stdout every 0.3 s.
+    repo.write({
+      Dockerfile:
+        'FROM goku-test/busybox:1\nRUN mkdir /www && echo cmd > /www/index.html\nEXPOSE 8000\nCMD ["sh", "-c", "httpd -p 8000 -h /www; i=0; while true; i=$((i+1)); do echo tick $i; sleep 0.3; done"]\n',
+    });
+    repo.commit('v1');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    await eventually(
+      async () => server.containers(app).map((c) => c.name),
+      (names) => names.length === 1 && names[0] === app,
+    );
+  });
+  afterAll(async () => {
+    await server.cleanup();
+  });
+
+  it('apps and apps:info, in text and JSON', async () => {
+    for (const r of await both(['apps'])) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(
+        new RegExp(`^APP +DEFAULT BRANCH +DEPLOYMENTS\\n(.*\\n)*${app} +master +${app}\\n`),
+      );
+    }
+    const [local, remote] = await both(['apps:info', app, '--json']);
+    expect(local.stdout).toBe(remote.stdout);
+    const info = JSON.parse(local.stdout);
+    expect(info).toMatchObject({ name: app, defaultBranch: 'master', domains: [] });
+    expect(info.deployments).toHaveLength(1);
+    expect(info.deployments[0]).toMatchObject({
+      name: app,
+      branch: 'master',
+      port: 8000,
+      instances: 1,
+      domains: [`${app}.${server.domain}`, `${app}-master.${server.domain}`],
+    });
+    expect(info.deployments[0].image).toMatch(new RegExp(`^goku/${app}:`));
+    for (const r of await both(['apps:info', app])) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`=== ${app}`);
+      expect(r.stdout).toContain('Instances:  1 running');
+      expect(r.stdout).toContain(`Release:    ${info.deployments[0].release}`);
+    }
+  });
+
+  it('apps:create makes an app that can be pushed to; refuses existing and invalid names', async () => {
+    const fresh = `${p}-new`;
+    const r = await server.cli(['apps:create', fresh]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(server.home, 'repos', `${fresh}.git`))).toBe(true);
+    const viaSsh = await ssh(admin, `apps:create ${p}-new2`);
+    expect(viaSsh.code, viaSsh.stderr).toBe(0);
+    for (const res of await both(['apps:create', fresh])) expectError(res, /app .* already exists/);
+    for (const res of await both(['apps:create', 'Bad_Name'])) expectError(res, /invalid app name/);
+    // A created app has no containers: logs says so.
+    for (const res of await both(['logs', fresh]))
+      expectError(res, /has no running containers; push it first/);
+    const ps = await server.cli(['ps', fresh]);
+    expect(ps.stdout).toContain('No containers');
+  });
+
+  it('ps lists the containers; --json too', async () => {
+    for (const r of await both(['ps', app])) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(
+        new RegExp(`^NAME +DEPLOYMENT +STATE +STATUS +RELEASE\\n${app} +${app} +running +Up `),
+      );
+    }
+    const list = JSON.parse((await ssh(admin, `ps ${app} --json`)).stdout);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ name: app, deployment: app, state: 'running' });
+  });
+
+  it('logs -n shows the last lines; logs -t follows until the client goes away', async () => {
+    for (const r of await both(['logs', app, '-n', '2'])) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^tick \d+\ntick \d+\n$/);
+    }
+    const follow = async (cmd: string, args: string[]) => {
+      const child = spawn(cmd, args, { env: { ...process.env, ...server.env() } });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      const exited = new Promise((r) => child.on('exit', r));
+      // Lines keep arriving after the command started: it follows.
+      await eventually(
+        async () => out.split('\n').filter((l) => l.startsWith('tick')).length,
+        (n) => n >= 5,
+        10000,
+      );
+      child.kill('SIGINT');
+      await exited;
+      return out;
+    };
+    await follow(GOKU_BIN, ['logs', app, '-t', '-n', '1']);
+    await follow('ssh', [...sshArgs(admin), `logs ${app} -t -n 1`]);
+  });
+
+  it('ps:restart replaces every container without a failed request', async () => {
+    const before = server.containers(app)[0]?.id;
+    let ok = 0;
+    let failed = 0;
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        const r = await httpGet(server.proxyPort, `${app}.${server.domain}`).catch(() => ({ status: 0 }));
+        if (r.status === 200) ok++;
+        else failed++;
+      }
+    })();
+    const [local] = await both(['ps:restart', app]);
+    running = false;
+    await load;
+    expect(local.code, local.stderr).toBe(0);
+    expect(local.stdout).toContain(`=====> ${app} restarted`);
+    expect(failed).toBe(0);
+    expect(ok).toBeGreaterThan(10);
+    const after = await eventually(
+      async () => server.containers(app),
+      (cs) => cs.length === 1 && cs[0]?.name === app,
+    );
+    expect(after[0]?.id).not.toBe(before);
+  });
+
+  it('refuses unknown commands (with a suggestion), bad arguments and unknown apps', async () => {
+    for (const r of await both(['lgos', app])) expectError(r, /unknown command "lgos"; did you mean logs\?/);
+    for (const r of await both(['frobnicate']))
+      expectError(r, /unknown command "frobnicate" \(see goku help\)/);
+    for (const r of await both(['ps'])) expectError(r, /missing argument; usage: goku ps APP/);
+    for (const r of await both(['ps', app, 'extra']))
+      expectError(r, /too many arguments; usage: goku ps APP/);
+    for (const r of await both(['ps', app, '--bogus'])) expectError(r, /Unknown option '--bogus'/);
+    for (const r of await both(['logs', app, '-n', 'abc'])) expectError(r, /-n takes a number of lines/);
+    for (const cmd of ['apps:info', 'ps', 'ps:restart', 'logs', 'apps:destroy']) {
+      for (const r of await both([cmd, `${p}-nope`]))
+        expectError(r, new RegExp(`app ${p}-nope does not exist`));
+    }
+  });
+
+  it('passes shell metacharacters as plain arguments, never to a shell', async () => {
+    for (const arg of ['a;id', '$(id)', '`id`', 'a|b', 'a&&b', '../x', "a'b", 'a b']) {
+      for (const r of await both(['ps', arg])) expectError(r, /invalid app name/);
+    }
+    // Unquoted operators over ssh are refused before anything runs.
+    for (const cmd of [`ps ${app}; id`, `ps $(id)`, `ps ${app} | sh`, `ps ${app} > /tmp/x`]) {
+      const r = await ssh(admin, cmd);
+      expectError(r, /shell operators are not allowed/);
+    }
+  });
+
+  it('a deploy key may not run commands', async () => {
+    for (const cmd of ['apps', `ps ${app}`, `logs ${app}`, 'keys:list', `apps:destroy ${app} --force`]) {
+      expectError(await ssh(deploy, cmd), /is a deploy key: it may git push and fetch only/);
+    }
+    expectError(await ssh(deploy, 'keys:add x', admin.pub), /is a deploy key/);
+    expect(server.containers(app)).toHaveLength(1);
+  });
+
+  it('help, help COMMAND and --version, the same both ways', async () => {
+    const [h1, h2] = await both(['help']);
+    expect(h1.stdout).toBe(h2.stdout);
+    for (const c of ['keys:add', 'apps:create', 'apps:info', 'apps:destroy', 'ps', 'ps:restart', 'logs']) {
+      expect(h1.stdout).toContain(`  ${c} `);
+    }
+    const [c1, c2] = await both(['help', 'logs']);
+    expect(c1.stdout).toBe(c2.stdout);
+    expect(c1.stdout).toMatch(/^Usage: goku logs APP \[-t\] \[-n LINES\]/);
+    const [v1, v2] = await both(['--version']);
+    expect(v1.stdout).toMatch(/^goku \d+\.\d+\.\d+\n$/);
+    expect(v2.stdout).toBe(v1.stdout);
+    expectError(await server.cli(['help', 'nope']), /unknown command "nope"/);
+  });
+
+  it('apps:destroy needs --force, then removes containers, images, repo, routes and records', async () => {
+    for (const r of await both(['apps:destroy', app])) expectError(r, /run again with --force/);
+    expect(server.containers(app)).toHaveLength(1);
+    expect((await server.get(`${app}.${server.domain}`)).status).toBe(200);
+
+    const r = await ssh(admin, `apps:destroy ${app} --force`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`=====> ${app} destroyed`);
+    expect(server.containers(app)).toHaveLength(0);
+    expect(server.images(app)).toHaveLength(0);
+    expect(existsSync(join(server.home, 'repos', `${app}.git`))).toBe(false);
+    expect((await server.get(`${app}.${server.domain}`)).status).toBe(404);
+    expect((await server.cli(['apps'])).stdout).not.toContain(`${app} `);
+  });
+});
