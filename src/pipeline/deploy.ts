@@ -183,7 +183,7 @@ export class Deployer {
     out: Out,
   ): Promise<(() => Promise<void>) | null> {
     const { app, branch, deployment, commit } = p;
-    const { settings, docker, store, routes } = this.d;
+    const { settings, docker } = this.d;
     const started = Date.now();
     this.assertDeploymentNameFree(app, deployment);
     out(`-----> Building ${app} (${branch} ${commit.slice(0, 7)})`);
@@ -233,8 +233,8 @@ export class Deployer {
     const { tail } = await this.rollout(
       { app, deployment, branch, commit, image: tag, port, cname, release, ownsImage: true },
       out,
+      lap,
     );
-    lap('rollout');
     this.d.log.info({ app, deployment, release, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
     const url = domains[0] ? this.url(domains[0]) : null;
@@ -268,6 +268,7 @@ export class Deployer {
       ownsImage: boolean;
     },
     out: Out,
+    lap: (stage: string) => void = () => undefined,
   ): Promise<{ tail: () => Promise<void> }> {
     const { app, deployment, branch, commit, image, port, cname, release } = spec;
     const { docker, store, routes } = this.d;
@@ -290,6 +291,7 @@ export class Deployer {
         },
       });
       const ip = await this.waitUntilServing(containerId, port, out);
+      lap('start');
 
       if (port && ip) {
         out(`-----> Routing ${domains.join(', ')}`);
@@ -320,6 +322,7 @@ export class Deployer {
         if (!a.defaultBranch && (branch === 'master' || branch === 'main')) a.defaultBranch = branch;
         a.updatedAt = rec.deployedAt;
       });
+      lap('route');
     } catch (err) {
       // Put the old route back before anything else, then remove everything this attempt made.
       if (switched) {
