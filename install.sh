@@ -16,7 +16,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages: the Docker engine, nginx, git and the OpenSSH client; busybox-static and
 # wrk build the test apps and drive the benchmarks.
-PKGS="docker.io nginx-light git openssh-client busybox-static procps ca-certificates wrk"
+PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates wrk"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 FRESH_NGINX=0

@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   GOKU_ERR_DOMAIN_TAKEN: 'domain belongs to another app',
   GOKU_ERR_NAME_TAKEN: 'app or deployment name is used by another app',
   GOKU_ERR_NOT_DEPLOYED: 'app has no running deployment',
+  GOKU_ERR_INVALID_PORT: 'port mapping is invalid',
+  GOKU_ERR_PORT_TAKEN: 'host port is in use',
   GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
   GOKU_ERR_BUILD_FAILED: 'docker build failed',
   GOKU_ERR_CONTAINER_EXITED: 'container exited during start',

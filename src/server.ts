@@ -22,6 +22,9 @@ import { SshServer } from './ssh/server.js';
 import { createApp } from './store/apps.js';
 import { EmbeddedStore } from './store/embedded.js';
 
+/** Debian's libnginx-mod-stream, loaded by the managed nginx when ports are published. */
+const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
+
 export interface RunningGoku {
   sshPort: number;
   httpPort: number;
@@ -63,6 +66,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       bin: settings.GOKU_NGINX_BIN,
       systemConf: settings.GOKU_NGINX_CONF,
       systemPid: settings.GOKU_NGINX_PID,
+      streamModule: STREAM_MODULE,
       proxyHost: settings.GOKU_PROXY_HOST,
       proxyPort: settings.GOKU_PROXY_PORT,
     },
@@ -89,7 +93,17 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   await proxy.start(initial);
   void reconciler.watch();
 
-  const ops = new AppOps({ store, docker, repos, routes, deployer, homeLabel });
+  const ops = new AppOps({
+    store,
+    docker,
+    repos,
+    routes,
+    deployer,
+    reconciler,
+    settings,
+    streamModule: STREAM_MODULE,
+    homeLabel,
+  });
   const services: Services = { settings, store, ops, version: packageVersion() };
   const table = commandTable();
   const sock = socketPath(home);

@@ -10,6 +10,9 @@ import { keysAdd } from './keys-add.js';
 import { keysList } from './keys-list.js';
 import { keysRemove } from './keys-remove.js';
 import { logs } from './logs.js';
+import { ports } from './ports.js';
+import { portsAdd } from './ports-add.js';
+import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
 import { psRestart } from './ps-restart.js';
 import { serverCommand } from './server.js';
@@ -30,6 +33,9 @@ export function commandTable(): Command[] {
     ps,
     psRestart,
     logs,
+    ports,
+    portsAdd,
+    portsRemove,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),

@@ -1,12 +1,24 @@
+import { GokuError } from '../errors.js';
 import { branchSlug } from './names.js';
+
+/** A host port published for a non-HTTP service of an app's default deployment (ports:add). */
+export interface PortMapping {
+  host: number;
+  container: number;
+  proto: 'tcp' | 'udp';
+}
 
 /** One routed deployment as nginx sees it. Pure data, rendered by the proxy adapter. */
 export interface Route {
   app: string;
   deployment: string;
+  /** Served over HTTP (the Dockerfile EXPOSEs a port); false for stream-only deployments. */
+  http: boolean;
   domains: string[];
   /** host:port of each running instance; empty means nothing to send traffic to (503). */
   upstreams: string[];
+  /** Published non-HTTP ports, each to the same instances' container port. */
+  streams: { mapping: PortMapping; targets: string[] }[];
   /** Sent back in X-Goku-Release so a switch can be confirmed through nginx. */
   release: string;
 }
@@ -16,6 +28,33 @@ export interface NginxModel {
   managed: boolean;
   home: string;
   routes: (Route & { upstreamName: string })[];
+  streams: { listen: string; udp: boolean; upstreamName: string; targets: string[] }[];
+  streamModule: string;
+}
+
+/**
+ * The route of a deployment from its facts, or null when there is nothing to route (no HTTP
+ * port and no published ports). `ips` are the running instances' addresses.
+ */
+export function makeRoute(o: {
+  app: string;
+  deployment: string;
+  domains: string[];
+  ips: string[];
+  port: number | null;
+  ports: PortMapping[];
+  release: string;
+}): Route | null {
+  if (!o.port && o.ports.length === 0) return null;
+  return {
+    app: o.app,
+    deployment: o.deployment,
+    http: o.port !== null,
+    domains: o.domains,
+    upstreams: o.port ? o.ips.map((ip) => `${ip}:${o.port}`) : [],
+    streams: o.ports.map((m) => ({ mapping: m, targets: o.ips.map((ip) => `${ip}:${m.container}`) })),
+    release: o.release,
+  };
 }
 
 export function listenAddress(host: string, port: number): string {
@@ -26,15 +65,42 @@ export function listenAddress(host: string, port: number): string {
 /** Stable order and nginx-safe upstream names, so identical state renders identical text. */
 export function nginxModel(
   routes: Iterable<Route>,
-  opts: { host: string; port: number; managed: boolean; home: string },
+  opts: { host: string; port: number; managed: boolean; home: string; streamModule: string },
 ): NginxModel {
   const sorted = [...routes].sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
+  const name = (d: string) => `goku_${d.replace(/[^a-z0-9]/g, '_')}`;
   return {
     listen: listenAddress(opts.host, opts.port),
     managed: opts.managed,
     home: opts.home,
-    routes: sorted.map((r) => ({ ...r, upstreamName: `goku_${r.deployment.replace(/[^a-z0-9]/g, '_')}` })),
+    streamModule: opts.streamModule,
+    routes: sorted.filter((r) => r.http).map((r) => ({ ...r, upstreamName: name(r.deployment) })),
+    // A stream without a running instance is not rendered: nothing would answer on it.
+    streams: sorted.flatMap((r) =>
+      r.streams
+        .filter((s) => s.targets.length > 0)
+        .map((s) => ({
+          listen: listenAddress(opts.host, s.mapping.host),
+          udp: s.mapping.proto === 'udp',
+          upstreamName: `${name(r.deployment)}_${s.mapping.proto}_${s.mapping.host}`,
+          targets: s.targets,
+        })),
+    ),
   };
+}
+
+/** Parses HOSTPORT:CONTAINERPORT[/udp] (ports:add). */
+export function parsePortMapping(spec: string): PortMapping {
+  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(spec.trim());
+  const host = Number(m?.[1]);
+  const container = Number(m?.[2]);
+  if (!m || host < 1 || host > 65535 || container < 1 || container > 65535) {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_PORT',
+      `invalid port mapping ${JSON.stringify(spec.slice(0, 40))}: use HOSTPORT:CONTAINERPORT[/udp] with ports from 1 to 65535, e.g. 2222:22`,
+    );
+  }
+  return { host, container, proto: (m[3] ?? 'tcp') as 'tcp' | 'udp' };
 }
 
 /**

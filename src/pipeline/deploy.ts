@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
 import { branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
-import { deploymentDomains, type Route } from '../core/routes.js';
+import { deploymentDomains, makeRoute } from '../core/routes.js';
 import { packContext } from '../docker/context.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError, oneLine } from '../errors.js';
@@ -293,12 +293,23 @@ export class Deployer {
       const ip = await this.waitUntilServing(containerId, port, out);
       lap('start');
 
-      if (port && ip) {
-        out(`-----> Routing ${domains.join(', ')}`);
-        const route: Route = { app, deployment, domains, upstreams: [`${ip}:${port}`], release };
+      const route = makeRoute({
+        app,
+        deployment,
+        domains,
+        ips: ip ? [ip] : [],
+        port,
+        ports: deployment === app ? (appRec.ports ?? []) : [],
+        release,
+      });
+      if (route && ip) {
+        out(
+          `-----> Routing ${route.http ? domains.join(', ') : ''}${route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',')}`,
+        );
         await routes.change([route]);
         switched = true;
-        await this.confirm(domains[0] as string, release);
+        if (route.http) await this.confirm(domains[0] as string, release);
+        await routes.confirmStreams(route);
       } else if (previous) {
         await routes.change([], [deployment]);
         switched = true;

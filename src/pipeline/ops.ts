@@ -1,9 +1,15 @@
+import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError } from '../errors.js';
 import type { Repos } from '../git/repos.js';
+import type { Settings } from '../settings.js';
 import { createApp } from '../store/apps.js';
 import type { AppRecord, Store } from '../store/types.js';
 import type { Deployer, Out } from './deploy.js';
+import type { Reconciler } from './reconcile.js';
 import type { RouteTable } from './routing.js';
 
 export interface Instance {
@@ -44,9 +50,101 @@ export class AppOps {
       repos: Repos;
       routes: RouteTable;
       deployer: Deployer;
+      reconciler: Reconciler;
+      settings: Settings;
+      streamModule: string;
       homeLabel: string;
     },
   ) {}
+
+  ports(app: string): PortMapping[] {
+    return [...(this.get(app).ports ?? [])].sort((a, b) => a.host - b.host);
+  }
+
+  /**
+   * Publishes HOSTPORT on the host for CONTAINERPORT of the default deployment, through the
+   * managed nginx's stream module, so the port keeps answering across deploys. Refused when
+   * the port is goku's own, another app's, or taken by any other program.
+   */
+  async addPort(app: string, spec: string): Promise<PortMapping> {
+    this.get(app);
+    const m = parsePortMapping(spec);
+    const s = this.d.settings;
+    if (s.GOKU_NGINX !== 'managed') {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        'ports:* needs GOKU_NGINX=managed (the system nginx config goku owns is inside http {})',
+      );
+    }
+    if (!existsSync(this.d.streamModule)) {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        `nginx's stream module is missing (${this.d.streamModule}); install it: apt-get install libnginx-mod-stream`,
+      );
+    }
+    const own = {
+      [s.GOKU_SSH_PORT]: 'ssh',
+      [s.GOKU_HTTP_PORT]: 'HTTP API',
+      [s.GOKU_PROXY_PORT]: 'app proxy',
+    };
+    if (m.proto === 'tcp' && own[m.host]) {
+      throw new GokuError(
+        'GOKU_ERR_PORT_TAKEN',
+        `host port ${m.host} is goku's own ${own[m.host]} port; pick another`,
+      );
+    }
+    for (const [name, rec] of Object.entries(this.d.store.read().apps)) {
+      const clash = (rec.ports ?? []).find((p) => p.host === m.host && p.proto === m.proto);
+      if (clash) {
+        throw new GokuError(
+          'GOKU_ERR_PORT_TAKEN',
+          `host port ${m.host}/${m.proto} is already published by app ${name}`,
+        );
+      }
+    }
+    await assertBindable(s.GOKU_PROXY_HOST, m);
+    await this.d.store.update((st) => {
+      const a = st.apps[app];
+      if (a) a.ports = [...(a.ports ?? []), m];
+    });
+    try {
+      await this.d.reconciler.refresh(app);
+      const route = this.d.routes.get(app);
+      if (route) await this.d.routes.confirmStreams(route);
+    } catch (err) {
+      await this.removePortRecord(app, m.host, m.proto);
+      await this.d.reconciler.refresh(app).catch(() => undefined);
+      throw err;
+    }
+    return m;
+  }
+
+  async removePort(app: string, hostPort: string): Promise<PortMapping[]> {
+    this.get(app);
+    const host = Number(hostPort);
+    if (!/^\d{1,5}$/.test(hostPort) || host < 1 || host > 65535) {
+      throw new GokuError(
+        'GOKU_ERR_INVALID_PORT',
+        `invalid host port ${JSON.stringify(hostPort.slice(0, 20))}: a number from 1 to 65535`,
+      );
+    }
+    const gone = (this.get(app).ports ?? []).filter((p) => p.host === host);
+    if (gone.length === 0)
+      throw new GokuError(
+        'GOKU_ERR_INVALID_PORT',
+        `app ${app} publishes no host port ${host}; see goku ports ${app}`,
+      );
+    for (const p of gone) await this.removePortRecord(app, p.host, p.proto);
+    await this.d.reconciler.refresh(app);
+    return gone;
+  }
+
+  private async removePortRecord(app: string, host: number, proto: string): Promise<void> {
+    await this.d.store.update((st) => {
+      const a = st.apps[app];
+      if (a) a.ports = (a.ports ?? []).filter((p) => !(p.host === host && p.proto === proto));
+    });
+  }
 
   get(app: string): AppRecord {
     const rec = this.d.store.read().apps[app];
@@ -129,4 +227,29 @@ export class AppOps {
       ),
     );
   }
+}
+
+/** Binding the port ourselves is the one sure test that nothing else holds it. */
+function assertBindable(host: string, m: PortMapping): Promise<void> {
+  const taken = (err: NodeJS.ErrnoException) =>
+    new GokuError(
+      'GOKU_ERR_PORT_TAKEN',
+      err.code === 'EADDRINUSE'
+        ? `host port ${m.host}/${m.proto} is taken by another program; pick another`
+        : `host port ${m.host}/${m.proto} cannot be used: ${err.message}`,
+    );
+  return new Promise((resolve, reject) => {
+    if (m.proto === 'udp') {
+      const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      sock.once('error', (err) => {
+        sock.close();
+        reject(taken(err));
+      });
+      sock.bind(m.host, host, () => sock.close(() => resolve()));
+      return;
+    }
+    const srv = net.createServer();
+    srv.once('error', (err) => reject(taken(err)));
+    srv.listen(m.host, host, () => srv.close(() => resolve()));
+  });
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { lineReader } from '../control/protocol.js';
-import { deploymentDomains, type Route } from '../core/routes.js';
+import { deploymentDomains, makeRoute, type Route } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { oneLine } from '../errors.js';
 import type { Settings } from '../settings.js';
@@ -54,10 +54,10 @@ export class Reconciler {
   }
 
   async routeFor(app: AppRecord, dep: DeploymentRecord): Promise<Route | null> {
-    if (!dep.port) return null;
+    const ports = dep.name === app.name ? (app.ports ?? []) : [];
+    if (!dep.port && ports.length === 0) return null;
     const st = await this.d.docker.inspectContainer(dep.containerId);
-    const upstreams = st?.running && st.ip ? [`${st.ip}:${dep.port}`] : [];
-    return {
+    return makeRoute({
       app: app.name,
       deployment: dep.name,
       domains: deploymentDomains({
@@ -68,9 +68,11 @@ export class Reconciler {
         cname: dep.cnameDomains,
         extra: dep.name === app.name ? app.domains : [],
       }),
-      upstreams,
+      ips: st?.running && st.ip ? [st.ip] : [],
+      port: dep.port,
+      ports,
       release: dep.release,
-    };
+    });
   }
 
   /** Follows Docker events; reconnects (and resyncs everything) when dockerd goes away and comes back. */
@@ -123,29 +125,39 @@ export class Reconciler {
       this.timer = null;
       const apps = [...this.pending];
       this.pending.clear();
-      for (const a of apps) void this.refresh(a);
+      for (const a of apps) {
+        this.refresh(a).catch((err) =>
+          this.d.log.error({ app: a, err: oneLine(err) }, 'route update failed'),
+        );
+      }
     }, 100);
   }
 
   /** Re-reads one app's containers under its lock, so it never races a deploy. */
+  /**
+   * Re-reads one app's containers and records under its lock (so it never races a deploy) and
+   * applies any route change to nginx; throws when nginx refuses it.
+   */
   async refresh(app: string): Promise<void> {
     await this.d.locks.run(app, async () => {
       const rec = this.d.store.read().apps[app];
       if (!rec) return;
       const changed: Route[] = [];
+      const removed: string[] = [];
       for (const dep of Object.values(rec.deployments)) {
-        const next = await this.routeFor(rec, dep).catch(() => null);
+        let next: Route | null;
+        try {
+          next = await this.routeFor(rec, dep);
+        } catch {
+          continue; // Docker not answering: keep what nginx has
+        }
         const cur = this.d.routes.get(dep.name);
         if (next && JSON.stringify(next) !== JSON.stringify(cur)) changed.push(next);
+        if (!next && cur) removed.push(dep.name);
       }
-      if (changed.length === 0) return;
-      this.d.log.info(
-        { app, upstreams: changed.map((r) => r.upstreams) },
-        'container addresses changed; updating nginx',
-      );
-      await this.d.routes
-        .change(changed)
-        .catch((err) => this.d.log.error({ err: oneLine(err) }, 'route update failed'));
+      if (changed.length === 0 && removed.length === 0) return;
+      this.d.log.info({ app, upstreams: changed.map((r) => r.upstreams), removed }, 'updating nginx routes');
+      await this.d.routes.change(changed, removed);
     });
   }
 }

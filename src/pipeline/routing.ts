@@ -36,6 +36,14 @@ export class RouteTable {
     return this.proxy.confirm(domain, release);
   }
 
+  /** Waits until nginx listens on each published TCP port of the route (UDP cannot be asked). */
+  async confirmStreams(route: Route): Promise<void> {
+    for (const st of route.streams) {
+      if (st.mapping.proto === 'tcp' && st.targets.length > 0)
+        await this.proxy.confirmListening(st.mapping.host);
+    }
+  }
+
   /** Fills the table at start without touching nginx (the caller starts or adopts it with all()). */
   seed(routes: Route[]): void {
     this.routes.clear();

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import { dirname, join } from 'node:path';
 import nunjucks from 'nunjucks';
 import type { Logger } from 'pino';
@@ -16,6 +17,8 @@ export interface NginxOptions {
   systemConf: string;
   /** The system nginx's pid file, to see its workers switch; optional. */
   systemPid: string;
+  /** nginx's dynamic stream module (Debian: libnginx-mod-stream), loaded when ports are published. */
+  streamModule: string;
   proxyHost: string;
   proxyPort: number;
 }
@@ -141,6 +144,7 @@ export class NginxProxy {
       port: this.opts.proxyPort,
       managed: this.opts.mode === 'managed',
       home: this.opts.home,
+      streamModule: this.opts.streamModule,
     });
     return this.env.render(this.opts.mode === 'managed' ? 'nginx.conf.njk' : 'sites.conf.njk', model);
   }
@@ -254,6 +258,25 @@ export class NginxProxy {
     }
   }
 
+  /** A published TCP port answers through nginx (a bind failure would otherwise go unseen). */
+  async confirmListening(port: number, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await probeListening(this.probeHost(), port)) return;
+      await sleep(15);
+    }
+    throw new GokuError(
+      'GOKU_ERR_ROUTING_FAILED',
+      `nginx is not listening on port ${port} (see ${join(this.dir, 'error.log')})`,
+    );
+  }
+
+  private probeHost(): string {
+    return this.opts.proxyHost === '0.0.0.0' || this.opts.proxyHost === '::'
+      ? '127.0.0.1'
+      : this.opts.proxyHost;
+  }
+
   /**
    * A reload that cannot bind keeps the old config silently, so a switch is only trusted once
    * nginx itself answers for the domain with the new release header.
@@ -273,6 +296,23 @@ export class NginxProxy {
       `nginx did not switch ${domain} to release ${release} within ${timeoutMs} ms (saw ${seen || 'no release header'})`,
     );
   }
+}
+
+/** Resolves once something accepts TCP connections on the port. */
+function probeListening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    sock.setTimeout(1000);
+    sock.on('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.on('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.on('error', () => resolve(false));
+  });
 }
 
 function probeRelease(host: string, port: number, domain: string): Promise<string> {

@@ -1,3 +1,5 @@
+import type { PortMapping } from '../core/routes.js';
+
 export interface KeyRecord {
   name: string;
   type: string;
@@ -32,6 +34,8 @@ export interface AppRecord {
   /** Extra domains of the default deployment (domains:add). */
   domains: string[];
   deployments: Record<string, DeploymentRecord>;
+  /** Host ports published for the default deployment (ports:add); absent in older stores. */
+  ports?: PortMapping[];
 }
 
 export interface StoreData {

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AppRepo,
   eventually,
+  freePort,
   GOKU_BIN,
   GokuServer,
   httpGet,
@@ -187,6 +189,50 @@ describe('app, process and log commands, locally and over ssh', () => {
     expect(after[0]?.id).not.toBe(before);
   });
 
+  it('ports:add publishes a container port on the host through nginx; ports, ports:remove', async () => {
+    const hostPort = await freePort();
+    const add = await ssh(admin, `ports:add ${app} ${hostPort}:8000`);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toBe(`Published ${hostPort}/tcp -> ${app}:8000\n`);
+    expect((await httpGet(hostPort, 'any')).body).toBe('cmd\n');
+    const [l1, l2] = await both(['ports', app, '--json']);
+    expect(l1.stdout).toBe(l2.stdout);
+    expect(JSON.parse(l1.stdout)).toEqual([{ host: hostPort, container: 8000, proto: 'tcp' }]);
+    expect((await server.cli(['ports', app])).stdout).toMatch(
+      new RegExp(`^HOST +CONTAINER +PROTO\\n${hostPort} +8000 +tcp\\n$`),
+    );
+
+    // Refused: taken by another program, goku's own ports, already published, malformed.
+    const squatter = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => squatter.once('listening', r));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    try {
+      for (const r of await both(['ports:add', app, `${taken}:8000`]))
+        expectError(r, /is taken by another program/);
+    } finally {
+      squatter.close();
+    }
+    for (const r of await both(['ports:add', app, `${server.sshPort}:22`]))
+      expectError(r, /goku's own ssh port/);
+    for (const r of await both(['ports:add', app, `${server.proxyPort}:22`]))
+      expectError(r, /goku's own app proxy port/);
+    for (const r of await both(['ports:add', app, `${hostPort}:8000`]))
+      expectError(r, /already published by app/);
+    for (const r of await both(['ports:add', app, '-1:80']))
+      expectError(r, /Unknown option '-1'; usage: goku ports:add/);
+    for (const spec of ['0:80', '70000:80', '80', 'a:b', '80:80/sctp', '1:2:3']) {
+      for (const r of await both(['ports:add', app, spec])) expectError(r, /invalid port mapping/);
+    }
+    expect(JSON.parse((await server.cli(['ports', app, '--json'])).stdout)).toHaveLength(1);
+
+    const rm = await server.cli(['ports:remove', app, String(hostPort)]);
+    expect(rm.code, rm.stderr).toBe(0);
+    await expect(httpGet(hostPort, 'any')).rejects.toThrow();
+    for (const r of await both(['ports:remove', app, String(hostPort)]))
+      expectError(r, /publishes no host port/);
+    for (const r of await both(['ports:remove', app, 'abc'])) expectError(r, /invalid host port/);
+  });
+
   it('refuses unknown commands (with a suggestion), bad arguments and unknown apps', async () => {
     for (const r of await both(['lgos', app])) expectError(r, /unknown command "lgos"; did you mean logs\?/);
     for (const r of await both(['frobnicate']))
@@ -196,7 +242,7 @@ describe('app, process and log commands, locally and over ssh', () => {
       expectError(r, /too many arguments; usage: goku ps APP/);
     for (const r of await both(['ps', app, '--bogus'])) expectError(r, /Unknown option '--bogus'/);
     for (const r of await both(['logs', app, '-n', 'abc'])) expectError(r, /-n takes a number of lines/);
-    for (const cmd of ['apps:info', 'ps', 'ps:restart', 'logs', 'apps:destroy']) {
+    for (const cmd of ['apps:info', 'ps', 'ps:restart', 'logs', 'apps:destroy', 'ports']) {
       for (const r of await both([cmd, `${p}-nope`]))
         expectError(r, new RegExp(`app ${p}-nope does not exist`));
     }
@@ -224,7 +270,18 @@ describe('app, process and log commands, locally and over ssh', () => {
   it('help, help COMMAND and --version, the same both ways', async () => {
     const [h1, h2] = await both(['help']);
     expect(h1.stdout).toBe(h2.stdout);
-    for (const c of ['keys:add', 'apps:create', 'apps:info', 'apps:destroy', 'ps', 'ps:restart', 'logs']) {
+    for (const c of [
+      'keys:add',
+      'apps:create',
+      'apps:info',
+      'apps:destroy',
+      'ps',
+      'ps:restart',
+      'logs',
+      'ports',
+      'ports:add',
+      'ports:remove',
+    ]) {
       expect(h1.stdout).toContain(`  ${c} `);
     }
     const [c1, c2] = await both(['help', 'logs']);

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { makeRoute } from '../../src/core/routes.js';
 import { packContext } from '../../src/docker/context.js';
 import { NginxProxy } from '../../src/proxy/nginx.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
@@ -86,26 +87,46 @@ describe('nginx config rendering', () => {
         bin: 'nginx',
         systemConf: '/dev/null',
         systemPid: '/dev/null',
+        streamModule: '/usr/lib/nginx/modules/ngx_stream_module.so',
         proxyHost: '0.0.0.0',
         proxyPort: 80,
       },
       pino({ level: 'silent' }),
     );
-    const text = proxy.render([
-      {
-        app: 'web',
-        deployment: 'web',
-        domains: ['web.h.io', 'x.com'],
-        upstreams: ['172.17.0.2:8000'],
-        release: 'r1',
-      },
-      { app: 'web', deployment: 'web-dev', domains: ['web-dev.h.io'], upstreams: [], release: 'r2' },
-    ]);
+    const web = makeRoute({
+      app: 'web',
+      deployment: 'web',
+      domains: ['web.h.io', 'x.com'],
+      ips: ['172.17.0.2'],
+      port: 8000,
+      ports: [
+        { host: 2222, container: 22, proto: 'tcp' },
+        { host: 5353, container: 53, proto: 'udp' },
+      ],
+      release: 'r1',
+    });
+    const dev = makeRoute({
+      app: 'web',
+      deployment: 'web-dev',
+      domains: ['web-dev.h.io'],
+      ips: [],
+      port: 3000,
+      ports: [],
+      release: 'r2',
+    });
+    if (!web || !dev) throw new Error('routes expected');
+    const text = proxy.render([web, dev]);
     expect(text).toContain('upstream goku_web {\n  server 172.17.0.2:8000;\n}');
     expect(text).toContain('server_name web.h.io x.com;');
     expect(text).toContain('add_header X-Goku-Release "r1" always;');
     expect(text).toMatch(/server_name web-dev\.h\.io;[\s\S]*return 503/);
     expect(text).toContain('listen 80 default_server;');
     expect(text).not.toContain('upstream goku_web_dev');
+    // Published ports: the stream module, one upstream and server per port.
+    expect(text).toMatch(/^load_module \/usr\/lib\/nginx\/modules\/ngx_stream_module\.so;$/m);
+    expect(text).toContain('upstream goku_web_tcp_2222 {\n    server 172.17.0.2:22;\n  }');
+    expect(text).toContain('listen 2222;');
+    expect(text).toContain('listen 5353 udp;');
+    expect(proxy.render([dev])).not.toContain('stream');
   });
 });

@@ -8,7 +8,7 @@ import {
   normalizeDomain,
   parseCnameFile,
 } from '../../src/core/names.js';
-import { deploymentDomains } from '../../src/core/routes.js';
+import { deploymentDomains, parsePortMapping } from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 
 describe('names', () => {
@@ -83,6 +83,16 @@ describe('names', () => {
   it('only treats refs/heads/* as branches', () => {
     expect(branchFromRef('refs/heads/a/b')).toBe('a/b');
     expect(branchFromRef('refs/tags/v1')).toBeNull();
+  });
+});
+
+describe('port mappings', () => {
+  it('parses HOST:CONTAINER[/proto] and refuses the rest', () => {
+    expect(parsePortMapping('2222:22')).toEqual({ host: 2222, container: 22, proto: 'tcp' });
+    expect(parsePortMapping('5353:53/udp')).toEqual({ host: 5353, container: 53, proto: 'udp' });
+    for (const bad of ['22', '0:22', '22:0', '65536:1', '1:65536', 'a:b', '1:2/sctp', ' :1', '1:2:3']) {
+      expect(() => parsePortMapping(bad)).toThrow(/invalid port mapping/);
+    }
   });
 });
 
