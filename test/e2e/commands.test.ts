@@ -161,6 +161,23 @@ describe('app, process and log commands, locally and over ssh', () => {
     };
     await follow(GOKU_BIN, ['logs', app, '-t', '-n', '1']);
     await follow('ssh', [...sshArgs(admin), `logs ${app} -t -n 1`]);
+
+    // Several containers (two branches of one app): each line carries its container's name.
+    const multi = `${p}-multi`;
+    const repo = new AppRepo(server.tmp, multi, server, admin);
+    repo.write({
+      Dockerfile: 'FROM goku-test/busybox:1\nCMD ["sh", "-c", "echo hello from $HOSTNAME; sleep 3600"]\n',
+    });
+    repo.commit('multi');
+    expect((await repo.push()).code).toBe(0);
+    expect((await repo.push('master:dev')).code).toBe(0);
+    const lines = await eventually(
+      async () => (await server.cli(['logs', multi])).stdout.split('\n').filter(Boolean).sort(),
+      // Until the rename that follows a deploy, a container still has its temporary name.
+      (ls) => ls.length === 2 && !ls.some((l) => l.includes('--')),
+    );
+    expect(lines.filter((l) => l.startsWith(`${multi}: hello from `))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith(`${multi}-dev: hello from `))).toHaveLength(1);
   });
 
   it('ps:restart replaces every container without a failed request', async () => {
@@ -249,9 +266,14 @@ describe('app, process and log commands, locally and over ssh', () => {
   });
 
   it('passes shell metacharacters as plain arguments, never to a shell', async () => {
-    for (const arg of ['a;id', '$(id)', '`id`', 'a|b', 'a&&b', '../x', "a'b", 'a b']) {
-      for (const r of await both(['ps', arg])) expectError(r, /invalid app name/);
+    for (const cmd of ['apps:create', 'apps:info', 'apps:destroy', 'ps', 'ps:restart', 'logs', 'ports']) {
+      for (const arg of ['a;id', '$(id)', '`id`', 'a|b', 'a&&b', '../x', "a'b", 'a b', '*']) {
+        for (const r of await both([cmd, arg])) expectError(r, /invalid app name/);
+      }
     }
+    for (const r of await both(['ports:add', app, '1;id'])) expectError(r, /invalid port mapping/);
+    for (const r of await both(['logs', app, '-n', '$(id)'])) expectError(r, /-n takes a number of lines/);
+    expect(server.containers(app)).toHaveLength(1);
     // Unquoted operators over ssh are refused before anything runs.
     for (const cmd of [`ps ${app}; id`, `ps $(id)`, `ps ${app} | sh`, `ps ${app} > /tmp/x`]) {
       const r = await ssh(admin, cmd);
