@@ -137,6 +137,23 @@ describe('app, process and log commands, locally and over ssh', () => {
     expect(list[0]).toMatchObject({ name: app, deployment: app, state: 'running' });
   });
 
+  it('uses colour only on a terminal, and never with NO_COLOR', async () => {
+    const esc = '\u001b[';
+    const withTty = await run('ssh', ['-tt', ...sshArgs(admin), `ps ${app}`]);
+    expect(withTty.stdout).toContain(`${esc}1mNAME`);
+    expect(withTty.stdout).toContain(`${esc}32mrunning`);
+    // Columns stay aligned: escapes take no room.
+    const plain = withTty.stdout.replace(/\u001b\[\d+m/g, '').replace(/\r/g, '');
+    const [head, row] = plain.split('\n');
+    expect(head?.indexOf('STATE')).toBe(row?.indexOf('running'));
+    expect(head?.indexOf('STATUS')).toBe(row?.indexOf('Up '));
+    const noColor = await run('ssh', ['-tt', '-o', 'SetEnv=NO_COLOR=1', ...sshArgs(admin), `ps ${app}`]);
+    expect(noColor.stdout).not.toContain(esc);
+    const piped = await ssh(admin, `ps ${app}`);
+    expect(piped.stdout).not.toContain(esc);
+    expect((await server.cli(['ps', app])).stdout).not.toContain(esc);
+  });
+
   it('logs -n shows the last lines; logs -t follows until the client goes away', async () => {
     for (const r of await both(['logs', app, '-n', '2'])) {
       expect(r.code, r.stderr).toBe(0);
