@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   GOKU_ERR_NOT_DEPLOYED: 'app has no running deployment',
   GOKU_ERR_INVALID_PORT: 'port mapping is invalid',
   GOKU_ERR_PORT_TAKEN: 'host port is in use',
+  GOKU_ERR_RELEASE_NOT_FOUND: 'no such release to roll back to',
+  GOKU_ERR_IMAGE_PRUNED: 'release image was pruned',
   GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
   GOKU_ERR_BUILD_FAILED: 'docker build failed',
   GOKU_ERR_CONTAINER_EXITED: 'container exited during start',

@@ -19,7 +19,7 @@ import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
 import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
-import { createApp } from './store/apps.js';
+import { createApp, failInterruptedReleases } from './store/apps.js';
 import { EmbeddedStore } from './store/embedded.js';
 
 /** Debian's libnginx-mod-stream, loaded by the managed nginx when ports are published. */
@@ -88,6 +88,9 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   });
   const reconciler = new Reconciler({ settings, store, docker, routes, locks, log, homeLabel });
 
+  const interrupted = await failInterruptedReleases(store);
+  if (interrupted)
+    log.warn({ releases: interrupted }, 'marked releases interrupted by the last stop as failed');
   const initial = await reconciler.initialRoutes();
   routes.seed(initial);
   await proxy.start(initial);

@@ -21,8 +21,9 @@ export function table(head: string[], rows: string[][], color = false): string {
 /** Colours a container or deployment state when colour is allowed. */
 export function state(text: string, color: boolean): string {
   if (!color) return text;
-  if (text === 'running') return styleText('green', text);
-  if (text === 'exited' || text === 'dead' || text === 'restarting') return styleText('red', text);
+  if (text === 'running' || text === 'succeeded') return styleText('green', text);
+  if (text === 'exited' || text === 'dead' || text === 'restarting' || text === 'failed')
+    return styleText('red', text);
   return styleText('yellow', text);
 }
 

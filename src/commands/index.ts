@@ -15,6 +15,9 @@ import { portsAdd } from './ports-add.js';
 import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
 import { psRestart } from './ps-restart.js';
+import { releases } from './releases.js';
+import { releasesInfo } from './releases-info.js';
+import { rollback } from './rollback.js';
 import { serverCommand } from './server.js';
 import type { Caller, Command, CommandIO, Services } from './types.js';
 
@@ -36,6 +39,9 @@ export function commandTable(): Command[] {
     ports,
     portsAdd,
     portsRemove,
+    releases,
+    releasesInfo,
+    rollback,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),

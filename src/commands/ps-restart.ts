@@ -7,8 +7,10 @@ export const psRestart: Command = {
   summary: "Restart the app's deployments without downtime",
   help: 'Starts new containers from the current images beside the old ones, checks them, switches nginx, then retires the old ones.',
   args: { min: 1, max: 1 },
-  async run({ args, io, services }) {
-    await services.ops.restart(assertAppName(args[0] as string), (l) => io.out(`${l}\n`));
+  async run({ args, io, caller, services }) {
+    await services.ops.restart(assertAppName(args[0] as string), caller.keyName ?? 'cli', (l) =>
+      io.out(`${l}\n`),
+    );
     return 0;
   },
 };

@@ -84,6 +84,19 @@ export class DockerEngine {
     return imageId as string;
   }
 
+  async imageId(ref: string): Promise<string> {
+    return (await this.docker.getImage(ref).inspect()).Id;
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async imageExposedPorts(image: string): Promise<Record<string, unknown> | null> {
     const info = await this.docker.getImage(image).inspect();
     return (info.Config?.ExposedPorts as Record<string, unknown> | undefined) ?? null;

@@ -12,7 +12,7 @@ import { GokuError, oneLine } from '../errors.js';
 import { checkoutCommit } from '../git/checkout.js';
 import type { Repos } from '../git/repos.js';
 import type { Settings } from '../settings.js';
-import type { AppRecord, DeploymentRecord, Store } from '../store/types.js';
+import type { AppRecord, DeploymentRecord, ReleaseRecord, Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -46,6 +46,27 @@ export interface DeployerDeps {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const RELEASE_LOG_BYTES = 64 * 1024;
+const MAX_RELEASES = 200;
+
+export interface ReleaseHandle {
+  version: number;
+  /** Output that also goes into the release's log. */
+  out: Out;
+  set(fields: Partial<Pick<ReleaseRecord, 'image' | 'imageId' | 'digest' | 'release'>>): void;
+  /** Nothing changed after all (no Dockerfile): drop the record. */
+  discard(): void;
+}
+
+/** The default deployment's succeeded release before its current one. */
+function previousRelease(app: AppRecord): ReleaseRecord | undefined {
+  const current = app.deployments[app.name];
+  if (!current) return undefined;
+  const ok = (app.releases ?? []).filter((r) => r.deployment === app.name && r.status === 'succeeded');
+  const idx = ok.findIndex((r) => r.release === current.release);
+  return idx > 0 ? ok[idx - 1] : undefined;
+}
+
 /** A release id: the commit, then a time-ordered unique suffix (also the image tag). */
 function newRelease(commit: string): string {
   return `${commit.slice(0, 7)}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -71,7 +92,7 @@ export class Deployer {
    * Restarts every deployment of the app from its current image through the same switch a
    * push uses: new container beside the old, check, nginx switch, then the old one retires.
    */
-  restart(app: string, out: Out): Promise<void> {
+  restart(app: string, by: string, out: Out): Promise<void> {
     return this.withTails(app, out, async (tails) => {
       const rec = this.ensureAppView(app);
       const deps = Object.values(rec.deployments);
@@ -81,24 +102,110 @@ export class Deployer {
           `app ${app} has no deployment to restart; push it first`,
         );
       for (const dep of deps) {
-        out(`-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`);
-        const { tail } = await this.rollout(
-          {
-            app,
-            deployment: dep.name,
-            branch: dep.branch,
-            commit: dep.commit,
-            image: dep.image,
-            port: dep.port,
-            cname: dep.cnameDomains,
-            release: newRelease(dep.commit),
-            ownsImage: false,
-          },
-          out,
-        );
-        tails.push(tail);
-        out(`=====> ${dep.name} restarted`);
+        const base = {
+          kind: 'restart' as const,
+          deployment: dep.name,
+          branch: dep.branch,
+          commit: dep.commit,
+          by,
+        };
+        await this.withRelease(app, { ...base, config: rec.env }, out, async (rel) => {
+          rel.out(`-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`);
+          const release = newRelease(dep.commit);
+          rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
+          const { tail } = await this.rollout(
+            {
+              app,
+              deployment: dep.name,
+              branch: dep.branch,
+              commit: dep.commit,
+              image: dep.image,
+              port: dep.port,
+              cname: dep.cnameDomains,
+              release,
+              ownsImage: false,
+            },
+            rel.out,
+          );
+          tails.push(tail);
+          rel.out(`=====> ${dep.name} restarted as release v${rel.version}`);
+        });
       }
+    });
+  }
+
+  /**
+   * Goes back to release vN (default: the succeeded release of the default deployment before
+   * the current one): its image with its config, through the same switch, as a new release.
+   */
+  rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = this.ensureAppView(app);
+      const releases = rec.releases ?? [];
+      const to = target === null ? previousRelease(rec) : releases.find((r) => r.version === target);
+      if (!to) {
+        throw new GokuError(
+          'GOKU_ERR_RELEASE_NOT_FOUND',
+          target === null
+            ? `app ${app} has no earlier release to roll back to; see goku releases ${app}`
+            : `app ${app} has no release v${target}; see goku releases ${app}`,
+        );
+      }
+      if (to.status !== 'succeeded') {
+        throw new GokuError(
+          'GOKU_ERR_RELEASE_NOT_FOUND',
+          `release v${to.version} of ${app} ${to.status === 'failed' ? 'failed' : 'never finished'}; roll back to a succeeded release`,
+        );
+      }
+      const dep = rec.deployments[to.deployment];
+      if (!dep) {
+        throw new GokuError(
+          'GOKU_ERR_RELEASE_NOT_FOUND',
+          `deployment ${to.deployment} of release v${to.version} no longer exists; push its branch again`,
+        );
+      }
+      if (!(await this.d.docker.imageExists(to.image))) {
+        throw new GokuError(
+          'GOKU_ERR_IMAGE_PRUNED',
+          `the image of release v${to.version} was pruned (GOKU_KEEP_RELEASES); push that commit again instead`,
+        );
+      }
+      const base = {
+        kind: 'rollback' as const,
+        deployment: to.deployment,
+        branch: to.branch,
+        commit: to.commit,
+        by,
+      };
+      await this.withRelease(
+        app,
+        { ...base, config: to.config, rollbackOf: to.version },
+        out,
+        async (rel) => {
+          rel.out(
+            `-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`,
+          );
+          const release = newRelease(to.commit);
+          rel.set({ image: to.image, imageId: to.imageId, release });
+          const { tail } = await this.rollout(
+            {
+              app,
+              deployment: to.deployment,
+              branch: to.branch,
+              commit: to.commit,
+              image: to.image,
+              port: dep.port,
+              cname: dep.cnameDomains,
+              release,
+              ownsImage: false,
+              env: to.config,
+            },
+            rel.out,
+          );
+          tails.push(tail);
+          rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
+        },
+      );
     });
   }
 
@@ -153,11 +260,91 @@ export class Deployer {
         await this.removeDeployment(app, deployment, out);
         continue;
       }
-      const tail = await this.deployCommit(
-        { app, branch, deployment, defaultBranch, commit: u.newSha, req },
+      const tail = await this.withRelease(
+        app,
+        { kind: 'push', deployment, branch, commit: u.newSha, by: req.keyName, config: record.env },
         out,
+        (rel) => this.deployCommit({ app, branch, deployment, defaultBranch, commit: u.newSha, req }, rel),
       );
       if (tail) tails.push(tail);
+    }
+  }
+
+  /**
+   * Records one change as release vN of the app: created as running, finished as succeeded or
+   * failed (with the reason), keeping the output it produced. A failed attempt changes nothing
+   * but its own record.
+   */
+  private async withRelease<T>(
+    app: string,
+    base: Pick<ReleaseRecord, 'kind' | 'deployment' | 'branch' | 'commit' | 'by' | 'config'> & {
+      rollbackOf?: number;
+    },
+    out: Out,
+    fn: (rel: ReleaseHandle) => Promise<T>,
+  ): Promise<T> {
+    const log: string[] = [];
+    let size = 0;
+    const relOut: Out = (line) => {
+      log.push(line);
+      size += line.length + 1;
+      while (size > RELEASE_LOG_BYTES && log.length > 1) size -= (log.shift() as string).length + 1;
+      out(line);
+    };
+    const fields: Partial<ReleaseRecord> = {};
+    let discarded = false;
+    const version = await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
+      const releases = a.releases ?? [];
+      const v = (releases[releases.length - 1]?.version ?? 0) + 1;
+      releases.push({
+        version: v,
+        ...base,
+        image: '',
+        imageId: '',
+        digest: null,
+        startedAt: new Date().toISOString(),
+        finishedAt: null,
+        status: 'running',
+        reason: null,
+        log: '',
+        release: '',
+      });
+      a.releases = releases.slice(-MAX_RELEASES);
+      return v;
+    });
+    const finish = (status: 'succeeded' | 'failed', reason: string | null) =>
+      this.d.store.update((s) => {
+        const a = s.apps[app];
+        if (!a?.releases) return;
+        if (discarded) {
+          a.releases = a.releases.filter((r) => r.version !== version);
+          return;
+        }
+        const r = a.releases.find((x) => x.version === version);
+        if (r)
+          Object.assign(r, fields, {
+            status,
+            reason,
+            finishedAt: new Date().toISOString(),
+            log: log.join('\n'),
+          });
+      });
+    try {
+      const result = await fn({
+        version,
+        out: relOut,
+        set: (f) => Object.assign(fields, f),
+        discard: () => {
+          discarded = true;
+        },
+      });
+      await finish('succeeded', null);
+      return result;
+    } catch (err) {
+      await finish('failed', oneLine(err)).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -180,9 +367,10 @@ export class Deployer {
       commit: string;
       req: PushRequest;
     },
-    out: Out,
+    rel: ReleaseHandle,
   ): Promise<(() => Promise<void>) | null> {
     const { app, branch, deployment, commit } = p;
+    const { out } = rel;
     const { settings, docker } = this.d;
     const started = Date.now();
     this.assertDeploymentNameFree(app, deployment);
@@ -209,6 +397,7 @@ export class Deployer {
     if (dockerfile === null) {
       out(`-----> No Dockerfile in ${branch} ${commit.slice(0, 7)}: nothing to run`);
       await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+      rel.discard(); // nothing changed: not a release
       return null;
     }
     const cnameText = await readFile(join(workTree, 'CNAME'), 'utf8').catch(() => '');
@@ -227,7 +416,7 @@ export class Deployer {
       rewriteDockerfile: (text) => insertAfterFinalFrom(text, labelLine),
     });
     const imageId = await docker.buildImage(context, { tag }, (l) => out(`       ${l}`));
-
+    rel.set({ image: tag, imageId, release });
     lap('build');
     const port = facts.port ?? portFromImageConfig(await docker.imageExposedPorts(imageId));
     const { tail } = await this.rollout(
@@ -235,7 +424,7 @@ export class Deployer {
       out,
       lap,
     );
-    this.d.log.info({ app, deployment, release, ms: timings }, 'deployed');
+    this.d.log.info({ app, deployment, release, version: rel.version, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
     const url = domains[0] ? this.url(domains[0]) : null;
     const secs = ((Date.now() - started) / 1000).toFixed(1);
@@ -244,6 +433,7 @@ export class Deployer {
         ? `=====> ${app} deployed: ${url} (${secs}s)`
         : `=====> ${app} deployed as ${deployment} (${secs}s)`,
     );
+    out(`=====> Release v${rel.version}`);
     return tail;
   }
 
@@ -266,6 +456,8 @@ export class Deployer {
       release: string;
       /** The image was built for this attempt: remove it if the attempt fails. */
       ownsImage: boolean;
+      /** Env to run with (a rollback's config); default: the app's current config. */
+      env?: Record<string, string>;
     },
     out: Out,
     lap: (stage: string) => void = () => undefined,
@@ -282,7 +474,7 @@ export class Deployer {
       containerId = await docker.runContainer({
         name: `${deployment}--${release}`,
         image,
-        env: { ...appRec.env, ...(port ? { PORT: String(port) } : {}) },
+        env: { ...(spec.env ?? appRec.env), ...(port ? { PORT: String(port) } : {}) },
         labels: {
           ...this.labels(app, deployment),
           'goku.branch': branch,
@@ -330,6 +522,7 @@ export class Deployer {
         const a = s.apps[app];
         if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} was destroyed during the deploy`);
         a.deployments[deployment] = rec;
+        if (spec.env) a.env = { ...spec.env };
         if (!a.defaultBranch && (branch === 'master' || branch === 'main')) a.defaultBranch = branch;
         a.updatedAt = rec.deployedAt;
       });
@@ -357,7 +550,7 @@ export class Deployer {
       tail: async () => {
         await this.retireOthers(app, deployment, newId);
         await docker.renameContainer(newId, deployment);
-        await this.pruneImages(deployment, image);
+        await this.pruneImages(app, deployment, image);
       },
     };
   }
@@ -433,11 +626,20 @@ export class Deployer {
     );
   }
 
-  private async pruneImages(deployment: string, current: string): Promise<void> {
+  /**
+   * Keeps the images of the deployment's last GOKU_KEEP_RELEASES succeeded releases (so the
+   * running and the previous one always) and the current one; removes the other tags.
+   */
+  private async pruneImages(app: string, deployment: string, current: string): Promise<void> {
+    const keep = new Set(
+      (this.ensureAppView(app).releases ?? [])
+        .filter((r) => r.deployment === deployment && r.status === 'succeeded' && r.image)
+        .map((r) => r.image)
+        .slice(-this.d.settings.GOKU_KEEP_RELEASES),
+    );
+    keep.add(current);
     const images = await this.d.docker.listImages(`goku/${deployment}`);
-    const keep = this.d.settings.GOKU_KEEP_IMAGES;
-    const tags = images.flatMap((i) => i.tags);
-    for (const t of tags.slice(keep)) if (t !== current) await this.d.docker.removeImageTag(t);
+    for (const t of images.flatMap((i) => i.tags)) if (!keep.has(t)) await this.d.docker.removeImageTag(t);
   }
 
   async removeDeployment(app: string, deployment: string, out: Out): Promise<void> {

@@ -7,7 +7,7 @@ import { GokuError } from '../errors.js';
 import type { Repos } from '../git/repos.js';
 import type { Settings } from '../settings.js';
 import { createApp } from '../store/apps.js';
-import type { AppRecord, Store } from '../store/types.js';
+import type { AppRecord, ReleaseRecord, Store } from '../store/types.js';
 import type { Deployer, Out } from './deploy.js';
 import type { Reconciler } from './reconcile.js';
 import type { RouteTable } from './routing.js';
@@ -164,9 +164,28 @@ export class AppOps {
     return this.d.deployer.destroy(app, out);
   }
 
-  restart(app: string, out: Out): Promise<void> {
+  restart(app: string, by: string, out: Out): Promise<void> {
     this.get(app);
-    return this.d.deployer.restart(app, out);
+    return this.d.deployer.restart(app, by, out);
+  }
+
+  rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
+    this.get(app);
+    return this.d.deployer.rollback(app, target, by, out);
+  }
+
+  releases(app: string): ReleaseRecord[] {
+    return [...(this.get(app).releases ?? [])].reverse();
+  }
+
+  release(app: string, version: number): ReleaseRecord {
+    const r = (this.get(app).releases ?? []).find((x) => x.version === version);
+    if (!r)
+      throw new GokuError(
+        'GOKU_ERR_RELEASE_NOT_FOUND',
+        `app ${app} has no release v${version}; see goku releases ${app}`,
+      );
+    return r;
   }
 
   async ps(app: string): Promise<Instance[]> {

@@ -27,3 +27,24 @@ export async function createApp(store: Store, name: string): Promise<void> {
     };
   });
 }
+
+/**
+ * A release still "running" when goku starts was cut off by a stop or a kill: its switch never
+ * finished, so it is marked failed (the reconciler has already kept the app on the release
+ * its record names).
+ */
+export async function failInterruptedReleases(store: Store): Promise<number> {
+  return store.update((s) => {
+    let n = 0;
+    for (const a of Object.values(s.apps)) {
+      for (const r of a.releases ?? []) {
+        if (r.status !== 'running') continue;
+        r.status = 'failed';
+        r.reason = 'interrupted: goku stopped before the deploy finished';
+        r.finishedAt = new Date().toISOString();
+        n++;
+      }
+    }
+    return n;
+  });
+}

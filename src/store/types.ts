@@ -24,6 +24,36 @@ export interface DeploymentRecord {
   deployedAt: string;
 }
 
+export type ReleaseKind = 'push' | 'restart' | 'rollback';
+
+/** One change of an app: every deploy attempt, successful or not, is release vN. */
+export interface ReleaseRecord {
+  version: number;
+  kind: ReleaseKind;
+  deployment: string;
+  branch: string;
+  commit: string;
+  /** Image tag (goku/DEPLOYMENT:ID) and id; empty until built. */
+  image: string;
+  imageId: string;
+  /** Registry digest; null for images built here (they have none until pushed). */
+  digest: string | null;
+  /** The app's env as this release runs it. */
+  config: Record<string, string>;
+  /** Key that caused it (ssh key name, or "cli" for a command on the server). */
+  by: string;
+  startedAt: string;
+  finishedAt: string | null;
+  status: 'running' | 'succeeded' | 'failed';
+  reason: string | null;
+  /** The release's build/deploy output, cut to the last 64 KiB. */
+  log: string;
+  /** Routing id of the containers (X-Goku-Release), when it got that far. */
+  release: string;
+  /** For a rollback: the version it went back to. */
+  rollbackOf?: number;
+}
+
 export interface AppRecord {
   name: string;
   createdAt: string;
@@ -36,6 +66,8 @@ export interface AppRecord {
   deployments: Record<string, DeploymentRecord>;
   /** Host ports published for the default deployment (ports:add); absent in older stores. */
   ports?: PortMapping[];
+  /** Oldest first; absent in older stores. */
+  releases?: ReleaseRecord[];
 }
 
 export interface StoreData {

@@ -82,6 +82,13 @@ describe('goku restarts never interrupt app traffic', () => {
     await server.start();
     const cs = server.containers(app);
     expect(cs.map((c) => c.name)).toEqual([app]);
+    // The interrupted release is recorded as failed; the one before it is still current.
+    const [last, prev] = JSON.parse((await server.cli(['releases', app, '--json'])).stdout);
+    expect(last).toMatchObject({
+      status: 'failed',
+      reason: 'interrupted: goku stopped before the deploy finished',
+    });
+    expect(prev).toMatchObject({ status: 'succeeded' });
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('v2\n');
     repo.write(httpdApp('v3'));
     repo.commit('v3');

@@ -4,8 +4,8 @@ import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } 
 
 // The whole push path as a user drives it: real git over OpenSSH, real Docker, goku's managed nginx.
 describe('git push deploys a Dockerfile app behind nginx', () => {
-  // Keep one image per deployment, so pruning shows after the second push.
-  const server = new GokuServer({ env: { GOKU_KEEP_IMAGES: '1' } });
+  // Keep the images of two releases per deployment, so pruning shows at the third push.
+  const server = new GokuServer({ env: { GOKU_KEEP_RELEASES: '2' } });
   const p = uniquePrefix();
   let key: SshKey;
 
@@ -52,16 +52,26 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v2\n');
     const c2 = await named([app]);
     expect(c2[0]?.id).not.toBe(c1[0]?.id);
-    // Images of the deployment beyond GOKU_KEEP_IMAGES are pruned; the running one stays.
+    // Images of releases beyond GOKU_KEEP_RELEASES (2) are pruned; the running and previous stay.
     const own = () => server.images(app).filter((i) => i.startsWith(`goku/${app}:`));
-    await eventually(
-      async () => own(),
-      (imgs) => imgs.length === 1,
-      10000,
-    );
     const inspect = (format: string, ref: string) =>
       execFileSync('docker', ['inspect', '-f', format, ref]).toString().trim();
-    expect(inspect('{{.Id}}', own()[0] as string)).toBe(inspect('{{.Image}}', c2[0]?.id as string));
+    const v2Image = inspect('{{.Image}}', c2[0]?.id as string);
+    repo.write(httpdApp('hello v3'));
+    repo.commit('v3');
+    expect((await repo.push()).code).toBe(0);
+    const c3 = await named([app]);
+    await eventually(
+      async () => own(),
+      (imgs) => imgs.length === 2,
+      10000,
+    );
+    expect(
+      own()
+        .map((t) => inspect('{{.Id}}', t))
+        .sort(),
+    ).toEqual([inspect('{{.Image}}', c3[0]?.id as string), v2Image].sort());
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v3\n');
 
     // A branch deploys as APP-SLUG(branch) at its own domain, beside the default deployment.
     repo.write(httpdApp('feature'));
@@ -69,7 +79,7 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     const br = await repo.push('HEAD:refs/heads/Feature/New_UI');
     expect(br.code, br.stderr).toBe(0);
     expect((await server.get(`${app}-feature-new-ui.${server.domain}`)).body).toBe('feature\n');
-    expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v2\n');
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v3\n');
     expect(
       server
         .containers(app)
@@ -82,7 +92,7 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(del.code, del.stderr).toBe(0);
     expect((await server.get(`${app}-feature-new-ui.${server.domain}`)).status).toBe(404);
     expect(server.containers(app).map((c) => c.name)).toEqual([app]);
-    expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v2\n');
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v3\n');
 
     // Containers carry goku's labels, so `docker ps --filter label=goku.app=APP` finds them.
     const apps = await server.cli(['apps', '--json']);

@@ -1,0 +1,17 @@
+import { assertAppName } from '../core/names.js';
+import { parseVersion } from './release-version.js';
+import type { Command } from './types.js';
+
+export const rollback: Command = {
+  name: 'rollback',
+  usage: 'rollback APP [vN]',
+  summary: 'Go back to an earlier release (default: the one before the current)',
+  help: "Runs that release's image with that release's config through the same zero-downtime switch as a push, recorded as a new release. Refused for failed releases and pruned images.",
+  args: { min: 1, max: 2 },
+  async run({ args, io, caller, services }) {
+    const app = assertAppName(args[0] as string);
+    const target = args[1] === undefined ? null : parseVersion(args[1]);
+    await services.ops.rollback(app, target, caller.keyName ?? 'cli', (l) => io.out(`${l}\n`));
+    return 0;
+  },
+};
