@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AppRepo,
@@ -143,7 +144,7 @@ describe('app, process and log commands, locally and over ssh', () => {
     expect(withTty.stdout).toContain(`${esc}1mNAME`);
     expect(withTty.stdout).toContain(`${esc}32mrunning`);
     // Columns stay aligned: escapes take no room.
-    const plain = withTty.stdout.replace(/\u001b\[\d+m/g, '').replace(/\r/g, '');
+    const plain = stripVTControlCharacters(withTty.stdout).replace(/\r/g, '');
     const [head, row] = plain.split('\n');
     expect(head?.indexOf('STATE')).toBe(row?.indexOf('running'));
     expect(head?.indexOf('STATUS')).toBe(row?.indexOf('Up '));
