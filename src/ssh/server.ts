@@ -30,8 +30,14 @@ export interface SshDeps {
 /** Loads the persistent host key, creating it on first start, so clients keep trusting the server. */
 export function loadHostKey(file: string): string {
   if (!existsSync(file)) {
-    const pair = utils.generateKeyPairSync('ed25519');
-    writeFileSync(file, pair.private, { mode: 0o600 });
+    // ssh2's ed25519 keygen mangles ~1 key in 250 (a public key starting with a zero byte,
+    // mscdex/ssh2#1390) and then cannot parse it: keep only a key it reads back.
+    for (;;) {
+      const pair = utils.generateKeyPairSync('ed25519');
+      if (utils.parseKey(pair.private) instanceof Error) continue;
+      writeFileSync(file, pair.private, { mode: 0o600 });
+      break;
+    }
   }
   return readFileSync(file, 'utf8');
 }

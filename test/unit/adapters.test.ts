@@ -2,12 +2,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
+import ssh2 from 'ssh2';
 import tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRoute } from '../../src/core/routes.js';
 import { packContext } from '../../src/docker/context.js';
 import { NginxProxy } from '../../src/proxy/nginx.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
+import { loadHostKey } from '../../src/ssh/server.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'goku-unit-'));
@@ -128,5 +130,17 @@ describe('nginx config rendering', () => {
     expect(text).toContain('listen 2222;');
     expect(text).toContain('listen 5353 udp;');
     expect(proxy.render([dev])).not.toContain('stream');
+  });
+});
+
+describe('ssh host key', () => {
+  it('is always one ssh2 can read back (its keygen mangles about 1 key in 250)', () => {
+    const dir = join(tmp, 'hostkeys');
+    mkdirSync(dir);
+    for (let i = 0; i < 2000; i++) {
+      const file = join(dir, `k${i}`);
+      const key = loadHostKey(file);
+      expect(ssh2.utils.parseKey(key)).not.toBeInstanceOf(Error);
+    }
   });
 });
