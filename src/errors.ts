@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   GOKU_ERR_PORT_TAKEN: 'host port is in use',
   GOKU_ERR_RELEASE_NOT_FOUND: 'no such release to roll back to',
   GOKU_ERR_IMAGE_PRUNED: 'release image was pruned',
+  GOKU_ERR_APP_JSON: 'app.json is invalid',
+  GOKU_ERR_UNHEALTHY: 'container failed its health check',
   GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
   GOKU_ERR_BUILD_FAILED: 'docker build failed',
   GOKU_ERR_CONTAINER_EXITED: 'container exited during start',

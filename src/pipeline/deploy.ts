@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
-import http from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { appJsonChecks, type HealthPlan } from '../core/checks.js';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
 import { branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
 import { deploymentDomains, makeRoute } from '../core/routes.js';
@@ -13,6 +13,7 @@ import { checkoutCommit } from '../git/checkout.js';
 import type { Repos } from '../git/repos.js';
 import type { Settings } from '../settings.js';
 import type { AppRecord, DeploymentRecord, ReleaseRecord, Store } from '../store/types.js';
+import { awaitHealthy } from './health.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -43,8 +44,6 @@ export interface DeployerDeps {
   /** Label value that marks this server's Docker objects (its GOKU_HOME). */
   homeLabel: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const RELEASE_LOG_BYTES = 64 * 1024;
 const MAX_RELEASES = 200;
@@ -124,6 +123,7 @@ export class Deployer {
               cname: dep.cnameDomains,
               release,
               ownsImage: false,
+              health: dep.health ?? { kind: 'default' },
             },
             rel.out,
           );
@@ -199,6 +199,7 @@ export class Deployer {
               release,
               ownsImage: false,
               env: to.config,
+              health: dep.health ?? { kind: 'default' },
             },
             rel.out,
           );
@@ -406,6 +407,13 @@ export class Deployer {
     this.assertDomainsFree(app, deployment, domains);
 
     const facts = dockerfileFacts(dockerfile);
+    const appJson = await readFile(join(workTree, 'app.json'), 'utf8').catch(() => null);
+    const checks = appJson === null ? null : appJsonChecks(appJson);
+    const health: HealthPlan = checks
+      ? { kind: 'checks', checks }
+      : facts.healthcheck
+        ? { kind: 'docker' }
+        : { kind: 'default' };
     const release = newRelease(commit);
     const tag = `goku/${deployment}:${release}`;
     // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.
@@ -420,7 +428,7 @@ export class Deployer {
     lap('build');
     const port = facts.port ?? portFromImageConfig(await docker.imageExposedPorts(imageId));
     const { tail } = await this.rollout(
-      { app, deployment, branch, commit, image: tag, port, cname, release, ownsImage: true },
+      { app, deployment, branch, commit, image: tag, port, cname, release, ownsImage: true, health },
       out,
       lap,
     );
@@ -458,6 +466,8 @@ export class Deployer {
       ownsImage: boolean;
       /** Env to run with (a rollback's config); default: the app's current config. */
       env?: Record<string, string>;
+      /** How the new container proves it is ready (default check, HEALTHCHECK, app.json). */
+      health: HealthPlan;
     },
     out: Out,
     lap: (stage: string) => void = () => undefined,
@@ -482,7 +492,13 @@ export class Deployer {
           'goku.release': release,
         },
       });
-      const ip = await this.waitUntilServing(containerId, port, out);
+      const ip = await awaitHealthy(
+        { docker, timeout: this.d.settings.GOKU_DEPLOY_TIMEOUT, uptime: this.d.settings.GOKU_CHECK_UPTIME },
+        containerId,
+        port,
+        spec.health,
+        out,
+      );
       lap('start');
 
       const route = makeRoute({
@@ -514,6 +530,7 @@ export class Deployer {
         image,
         port,
         cnameDomains: cname,
+        health: spec.health,
         containerId,
         release,
         deployedAt: new Date().toISOString(),
@@ -583,39 +600,6 @@ export class Deployer {
       if (a && !a.defaultBranch) a.defaultBranch = branch;
     });
     await this.d.repos.setHead(app, branch).catch(() => undefined);
-  }
-
-  /** Waits until the container answers HTTP on its port (or, without a port, stays up for a moment). */
-  private async waitUntilServing(id: string, port: number | null, out: Out): Promise<string | null> {
-    const { docker, settings } = this.d;
-    const deadline = Date.now() + settings.GOKU_DEPLOY_TIMEOUT * 1000;
-    const steadyUntil = Date.now() + 1000;
-    let said = false;
-    for (;;) {
-      const st = await docker.inspectContainer(id);
-      if (!st?.running) {
-        throw new GokuError(
-          'GOKU_ERR_CONTAINER_EXITED',
-          `the container exited during start (exit code ${st?.exitCode ?? 'unknown'})`,
-        );
-      }
-      if (port && st.ip) {
-        if (await answersHttp(st.ip, port)) return st.ip;
-      } else if (!port && Date.now() >= steadyUntil) {
-        return st.ip;
-      }
-      if (Date.now() > deadline) {
-        throw new GokuError(
-          'GOKU_ERR_HEALTH_TIMEOUT',
-          `the container did not answer HTTP on port ${port} within ${settings.GOKU_DEPLOY_TIMEOUT}s (set GOKU_DEPLOY_TIMEOUT to wait longer)`,
-        );
-      }
-      if (!said && port) {
-        out(`-----> Waiting for ${port}/tcp to answer HTTP`);
-        said = true;
-      }
-      await sleep(port ? 10 : 50);
-    }
   }
 
   /** Stops and removes every other container of the deployment (the previous release, leftovers). */
@@ -710,16 +694,4 @@ export class Deployer {
       }
     }
   }
-}
-
-/** Any HTTP answer counts: the app is listening and speaking HTTP. */
-function answersHttp(ip: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: ip, port, path: '/', agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-  });
 }

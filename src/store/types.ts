@@ -1,3 +1,4 @@
+import type { HealthPlan } from '../core/checks.js';
 import type { PortMapping } from '../core/routes.js';
 
 export interface KeyRecord {
@@ -19,6 +20,8 @@ export interface DeploymentRecord {
   /** Domains from the CNAME file of the deployed commit. */
   cnameDomains: string[];
   containerId: string;
+  /** How its containers prove they are ready; absent in older stores (default check). */
+  health?: HealthPlan;
   /** Names this deployment's routing, sent back by nginx in X-Goku-Release to confirm a switch. */
   release: string;
   deployedAt: string;

@@ -1,0 +1,178 @@
+import http from 'node:http';
+import type { HealthPlan, HttpCheck } from '../core/checks.js';
+import type { DockerEngine } from '../docker/engine.js';
+import { GokuError } from '../errors.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface HealthDeps {
+  docker: DockerEngine;
+  /** Seconds the container has to come up (GOKU_DEPLOY_TIMEOUT). */
+  timeout: number;
+  /** Seconds the default check keeps watching after the first good answer (GOKU_CHECK_UPTIME). */
+  uptime: number;
+}
+
+/**
+ * Waits until a new container is fit to take traffic, by its plan: the default (its port
+ * answers HTTP below 500, and keeps doing so for the uptime), Docker's own HEALTHCHECK, or the
+ * app.json checks. Returns the container's address; throws a GokuError saying what failed.
+ */
+export async function awaitHealthy(
+  d: HealthDeps,
+  id: string,
+  port: number | null,
+  plan: HealthPlan,
+  out: (line: string) => void,
+): Promise<string | null> {
+  const deadline = Date.now() + d.timeout * 1000;
+  const ip = await running(d, id);
+  if (plan.kind === 'docker') return dockerHealthy(d, id, deadline, out).then(() => ip);
+  if (plan.kind === 'checks') {
+    for (const c of plan.checks) await httpCheck(d, id, ip, c.port ?? port, c, out);
+    return ip;
+  }
+  if (!port) {
+    // Nothing to ask: the container must simply stay up for a moment.
+    await sleep(1000);
+    await running(d, id);
+    return ip;
+  }
+  let said = false;
+  for (;;) {
+    const r = await get(ip, port, '/', 1000);
+    if (r && r.status < 500) {
+      out(
+        `-----> Healthy: GET / answered ${r.status}${d.uptime > 0 ? `; watching it for ${d.uptime}s` : ''}`,
+      );
+      break;
+    }
+    await running(d, id);
+    if (Date.now() > deadline) {
+      throw new GokuError(
+        'GOKU_ERR_HEALTH_TIMEOUT',
+        r
+          ? `the container answered ${r.status} on port ${port} for ${d.timeout}s; it needs a status below 500`
+          : `the container did not answer HTTP on port ${port} within ${d.timeout}s (set GOKU_DEPLOY_TIMEOUT to wait longer)`,
+      );
+    }
+    if (!said) {
+      out(`-----> Waiting for ${port}/tcp to answer HTTP`);
+      said = true;
+    }
+    await sleep(10);
+  }
+  // Uptime: a container that answers once and then dies or breaks never takes traffic.
+  const until = Date.now() + d.uptime * 1000;
+  while (Date.now() < until) {
+    await sleep(Math.min(100, Math.max(0, until - Date.now())));
+    await running(d, id);
+    const r = await get(ip, port, '/', 1000);
+    if (!r || r.status >= 500) {
+      throw new GokuError(
+        'GOKU_ERR_UNHEALTHY',
+        `the container stopped answering on port ${port} during its first ${d.uptime}s (${r ? `status ${r.status}` : 'no answer'})`,
+      );
+    }
+  }
+  return ip;
+}
+
+/** The container's address once it runs; throws if it exited or is restarting (crash loop). */
+async function running(d: HealthDeps, id: string): Promise<string> {
+  const st = await d.docker.inspectContainer(id);
+  if (!st?.running) {
+    throw new GokuError(
+      'GOKU_ERR_CONTAINER_EXITED',
+      `the container exited during start (exit code ${st?.exitCode ?? 'unknown'})`,
+    );
+  }
+  return st.ip ?? '';
+}
+
+async function dockerHealthy(
+  d: HealthDeps,
+  id: string,
+  deadline: number,
+  out: (l: string) => void,
+): Promise<void> {
+  let last = '';
+  for (;;) {
+    const st = await d.docker.inspectContainer(id);
+    if (!st?.running) {
+      throw new GokuError(
+        'GOKU_ERR_CONTAINER_EXITED',
+        `the container exited during start (exit code ${st?.exitCode ?? 'unknown'})`,
+      );
+    }
+    if (st.health !== last) {
+      out(`-----> Docker HEALTHCHECK: ${st.health ?? 'no status yet'}`);
+      last = st.health ?? '';
+    }
+    if (st.health === 'healthy') return;
+    if (st.health === 'unhealthy')
+      throw new GokuError('GOKU_ERR_UNHEALTHY', "the container's HEALTHCHECK reported unhealthy");
+    if (Date.now() > deadline) {
+      throw new GokuError(
+        'GOKU_ERR_HEALTH_TIMEOUT',
+        `the container's HEALTHCHECK did not report healthy in time (${st.health ?? 'no status'})`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+async function httpCheck(
+  d: HealthDeps,
+  id: string,
+  ip: string,
+  port: number | null,
+  c: HttpCheck,
+  out: (l: string) => void,
+): Promise<void> {
+  if (!port)
+    throw new GokuError('GOKU_ERR_UNHEALTHY', `health check ${c.name} has no port: EXPOSE one or set "port"`);
+  if (c.initialDelay > 0) await sleep(c.initialDelay * 1000);
+  let why = '';
+  for (let attempt = 1; attempt <= c.attempts; attempt++) {
+    await running(d, id);
+    const r = await get(ip, port, c.path, c.timeout * 1000);
+    if (!r) why = `no answer within ${c.timeout}s`;
+    else if (r.status >= 400) why = `status ${r.status}`;
+    else if (c.content !== null && !r.body.includes(c.content))
+      why = `the body does not contain ${JSON.stringify(c.content)}`;
+    else {
+      out(
+        `-----> Health check ${c.name}: GET ${c.path} answered ${r.status} (attempt ${attempt}/${c.attempts})`,
+      );
+      return;
+    }
+    out(`-----> Health check ${c.name}: GET ${c.path}: ${why} (attempt ${attempt}/${c.attempts})`);
+    if (attempt < c.attempts) await sleep(c.wait * 1000);
+  }
+  throw new GokuError(
+    'GOKU_ERR_UNHEALTHY',
+    `health check ${c.name} failed: GET ${c.path}: ${why} after ${c.attempts} attempts`,
+  );
+}
+
+/** One GET; null when nothing answers in time. The body is read up to 64 KiB. */
+function get(
+  ip: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: string } | null> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: ip, port, path, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        if (body.length < 65536) body += chunk.toString('utf8');
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
+
+// A deploy that does not come up healthy never takes traffic: the push is rejected, the old
+// release keeps serving, and the failed release is recorded with the reason.
+describe('health checks', () => {
+  const server = new GokuServer({ env: { GOKU_DEPLOY_TIMEOUT: '4', GOKU_CHECK_UPTIME: '1' } });
+  const p = uniquePrefix();
+  const app = `${p}-health`;
+  let key: SshKey;
+  let repo: AppRepo;
+  const www = 'RUN mkdir -p /www && echo good > /www/index.html\n';
+
+  beforeAll(async () => {
+    key = await server.startWithKey();
+    repo = new AppRepo(server.tmp, app, server, key);
+    repo.write(httpdApp('good'));
+    repo.commit('good');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('-----> Healthy: GET / answered 200; watching it for 1s');
+  });
+  afterAll(async () => {
+    await server.cleanup();
+  });
+
+  async function rejected(files: Record<string, string>, reason: RegExp): Promise<string> {
+    const before = await eventually(
+      async () => server.containers(app),
+      (cs) => cs.length === 1 && cs[0]?.name === app,
+    );
+    repo.write(files);
+    repo.commit('attempt');
+    const r = await repo.push();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('(pre-receive hook declined)');
+    expect(r.stderr).toMatch(reason);
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('good\n');
+    expect(server.containers(app).map((c) => c.id)).toEqual(before.map((c) => c.id));
+    const [last] = JSON.parse((await server.cli(['releases', app, '--json'])).stdout);
+    expect(last.status).toBe('failed');
+    expect(last.reason).toMatch(reason);
+    repo.remove('app.json');
+    repo.write(httpdApp('good'));
+    return r.stderr;
+  }
+
+  it('default: a 5xx answer never takes traffic', async () => {
+    await rejected(
+      {
+        // No index.html: busybox httpd answers / with cgi-bin/index.cgi, which says 500.
+        Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\nprintf "Status: 500 Boom\\\\r\\\\n\\\\r\\\\nboom\\\\n"\\n' > /www/cgi-bin/index.cgi && chmod +x /www/cgi-bin/index.cgi\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+      },
+      /answered 500 on port 8000 for 4s; it needs a status below 500/,
+    );
+  });
+
+  it('default: the wrong port times out', async () => {
+    await rejected(
+      {
+        Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 9000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+      },
+      /did not answer HTTP on port 9000 within 4s/,
+    );
+  });
+
+  it('default: a crash loop is refused, with the last log lines in the push output', async () => {
+    const out = await rejected(
+      {
+        Dockerfile: `FROM goku-test/busybox:1\nEXPOSE 8000\nCMD ["sh", "-c", "echo crash-loop-line; exit 2"]\n`,
+      },
+      /the container exited during start/,
+    );
+    expect(out).toContain('crash-loop-line');
+  });
+
+  it('default: answering once and dying within the uptime is refused', async () => {
+    await rejected(
+      {
+        Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nCMD ["sh", "-c", "httpd -p 8000 -h /www; sleep 0.4; echo going-away; exit 3"]\n`,
+      },
+      /the container exited during start|stopped answering on port 8000 during its first 1s/,
+    );
+  });
+
+  it('app.json: a /health that answers 404 fails after its attempts, with progress in the output', async () => {
+    const out = await rejected(
+      {
+        ...httpdApp('good'),
+        'app.json': JSON.stringify({
+          healthchecks: { web: [{ type: 'startup', name: 'web', path: '/health', attempts: 2, wait: 0.2 }] },
+        }),
+      },
+      /health check web failed: GET \/health: status 404 after 2 attempts/,
+    );
+    expect(out).toContain('Health check web: GET /health: status 404 (attempt 1/2)');
+  });
+
+  it('app.json: content must match', async () => {
+    await rejected(
+      {
+        ...httpdApp('good'),
+        'app.json': JSON.stringify({ healthchecks: { web: [{ path: '/', content: 'READY', attempts: 1 }] } }),
+      },
+      /the body does not contain "READY"/,
+    );
+  });
+
+  it('app.json that does not parse or breaks the schema is a clear error', async () => {
+    await rejected({ ...httpdApp('good'), 'app.json': '{ nope' }, /app.json is not valid JSON/);
+    await rejected(
+      { ...httpdApp('good'), 'app.json': JSON.stringify({ healthchecks: { web: [{ attempts: 0 }] } }) },
+      /app.json: healthchecks.web.0.attempts/,
+    );
+  });
+
+  it('app.json: a passing check replaces the default and is shown', async () => {
+    repo.write({
+      Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www && echo good > /www/index.html && echo ok > /www/health\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+      'app.json': JSON.stringify({
+        healthchecks: { web: [{ name: 'ready', path: '/health', content: 'ok' }] },
+      }),
+    });
+    repo.commit('checked');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Health check ready: GET /health answered 200 (attempt 1/5)');
+    expect(r.stderr).not.toContain('watching it for');
+    repo.remove('app.json');
+    repo.write(httpdApp('good'));
+    repo.commit('back');
+    expect((await repo.push()).code).toBe(0);
+  });
+
+  it('a Dockerfile HEALTHCHECK is honoured: healthy deploys, unhealthy is refused', async () => {
+    const ok = await (async () => {
+      repo.write({
+        Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nHEALTHCHECK --interval=1s --timeout=1s CMD wget -q -O /dev/null http://127.0.0.1:8000/ || exit 1\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+      });
+      repo.commit('hc');
+      return repo.push();
+    })();
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain('Docker HEALTHCHECK: healthy');
+    await rejected(
+      {
+        Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nHEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+      },
+      /HEALTHCHECK reported unhealthy/,
+    );
+  });
+});
