@@ -565,6 +565,8 @@ export class Deployer {
     const newId = containerId;
     return {
       tail: async () => {
+        // Old nginx workers may still be proxying to the old container: let them finish first.
+        await routes.drained();
         await this.retireOthers(app, deployment, newId);
         await docker.renameContainer(newId, deployment);
         await this.pruneImages(app, deployment, image);
@@ -606,7 +608,9 @@ export class Deployer {
   private async retireOthers(app: string, deployment: string, keepId: string): Promise<void> {
     const list = await this.d.docker.listContainers({ ...this.labels(app, deployment) });
     await Promise.all(
-      list.filter((c) => c.id !== keepId).map((c) => this.d.docker.ensureContainerStoppedAndRemoved(c.id)),
+      list
+        .filter((c) => c.id !== keepId)
+        .map((c) => this.d.docker.ensureContainerStoppedAndRemoved(c.id, this.d.settings.GOKU_STOP_GRACE)),
     );
   }
 

@@ -44,6 +44,11 @@ export class RouteTable {
     }
   }
 
+  /** Waits until no nginx worker with an older config is left (see NginxProxy.drained). */
+  drained(): Promise<void> {
+    return this.proxy.drained();
+  }
+
   /** Fills the table at start without touching nginx (the caller starts or adopts it with all()). */
   seed(routes: Route[]): void {
     this.routes.clear();

@@ -44,6 +44,8 @@ export class NginxProxy {
   private supervisor: NodeJS.Timeout | null = null;
   private routes: Route[] = [];
   private restarting = false;
+  /** Workers that a reload told to finish their requests and exit. */
+  private readonly retiring = new Set<number>();
 
   constructor(
     private readonly opts: NginxOptions,
@@ -204,6 +206,20 @@ export class NginxProxy {
       process.kill(master, 'SIGHUP');
     }
     await waitForRetirement(oldWorkers);
+    for (const w of oldWorkers) this.retiring.add(w);
+  }
+
+  /**
+   * Resolves once every worker retired by a reload so far has exited: until then it may still
+   * be proxying a request to an old upstream, so old containers are stopped only after this.
+   */
+  async drained(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const pid of this.retiring) if (!isAlive(pid)) this.retiring.delete(pid);
+      if (this.retiring.size === 0 || Date.now() > deadline) return;
+      await sleep(20);
+    }
   }
 
   /**

@@ -1,0 +1,141 @@
+// Shared by the benchmarks: a busybox base image, a goku server on random ports with a key,
+// HTTP helpers, and cleanup of everything they made.
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const BASE = 'goku-bench/busybox:1';
+
+export const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'pipe', ...opts }).toString();
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export const freePort = () =>
+  new Promise((res) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+
+export const get = (port, host, addr = '127.0.0.1') =>
+  new Promise((res) => {
+    const req = http.get(
+      { host: addr, port, path: '/', headers: { Host: host }, agent: false, timeout: 2000 },
+      (r) => {
+        let b = '';
+        r.on('data', (d) => (b += d));
+        r.on('end', () => res({ status: r.statusCode, body: b }));
+      },
+    );
+    req.on('error', () => res({ status: 0, body: '' }));
+    req.on('timeout', () => req.destroy());
+  });
+
+export async function until(fn, want) {
+  for (;;) {
+    const r = await fn();
+    if (r.status === 200 && r.body === want) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A busybox image to build apps FROM (no registry is reachable). */
+export function buildBase(tmp) {
+  const bb = join(tmp, 'bb');
+  mkdirSync(bb);
+  copyFileSync('/bin/busybox', join(bb, 'busybox'));
+  writeFileSync(
+    join(bb, 'Dockerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN mkdir /www\n',
+  );
+  sh('docker', ['build', '-q', '-t', BASE, bb]);
+}
+
+/** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
+export async function startGoku(tmp, extraEnv = {}) {
+  const home = join(tmp, 'home');
+  const ports = { ssh: await freePort(), http: await freePort(), proxy: await freePort() };
+  const env = {
+    ...process.env,
+    GOKU_HOME: home,
+    GOKU_SSH_HOST: '127.0.0.1',
+    GOKU_SSH_PORT: String(ports.ssh),
+    GOKU_HTTP_HOST: '127.0.0.1',
+    GOKU_HTTP_PORT: String(ports.http),
+    GOKU_PROXY_HOST: '127.0.0.1',
+    GOKU_PROXY_PORT: String(ports.proxy),
+    GOKU_DOMAIN: 'bench.test',
+    ...extraEnv,
+  };
+  const server = spawn(join(ROOT, 'bin/goku'), ['server'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (process.env.BENCH_LOG) server.stdout.on('data', (d) => process.stderr.write(d));
+  await new Promise((res, rej) => {
+    let log = '';
+    server.stdout.on('data', (d) => {
+      log += d;
+      if (log.includes('goku is ready')) res();
+    });
+    server.on('exit', () => rej(new Error(log)));
+  });
+  const key = join(tmp, 'key');
+  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  sh(join(ROOT, 'bin/goku'), ['keys:add', 'bench'], { env, input: readFileSync(`${key}.pub`) });
+  const gitSsh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  return { server, env, home, ports, gitSsh };
+}
+
+/** Stops goku and its nginx, removes its containers and images, the base image and tmp. */
+export async function cleanupGoku(tmp, goku, extraImageRefs = []) {
+  if (goku) {
+    goku.server.kill('SIGTERM');
+    await new Promise((r) => goku.server.on('exit', r));
+    try {
+      process.kill(Number(readFileSync(join(goku.home, 'nginx/nginx.pid'), 'utf8')), 'SIGQUIT');
+    } catch {}
+    const ids = sh('docker', ['ps', '-aq', '--filter', `label=goku.home=${goku.home}`])
+      .split(/\s+/)
+      .filter(Boolean);
+    if (ids.length) sh('docker', ['rm', '-f', ...ids]);
+    const imgs = [
+      ...sh('docker', ['images', '-q', '--filter', `label=goku.home=${goku.home}`]).split(/\s+/),
+      ...extraImageRefs.flatMap((ref) => sh('docker', ['images', '-q', ref]).split(/\s+/)),
+    ].filter(Boolean);
+    if (imgs.length) sh('docker', ['rmi', '-f', ...new Set(imgs)]);
+  }
+  try {
+    sh('docker', ['rmi', BASE]);
+  } catch {}
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** A git work tree with a busybox httpd app serving index.html. */
+export function makeRepo(dir, body, files = 0) {
+  mkdirSync(dir, { recursive: true });
+  sh('git', ['init', '-q', '-b', 'master'], { cwd: dir });
+  sh('git', ['config', 'user.email', 'b@example.com'], { cwd: dir });
+  sh('git', ['config', 'user.name', 'bench'], { cwd: dir });
+  for (let i = 0; i < files; i++) {
+    const sub = join(dir, 'assets', String(i % 40));
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}.txt`), `file ${i}\n`.repeat(40));
+  }
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    `FROM ${BASE}\nCOPY index.html /www/index.html\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+  );
+  writeFileSync(join(dir, 'index.html'), `${body}\n`);
+  sh('git', ['add', '-A'], { cwd: dir });
+  sh('git', ['commit', '-qm', body], { cwd: dir });
+}
+
+export function commit(dir, body) {
+  writeFileSync(join(dir, 'index.html'), `${body}\n`);
+  sh('git', ['commit', '-qam', body], { cwd: dir });
+}
