@@ -57,13 +57,23 @@ export interface ReleaseHandle {
   discard(): void;
 }
 
-/** The default deployment's succeeded release before its current one. */
+/**
+ * The default deployment's succeeded release before its current one, skipping releases that
+ * ran the same image with the same config (a restart): rolling back always changes something.
+ */
 function previousRelease(app: AppRecord): ReleaseRecord | undefined {
   const current = app.deployments[app.name];
   if (!current) return undefined;
   const ok = (app.releases ?? []).filter((r) => r.deployment === app.name && r.status === 'succeeded');
   const idx = ok.findIndex((r) => r.release === current.release);
-  return idx > 0 ? ok[idx - 1] : undefined;
+  const cur = ok[idx];
+  if (!cur) return undefined;
+  const same = (r: ReleaseRecord) =>
+    r.image === cur.image && JSON.stringify(r.config) === JSON.stringify(cur.config);
+  return ok
+    .slice(0, idx)
+    .reverse()
+    .find((r) => !same(r));
 }
 
 /** A release id: the commit, then a time-ordered unique suffix (also the image tag). */

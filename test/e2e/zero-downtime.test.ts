@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppRepo, GokuServer, httpdApp, httpGet, type SshKey, uniquePrefix } from '../helpers/goku.js';
+
+// A load generator hits the app through nginx while it is pushed three times, restarted and
+// rolled back: not one request may fail or answer non-2xx. (Each request on a new connection;
+// see docs/benchmarks.md for keep-alive clients.)
+describe('zero downtime under load', () => {
+  const server = new GokuServer();
+  const p = uniquePrefix();
+  const app = `${p}-load`;
+  let key: SshKey;
+
+  beforeAll(async () => {
+    key = await server.startWithKey();
+  });
+  afterAll(async () => {
+    await server.cleanup();
+  });
+
+  it('three pushes, a restart and a rollback drop nothing', async () => {
+    const repo = new AppRepo(server.tmp, app, server, key);
+    repo.write(httpdApp('v0'));
+    repo.commit('v0');
+    expect((await repo.push()).code).toBe(0);
+
+    const seen = new Map<string, number>();
+    const failures: string[] = [];
+    let running = true;
+    const worker = async () => {
+      while (running) {
+        try {
+          const r = await httpGet(server.proxyPort, `${app}.${server.domain}`);
+          if (r.status !== 200) failures.push(`status ${r.status}`);
+          else seen.set(r.body, (seen.get(r.body) ?? 0) + 1);
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    };
+    const load = Promise.all([worker(), worker(), worker(), worker()]);
+    try {
+      for (const v of ['v1', 'v2', 'v3']) {
+        repo.write(httpdApp(v));
+        repo.commit(v);
+        const r = await repo.push();
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const restart = await server.cli(['ps:restart', app]);
+      expect(restart.code, restart.stderr).toBe(0);
+      const rollback = await server.cli(['rollback', app]);
+      expect(rollback.code, rollback.stderr).toBe(0);
+      // Keep the load on while the last old container is retired.
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      running = false;
+      await load;
+    }
+    expect(failures).toEqual([]);
+    expect([...seen.keys()].sort()).toEqual(['v0\n', 'v1\n', 'v2\n', 'v3\n']);
+    const served = [...seen.values()].reduce((a, b) => a + b, 0);
+    expect(served).toBeGreaterThan(100);
+    // The rollback skipped the restart (same image and config) and went back to v2.
+    expect((await httpGet(server.proxyPort, `${app}.${server.domain}`)).body).toBe('v2\n');
+  });
+});
