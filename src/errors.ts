@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GOKU_ERR_IMAGE_PRUNED: 'release image was pruned',
   GOKU_ERR_APP_JSON: 'app.json is invalid',
   GOKU_ERR_UNHEALTHY: 'container failed its health check',
+  GOKU_ERR_INVALID_CONFIG: 'config key or value is invalid',
   GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
   GOKU_ERR_BUILD_FAILED: 'docker build failed',
   GOKU_ERR_CONTAINER_EXITED: 'container exited during start',

@@ -5,6 +5,10 @@ import { apps } from './apps.js';
 import { appsCreate } from './apps-create.js';
 import { appsDestroy } from './apps-destroy.js';
 import { appsInfo } from './apps-info.js';
+import { config } from './config.js';
+import { configGet } from './config-get.js';
+import { configSet } from './config-set.js';
+import { configUnset } from './config-unset.js';
 import { helpCommand } from './help.js';
 import { keysAdd } from './keys-add.js';
 import { keysList } from './keys-list.js';
@@ -33,6 +37,10 @@ export function commandTable(): Command[] {
     appsCreate,
     appsInfo,
     appsDestroy,
+    config,
+    configGet,
+    configSet,
+    configUnset,
     ps,
     psRestart,
     logs,

@@ -145,6 +145,76 @@ export class Deployer {
   }
 
   /**
+   * Changes the app's env: every deployment restarts with it through the same switch, each as
+   * a release of kind config. Without a restart (or without deployments) the new env is only
+   * stored and recorded, and takes effect at the next deploy or restart.
+   */
+  reconfigure(
+    app: string,
+    env: Record<string, string>,
+    restart: boolean,
+    by: string,
+    out: Out,
+  ): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = this.ensureAppView(app);
+      const deps = Object.values(rec.deployments);
+      if (!restart || deps.length === 0) {
+        const dep = deps.find((d) => d.name === app) ?? deps[0];
+        const base = {
+          kind: 'config' as const,
+          deployment: dep?.name ?? app,
+          branch: dep?.branch ?? '',
+          commit: dep?.commit ?? '',
+          by,
+        };
+        await this.withRelease(app, { ...base, config: env }, out, async (rel) => {
+          await this.d.store.update((s) => {
+            const a = s.apps[app];
+            if (a) a.env = { ...env };
+          });
+          rel.out(
+            `=====> Config of ${app} saved as release v${rel.version}; it takes effect at the next deploy or restart`,
+          );
+        });
+        return;
+      }
+      for (const dep of deps) {
+        const base = {
+          kind: 'config' as const,
+          deployment: dep.name,
+          branch: dep.branch,
+          commit: dep.commit,
+          by,
+        };
+        await this.withRelease(app, { ...base, config: env }, out, async (rel) => {
+          rel.out(`-----> Restarting ${dep.name} with the new config`);
+          const release = newRelease(dep.commit);
+          rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
+          const { tail } = await this.rollout(
+            {
+              app,
+              deployment: dep.name,
+              branch: dep.branch,
+              commit: dep.commit,
+              image: dep.image,
+              port: dep.port,
+              cname: dep.cnameDomains,
+              release,
+              ownsImage: false,
+              env,
+              health: dep.health ?? { kind: 'default' },
+            },
+            rel.out,
+          );
+          tails.push(tail);
+          rel.out(`=====> ${dep.name} runs the new config as release v${rel.version}`);
+        });
+      }
+    });
+  }
+
+  /**
    * Goes back to release vN (default: the succeeded release of the default deployment before
    * the current one): its image with its config, through the same switch, as a new release.
    */

@@ -174,6 +174,23 @@ export class AppOps {
     return this.d.deployer.rollback(app, target, by, out);
   }
 
+  config(app: string): Record<string, string> {
+    return { ...this.get(app).env };
+  }
+
+  /** Sets and unsets env vars in one change (validated before anything is touched). */
+  async setConfig(
+    app: string,
+    change: { set?: Record<string, string>; unset?: string[] },
+    restart: boolean,
+    by: string,
+    out: Out,
+  ): Promise<void> {
+    const env = { ...this.get(app).env, ...(change.set ?? {}) };
+    for (const k of change.unset ?? []) delete env[k];
+    await this.d.deployer.reconfigure(app, env, restart, by, out);
+  }
+
   releases(app: string): ReleaseRecord[] {
     return [...(this.get(app).releases ?? [])].reverse();
   }

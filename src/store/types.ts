@@ -27,7 +27,7 @@ export interface DeploymentRecord {
   deployedAt: string;
 }
 
-export type ReleaseKind = 'push' | 'restart' | 'rollback';
+export type ReleaseKind = 'push' | 'restart' | 'rollback' | 'config';
 
 /** One change of an app: every deploy attempt, successful or not, is release vN. */
 export interface ReleaseRecord {

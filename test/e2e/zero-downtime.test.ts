@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, GokuServer, httpdApp, httpGet, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
-// A load generator hits the app through nginx while it is pushed three times, restarted and
-// rolled back: not one request may fail or answer non-2xx. (Each request on a new connection;
+// A load generator hits the app through nginx while it is pushed three times, restarted,
+// reconfigured and rolled back: not one request may fail or answer non-2xx. (Each request on a new connection;
 // see docs/benchmarks.md for keep-alive clients.)
 describe('zero downtime under load', () => {
   const server = new GokuServer();
@@ -17,7 +17,7 @@ describe('zero downtime under load', () => {
     await server.cleanup();
   });
 
-  it('three pushes, a restart and a rollback drop nothing', async () => {
+  it('three pushes, a restart, a config change and a rollback drop nothing', async () => {
     const repo = new AppRepo(server.tmp, app, server, key);
     repo.write(httpdApp('v0'));
     repo.commit('v0');
@@ -47,6 +47,8 @@ describe('zero downtime under load', () => {
       }
       const restart = await server.cli(['ps:restart', app]);
       expect(restart.code, restart.stderr).toBe(0);
+      const config = await server.cli(['config:set', app, 'FEATURE=on']);
+      expect(config.code, config.stderr).toBe(0);
       const rollback = await server.cli(['rollback', app]);
       expect(rollback.code, rollback.stderr).toBe(0);
       // Keep the load on while the last old container is retired.
@@ -59,7 +61,8 @@ describe('zero downtime under load', () => {
     expect([...seen.keys()].sort()).toEqual(['v0\n', 'v1\n', 'v2\n', 'v3\n']);
     const served = [...seen.values()].reduce((a, b) => a + b, 0);
     expect(served).toBeGreaterThan(100);
-    // The rollback skipped the restart (same image and config) and went back to v2.
-    expect((await httpGet(server.proxyPort, `${app}.${server.domain}`)).body).toBe('v2\n');
+    // The rollback undid the config change: v3's image again, without FEATURE.
+    expect((await httpGet(server.proxyPort, `${app}.${server.domain}`)).body).toBe('v3\n');
+    expect(JSON.parse((await server.cli(['config', app, '--json'])).stdout)).toEqual({});
   });
 });

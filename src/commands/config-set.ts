@@ -1,0 +1,21 @@
+import { parseAssignments } from '../core/config.js';
+import { assertAppName } from '../core/names.js';
+import type { Command } from './types.js';
+
+export const configSet: Command = {
+  name: 'config:set',
+  usage: 'config:set APP KEY=VALUE... [--no-restart]',
+  summary: 'Set env vars; the app restarts with them without downtime (a new release)',
+  help: 'Values keep spaces, =, quotes, newlines and UTF-8 exactly (quote them for your shell). Every deployment of the app restarts through the zero-downtime switch; if the new config fails its health check nothing changes. --no-restart only stores it for the next deploy.',
+  options: { 'no-restart': { type: 'boolean' } },
+  args: { min: 2, max: 1000 },
+  async run({ args, flags, io, caller, services }) {
+    const app = assertAppName(args[0] as string);
+    const set = parseAssignments(args.slice(1));
+    services.ops.get(app);
+    await services.ops.setConfig(app, { set }, flags['no-restart'] !== true, caller.keyName ?? 'cli', (l) =>
+      io.out(`${l}\n`),
+    );
+    return 0;
+  },
+};
