@@ -41,6 +41,8 @@ export function run(
         res({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );
+    // A command that exits without reading its stdin (ssh, git) must not fail the test with EPIPE.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });
 }
