@@ -9,6 +9,9 @@ import { config } from './config.js';
 import { configGet } from './config-get.js';
 import { configSet } from './config-set.js';
 import { configUnset } from './config-unset.js';
+import { domains } from './domains.js';
+import { domainsAdd } from './domains-add.js';
+import { domainsRemove } from './domains-remove.js';
 import { helpCommand } from './help.js';
 import { keysAdd } from './keys-add.js';
 import { keysList } from './keys-list.js';
@@ -41,6 +44,9 @@ export function commandTable(): Command[] {
     configGet,
     configSet,
     configUnset,
+    domains,
+    domainsAdd,
+    domainsRemove,
     ps,
     psRestart,
     logs,

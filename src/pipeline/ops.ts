@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import { normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError } from '../errors.js';
@@ -172,6 +173,83 @@ export class AppOps {
   rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
     this.get(app);
     return this.d.deployer.rollback(app, target, by, out);
+  }
+
+  /** Every domain the app is served at: per deployment, and the extra ones (domains:add). */
+  domains(app: string): { extra: string[]; deployments: Record<string, string[]> } {
+    const rec = this.get(app);
+    const deployments: Record<string, string[]> = {};
+    for (const dep of Object.keys(rec.deployments).sort())
+      deployments[dep] = this.d.routes.get(dep)?.domains ?? [];
+    return { extra: [...rec.domains], deployments };
+  }
+
+  /**
+   * Adds host names to the app's default deployment; all validated and checked against every
+   * other app before anything is stored, then routed through nginx at once.
+   */
+  async addDomains(app: string, raw: string[]): Promise<string[]> {
+    const rec = this.get(app);
+    const wanted = [...new Set(raw.map(normalizeDomain))];
+    const owners = this.d.routes.domainOwners();
+    for (const d of wanted) {
+      const route = owners.get(d);
+      if (route && route.app !== app) {
+        throw new GokuError(
+          'GOKU_ERR_DOMAIN_TAKEN',
+          `domain ${d} is already served by app ${route.app}; remove it there first`,
+        );
+      }
+      for (const [name, other] of Object.entries(this.d.store.read().apps)) {
+        if (name !== app && other.domains.includes(d)) {
+          throw new GokuError(
+            'GOKU_ERR_DOMAIN_TAKEN',
+            `domain ${d} is claimed by app ${name}; remove it there first`,
+          );
+        }
+      }
+      if (route && route.deployment !== app) {
+        throw new GokuError(
+          'GOKU_ERR_DOMAIN_TAKEN',
+          `domain ${d} is already served by deployment ${route.deployment} of ${app}`,
+        );
+      }
+    }
+    const added = wanted.filter((d) => !rec.domains.includes(d));
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (a) a.domains = [...a.domains, ...added];
+    });
+    try {
+      await this.d.reconciler.refresh(app);
+    } catch (err) {
+      await this.d.store.update((s) => {
+        const a = s.apps[app];
+        if (a) a.domains = a.domains.filter((d) => !added.includes(d));
+      });
+      await this.d.reconciler.refresh(app).catch(() => undefined);
+      throw err;
+    }
+    return added;
+  }
+
+  async removeDomains(app: string, raw: string[]): Promise<string[]> {
+    const rec = this.get(app);
+    const gone = [...new Set(raw.map(normalizeDomain))];
+    for (const d of gone) {
+      if (!rec.domains.includes(d)) {
+        throw new GokuError(
+          'GOKU_ERR_INVALID_DOMAIN',
+          `${d} is not an added domain of ${app} (default and CNAME domains come from the deployment); see goku domains ${app}`,
+        );
+      }
+    }
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (a) a.domains = a.domains.filter((d) => !gone.includes(d));
+    });
+    await this.d.reconciler.refresh(app);
+    return gone;
   }
 
   config(app: string): Record<string, string> {
