@@ -22,6 +22,8 @@ const schema = z.object({
   GOKU_NGINX_PID: z.string().min(1).default('/run/nginx.pid'),
   /** Seconds a new container has to answer HTTP on its port. */
   GOKU_DEPLOY_TIMEOUT: z.coerce.number().positive().max(3600).default(60),
+  /** Upper bound of ps:scale. */
+  GOKU_MAX_SCALE: z.coerce.number().int().min(1).max(1000).default(20),
   /** Seconds an old container gets between SIGTERM and SIGKILL when it is retired. */
   GOKU_STOP_GRACE: z.coerce.number().int().min(0).max(3600).default(10),
   /** Seconds a new container must keep answering after its first good answer (default check). */

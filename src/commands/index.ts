@@ -22,6 +22,7 @@ import { portsAdd } from './ports-add.js';
 import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
 import { psRestart } from './ps-restart.js';
+import { psScale } from './ps-scale.js';
 import { releases } from './releases.js';
 import { releasesInfo } from './releases-info.js';
 import { rollback } from './rollback.js';
@@ -49,6 +50,7 @@ export function commandTable(): Command[] {
     domainsRemove,
     ps,
     psRestart,
+    psScale,
     logs,
     ports,
     portsAdd,

@@ -215,6 +215,51 @@ export class Deployer {
   }
 
   /**
+   * Runs N instances of the default deployment (0 stops it: nginx answers 503) through the
+   * same switch: N new containers from the current image, checked, then the old ones retired.
+   */
+  scale(app: string, count: number, by: string, out: Out): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = this.ensureAppView(app);
+      const dep = rec.deployments[app];
+      if (!dep)
+        throw new GokuError(
+          'GOKU_ERR_NOT_DEPLOYED',
+          `app ${app} has no default deployment to scale; push it first`,
+        );
+      const base = {
+        kind: 'scale' as const,
+        deployment: dep.name,
+        branch: dep.branch,
+        commit: dep.commit,
+        by,
+      };
+      await this.withRelease(app, { ...base, config: rec.env }, out, async (rel) => {
+        const release = newRelease(dep.commit);
+        rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
+        const { tail } = await this.rollout(
+          {
+            app,
+            deployment: dep.name,
+            branch: dep.branch,
+            commit: dep.commit,
+            image: dep.image,
+            port: dep.port,
+            cname: dep.cnameDomains,
+            release,
+            ownsImage: false,
+            health: dep.health ?? { kind: 'default' },
+            count,
+          },
+          rel.out,
+        );
+        tails.push(tail);
+        rel.out(`=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${rel.version}`);
+      });
+    });
+  }
+
+  /**
    * Goes back to release vN (default: the succeeded release of the default deployment before
    * the current one): its image with its config, through the same switch, as a new release.
    */
@@ -548,6 +593,8 @@ export class Deployer {
       env?: Record<string, string>;
       /** How the new container proves it is ready (default check, HEALTHCHECK, app.json). */
       health: HealthPlan;
+      /** Instances to run (ps:scale), recorded as the app's scale when the switch succeeds. */
+      count?: number;
     },
     out: Out,
     lap: (stage: string) => void = () => undefined,
@@ -556,28 +603,37 @@ export class Deployer {
     const { docker, store, routes } = this.d;
     const appRec = this.ensureAppView(app);
     const domains = this.domainsFor(appRec, deployment, branch, cname);
-    let containerId: string | null = null;
+    // The default deployment runs `ps:scale` instances; branch deployments one.
+    const count = spec.count ?? (deployment === app ? (appRec.scale ?? 1) : 1);
+    const started: string[] = [];
     let switched = false;
     const previous = routes.get(deployment);
     try {
-      out(`-----> Starting ${deployment}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`);
-      containerId = await docker.runContainer({
-        name: `${deployment}--${release}`,
-        image,
-        env: { ...(spec.env ?? appRec.env), ...(port ? { PORT: String(port) } : {}) },
-        labels: {
-          ...this.labels(app, deployment),
-          'goku.branch': branch,
-          'goku.commit': commit,
-          'goku.release': release,
-        },
-      });
-      const ip = await awaitHealthy(
-        { docker, timeout: this.d.settings.GOKU_DEPLOY_TIMEOUT, uptime: this.d.settings.GOKU_CHECK_UPTIME },
-        containerId,
-        port,
-        spec.health,
-        out,
+      out(
+        `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
+      );
+      const health = {
+        docker,
+        timeout: this.d.settings.GOKU_DEPLOY_TIMEOUT,
+        uptime: this.d.settings.GOKU_CHECK_UPTIME,
+      };
+      const ips = await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const id = await docker.runContainer({
+            name: `${deployment}--${release}${i === 0 ? '' : `.${i + 1}`}`,
+            image,
+            env: { ...(spec.env ?? appRec.env), ...(port ? { PORT: String(port) } : {}) },
+            labels: {
+              ...this.labels(app, deployment),
+              'goku.branch': branch,
+              'goku.commit': commit,
+              'goku.release': release,
+              'goku.instance': String(i + 1),
+            },
+          });
+          started[i] = id;
+          return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined);
+        }),
       );
       lap('start');
 
@@ -585,12 +641,12 @@ export class Deployer {
         app,
         deployment,
         domains,
-        ips: ip ? [ip] : [],
+        ips: ips.filter((ip): ip is string => !!ip),
         port,
         ports: deployment === app ? (appRec.ports ?? []) : [],
         release,
       });
-      if (route && ip) {
+      if (route && (ips.length > 0 || route.http)) {
         out(
           `-----> Routing ${route.http ? domains.join(', ') : ''}${route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',')}`,
         );
@@ -611,7 +667,8 @@ export class Deployer {
         port,
         cnameDomains: cname,
         health: spec.health,
-        containerId,
+        containerId: started[0] ?? '',
+        containerIds: [...started],
         release,
         deployedAt: new Date().toISOString(),
       };
@@ -620,6 +677,7 @@ export class Deployer {
         if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} was destroyed during the deploy`);
         a.deployments[deployment] = rec;
         if (spec.env) a.env = { ...spec.env };
+        if (spec.count !== undefined) a.scale = spec.count;
         if (!a.defaultBranch && (branch === 'master' || branch === 'main')) a.defaultBranch = branch;
         a.updatedAt = rec.deployedAt;
       });
@@ -631,24 +689,29 @@ export class Deployer {
           .change(previous ? [previous] : [], previous ? [] : [deployment])
           .catch((e) => this.d.log.error({ err: oneLine(e) }, 'could not restore route'));
       }
-      if (containerId) {
-        const logs = await docker.containerLogs(containerId, 20);
+      const first = started[0];
+      if (first) {
+        const logs = await docker.containerLogs(first, 20);
         if (logs.trim()) {
           out('-----> Last lines of the container log:');
           for (const l of logs.trimEnd().split('\n')) out(`       ${l}`);
         }
-        await docker.removeContainer(containerId).catch(() => undefined);
       }
+      await Promise.all(
+        started.filter(Boolean).map((id) => docker.removeContainer(id).catch(() => undefined)),
+      );
       if (spec.ownsImage) await docker.removeImageTag(image).catch(() => undefined);
       throw err;
     }
-    const newId = containerId;
+    const newIds = [...started];
     return {
       tail: async () => {
-        // Old nginx workers may still be proxying to the old container: let them finish first.
+        // Old nginx workers may still be proxying to the old containers: let them finish first.
         await routes.drained();
-        await this.retireOthers(app, deployment, newId);
-        await docker.renameContainer(newId, deployment);
+        await this.retireOthers(app, deployment, newIds);
+        for (const [i, id] of newIds.entries()) {
+          await docker.renameContainer(id, i === 0 ? deployment : `${deployment}.${i + 1}`);
+        }
         await this.pruneImages(app, deployment, image);
       },
     };
@@ -685,11 +748,11 @@ export class Deployer {
   }
 
   /** Stops and removes every other container of the deployment (the previous release, leftovers). */
-  private async retireOthers(app: string, deployment: string, keepId: string): Promise<void> {
+  private async retireOthers(app: string, deployment: string, keep: string[]): Promise<void> {
     const list = await this.d.docker.listContainers({ ...this.labels(app, deployment) });
     await Promise.all(
       list
-        .filter((c) => c.id !== keepId)
+        .filter((c) => !keep.includes(c.id))
         .map((c) => this.d.docker.ensureContainerStoppedAndRemoved(c.id, this.d.settings.GOKU_STOP_GRACE)),
     );
   }

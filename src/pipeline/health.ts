@@ -164,14 +164,19 @@ function get(
   timeoutMs: number,
 ): Promise<{ status: number; body: string } | null> {
   return new Promise((resolve) => {
-    const req = http.get({ host: ip, port, path, agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => {
-        if (body.length < 65536) body += chunk.toString('utf8');
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', () => resolve(null));
-    });
+    // Lenient like nginx (bare LF line ends, as many small servers and CGI scripts send):
+    // the check asks whether the app answers, not whether it is RFC-perfect.
+    const req = http.get(
+      { host: ip, port, path, agent: false, timeout: timeoutMs, insecureHTTPParser: true },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          if (body.length < 65536) body += chunk.toString('utf8');
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', () => resolve(null));
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(null));
   });

@@ -170,6 +170,19 @@ export class AppOps {
     return this.d.deployer.restart(app, by, out);
   }
 
+  async scale(app: string, raw: string, by: string, out: Out): Promise<void> {
+    this.get(app);
+    const max = this.d.settings.GOKU_MAX_SCALE;
+    const n = Number(raw);
+    if (!/^\d{1,4}$/.test(raw) || n > max) {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        `invalid instance count ${JSON.stringify(raw.slice(0, 20))}: a whole number from 0 to ${max} (GOKU_MAX_SCALE)`,
+      );
+    }
+    await this.d.deployer.scale(app, n, by, out);
+  }
+
   rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
     this.get(app);
     return this.d.deployer.rollback(app, target, by, out);

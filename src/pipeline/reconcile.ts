@@ -39,7 +39,7 @@ export class Reconciler {
     const routes: Route[] = [];
     for (const app of Object.values(data.apps)) {
       for (const dep of Object.values(app.deployments)) {
-        owned.add(dep.containerId);
+        for (const id of dep.containerIds ?? [dep.containerId]) owned.add(id);
         const r = await this.routeFor(app, dep);
         if (r) routes.push(r);
       }
@@ -56,7 +56,9 @@ export class Reconciler {
   async routeFor(app: AppRecord, dep: DeploymentRecord): Promise<Route | null> {
     const ports = dep.name === app.name ? (app.ports ?? []) : [];
     if (!dep.port && ports.length === 0) return null;
-    const st = await this.d.docker.inspectContainer(dep.containerId);
+    const states = await Promise.all(
+      (dep.containerIds ?? [dep.containerId]).filter(Boolean).map((id) => this.d.docker.inspectContainer(id)),
+    );
     return makeRoute({
       app: app.name,
       deployment: dep.name,
@@ -68,7 +70,7 @@ export class Reconciler {
         cname: dep.cnameDomains,
         extra: dep.name === app.name ? app.domains : [],
       }),
-      ips: st?.running && st.ip ? [st.ip] : [],
+      ips: states.flatMap((st) => (st?.running && st.ip ? [st.ip] : [])),
       port: dep.port,
       ports,
       release: dep.release,

@@ -19,7 +19,10 @@ export interface DeploymentRecord {
   port: number | null;
   /** Domains from the CNAME file of the deployed commit. */
   cnameDomains: string[];
+  /** The first instance (kept for older stores); containerIds lists them all. */
   containerId: string;
+  /** Every instance, in order (APP, APP.2, ...); absent in older stores. */
+  containerIds?: string[];
   /** How its containers prove they are ready; absent in older stores (default check). */
   health?: HealthPlan;
   /** Names this deployment's routing, sent back by nginx in X-Goku-Release to confirm a switch. */
@@ -27,7 +30,7 @@ export interface DeploymentRecord {
   deployedAt: string;
 }
 
-export type ReleaseKind = 'push' | 'restart' | 'rollback' | 'config';
+export type ReleaseKind = 'push' | 'restart' | 'rollback' | 'config' | 'scale';
 
 /** One change of an app: every deploy attempt, successful or not, is release vN. */
 export interface ReleaseRecord {
@@ -71,6 +74,8 @@ export interface AppRecord {
   ports?: PortMapping[];
   /** Oldest first; absent in older stores. */
   releases?: ReleaseRecord[];
+  /** Instances of the default deployment (ps:scale); absent means 1. */
+  scale?: number;
 }
 
 export interface StoreData {

@@ -1,0 +1,15 @@
+import { assertAppName } from '../core/names.js';
+import type { Command } from './types.js';
+
+export const psScale: Command = {
+  name: 'ps:scale',
+  usage: 'ps:scale APP N',
+  summary: 'Run N instances of the default deployment behind one nginx upstream (0 stops it)',
+  help: 'Instances are named APP, APP.2, APP.3 ...; nginx spreads requests over all of them. The change goes through the zero-downtime switch as a release; 0 stops the app and nginx answers 503. At most GOKU_MAX_SCALE.',
+  args: { min: 2, max: 2 },
+  async run({ args, io, caller, services }) {
+    const app = assertAppName(args[0] as string);
+    await services.ops.scale(app, args[1] as string, caller.keyName ?? 'cli', (l) => io.out(`${l}\n`));
+    return 0;
+  },
+};
