@@ -12,7 +12,7 @@ import { GokuError, oneLine } from '../errors.js';
 import { checkoutCommit } from '../git/checkout.js';
 import type { Repos } from '../git/repos.js';
 import type { Settings } from '../settings.js';
-import type { AppRecord, DeploymentRecord, ReleaseRecord, Store } from '../store/types.js';
+import type { AppRecord, DeploymentRecord, ReleaseKind, ReleaseRecord, Store } from '../store/types.js';
 import { awaitHealthy } from './health.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
@@ -105,40 +105,16 @@ export class Deployer {
     return this.withTails(app, out, async (tails) => {
       const rec = this.ensureAppView(app);
       const deps = Object.values(rec.deployments);
-      if (deps.length === 0)
+      if (deps.length === 0) {
         throw new GokuError(
           'GOKU_ERR_NOT_DEPLOYED',
           `app ${app} has no deployment to restart; push it first`,
         );
+      }
       for (const dep of deps) {
-        const base = {
-          kind: 'restart' as const,
-          deployment: dep.name,
-          branch: dep.branch,
-          commit: dep.commit,
-          by,
-        };
-        await this.withRelease(app, { ...base, config: rec.env }, out, async (rel) => {
-          rel.out(`-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`);
-          const release = newRelease(dep.commit);
-          rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
-          const { tail } = await this.rollout(
-            {
-              app,
-              deployment: dep.name,
-              branch: dep.branch,
-              commit: dep.commit,
-              image: dep.image,
-              port: dep.port,
-              cname: dep.cnameDomains,
-              release,
-              ownsImage: false,
-              health: dep.health ?? { kind: 'default' },
-            },
-            rel.out,
-          );
-          tails.push(tail);
-          rel.out(`=====> ${dep.name} restarted as release v${rel.version}`);
+        await this.redeploy(app, dep, { kind: 'restart', by, config: rec.env }, out, tails, {
+          intro: `-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`,
+          done: (v) => `=====> ${dep.name} restarted as release v${v}`,
         });
       }
     });
@@ -161,14 +137,8 @@ export class Deployer {
       const deps = Object.values(rec.deployments);
       if (!restart || deps.length === 0) {
         const dep = deps.find((d) => d.name === app) ?? deps[0];
-        const base = {
-          kind: 'config' as const,
-          deployment: dep?.name ?? app,
-          branch: dep?.branch ?? '',
-          commit: dep?.commit ?? '',
-          by,
-        };
-        await this.withRelease(app, { ...base, config: env }, out, async (rel) => {
+        const base = { deployment: dep?.name ?? app, branch: dep?.branch ?? '', commit: dep?.commit ?? '' };
+        await this.withRelease(app, { kind: 'config', ...base, by, config: env }, out, async (rel) => {
           await this.d.store.update((s) => {
             const a = s.apps[app];
             if (a) a.env = { ...env };
@@ -180,35 +150,9 @@ export class Deployer {
         return;
       }
       for (const dep of deps) {
-        const base = {
-          kind: 'config' as const,
-          deployment: dep.name,
-          branch: dep.branch,
-          commit: dep.commit,
-          by,
-        };
-        await this.withRelease(app, { ...base, config: env }, out, async (rel) => {
-          rel.out(`-----> Restarting ${dep.name} with the new config`);
-          const release = newRelease(dep.commit);
-          rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
-          const { tail } = await this.rollout(
-            {
-              app,
-              deployment: dep.name,
-              branch: dep.branch,
-              commit: dep.commit,
-              image: dep.image,
-              port: dep.port,
-              cname: dep.cnameDomains,
-              release,
-              ownsImage: false,
-              env,
-              health: dep.health ?? { kind: 'default' },
-            },
-            rel.out,
-          );
-          tails.push(tail);
-          rel.out(`=====> ${dep.name} runs the new config as release v${rel.version}`);
+        await this.redeploy(app, dep, { kind: 'config', by, config: env, env }, out, tails, {
+          intro: `-----> Restarting ${dep.name} with the new config`,
+          done: (v) => `=====> ${dep.name} runs the new config as release v${v}`,
         });
       }
     });
@@ -227,36 +171,58 @@ export class Deployer {
           'GOKU_ERR_NOT_DEPLOYED',
           `app ${app} has no default deployment to scale; push it first`,
         );
-      const base = {
-        kind: 'scale' as const,
-        deployment: dep.name,
-        branch: dep.branch,
-        commit: dep.commit,
-        by,
-      };
-      await this.withRelease(app, { ...base, config: rec.env }, out, async (rel) => {
+      await this.redeploy(app, dep, { kind: 'scale', by, config: rec.env, count }, out, tails, {
+        done: (v) => `=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${v}`,
+      });
+    });
+  }
+
+  /**
+   * One deployment again from its current image, as a new release, through the switch:
+   * restart, config change and scale differ only in what they change (env, count).
+   */
+  private async redeploy(
+    app: string,
+    dep: DeploymentRecord,
+    change: {
+      kind: ReleaseKind;
+      by: string;
+      config: Record<string, string>;
+      env?: Record<string, string>;
+      count?: number;
+    },
+    out: Out,
+    tails: (() => Promise<void>)[],
+    text: { intro?: string; done: (version: number) => string },
+  ): Promise<void> {
+    const base = { deployment: dep.name, branch: dep.branch, commit: dep.commit };
+    await this.withRelease(
+      app,
+      { kind: change.kind, ...base, by: change.by, config: change.config },
+      out,
+      async (rel) => {
+        if (text.intro) rel.out(text.intro);
         const release = newRelease(dep.commit);
         rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
         const { tail } = await this.rollout(
           {
             app,
-            deployment: dep.name,
-            branch: dep.branch,
-            commit: dep.commit,
+            ...base,
             image: dep.image,
             port: dep.port,
             cname: dep.cnameDomains,
             release,
             ownsImage: false,
             health: dep.health ?? { kind: 'default' },
-            count,
+            ...(change.env ? { env: change.env } : {}),
+            ...(change.count !== undefined ? { count: change.count } : {}),
           },
           rel.out,
         );
         tails.push(tail);
-        rel.out(`=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${rel.version}`);
-      });
-    });
+        rel.out(text.done(rel.version));
+      },
+    );
   }
 
   /**

@@ -15,6 +15,8 @@ import {
   type RunResult,
   run,
   type SshKey,
+  sshArgs,
+  sshRun,
   uniquePrefix,
 } from '../helpers/goku.js';
 
@@ -27,24 +29,7 @@ describe('app, process and log commands, locally and over ssh', () => {
   let admin: SshKey;
   let deploy: SshKey;
 
-  const sshArgs = (key: SshKey) => [
-    '-i',
-    key.priv,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'BatchMode=yes',
-    '-p',
-    String(server.sshPort),
-    'git@127.0.0.1',
-  ];
-  const ssh = (key: SshKey, command: string, input = '') => run('ssh', [...sshArgs(key), command], { input });
+  const ssh = (key: SshKey, command: string, input = '') => sshRun(server, key, command, input);
   /** The same command both ways; both results are returned for the caller to check. */
   const both = async (args: string[]): Promise<[RunResult, RunResult]> => [
     await server.cli(args),
@@ -140,7 +125,7 @@ describe('app, process and log commands, locally and over ssh', () => {
 
   it('uses colour only on a terminal, and never with NO_COLOR', async () => {
     const esc = '\u001b[';
-    const withTty = await run('ssh', ['-tt', ...sshArgs(admin), `ps ${app}`]);
+    const withTty = await run('ssh', ['-tt', ...sshArgs(server, admin), `ps ${app}`]);
     expect(withTty.stdout).toContain(`${esc}1mNAME`);
     expect(withTty.stdout).toContain(`${esc}32mrunning`);
     // Columns stay aligned: escapes take no room.
@@ -148,7 +133,11 @@ describe('app, process and log commands, locally and over ssh', () => {
     const [head, row] = plain.split('\n');
     expect(head?.indexOf('STATE')).toBe(row?.indexOf('running'));
     expect(head?.indexOf('STATUS')).toBe(row?.indexOf('Up '));
-    const noColor = await run('ssh', ['-tt', '-o', 'SetEnv=NO_COLOR=1', ...sshArgs(admin), `ps ${app}`]);
+    const noColor = await run('ssh', [
+      '-tt',
+      ...sshArgs(server, admin, ['-o', 'SetEnv=NO_COLOR=1']),
+      `ps ${app}`,
+    ]);
     expect(noColor.stdout).not.toContain(esc);
     const piped = await ssh(admin, `ps ${app}`);
     expect(piped.stdout).not.toContain(esc);
@@ -178,7 +167,7 @@ describe('app, process and log commands, locally and over ssh', () => {
       return out;
     };
     await follow(GOKU_BIN, ['logs', app, '-t', '-n', '1']);
-    await follow('ssh', [...sshArgs(admin), `logs ${app} -t -n 1`]);
+    await follow('ssh', [...sshArgs(server, admin), `logs ${app} -t -n 1`]);
 
     // Several containers (two branches of one app): each line carries its container's name.
     const multi = `${p}-multi`;

@@ -5,8 +5,8 @@ import {
   eventually,
   GokuServer,
   httpdApp,
-  run,
   type SshKey,
+  sshRun,
   uniquePrefix,
 } from '../helpers/goku.js';
 
@@ -31,23 +31,7 @@ describe('config commands', () => {
     ) as string[];
     return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   };
-  const ssh = (command: string) =>
-    run('ssh', [
-      '-i',
-      key.priv,
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      '-p',
-      String(server.sshPort),
-      'git@127.0.0.1',
-      command,
-    ]);
+  const ssh = (command: string) => sshRun(server, key, command);
 
   beforeAll(async () => {
     key = await server.startWithKey();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, GokuServer, httpdApp, run, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import { AppRepo, GokuServer, httpdApp, type SshKey, sshRun, uniquePrefix } from '../helpers/goku.js';
 
 describe('domains commands', () => {
   const server = new GokuServer();
@@ -44,22 +44,7 @@ describe('domains commands', () => {
     await server.start();
     expect((await server.get(`www.${p}.example.com`)).body).toBe(`${app}\n`);
 
-    const sshRm = await run('ssh', [
-      '-i',
-      key.priv,
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      '-p',
-      String(server.sshPort),
-      'git@127.0.0.1',
-      `domains:remove ${app} api.${p}.example.com`,
-    ]);
+    const sshRm = await sshRun(server, key, `domains:remove ${app} api.${p}.example.com`);
     expect(sshRm.code, sshRm.stderr).toBe(0);
     expect((await server.get(`api.${p}.example.com`)).status).toBe(404);
     expect((await server.get(`www.${p}.example.com`)).body).toBe(`${app}\n`);

@@ -5,8 +5,8 @@ import {
   GokuServer,
   httpdApp,
   httpGet,
-  run,
   type SshKey,
+  sshRun,
   uniquePrefix,
 } from '../helpers/goku.js';
 
@@ -97,22 +97,7 @@ describe('releases and rollback', () => {
     expect(v4).toMatchObject({ version: 4, kind: 'rollback', status: 'succeeded', rollbackOf: 1, by: 'cli' });
 
     // Over ssh, to an explicit release.
-    const viaSsh = await run('ssh', [
-      '-i',
-      key.priv,
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      '-p',
-      String(server.sshPort),
-      'git@127.0.0.1',
-      `rollback ${app} v2`,
-    ]);
+    const viaSsh = await sshRun(server, key, `rollback ${app} v2`);
     expect(viaSsh.code, viaSsh.stderr).toBe(0);
     expect(await body()).toBe('two\n');
     expect((await releases())[0]).toMatchObject({ version: 5, kind: 'rollback', rollbackOf: 2, by: 'dev' });

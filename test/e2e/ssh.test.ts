@@ -1,7 +1,16 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, GokuServer, httpdApp, makeKey, run, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  GokuServer,
+  httpdApp,
+  makeKey,
+  run,
+  type SshKey,
+  sshRun,
+  uniquePrefix,
+} from '../helpers/goku.js';
 
 // The ssh endpoint with the real OpenSSH client: who may in, what may run, and keys:* commands.
 describe('ssh server', () => {
@@ -12,29 +21,7 @@ describe('ssh server', () => {
   let stranger: SshKey;
 
   const ssh = (key: SshKey, command: string, input = '', extra: string[] = []) =>
-    run(
-      'ssh',
-      [
-        '-i',
-        key.priv,
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        '-o',
-        'BatchMode=yes',
-        ...extra,
-        '-p',
-        String(server.sshPort),
-        'git@127.0.0.1',
-        command,
-      ],
-      { input },
-    );
+    sshRun(server, key, command, input, extra);
 
   beforeAll(async () => {
     await server.start();

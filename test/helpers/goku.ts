@@ -353,3 +353,30 @@ export async function eventually<T>(
     `condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(last)} ${lastErr ?? ''}`,
   );
 }
+
+/** OpenSSH client options for talking to a test server with one key, never prompting. */
+export function sshArgs(server: GokuServer, key: SshKey, extra: string[] = []): string[] {
+  return [
+    '-i',
+    key.priv,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    ...extra,
+    '-p',
+    String(server.sshPort),
+    'git@127.0.0.1',
+  ];
+}
+
+/** `ssh -p PORT git@127.0.0.1 COMMAND`, as a user with that key runs it. */
+export function sshRun(server: GokuServer, key: SshKey, command: string, input = '', extra: string[] = []) {
+  return run('ssh', [...sshArgs(server, key, extra), command], { input });
+}
