@@ -17,6 +17,7 @@ import {
   type SshKey,
   sshArgs,
   sshRun,
+  underLoad,
   uniquePrefix,
 } from '../helpers/goku.js';
 
@@ -189,19 +190,11 @@ describe('app, process and log commands, locally and over ssh', () => {
 
   it('ps:restart replaces every container without a failed request', async () => {
     const before = server.containers(app)[0]?.id;
-    let ok = 0;
-    let failed = 0;
-    let running = true;
-    const load = (async () => {
-      while (running) {
-        const r = await httpGet(server.proxyPort, `${app}.${server.domain}`).catch(() => ({ status: 0 }));
-        if (r.status === 200) ok++;
-        else failed++;
-      }
-    })();
-    const [local] = await both(['ps:restart', app]);
-    running = false;
-    await load;
+    const {
+      result: [local],
+      ok,
+      failed,
+    } = await underLoad(server, `${app}.${server.domain}`, () => both(['ps:restart', app]));
     expect(local.code, local.stderr).toBe(0);
     expect(local.stdout).toContain(`=====> ${app} restarted`);
     expect(failed).toBe(0);

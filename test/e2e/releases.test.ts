@@ -4,9 +4,9 @@ import {
   eventually,
   GokuServer,
   httpdApp,
-  httpGet,
   type SshKey,
   sshRun,
+  underLoad,
   uniquePrefix,
 } from '../helpers/goku.js';
 
@@ -75,19 +75,11 @@ describe('releases and rollback', () => {
   });
 
   it('rolls back to the release before the current one without a failed request, as a new release', async () => {
-    let ok = 0;
-    let failed = 0;
-    let running = true;
-    const load = (async () => {
-      while (running) {
-        const r = await httpGet(server.proxyPort, `${app}.${server.domain}`).catch(() => ({ status: 0 }));
-        if (r.status === 200) ok++;
-        else failed++;
-      }
-    })();
-    const r = await server.cli(['rollback', app]);
-    running = false;
-    await load;
+    const {
+      result: r,
+      ok,
+      failed,
+    } = await underLoad(server, `${app}.${server.domain}`, () => server.cli(['rollback', app]));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`=====> ${app} rolled back to v1 as release v4`);
     expect(failed).toBe(0);

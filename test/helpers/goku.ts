@@ -380,3 +380,30 @@ export function sshArgs(server: GokuServer, key: SshKey, extra: string[] = []): 
 export function sshRun(server: GokuServer, key: SshKey, command: string, input = '', extra: string[] = []) {
   return run('ssh', [...sshArgs(server, key, extra), command], { input });
 }
+
+/**
+ * Runs `work` while a loop of GETs (a new connection each) hits `host` through nginx;
+ * returns its result with how many requests answered 200 and how many did not.
+ */
+export async function underLoad<T>(
+  server: GokuServer,
+  host: string,
+  work: () => Promise<T>,
+): Promise<{ result: T; ok: number; failed: number }> {
+  let ok = 0;
+  let failed = 0;
+  let running = true;
+  const load = (async () => {
+    while (running) {
+      const r = await httpGet(server.proxyPort, host).catch(() => ({ status: 0 }));
+      if (r.status === 200) ok++;
+      else failed++;
+    }
+  })();
+  try {
+    return { result: await work(), ok, failed };
+  } finally {
+    running = false;
+    await load;
+  }
+}
