@@ -13,7 +13,7 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends git nginx-light openssh-client ca-certificates \
+  && apt-get install -y --no-install-recommends git nginx-light libnginx-mod-stream openssh-client ca-certificates \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/goku
 COPY --from=build /opt/goku/node_modules ./node_modules
