@@ -786,7 +786,8 @@ export class Deployer {
     }
   }
 
-  private assertDomainsFree(app: string, deployment: string, domains: string[]): void {
+  /** Refuses domains that another app (or another deployment of this app) serves or claims. */
+  assertDomainsFree(app: string, deployment: string, domains: string[]): void {
     const owners = this.d.routes.domainOwners();
     const data = this.d.store.read();
     for (const d of domains) {

@@ -204,30 +204,7 @@ export class AppOps {
   async addDomains(app: string, raw: string[]): Promise<string[]> {
     const rec = this.get(app);
     const wanted = [...new Set(raw.map(normalizeDomain))];
-    const owners = this.d.routes.domainOwners();
-    for (const d of wanted) {
-      const route = owners.get(d);
-      if (route && route.app !== app) {
-        throw new GokuError(
-          'GOKU_ERR_DOMAIN_TAKEN',
-          `domain ${d} is already served by app ${route.app}; remove it there first`,
-        );
-      }
-      for (const [name, other] of Object.entries(this.d.store.read().apps)) {
-        if (name !== app && other.domains.includes(d)) {
-          throw new GokuError(
-            'GOKU_ERR_DOMAIN_TAKEN',
-            `domain ${d} is claimed by app ${name}; remove it there first`,
-          );
-        }
-      }
-      if (route && route.deployment !== app) {
-        throw new GokuError(
-          'GOKU_ERR_DOMAIN_TAKEN',
-          `domain ${d} is already served by deployment ${route.deployment} of ${app}`,
-        );
-      }
-    }
+    this.d.deployer.assertDomainsFree(app, app, wanted);
     const added = wanted.filter((d) => !rec.domains.includes(d));
     await this.d.store.update((s) => {
       const a = s.apps[app];
