@@ -25,6 +25,19 @@ export async function awaitHealthy(
   plan: HealthPlan,
   out: (line: string) => void,
 ): Promise<string | null> {
+  // One check's state: the start time first seen (a later one means Docker restarted it).
+  return checkHealthy({ ...d, firstStart: null }, id, port, plan, out);
+}
+
+type Check = HealthDeps & { firstStart: string | null };
+
+async function checkHealthy(
+  d: Check,
+  id: string,
+  port: number | null,
+  plan: HealthPlan,
+  out: (line: string) => void,
+): Promise<string | null> {
   const deadline = Date.now() + d.timeout * 1000;
   const ip = await running(d, id);
   if (plan.kind === 'docker') return dockerHealthy(d, id, deadline, out).then(() => ip);
@@ -78,13 +91,23 @@ export async function awaitHealthy(
   return ip;
 }
 
-/** The container's address once it runs; throws if it exited or is restarting (crash loop). */
-async function running(d: HealthDeps, id: string): Promise<string> {
+/**
+ * The container's address once it runs; throws if it exited, is restarting, or was restarted
+ * since the check began (the restart policy can hide a crash between two polls).
+ */
+async function running(d: Check, id: string): Promise<string> {
   const st = await d.docker.inspectContainer(id);
   if (!st?.running) {
     throw new GokuError(
       'GOKU_ERR_CONTAINER_EXITED',
       `the container exited during start (exit code ${st?.exitCode ?? 'unknown'})`,
+    );
+  }
+  if (d.firstStart === null) d.firstStart = st.startedAt;
+  else if (d.firstStart !== st.startedAt) {
+    throw new GokuError(
+      'GOKU_ERR_CONTAINER_EXITED',
+      'the container exited during start and was restarted by Docker',
     );
   }
   return st.ip ?? '';
@@ -123,7 +146,7 @@ async function dockerHealthy(
 }
 
 async function httpCheck(
-  d: HealthDeps,
+  d: Check,
   id: string,
   ip: string,
   port: number | null,
