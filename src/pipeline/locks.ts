@@ -1,12 +1,23 @@
 /** One deploy (or route change) per app at a time; different apps run in parallel. */
 export class AppLocks {
   private readonly tails = new Map<string, Promise<void>>();
+  /** Holders (running or queued) that a user would call a deploy; quiet ones are route refreshes. */
+  private readonly deploys = new Map<string, number>();
 
   busy(app: string): boolean {
     return this.tails.has(app);
   }
 
-  async run<T>(app: string, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
+  /**
+   * Runs fn once every earlier holder of the app's lock is done. onWait is called when the
+   * caller has to wait for a deploy; a quiet holder (a quick route refresh) is not worth saying.
+   */
+  async run<T>(
+    app: string,
+    fn: () => Promise<T>,
+    onWait?: () => void,
+    opts: { quiet?: boolean } = {},
+  ): Promise<T> {
     const prev = this.tails.get(app);
     let release!: () => void;
     const mine = new Promise<void>((r) => {
@@ -14,13 +25,17 @@ export class AppLocks {
     });
     const tail = (prev ?? Promise.resolve()).then(() => mine);
     this.tails.set(app, tail);
-    if (prev) {
-      onWait?.();
-      await prev;
-    }
+    if (prev && (this.deploys.get(app) ?? 0) > 0) onWait?.();
+    if (!opts.quiet) this.deploys.set(app, (this.deploys.get(app) ?? 0) + 1);
     try {
+      if (prev) await prev;
       return await fn();
     } finally {
+      if (!opts.quiet) {
+        const n = (this.deploys.get(app) ?? 1) - 1;
+        if (n > 0) this.deploys.set(app, n);
+        else this.deploys.delete(app);
+      }
       release();
       if (this.tails.get(app) === tail) this.tails.delete(app);
     }

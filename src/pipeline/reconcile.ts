@@ -18,6 +18,8 @@ export interface ReconcilerDeps {
   homeLabel: string;
 }
 
+const SWEEP_MS = 5000;
+
 /**
  * Keeps routing true to what Docker runs: at start it rebuilds the route table from the store
  * and container labels (removing leftovers of interrupted deploys), and afterwards it follows
@@ -28,6 +30,7 @@ export class Reconciler {
   private events: NodeJS.ReadableStream | null = null;
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  private sweep: NodeJS.Timeout | null = null;
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -79,6 +82,10 @@ export class Reconciler {
 
   /** Follows Docker events; reconnects (and resyncs everything) when dockerd goes away and comes back. */
   async watch(): Promise<void> {
+    // A safety net under the events: an event missed while dockerd restarts (or a state seen
+    // half-way through its start-up) is corrected at the next sweep; unchanged routes cost nothing.
+    this.sweep = setInterval(() => this.scheduleAll(), SWEEP_MS);
+    this.sweep.unref();
     while (!this.stopped) {
       try {
         const stream = await this.d.docker.containerEvents({ 'goku.home': this.d.homeLabel });
@@ -111,6 +118,7 @@ export class Reconciler {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.sweep) clearInterval(this.sweep);
     const ev = this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | null;
     ev?.destroy?.();
   }
@@ -141,25 +149,33 @@ export class Reconciler {
    * applies any route change to nginx; throws when nginx refuses it.
    */
   async refresh(app: string): Promise<void> {
-    await this.d.locks.run(app, async () => {
-      const rec = this.d.store.read().apps[app];
-      if (!rec) return;
-      const changed: Route[] = [];
-      const removed: string[] = [];
-      for (const dep of Object.values(rec.deployments)) {
-        let next: Route | null;
-        try {
-          next = await this.routeFor(rec, dep);
-        } catch {
-          continue; // Docker not answering: keep what nginx has
+    await this.d.locks.run(
+      app,
+      async () => {
+        const rec = this.d.store.read().apps[app];
+        if (!rec) return;
+        const changed: Route[] = [];
+        const removed: string[] = [];
+        for (const dep of Object.values(rec.deployments)) {
+          let next: Route | null;
+          try {
+            next = await this.routeFor(rec, dep);
+          } catch {
+            continue; // Docker not answering: keep what nginx has
+          }
+          const cur = this.d.routes.get(dep.name);
+          if (next && JSON.stringify(next) !== JSON.stringify(cur)) changed.push(next);
+          if (!next && cur) removed.push(dep.name);
         }
-        const cur = this.d.routes.get(dep.name);
-        if (next && JSON.stringify(next) !== JSON.stringify(cur)) changed.push(next);
-        if (!next && cur) removed.push(dep.name);
-      }
-      if (changed.length === 0 && removed.length === 0) return;
-      this.d.log.info({ app, upstreams: changed.map((r) => r.upstreams), removed }, 'updating nginx routes');
-      await this.d.routes.change(changed, removed);
-    });
+        if (changed.length === 0 && removed.length === 0) return;
+        this.d.log.info(
+          { app, upstreams: changed.map((r) => r.upstreams), removed },
+          'updating nginx routes',
+        );
+        await this.d.routes.change(changed, removed);
+      },
+      undefined,
+      { quiet: true },
+    );
   }
 }
