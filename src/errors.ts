@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   GOKU_ERR_HEALTH_TIMEOUT: 'container never answered HTTP',
   GOKU_ERR_ROUTING_FAILED: 'nginx did not take the new route',
   GOKU_ERR_SETTINGS: 'bad setting',
+  GOKU_ERR_STORE_UNAVAILABLE: 'the store (Consul) did not take the change',
+  GOKU_ERR_STORE_LIMIT: 'the change is too large for one store transaction',
   GOKU_ERR_DAEMON_UNREACHABLE: 'goku server is not running',
   GOKU_ERR_PUSH_REJECTED: 'push rejected',
   GOKU_ERR_INTERNAL: 'internal error',

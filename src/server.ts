@@ -20,7 +20,9 @@ import { NginxProxy } from './proxy/nginx.js';
 import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
 import { createApp, failInterruptedReleases } from './store/apps.js';
+import { ConsulStore } from './store/consul.js';
 import { EmbeddedStore } from './store/embedded.js';
+import type { Store } from './store/types.js';
 
 /** Debian's libnginx-mod-stream, loaded by the managed nginx when ports are published. */
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
@@ -48,7 +50,6 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   if (admin.created)
     log.info(`admin token (shown once, also in ${join(home, 'admin-token')}): ${admin.token}`);
 
-  const store = new EmbeddedStore(home);
   const docker = new DockerEngine();
   try {
     await docker.ping();
@@ -58,6 +59,11 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       `cannot reach the Docker engine (${process.env.DOCKER_HOST ?? '/var/run/docker.sock'}): ${oneLine(err)}; is dockerd running?`,
     );
   }
+  const store: Store = settings.GOKU_CONSUL_URL
+    ? await ConsulStore.open({ url: settings.GOKU_CONSUL_URL, token: settings.GOKU_CONSUL_TOKEN, log })
+    : new EmbeddedStore(home);
+  if (settings.GOKU_CONSUL_URL)
+    log.info({ consul: settings.GOKU_CONSUL_URL }, 'store: Consul KV under goku/');
   const proxy = new NginxProxy(
     {
       mode: settings.GOKU_NGINX,
@@ -134,6 +140,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       reconciler.stop();
       proxy.stop();
       await Promise.all([ssh.close(), http.close(), control.close()]);
+      store.close();
     },
   };
 }

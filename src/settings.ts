@@ -30,6 +30,12 @@ const schema = z.object({
   GOKU_CHECK_UPTIME: z.coerce.number().min(0).max(600).default(1),
   /** Releases of a deployment whose images are kept for rollback (the running and previous always). */
   GOKU_KEEP_RELEASES: z.coerce.number().int().min(2).max(100).default(5),
+  /** When set, app data and service records live in Consul (KV under goku/, services in its agent). */
+  GOKU_CONSUL_URL: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://HOST:PORT')
+    .optional(),
+  GOKU_CONSUL_TOKEN: z.string().min(1).optional(),
   GOKU_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

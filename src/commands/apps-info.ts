@@ -33,6 +33,7 @@ export const appsInfo: Command = {
         `Port:       ${d.port ?? 'none (not routed)'}`,
         `Domains:    ${d.domains.join(', ') || '-'}`,
         `Instances:  ${d.instances} running`,
+        `Services:   ${info.servicesError ? `unknown: ${info.servicesError}` : d.services.join(', ') || '-'}`,
         `Deployed:   ${d.deployedAt}`,
       );
     }

@@ -571,6 +571,13 @@ export class Deployer {
     const domains = this.domainsFor(appRec, deployment, branch, cname);
     // The default deployment runs `ps:scale` instances; branch deployments one.
     const count = spec.count ?? (deployment === app ? (appRec.scale ?? 1) : 1);
+    // The stored count may have been written by hand (APP/CONTAINERS in Consul).
+    if (count > this.d.settings.GOKU_MAX_SCALE) {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        `${app} is set to ${count} instances, above GOKU_MAX_SCALE (${this.d.settings.GOKU_MAX_SCALE}); run ps:scale ${app} N with a smaller N`,
+      );
+    }
     const started: string[] = [];
     let switched = false;
     const previous = routes.get(deployment);

@@ -4,11 +4,11 @@ import net from 'node:net';
 import { normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
-import { GokuError } from '../errors.js';
+import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
 import type { Settings } from '../settings.js';
 import { createApp } from '../store/apps.js';
-import type { AppRecord, ReleaseRecord, Store } from '../store/types.js';
+import type { AppRecord, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
 import type { Deployer, Out } from './deploy.js';
 import type { Reconciler } from './reconcile.js';
 import type { RouteTable } from './routing.js';
@@ -38,8 +38,12 @@ export interface AppInfo {
     port: number | null;
     domains: string[];
     instances: number;
+    /** Service records of its running instances ("ID ADDRESS:PORT"), as the store holds them. */
+    services: string[];
     deployedAt: string;
   }[];
+  /** Why the service records could not be read (Consul down), else null. */
+  servicesError: string | null;
 }
 
 /** What the app and process commands do, on top of the pipeline and the adapters. */
@@ -292,6 +296,13 @@ export class AppOps {
   async info(app: string): Promise<AppInfo> {
     const rec = this.get(app);
     const instances = await this.ps(app);
+    let services: ServiceRecord[] = [];
+    let servicesError: string | null = null;
+    try {
+      services = await this.d.store.services(app);
+    } catch (err) {
+      servicesError = oneLine(err);
+    }
     return {
       name: rec.name,
       defaultBranch: rec.defaultBranch,
@@ -309,8 +320,10 @@ export class AppOps {
           port: dep.port,
           domains: this.d.routes.get(dep.name)?.domains ?? [],
           instances: instances.filter((i) => i.deployment === dep.name && i.state === 'running').length,
+          services: services.filter((r) => r.name === dep.name).map((r) => `${r.id} ${r.address}:${r.port}`),
           deployedAt: dep.deployedAt,
         })),
+      servicesError,
     };
   }
 

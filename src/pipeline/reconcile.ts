@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { lineReader } from '../control/protocol.js';
 import { deploymentDomains, makeRoute, type Route } from '../core/routes.js';
-import type { DockerEngine } from '../docker/engine.js';
+import type { ContainerState, DockerEngine } from '../docker/engine.js';
 import { oneLine } from '../errors.js';
 import type { Settings } from '../settings.js';
-import type { AppRecord, DeploymentRecord, Store } from '../store/types.js';
+import type { AppRecord, DeploymentRecord, ServiceRecord, Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -31,6 +31,7 @@ export class Reconciler {
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private sweep: NodeJS.Timeout | null = null;
+  private readonly servicesFailing = new Set<string>();
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -47,6 +48,9 @@ export class Reconciler {
         if (r) routes.push(r);
       }
     }
+    // Records of apps destroyed while goku was down.
+    const stale = new Set((await this.d.store.services().catch(() => [])).map((r) => r.app));
+    for (const app of stale) if (!data.apps[app]) await this.syncServices(app, []);
     for (const c of ours) {
       if (!owned.has(c.id)) {
         this.d.log.info({ container: c.name }, 'removing leftover container of an interrupted deploy');
@@ -56,12 +60,20 @@ export class Reconciler {
     return routes;
   }
 
-  async routeFor(app: AppRecord, dep: DeploymentRecord): Promise<Route | null> {
-    const ports = dep.name === app.name ? (app.ports ?? []) : [];
-    if (!dep.port && ports.length === 0) return null;
-    const states = await Promise.all(
+  private instances(dep: DeploymentRecord): Promise<(ContainerState | null)[]> {
+    return Promise.all(
       (dep.containerIds ?? [dep.containerId]).filter(Boolean).map((id) => this.d.docker.inspectContainer(id)),
     );
+  }
+
+  async routeFor(
+    app: AppRecord,
+    dep: DeploymentRecord,
+    known?: (ContainerState | null)[],
+  ): Promise<Route | null> {
+    const ports = dep.name === app.name ? (app.ports ?? []) : [];
+    if (!dep.port && ports.length === 0) return null;
+    const states = known ?? (await this.instances(dep));
     return makeRoute({
       app: app.name,
       deployment: dep.name,
@@ -123,6 +135,21 @@ export class Reconciler {
     ev?.destroy?.();
   }
 
+  /** Service records are for other programs: a store that cannot take them never stops routing. */
+  private async syncServices(app: string, records: ServiceRecord[]): Promise<void> {
+    try {
+      await this.d.store.syncServices(app, records);
+      this.servicesFailing.delete(app);
+    } catch (err) {
+      if (!this.servicesFailing.has(app))
+        this.d.log.warn(
+          { app, err: oneLine(err) },
+          'service records not updated; retrying at the next sweep',
+        );
+      this.servicesFailing.add(app);
+    }
+  }
+
   private scheduleAll(): void {
     for (const app of Object.keys(this.d.store.read().apps)) this.schedule(app);
   }
@@ -143,39 +170,72 @@ export class Reconciler {
     }, 100);
   }
 
-  /** Re-reads one app's containers under its lock, so it never races a deploy. */
   /**
    * Re-reads one app's containers and records under its lock (so it never races a deploy) and
-   * applies any route change to nginx; throws when nginx refuses it.
+   * applies any route change to nginx (throws when nginx refuses it), then brings the app's
+   * service records in line with its running instances.
    */
   async refresh(app: string): Promise<void> {
     await this.d.locks.run(
       app,
       async () => {
         const rec = this.d.store.read().apps[app];
-        if (!rec) return;
+        if (!rec) {
+          await this.syncServices(app, []);
+          return;
+        }
         const changed: Route[] = [];
         const removed: string[] = [];
+        const services: ServiceRecord[] = [];
+        let complete = true;
         for (const dep of Object.values(rec.deployments)) {
           let next: Route | null;
+          let states: (ContainerState | null)[];
           try {
-            next = await this.routeFor(rec, dep);
+            states = await this.instances(dep);
+            next = await this.routeFor(rec, dep, states);
           } catch {
+            complete = false;
             continue; // Docker not answering: keep what nginx has
           }
+          services.push(...serviceRecords(app, dep, states));
           const cur = this.d.routes.get(dep.name);
           if (next && JSON.stringify(next) !== JSON.stringify(cur)) changed.push(next);
           if (!next && cur) removed.push(dep.name);
         }
-        if (changed.length === 0 && removed.length === 0) return;
-        this.d.log.info(
-          { app, upstreams: changed.map((r) => r.upstreams), removed },
-          'updating nginx routes',
-        );
-        await this.d.routes.change(changed, removed);
+        if (changed.length > 0 || removed.length > 0) {
+          this.d.log.info(
+            { app, upstreams: changed.map((r) => r.upstreams), removed },
+            'updating nginx routes',
+          );
+          await this.d.routes.change(changed, removed);
+        }
+        if (complete) await this.syncServices(app, services);
       },
       undefined,
       { quiet: true },
     );
   }
+}
+
+/** The running instances of a deployment as service records (id = the instance's container name). */
+export function serviceRecords(
+  app: string,
+  dep: DeploymentRecord,
+  states: (ContainerState | null)[],
+): ServiceRecord[] {
+  return states.flatMap((st, i) =>
+    st?.running && st.ip
+      ? [
+          {
+            id: i === 0 ? dep.name : `${dep.name}.${i + 1}`,
+            name: dep.name,
+            app,
+            address: st.ip,
+            port: dep.port ?? 0,
+            tags: ['goku', `goku-app=${app}`, `goku-branch=${dep.branch}`, `goku-release=${dep.release}`],
+          },
+        ]
+      : [],
+  );
 }

@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Store, StoreData } from './types.js';
+import type { ServiceRecord, Store, StoreData } from './types.js';
 
 const EMPTY: StoreData = { version: 1, keys: [], apps: {} };
 
@@ -43,6 +43,21 @@ export class EmbeddedStore implements Store {
     this.queue = run.catch(() => undefined);
     return run;
   }
+
+  async services(app?: string): Promise<ServiceRecord[]> {
+    return (this.data.services ?? []).filter((r) => app === undefined || r.app === app);
+  }
+
+  async syncServices(app: string, records: ServiceRecord[]): Promise<void> {
+    const mine = (s: StoreData) => (s.services ?? []).filter((r) => r.app === app);
+    // Called on every reconcile sweep: write only when something changed.
+    if (JSON.stringify(mine(this.data)) === JSON.stringify(records)) return;
+    await this.update((s) => {
+      s.services = [...(s.services ?? []).filter((r) => r.app !== app), ...records];
+    });
+  }
+
+  close(): void {}
 
   private persist(data: StoreData): void {
     const tmp = `${this.file}.${process.pid}.tmp`;

@@ -78,14 +78,40 @@ export interface AppRecord {
   scale?: number;
 }
 
+/**
+ * One running instance of a deployment, as other programs can discover it: a Consul service
+ * (name = deployment, id = container name) or a record in the embedded store.
+ */
+export interface ServiceRecord {
+  /** The container name: DEPLOYMENT, DEPLOYMENT.2, ... */
+  id: string;
+  /** The deployment. */
+  name: string;
+  app: string;
+  address: string;
+  /** HTTP port inside the container; 0 when the Dockerfile exposes none. */
+  port: number;
+  tags: string[];
+}
+
 export interface StoreData {
   version: 1;
   keys: KeyRecord[];
   apps: Record<string, AppRecord>;
+  /** Service records (embedded store only; Consul keeps them in its agent). */
+  services?: ServiceRecord[];
 }
 
-/** The store port: a snapshot to read, and serialized updates that land whole or not at all. */
+/**
+ * The store port: a snapshot to read (never blocks), updates that land whole or not at all
+ * (a throwing fn changes nothing), and the service records of running deployments.
+ */
 export interface Store {
   read(): StoreData;
   update<T>(fn: (draft: StoreData) => T): Promise<T>;
+  /** Service records, of one app or of all. */
+  services(app?: string): Promise<ServiceRecord[]>;
+  /** Makes the app's service records exactly these (none: the app has nothing running). */
+  syncServices(app: string, records: ServiceRecord[]): Promise<void>;
+  close(): void;
 }

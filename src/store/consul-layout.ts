@@ -1,0 +1,167 @@
+import { isValidAppName, normalizeDomain } from '../core/names.js';
+import type { AppRecord, DeploymentRecord, KeyRecord, ReleaseRecord, StoreData } from './types.js';
+
+/**
+ * How StoreData maps onto Consul KV (INTERFACE §6), pure so it can be tested without Consul:
+ *
+ *   goku/apps/APP/env/KEY               the value of env var KEY, as is
+ *   goku/apps/APP/CONTAINERS            instances of the default deployment (absent: 1)
+ *   goku/apps/APP/domains               JSON array of extra domains
+ *   goku/apps/APP/app                   JSON: created/updated times, default branch, ports
+ *   goku/apps/APP/deployments/DEPLOY    JSON deployment record
+ *   goku/apps/APP/releases/N            JSON release record vN
+ *   goku/keys/NAME                      JSON ssh key record
+ *
+ * An operator may `consul kv put` any of the first three by hand; goku reads them as they are.
+ */
+export const PREFIX = 'goku/';
+const APPS = `${PREFIX}apps/`;
+const KEYS = `${PREFIX}keys/`;
+
+export type Pairs = Map<string, string>;
+
+const POSIX_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function appPrefix(app: string): string {
+  return `${APPS}${app}/`;
+}
+
+export function toPairs(data: StoreData): Pairs {
+  const out: Pairs = new Map();
+  for (const k of data.keys) out.set(`${KEYS}${k.name}`, JSON.stringify(k));
+  for (const a of Object.values(data.apps)) {
+    const p = appPrefix(a.name);
+    const meta: Record<string, unknown> = {
+      createdAt: a.createdAt,
+      updatedAt: a.updatedAt,
+      defaultBranch: a.defaultBranch,
+    };
+    if (a.ports) meta.ports = a.ports;
+    out.set(`${p}app`, JSON.stringify(meta));
+    for (const [k, v] of Object.entries(a.env)) out.set(`${p}env/${k}`, v);
+    if (a.scale !== undefined) out.set(`${p}CONTAINERS`, String(a.scale));
+    out.set(`${p}domains`, JSON.stringify(a.domains));
+    for (const d of Object.values(a.deployments)) out.set(`${p}deployments/${d.name}`, JSON.stringify(d));
+    for (const r of a.releases ?? []) out.set(`${p}releases/${r.version}`, JSON.stringify(r));
+  }
+  return out;
+}
+
+function json(raw: string, key: string, problems: string[]): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    problems.push(`${key} is not JSON; ignored`);
+    return undefined;
+  }
+}
+
+/**
+ * Reads the pairs back. Keys goku does not know and values it cannot use (a hand-edited
+ * CONTAINERS of "abc", a domains value that is not a JSON list of strings) are left out and
+ * reported in `problems`; they stay in Consul untouched.
+ */
+export function fromPairs(pairs: Pairs, problems: string[] = []): StoreData {
+  const data: StoreData = { version: 1, keys: [], apps: {} };
+  const app = (name: string): AppRecord => {
+    let a = data.apps[name];
+    if (!a) {
+      a = {
+        name,
+        createdAt: new Date(0).toISOString(),
+        updatedAt: new Date(0).toISOString(),
+        defaultBranch: null,
+        env: {},
+        domains: [],
+        deployments: {},
+      };
+      data.apps[name] = a;
+    }
+    return a;
+  };
+  for (const [key, raw] of [...pairs].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
+    if (key.startsWith(KEYS)) {
+      const k = json(raw, key, problems) as KeyRecord | undefined;
+      if (k && typeof k.name === 'string' && typeof k.blob === 'string') data.keys.push(k);
+      continue;
+    }
+    if (!key.startsWith(APPS)) continue;
+    const [name, kind, ...rest] = key.slice(APPS.length).split('/');
+    const sub = rest.join('/');
+    if (!name || !isValidAppName(name) || !kind) {
+      if (name && kind !== undefined) problems.push(`${key}: not a valid app name; ignored`);
+      continue;
+    }
+    if (kind === 'env') {
+      if (!sub) continue; // a "folder" key made by consul kv put goku/apps/APP/env/
+      if (POSIX_NAME.test(sub)) app(name).env[sub] = raw;
+      else problems.push(`${key}: ${sub} is not a valid env var name; ignored`);
+    } else if (kind === 'CONTAINERS' && !sub) {
+      const a = app(name);
+      if (/^\s*\d{1,6}\s*$/.test(raw)) a.scale = Number(raw.trim());
+      else problems.push(`${key} is ${JSON.stringify(raw)}, not a number of instances; ignored`);
+    } else if (kind === 'domains' && !sub) {
+      const a = app(name);
+      const v = json(raw, key, problems);
+      if (!Array.isArray(v)) {
+        if (v !== undefined) problems.push(`${key} is not a JSON list of domains; ignored`);
+        continue;
+      }
+      for (const d of v) {
+        try {
+          a.domains.push(normalizeDomain(String(d)));
+        } catch {
+          problems.push(`${key}: ${JSON.stringify(d)} is not a host name; ignored`);
+        }
+      }
+    } else if (kind === 'app' && !sub) {
+      const v = json(raw, key, problems) as Partial<AppRecord> | undefined;
+      if (!v) continue;
+      const a = app(name);
+      if (typeof v.createdAt === 'string') a.createdAt = v.createdAt;
+      if (typeof v.updatedAt === 'string') a.updatedAt = v.updatedAt;
+      if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
+      if (Array.isArray(v.ports)) a.ports = v.ports;
+    } else if (kind === 'deployments' && sub) {
+      const d = json(raw, key, problems) as DeploymentRecord | undefined;
+      if (d && d.name === sub) app(name).deployments[sub] = d;
+    } else if (kind === 'releases' && /^\d+$/.test(sub)) {
+      const r = json(raw, key, problems) as ReleaseRecord | undefined;
+      if (!r || r.version !== Number(sub)) continue;
+      const a = app(name);
+      a.releases = [...(a.releases ?? []), r];
+    } else if (sub || !['env', 'deployments', 'releases'].includes(kind)) {
+      problems.push(`${key}: not a key goku uses; ignored`);
+    }
+  }
+  for (const a of Object.values(data.apps)) a.releases?.sort((x, y) => x.version - y.version);
+  return data;
+}
+
+/** One KV operation of a Consul transaction, before encoding. */
+export type KvOp =
+  | { verb: 'cas'; key: string; value: string; index: number }
+  | { verb: 'delete-cas'; key: string; index: number }
+  | { verb: 'delete-tree'; key: string };
+
+/**
+ * The check-and-set operations that turn `before` into `after`. Only keys whose meaning
+ * changed are written, each guarded by the ModifyIndex goku last saw (0: must not exist yet),
+ * so a concurrent write by another goku or by hand fails the transaction instead of being
+ * overwritten. A destroyed app goes as one delete of its tree.
+ */
+export function planOps(before: StoreData, after: StoreData, indexOf: (key: string) => number): KvOp[] {
+  const b = toPairs(before);
+  const a = toPairs(after);
+  const ops: KvOp[] = [];
+  const gone = Object.keys(before.apps).filter((n) => !after.apps[n]);
+  for (const n of gone) ops.push({ verb: 'delete-tree', key: appPrefix(n) });
+  const inGone = (key: string) => gone.some((n) => key.startsWith(appPrefix(n)));
+  for (const [key, value] of a) {
+    if (b.get(key) !== value) ops.push({ verb: 'cas', key, value, index: indexOf(key) });
+  }
+  for (const key of b.keys()) {
+    if (!a.has(key) && !inGone(key)) ops.push({ verb: 'delete-cas', key, index: indexOf(key) });
+  }
+  return ops;
+}
