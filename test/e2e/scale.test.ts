@@ -51,6 +51,13 @@ describe('ps:scale', () => {
     expect(await answering(60)).toBe(3);
     const info = JSON.parse((await server.cli(['apps:info', app, '--json'])).stdout);
     expect(info.deployments[0].instances).toBe(3);
+    // Each running instance has a service record in the (embedded) store.
+    const services = await eventually(
+      async () => JSON.parse((await server.cli(['apps:info', app, '--json'])).stdout).deployments[0].services,
+      (s: string[]) => s.length === 3,
+    );
+    expect(services.map((x: string) => x.split(' ')[0]).sort()).toEqual([app, `${app}.2`, `${app}.3`]);
+    expect(services.every((x: string) => /^\S+ \d+\.\d+\.\d+\.\d+:8000$/.test(x))).toBe(true);
 
     await server.stop();
     await server.start();
@@ -67,6 +74,11 @@ describe('ps:scale', () => {
     const r = await server.get(`${app}.${server.domain}`);
     expect(r.status).toBe(503);
     expect(r.body).toContain(`${app} is not running`);
+    // Nothing runs, so no service records.
+    await eventually(
+      async () => JSON.parse((await server.cli(['apps:info', app, '--json'])).stdout).deployments[0].services,
+      (s: string[]) => s.length === 0,
+    );
     expect((await server.cli(['ps:scale', app, '1'])).code).toBe(0);
     await settled([app]);
     expect(await answering(5)).toBe(1);

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { fromPairs, planOps, toPairs } from '../../src/store/consul-layout.js';
+import type { StoreData } from '../../src/store/types.js';
+import { sampleApp } from '../integration/store-contract.js';
+
+const data = (): StoreData => ({ version: 1, keys: [], apps: { alpha: sampleApp('alpha') } });
+
+describe('Consul KV layout', () => {
+  it('round-trips a store through pairs', () => {
+    const d = data();
+    expect(fromPairs(toPairs(d))).toEqual(d);
+  });
+
+  it('puts env, CONTAINERS and domains where INTERFACE §6 says', () => {
+    const pairs = toPairs(data());
+    expect(pairs.get('goku/apps/alpha/env/URL')).toBe('postgres://u:p@h/db?x=1');
+    expect(pairs.get('goku/apps/alpha/CONTAINERS')).toBe('2');
+    expect(pairs.get('goku/apps/alpha/domains')).toBe('["www.example.com","example.org"]');
+  });
+
+  it('plans a check-and-set for exactly the keys that changed', () => {
+    const before = data();
+    const after = structuredClone(before);
+    const a = after.apps.alpha as NonNullable<typeof after.apps.alpha>;
+    a.env.URL = 'changed';
+    a.env.NEW = 'n';
+    delete a.env.EMPTY;
+    const index = (k: string) => (k.endsWith('/URL') ? 7 : k.endsWith('/EMPTY') ? 9 : 0);
+    expect(planOps(before, after, index)).toEqual([
+      { verb: 'cas', key: 'goku/apps/alpha/env/URL', value: 'changed', index: 7 },
+      { verb: 'cas', key: 'goku/apps/alpha/env/NEW', value: 'n', index: 0 },
+      { verb: 'delete-cas', key: 'goku/apps/alpha/env/EMPTY', index: 9 },
+    ]);
+  });
+
+  it('removes a destroyed app as one tree', () => {
+    const after = data();
+    delete after.apps.alpha;
+    expect(planOps(data(), after, () => 1)).toEqual([{ verb: 'delete-tree', key: 'goku/apps/alpha/' }]);
+  });
+
+  it('reads hand edits leniently and names what it ignores', () => {
+    const problems: string[] = [];
+    const d = fromPairs(
+      new Map([
+        ['goku/apps/beta/env/GOOD', 'v'],
+        ['goku/apps/beta/env/1BAD', 'v'],
+        ['goku/apps/beta/env/', ''],
+        ['goku/apps/beta/CONTAINERS', ' 3\n'],
+        ['goku/apps/beta/domains', '["Www.Example.com", "not a domain"]'],
+        ['goku/apps/Bad_Name/env/X', 'v'],
+        ['goku/apps/gamma/CONTAINERS', 'three'],
+        ['goku/apps/gamma/whatever', 'x'],
+        ['goku/other/thing', 'x'],
+      ]),
+      problems,
+    );
+    expect(d.apps.beta?.env).toEqual({ GOOD: 'v' });
+    expect(d.apps.beta?.scale).toBe(3);
+    expect(d.apps.beta?.domains).toEqual(['www.example.com']);
+    expect(d.apps.gamma?.scale).toBeUndefined();
+    expect(Object.keys(d.apps).sort()).toEqual(['beta', 'gamma']);
+    expect(problems).toHaveLength(5);
+    expect(problems.join('\n')).toMatch(/1BAD is not a valid env var name/);
+    expect(problems.join('\n')).toMatch(/CONTAINERS is "three", not a number/);
+  });
+
+  it('leaves unusable hand-edited values alone when something else of the app changes', () => {
+    const raw = new Map([
+      ['goku/apps/beta/CONTAINERS', 'three'],
+      ['goku/apps/beta/env/A', '1'],
+    ]);
+    const before = fromPairs(raw);
+    const after = structuredClone(before);
+    (after.apps.beta as NonNullable<typeof after.apps.beta>).env.A = '2';
+    const ops = planOps(before, after, () => 5);
+    expect(ops.map((o) => o.key)).toEqual(['goku/apps/beta/env/A']);
+  });
+});
