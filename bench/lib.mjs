@@ -96,9 +96,11 @@ export async function cleanupGoku(tmp, goku, extraImageRefs = []) {
   if (goku) {
     goku.server.kill('SIGTERM');
     await new Promise((r) => goku.server.on('exit', r));
-    try {
-      process.kill(Number(readFileSync(join(goku.home, 'nginx/nginx.pid'), 'utf8')), 'SIGQUIT');
-    } catch {}
+    for (const pidFile of ['nginx/edge/nginx.pid', 'nginx/nginx.pid']) {
+      try {
+        process.kill(Number(readFileSync(join(goku.home, pidFile), 'utf8')), 'SIGQUIT');
+      } catch {}
+    }
     const ids = sh('docker', ['ps', '-aq', '--filter', `label=goku.home=${goku.home}`])
       .split(/\s+/)
       .filter(Boolean);

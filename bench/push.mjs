@@ -4,7 +4,7 @@
 //   node bench/push.mjs [--rounds 5] [--files 0]
 // --files N adds N small files to the repo (the ARCHITECTURE notes measured 2,035 files).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds);
 const FILES = Number(values.files);
 const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
+chmodSync(tmp, 0o711); // nginx's workers pass through to GOKU_HOME/nginx
 const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 

@@ -5,7 +5,7 @@
 //   node bench/zero-downtime.mjs [--deploys 5] [--connections 16]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ const { values } = parseArgs({
 });
 const DEPLOYS = Number(values.deploys);
 const tmp = mkdtempSync(join(tmpdir(), 'goku-zd-'));
+chmodSync(tmp, 0o711); // nginx's workers pass through to GOKU_HOME/nginx
 const app = `zd${randomBytes(3).toString('hex')}`;
 let goku = null;
 try {

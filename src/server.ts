@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { commandTable } from './commands/index.js';
@@ -45,7 +45,14 @@ async function adminToken(home: string): Promise<{ token: string; created: boole
 /** The composition root: builds every adapter from settings and starts the endpoints. */
 export async function startGoku(settings: Settings, log: Logger): Promise<RunningGoku> {
   const home = resolve(settings.GOKU_HOME);
-  await mkdir(home, { recursive: true, mode: 0o700 });
+  // Pass-through only for others: nginx's workers (user nobody) need to reach their socket and
+  // temp files under GOKU_HOME/nginx; everything secret in it is 0600 or 0700 itself.
+  await mkdir(home, { recursive: true, mode: 0o711 });
+  await chmod(home, 0o711);
+  for (const d of ['repos', 'work']) {
+    await mkdir(join(home, d), { recursive: true, mode: 0o700 });
+    await chmod(join(home, d), 0o700);
+  }
   const admin = await adminToken(home);
   if (admin.created)
     log.info(`admin token (shown once, also in ${join(home, 'admin-token')}): ${admin.token}`);

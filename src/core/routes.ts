@@ -65,12 +65,20 @@ export function listenAddress(host: string, port: number): string {
 /** Stable order and nginx-safe upstream names, so identical state renders identical text. */
 export function nginxModel(
   routes: Iterable<Route>,
-  opts: { host: string; port: number; managed: boolean; home: string; streamModule: string },
+  opts: {
+    host: string;
+    port: number;
+    managed: boolean;
+    home: string;
+    streamModule: string;
+    /** Where the HTTP servers listen, when not host:port (managed: the edge's unix socket). */
+    listen?: string;
+  },
 ): NginxModel {
   const sorted = [...routes].sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
   const name = (d: string) => `goku_${d.replace(/[^a-z0-9]/g, '_')}`;
   return {
-    listen: listenAddress(opts.host, opts.port),
+    listen: opts.listen ?? listenAddress(opts.host, opts.port),
     managed: opts.managed,
     home: opts.home,
     streamModule: opts.streamModule,

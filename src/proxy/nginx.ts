@@ -1,13 +1,13 @@
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import nunjucks from 'nunjucks';
 import type { Logger } from 'pino';
-import { nginxModel, type Route } from '../core/routes.js';
+import { listenAddress, nginxModel, type Route } from '../core/routes.js';
 import { GokuError } from '../errors.js';
+import { exec, isAlive, lastLine, NginxMaster, sleep } from './master.js';
 
 export interface NginxOptions {
   mode: 'managed' | 'system';
@@ -23,23 +23,23 @@ export interface NginxOptions {
   proxyPort: number;
 }
 
-function exec(bin: string, args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}`.trim() });
-    });
-  });
-}
-
 /**
  * The only module that touches nginx. Every change renders the whole config from templates,
  * validates it with `nginx -t` beside the live one, swaps it in and reloads; a failed check
  * leaves the live config untouched. Changes run one at a time.
+ *
+ * Managed mode runs two nginx masters. The routes nginx holds every app's routes and reloads
+ * on every change; it listens on a unix socket. The edge nginx listens on GOKU_PROXY_PORT and
+ * passes each request to the routes nginx on a new socket connection; its config never
+ * changes, so it never reloads. A reload closes the idle keep-alive connections of the
+ * retiring workers, and a client that sent a request on one at that instant saw it fail;
+ * clients' connections now end at the edge, which no deploy touches.
  */
 export class NginxProxy {
   private readonly env: nunjucks.Environment;
   private readonly dir: string;
+  private readonly routesMaster: NginxMaster;
+  private readonly edge: NginxMaster;
   private queue: Promise<unknown> = Promise.resolve();
   private supervisor: NodeJS.Timeout | null = null;
   private routes: Route[] = [];
@@ -57,36 +57,76 @@ export class NginxProxy {
       lstripBlocks: true,
     });
     this.dir = join(opts.home, 'nginx');
+    this.routesMaster = new NginxMaster(this.dir, opts.bin, log, 'nginx', this.socket);
+    this.edge = new NginxMaster(join(this.dir, 'edge'), opts.bin, log, 'edge nginx');
   }
 
   get confFile(): string {
-    return this.opts.mode === 'managed' ? join(this.dir, 'nginx.conf') : this.opts.systemConf;
+    return this.opts.mode === 'managed' ? this.routesMaster.confFile : this.opts.systemConf;
   }
 
-  get pidFile(): string {
-    return join(this.dir, 'nginx.pid');
+  /** Where the routes nginx listens in managed mode (the edge's only upstream). */
+  get socket(): string {
+    return join(this.opts.home, 'nginx', 'routes.sock');
   }
 
-  /** Managed mode: adopt a running goku nginx (it outlives the daemon) or start one; then watch it. */
+  /** Managed mode: adopt the running goku nginx masters (they outlive the daemon) or start them; then watch them. */
   async start(routes: Route[]): Promise<void> {
     this.routes = routes;
     if (this.opts.mode === 'system') {
       await this.apply(routes);
       return;
     }
-    for (const d of ['tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) {
-      await mkdir(join(this.dir, d), { recursive: true });
+    if (Buffer.byteLength(this.socket) > 107) {
+      throw new GokuError(
+        'GOKU_ERR_SETTINGS',
+        `GOKU_HOME is too long: nginx's socket ${this.socket} must be under 108 bytes; choose a shorter GOKU_HOME`,
+      );
     }
-    const pid = this.masterPid();
+    assertWorkersCanReach(this.dir);
+    await this.routesMaster.prepare();
+    await this.edge.prepare();
+    const pid = this.routesMaster.pid();
     if (pid) {
       this.log.info({ pid }, 'adopting running nginx');
       await this.apply(routes);
     } else {
-      await this.writeChecked(this.render(routes));
-      await this.launch();
+      await this.routesMaster.writeChecked(this.render(routes));
+      await this.routesMaster.launch();
     }
+    await this.startEdge();
     this.supervisor = setInterval(() => void this.superviseOnce(), 1000);
     this.supervisor.unref();
+  }
+
+  renderEdge(): string {
+    return this.env.render('edge.conf.njk', {
+      listen: listenAddress(this.opts.proxyHost, this.opts.proxyPort),
+      dir: this.edge.dir,
+      socket: this.socket,
+    });
+  }
+
+  /**
+   * Adopts or starts the edge. Its config changes only with goku itself or GOKU_PROXY_*; then
+   * (and only then) it is reloaded once.
+   */
+  private async startEdge(): Promise<void> {
+    const text = this.renderEdge();
+    const pid = this.edge.pid();
+    if (!pid) {
+      await this.edge.writeChecked(text);
+      await this.edge.launch();
+      return;
+    }
+    const current = await readFile(this.edge.confFile, 'utf8').catch(() => '');
+    if (current === text) {
+      this.log.info({ pid }, 'adopting running edge nginx');
+      return;
+    }
+    await this.edge.writeChecked(text);
+    process.kill(pid, 'SIGHUP');
+    this.log.info({ pid }, 'edge nginx config changed; reloaded it');
   }
 
   /** Leaves nginx running: app traffic must not depend on the daemon. */
@@ -95,21 +135,18 @@ export class NginxProxy {
     this.supervisor = null;
   }
 
-  /** Stops the managed nginx itself (uninstall, tests). */
+  /** Stops the managed nginx masters themselves (uninstall, tests). */
   async shutdown(): Promise<void> {
     this.stop();
-    const pid = this.masterPid();
-    if (!pid) return;
-    process.kill(pid, 'SIGQUIT');
-    for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await this.edge.shutdown();
+    await this.routesMaster.shutdown();
   }
 
+  /** The master that reloads on route changes (managed: the routes nginx; system: the system nginx). */
   masterPid(): number | null {
+    if (this.opts.mode === 'managed') return this.routesMaster.pid();
     try {
-      const pid = Number(
-        readFileSync(this.opts.mode === 'managed' ? this.pidFile : this.opts.systemPid, 'utf8').trim(),
-      );
+      const pid = Number(readFileSync(this.opts.systemPid, 'utf8').trim());
       if (!pid || !isAlive(pid)) return null;
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmd.includes('nginx') ? pid : null;
@@ -147,37 +184,20 @@ export class NginxProxy {
       managed: this.opts.mode === 'managed',
       home: this.opts.home,
       streamModule: this.opts.streamModule,
+      // Managed: app traffic arrives from the edge nginx on the unix socket.
+      listen: this.opts.mode === 'managed' ? `unix:${this.socket}` : undefined,
     });
     return this.env.render(this.opts.mode === 'managed' ? 'nginx.conf.njk' : 'sites.conf.njk', model);
   }
 
   /** Writes the config beside the live one, runs `nginx -t` on it, then renames it into place. */
   private async writeChecked(text: string): Promise<void> {
-    const target = this.confFile;
-    await mkdir(dirname(target), { recursive: true });
     if (this.opts.mode === 'managed') {
-      const next = `${target}.next`;
-      await writeFile(next, text);
-      const t = await exec(this.opts.bin, [
-        '-t',
-        '-q',
-        '-p',
-        this.dir,
-        '-c',
-        next,
-        '-e',
-        join(this.dir, 'error.log'),
-      ]);
-      if (t.code !== 0) {
-        await rm(next, { force: true });
-        throw new GokuError(
-          'GOKU_ERR_ROUTING_FAILED',
-          `nginx rejected the new config: ${lastLine(t.output)}`,
-        );
-      }
-      await rename(next, target);
+      await this.routesMaster.writeChecked(text);
       return;
     }
+    const target = this.confFile;
+    await mkdir(dirname(target), { recursive: true });
     // System nginx: the file must sit where nginx.conf includes it, so test it in place and restore on failure.
     const backup = `${target}.goku-backup`;
     const had = existsSync(target);
@@ -200,7 +220,7 @@ export class NginxProxy {
       if (r.code !== 0)
         throw new GokuError('GOKU_ERR_ROUTING_FAILED', `nginx reload failed: ${lastLine(r.output)}`);
     } else if (!master) {
-      await this.launch();
+      await this.routesMaster.launch();
       return;
     } else {
       process.kill(master, 'SIGHUP');
@@ -222,51 +242,20 @@ export class NginxProxy {
     }
   }
 
-  /**
-   * Workers of a master that was killed keep the listening socket, and a new master cannot
-   * bind. Ours are the nginx processes holding our error.log open; nobody else's are touched.
-   */
-  private killOrphanWorkers(): void {
-    const log = join(this.dir, 'error.log');
-    for (const pid of nginxProcessesWithFile(log)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private async launch(): Promise<void> {
-    if (!this.masterPid()) this.killOrphanWorkers();
-    const r = await exec(this.opts.bin, [
-      '-p',
-      this.dir,
-      '-c',
-      this.confFile,
-      '-e',
-      join(this.dir, 'error.log'),
-    ]);
-    if (r.code !== 0) {
-      throw new GokuError('GOKU_ERR_ROUTING_FAILED', `nginx did not start: ${lastLine(r.output)}`);
-    }
-    for (let i = 0; i < 100 && !this.masterPid(); i++) await sleep(20);
-    if (!this.masterPid())
-      throw new GokuError('GOKU_ERR_ROUTING_FAILED', 'nginx did not start (no pid file)');
-    this.log.info({ pid: this.masterPid() }, 'nginx started');
-  }
-
   private async superviseOnce(): Promise<void> {
     if (this.restarting) return;
-    if (this.masterPid()) return;
+    const dead = [this.routesMaster, this.edge].filter((m) => !m.pid());
+    if (dead.length === 0) return;
     this.restarting = true;
-    this.log.warn('managed nginx is not running; starting it again');
-    this.killOrphanWorkers();
     try {
-      this.queue = this.queue.then(async () => {
-        if (!this.masterPid()) await this.launch();
-      });
-      await this.queue;
+      for (const m of dead) {
+        this.log.warn(`managed ${m.label} is not running; starting it again`);
+        const run = this.queue.then(async () => {
+          if (!m.pid()) await m.launch();
+        });
+        this.queue = run.catch(() => undefined);
+        await run;
+      }
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not restart nginx');
     } finally {
@@ -345,26 +334,6 @@ function probeRelease(host: string, port: number, domain: string): Promise<strin
   });
 }
 
-/** nginx processes (by command line) that hold `file` open. */
-function nginxProcessesWithFile(file: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('nginx')) continue;
-      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
-        if (readlinkSync(`/proc/${entry}/fd/${fd}`) === file) {
-          out.push(Number(entry));
-          break;
-        }
-      }
-    } catch {
-      // process ended while we looked
-    }
-  }
-  return out;
-}
-
 /** Direct children of a process: the workers of an nginx master. */
 function childPids(pid: number): number[] {
   try {
@@ -392,18 +361,30 @@ async function waitForRetirement(workers: number[], timeoutMs = 5000): Promise<v
   while (Date.now() < deadline && !workers.every(retired)) await sleep(5);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+/**
+ * Started by root, nginx runs its workers as nobody; they open the routes socket and the temp
+ * files for request bodies under GOKU_HOME/nginx, so every directory above it must let others
+ * pass (o+x). Otherwise uploads over 16 KiB fail with a 500 and the edge cannot reach the
+ * routes nginx: refuse to start instead, naming the directory.
+ */
+function assertWorkersCanReach(dir: string): void {
+  if (process.getuid?.() !== 0) return; // not root: the workers run as goku's own user
+  let p = dir;
+  for (;;) {
+    let mode: number;
+    try {
+      mode = statSync(p).mode;
+    } catch {
+      mode = 0o755; // created later with a mode that lets them through
+    }
+    if ((mode & 0o001) === 0) {
+      throw new GokuError(
+        'GOKU_ERR_SETTINGS',
+        `nginx's workers (user nobody) cannot pass through ${p} (mode ${(mode & 0o777).toString(8)}); let others enter it (chmod o+x) or choose a GOKU_HOME under a directory they can pass, such as /var/lib/goku`,
+      );
+    }
+    const up = dirname(p);
+    if (up === p) return;
+    p = up;
   }
 }
-
-function lastLine(s: string): string {
-  const lines = s.split('\n').filter((l) => l.trim() && !/test failed|syntax is ok/.test(l));
-  return (lines[lines.length - 1] ?? s).replace(/^nginx: /, '').trim();
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -34,12 +34,16 @@ describe('goku restarts never interrupt app traffic', () => {
 
   it('keeps serving while goku is stopped, adopts the same nginx on start, and deploys again', async () => {
     const nginx = server.nginxPid();
+    const edge = server.edgePid();
     expect(nginx).not.toBeNull();
+    expect(edge).not.toBeNull();
     await server.stop();
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('v1\n');
     await server.start();
     expect(server.nginxPid()).toBe(nginx);
+    expect(server.edgePid()).toBe(edge);
     expect(server.log).toContain('adopting running nginx');
+    expect(server.log).toContain('adopting running edge nginx');
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('v1\n');
     repo.write(httpdApp('v2'));
     repo.commit('v2');
@@ -58,6 +62,16 @@ describe('goku restarts never interrupt app traffic', () => {
       10000,
     );
     expect(r.body).toBe('v2\n');
+
+    // The same for the edge nginx that holds the proxy port.
+    const edge = server.edgePid() as number;
+    process.kill(edge, 'SIGKILL');
+    const e = await eventually(
+      () => server.get(`${app}.${server.domain}`),
+      (x) => x.status === 200 && server.edgePid() !== null && server.edgePid() !== edge,
+      10000,
+    );
+    expect(e.body).toBe('v2\n');
   });
 
   it('after a SIGKILL in the middle of a deploy: the old release serves, no leftover container, the lock is free', async () => {

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,9 @@ export class GokuServer {
 
   constructor(opts: GokuOptions = {}) {
     this.tmp = mkdtempSync(join(tmpdir(), 'goku-test-'));
+    // nginx's workers (user nobody) must be able to pass through to GOKU_HOME/nginx, as they
+    // can to the default /var/lib/goku; mkdtemp makes the directory 0700.
+    chmodSync(this.tmp, 0o711);
     this.home = join(this.tmp, 'home');
     this.extraEnv = opts.env ?? {};
   }
@@ -160,8 +163,18 @@ export class GokuServer {
     return run(GOKU_BIN, args, { env: this.env(), input });
   }
 
+  /** The routes nginx (reloads on every change). */
   nginxPid(): number | null {
-    const f = join(this.home, 'nginx/nginx.pid');
+    return this.pidOf('nginx/nginx.pid');
+  }
+
+  /** The edge nginx (listens on the proxy port; never reloaded by a deploy). */
+  edgePid(): number | null {
+    return this.pidOf('nginx/edge/nginx.pid');
+  }
+
+  private pidOf(file: string): number | null {
+    const f = join(this.home, file);
     if (!existsSync(f)) return null;
     const pid = Number(readFileSync(f, 'utf8').trim());
     try {
@@ -175,8 +188,8 @@ export class GokuServer {
   /** Removes everything this server made: its containers, images, nginx and GOKU_HOME. */
   async cleanup(): Promise<void> {
     await this.stop().catch(() => undefined);
-    const pid = this.nginxPid();
-    if (pid) {
+    for (const pid of [this.edgePid(), this.nginxPid()]) {
+      if (!pid) continue;
       process.kill(pid, 'SIGQUIT');
       for (let i = 0; i < 50; i++) {
         try {
@@ -248,10 +261,11 @@ export function httpGet(
   port: number,
   host: string,
   path = '/',
+  agent: http.Agent | false = false,
 ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((res, rej) => {
     const req = http.get(
-      { host: '127.0.0.1', port, path, headers: { Host: host }, agent: false, timeout: 5000 },
+      { host: '127.0.0.1', port, path, headers: { Host: host }, agent, timeout: 5000 },
       (r) => {
         let body = '';
         r.on('data', (d) => {
