@@ -40,6 +40,7 @@ try {
 
   // wrk runs until we stop it (SIGINT prints its summary).
   const wrk = spawn('wrk', [
+    '--latency',
     '-t2',
     `-c${values.connections}`,
     '-d300s',
@@ -75,6 +76,16 @@ try {
   console.log(`non-2xx/3xx answers: ${non2xx}`);
   console.log(`socket errors: connect ${connect}, read ${read}, write ${write}, timeout ${timeout}`);
   console.log(`failed requests of any kind: ${non2xx + connect + read + write + timeout}`);
+  const lat = /Latency\s+(\S+)\s+(\S+)\s+(\S+)/.exec(report);
+  const p99 = /99%\s+(\S+)/.exec(report);
+  if (lat) console.log(`latency: avg ${lat[1]}, p99 ${p99?.[1] ?? '?'}, max ${lat[3]}`);
+  if (non2xx + connect + read + write + timeout > 0) {
+    // Where to look: what the two nginx masters logged.
+    for (const f of ['nginx/edge/error.log', 'nginx/error.log']) {
+      const text = sh('tail', ['-n', '5', join(goku.home, f)]);
+      if (text.trim()) console.log(`--- ${f}\n${text.trim()}`);
+    }
+  }
 } finally {
   await cleanupGoku(tmp, goku);
 }

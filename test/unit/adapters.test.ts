@@ -118,7 +118,9 @@ describe('nginx config rendering', () => {
     });
     if (!web || !dev) throw new Error('routes expected');
     const text = proxy.render([web, dev]);
-    expect(text).toContain('upstream goku_web {\n  server 172.17.0.2:8000;\n}');
+    expect(text).toMatch(
+      /upstream goku_web \{\n {2}server 172\.17\.0\.2:8000;\n[\s\S]*?keepalive 32;\n {2}keepalive_timeout 4s;\n\}/,
+    );
     expect(text).toContain('server_name web.h.io x.com;');
     expect(text).toContain('add_header X-Goku-Release "r1" always;');
     expect(text).toMatch(/server_name web-dev\.h\.io;[\s\S]*return 503/);
