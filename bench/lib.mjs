@@ -1,13 +1,14 @@
 // Shared by the benchmarks: a busybox base image, a goku server on random ports with a key,
 // HTTP helpers, and cleanup of everything they made.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BASE = 'goku-bench/busybox:1';
+export const NODE_IMAGE = 'goku-bench/node:1';
 
 export const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'pipe', ...opts }).toString();
 
@@ -56,6 +57,43 @@ export function buildBase(tmp) {
     'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN mkdir /www\n',
   );
   sh('docker', ['build', '-q', '-t', BASE, bb]);
+}
+
+/**
+ * An image with this machine's node binary and the libraries it needs, on the busybox base.
+ * busybox httpd forks per connection and listens with a backlog of 9, so under load its
+ * latency swings by a second (SYN retransmits), which would drown what is measured; the
+ * load benchmarks serve a small Node server instead.
+ */
+export function buildNodeImage(tmp) {
+  const dir = join(tmp, 'node-image');
+  mkdirSync(dir);
+  const node = realpathSync(process.execPath);
+  copyFileSync(node, join(dir, 'node'));
+  const libs = sh('ldd', [node])
+    .split('\n')
+    .flatMap((l) => /(\/\S+) \(0x/.exec(l)?.slice(1) ?? []);
+  const copies = libs.map((lib, i) => {
+    copyFileSync(lib, join(dir, `lib${i}`));
+    return `COPY lib${i} ${lib}`;
+  });
+  writeFileSync(join(dir, 'Dockerfile'), `FROM ${BASE}\nCOPY node /usr/bin/node\n${copies.join('\n')}\n`);
+  sh('docker', ['build', '-q', '-t', NODE_IMAGE, dir]);
+}
+
+/** A git work tree with a Node app serving index.html (read at start). */
+export function makeNodeRepo(dir, body) {
+  makeRepo(dir, body);
+  writeFileSync(
+    join(dir, 'server.js'),
+    "const body = require('fs').readFileSync('/www/index.html');\nrequire('http').createServer((q, s) => s.end(body)).listen(8000);\n",
+  );
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    `FROM ${NODE_IMAGE}\nCOPY index.html /www/index.html\nCOPY server.js /server.js\nEXPOSE 8000\nCMD ["/usr/bin/node", "/server.js"]\n`,
+  );
+  sh('git', ['add', '-A'], { cwd: dir });
+  sh('git', ['commit', '-qm', 'node app'], { cwd: dir });
 }
 
 /** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
@@ -111,9 +149,11 @@ export async function cleanupGoku(tmp, goku, extraImageRefs = []) {
     ].filter(Boolean);
     if (imgs.length) sh('docker', ['rmi', '-f', ...new Set(imgs)]);
   }
-  try {
-    sh('docker', ['rmi', BASE]);
-  } catch {}
+  for (const ref of [NODE_IMAGE, BASE]) {
+    try {
+      sh('docker', ['rmi', ref]);
+    } catch {}
+  }
   rmSync(tmp, { recursive: true, force: true });
 }
 

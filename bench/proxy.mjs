@@ -2,29 +2,21 @@
 // What goku's proxy path costs: the same container served through goku (edge nginx → unix
 // socket → routes nginx → container) and through one nginx configured by hand (→ container),
 // wrk alternating between the two, no deploys. Prints requests/s and latency of each and
-// the ratio.
+// the ratio. The app is a small Node server (see buildNodeImage in lib.mjs).
 //   node bench/proxy.mjs [--rounds 3] [--seconds 8] [--connections 16]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  BASE,
   buildBase,
+  buildNodeImage,
   cleanupGoku,
   freePort,
   get,
-  makeRepo,
+  makeNodeRepo,
   median,
   sh,
   startGoku,
@@ -41,7 +33,6 @@ const { values } = parseArgs({
 const tmp = mkdtempSync(join(tmpdir(), 'goku-px-'));
 chmodSync(tmp, 0o711); // nginx's workers pass through to GOKU_HOME/nginx
 const app = `px${randomBytes(3).toString('hex')}`;
-const NODE_IMAGE = 'goku-bench/node:1';
 let goku = null;
 let handPid = null;
 
@@ -79,43 +70,12 @@ const wrk = (port) =>
     });
   });
 
-/**
- * busybox httpd forks per connection and its small accept backlog makes latency swing by
- * a second under load, which would drown what the proxies cost: the app here is a small
- * Node server, on an image holding this machine's node binary and the libraries it needs.
- */
-function buildNodeImage() {
-  const dir = join(tmp, 'node-image');
-  mkdirSync(dir);
-  const node = realpathSync(process.execPath);
-  copyFileSync(node, join(dir, 'node'));
-  const libs = sh('ldd', [node])
-    .split('\n')
-    .flatMap((l) => /(\/\S+) \(0x/.exec(l)?.slice(1) ?? []);
-  const copies = libs.map((lib, i) => {
-    copyFileSync(lib, join(dir, `lib${i}`));
-    return `COPY lib${i} ${lib}`;
-  });
-  writeFileSync(join(dir, 'Dockerfile'), `FROM ${BASE}\nCOPY node /usr/bin/node\n${copies.join('\n')}\n`);
-  sh('docker', ['build', '-q', '-t', NODE_IMAGE, dir]);
-}
-
 try {
   buildBase(tmp);
-  buildNodeImage();
+  buildNodeImage(tmp);
   goku = await startGoku(tmp);
   const dir = join(tmp, 'repo');
-  makeRepo(dir, 'v0');
-  writeFileSync(
-    join(dir, 'server.js'),
-    "const body = require('fs').readFileSync('/www/index.html');\nrequire('http').createServer((q, s) => s.end(body)).listen(8000);\n",
-  );
-  writeFileSync(
-    join(dir, 'Dockerfile'),
-    `FROM ${NODE_IMAGE}\nCOPY index.html /www/index.html\nCOPY server.js /server.js\nEXPOSE 8000\nCMD ["/usr/bin/node", "/server.js"]\n`,
-  );
-  sh('git', ['add', '-A'], { cwd: dir });
-  sh('git', ['commit', '-qm', 'node app'], { cwd: dir });
+  makeNodeRepo(dir, 'v0');
   sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${goku.ports.ssh}/${app}`], { cwd: dir });
   sh('git', ['push', '-q', 'goku', 'master'], {
     cwd: dir,
@@ -166,5 +126,5 @@ try {
       process.kill(handPid, 'SIGQUIT');
     } catch {}
   }
-  await cleanupGoku(tmp, goku, [NODE_IMAGE]);
+  await cleanupGoku(tmp, goku);
 }

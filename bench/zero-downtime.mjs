@@ -2,14 +2,25 @@
 // Zero-downtime benchmark: steady load through goku's nginx (wrk, keep-alive connections)
 // while the app is redeployed N times by git push. Counts requests served, non-2xx answers
 // and socket errors apart. The bar is 0 failed requests of any kind.
-//   node bench/zero-downtime.mjs [--deploys 5] [--connections 16]
+//   node bench/zero-downtime.mjs [--deploys 5] [--connections 16] [--close] [--app node|busybox]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildBase, cleanupGoku, commit, get, makeRepo, sh, startGoku, until } from './lib.mjs';
+import {
+  buildBase,
+  buildNodeImage,
+  cleanupGoku,
+  commit,
+  get,
+  makeNodeRepo,
+  makeRepo,
+  sh,
+  startGoku,
+  until,
+} from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +28,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '16' },
     // Ask for a new connection per request (no keep-alive): no idle connection for a reload to close.
     close: { type: 'boolean', default: false },
+    // The app: a small Node server (default) or busybox httpd (forks per request; see lib.mjs).
+    app: { type: 'string', default: 'node' },
   },
 });
 const DEPLOYS = Number(values.deploys);
@@ -26,9 +39,11 @@ const app = `zd${randomBytes(3).toString('hex')}`;
 let goku = null;
 try {
   buildBase(tmp);
+  if (values.app === 'node') buildNodeImage(tmp);
   goku = await startGoku(tmp);
   const dir = join(tmp, 'repo');
-  makeRepo(dir, 'v0');
+  if (values.app === 'node') makeNodeRepo(dir, 'v0');
+  else makeRepo(dir, 'v0');
   sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${goku.ports.ssh}/${app}`], { cwd: dir });
   const push = () =>
     sh('git', ['push', '-q', 'goku', 'master'], {
@@ -70,7 +85,7 @@ try {
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0);
   const [connect, read, write, timeout] = socket ? socket.slice(1).map(Number) : [0, 0, 0, 0];
   console.log(
-    `${DEPLOYS} redeploys by git push in ${secs.toFixed(1)} s under wrk -c${values.connections} (${values.close ? 'Connection: close' : 'keep-alive'})`,
+    `${DEPLOYS} redeploys by git push in ${secs.toFixed(1)} s under wrk -c${values.connections} (${values.close ? 'Connection: close' : 'keep-alive'}), app: ${values.app}`,
   );
   console.log(`requests served: ${total}`);
   console.log(`non-2xx/3xx answers: ${non2xx}`);
