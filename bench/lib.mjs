@@ -97,8 +97,8 @@ export function makeNodeRepo(dir, body) {
 }
 
 /** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
-export async function startGoku(tmp, extraEnv = {}) {
-  const home = join(tmp, 'home');
+export async function startGoku(tmp, extraEnv = {}, name = 'home') {
+  const home = join(tmp, name);
   const ports = { ssh: await freePort(), http: await freePort(), proxy: await freePort() };
   const env = {
     ...process.env,
@@ -122,7 +122,7 @@ export async function startGoku(tmp, extraEnv = {}) {
     });
     server.on('exit', () => rej(new Error(log)));
   });
-  const key = join(tmp, 'key');
+  const key = join(tmp, `${name}-key`);
   sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   sh(join(ROOT, 'bin/goku'), ['keys:add', 'bench'], { env, input: readFileSync(`${key}.pub`) });
   const gitSsh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
@@ -130,10 +130,13 @@ export async function startGoku(tmp, extraEnv = {}) {
 }
 
 /** Stops goku and its nginx, removes its containers and images, the base image and tmp. */
-export async function cleanupGoku(tmp, goku, extraImageRefs = []) {
-  if (goku) {
-    goku.server.kill('SIGTERM');
-    await new Promise((r) => goku.server.on('exit', r));
+export async function cleanupGoku(tmp, gokus, extraImageRefs = []) {
+  for (const goku of [gokus].flat()) {
+    if (!goku) continue;
+    if (goku.server.exitCode === null) {
+      goku.server.kill('SIGTERM');
+      await new Promise((r) => goku.server.on('exit', r));
+    }
     for (const pidFile of ['nginx/edge/nginx.pid', 'nginx/nginx.pid']) {
       try {
         process.kill(Number(readFileSync(join(goku.home, pidFile), 'utf8')), 'SIGQUIT');
@@ -147,7 +150,12 @@ export async function cleanupGoku(tmp, goku, extraImageRefs = []) {
       ...sh('docker', ['images', '-q', '--filter', `label=goku.home=${goku.home}`]).split(/\s+/),
       ...extraImageRefs.flatMap((ref) => sh('docker', ['images', '-q', ref]).split(/\s+/)),
     ].filter(Boolean);
-    if (imgs.length) sh('docker', ['rmi', '-f', ...new Set(imgs)]);
+    // One at a time, so one that cannot go yet does not keep the rest (or the cleanup) back.
+    for (const img of new Set(imgs)) {
+      try {
+        sh('docker', ['rmi', '-f', img]);
+      } catch {}
+    }
   }
   for (const ref of [NODE_IMAGE, BASE]) {
     try {

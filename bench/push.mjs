@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Push-to-live benchmark: goku's `git push` against the same work done by hand, alternating,
 // in one run on one machine. Prints medians and the ratio (goku / by hand).
-//   node bench/push.mjs [--rounds 5] [--files 0]
+//   node bench/push.mjs [--rounds 5] [--files 0] [--uptime 1,0]
+// --uptime takes one or more GOKU_CHECK_UPTIME values: one goku server per value, all
+// alternating with the by-hand procedure in the same run, so the cost of the health watch
+// is measured against the same hand-made baseline.
 // --files N adds N small files to the repo (the ARCHITECTURE notes measured 2,035 files).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync } from 'node:fs';
@@ -16,7 +19,7 @@ const { values } = parseArgs({
     files: { type: 'string', default: '0' },
     // goku's default health check watches a new container for GOKU_CHECK_UPTIME (1 s) after its
     // first good answer; the by-hand procedure stops at the first 200. --uptime 0 compares like with like.
-    uptime: { type: 'string', default: '1' },
+    uptime: { type: 'string', default: '1,0' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -27,35 +30,42 @@ const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 
 buildBase(tmp);
-const goku = await startGoku(tmp, { GOKU_CHECK_UPTIME: values.uptime });
-const { ports, gitSsh } = goku;
+const uptimes = values.uptime.split(',').map((u) => u.trim());
+const gokus = [];
 
-const results = { gokuFirst: [], handFirst: [], gokuChange: [], handChange: [] };
+const results = { handFirst: [], handChange: [] };
+for (const u of uptimes) Object.assign(results, { [`goku${u}First`]: [], [`goku${u}Change`]: [] });
 const cleanup = [];
 try {
+  for (const u of uptimes) gokus.push(await startGoku(tmp, { GOKU_CHECK_UPTIME: u }, `home-u${u}`));
   for (let round = 0; round < ROUNDS; round++) {
-    // goku: first deploy of a new app, then a one-line change.
-    const app = `b${id}r${round}`;
     // Every build gets content no earlier build had, so neither side is served from Docker's cache.
     const v = (n) => `v${n}-${id}-${round}-${randomBytes(4).toString('hex')}`;
-    const [g0, g1, h0, h1] = [v(0), v(1), v(0), v(1)];
-    const gdir = join(tmp, `g${round}`);
-    makeRepo(gdir, g0, FILES);
-    sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: gdir });
-    const push = () =>
-      sh('git', ['push', '-q', 'goku', 'master'], {
-        cwd: gdir,
-        env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
-      });
-    let t = now();
-    push();
-    await until(() => get(ports.proxy, `${app}.bench.test`), `${g0}\n`);
-    results.gokuFirst.push(now() - t);
-    commit(gdir, g1);
-    t = now();
-    push();
-    await until(() => get(ports.proxy, `${app}.bench.test`), `${g1}\n`);
-    results.gokuChange.push(now() - t);
+    let t = 0;
+    for (const [i, u] of uptimes.entries()) {
+      // goku: first deploy of a new app, then a one-line change.
+      const { ports, gitSsh } = gokus[i];
+      const app = `b${id}u${i}r${round}`;
+      const [g0, g1] = [v(0), v(1)];
+      const gdir = join(tmp, `g${i}-${round}`);
+      makeRepo(gdir, g0, FILES);
+      sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: gdir });
+      const push = () =>
+        sh('git', ['push', '-q', 'goku', 'master'], {
+          cwd: gdir,
+          env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
+        });
+      t = now();
+      push();
+      await until(() => get(ports.proxy, `${app}.bench.test`), `${g0}\n`);
+      results[`goku${u}First`].push(now() - t);
+      commit(gdir, g1);
+      t = now();
+      push();
+      await until(() => get(ports.proxy, `${app}.bench.test`), `${g1}\n`);
+      results[`goku${u}Change`].push(now() - t);
+    }
+    const [h0, h1] = [v(0), v(1)];
 
     // By hand: push to a bare repo over file://, docker build, docker run, first HTTP 200, remove the old.
     const hdir = join(tmp, `h${round}`);
@@ -93,17 +103,22 @@ try {
   }
 } finally {
   for (const c of cleanup) sh('docker', ['rm', '-f', c]);
-  await cleanupGoku(tmp, goku, [`goku-bench/${id}`]);
+  await cleanupGoku(tmp, gokus, [`goku-bench/${id}`]);
 }
 
 const fmt = (ms) => `${(ms / 1000).toFixed(3)} s`;
 const row = (label, g, h) =>
-  `${label.padEnd(22)} goku ${fmt(median(g)).padStart(9)}   by hand ${fmt(median(h)).padStart(9)}   ratio ${(median(g) / median(h)).toFixed(2)}`;
-console.log(
-  `push-to-live, ${ROUNDS} rounds alternating, repo with ${FILES + 2} files, GOKU_CHECK_UPTIME=${values.uptime} (medians)`,
-);
-console.log(row('first deploy', results.gokuFirst, results.handFirst));
-console.log(row('one-line change', results.gokuChange, results.handChange));
+  `${label.padEnd(34)} goku ${fmt(median(g)).padStart(9)}   by hand ${fmt(median(h)).padStart(9)}   ratio ${(median(g) / median(h)).toFixed(2)}`;
+console.log(`push-to-live, ${ROUNDS} rounds alternating, repo with ${FILES + 2} files (medians)`);
+for (const u of uptimes) {
+  console.log(row(`first deploy, GOKU_CHECK_UPTIME=${u}`, results[`goku${u}First`], results.handFirst));
+  console.log(row(`one-line change, GOKU_CHECK_UPTIME=${u}`, results[`goku${u}Change`], results.handChange));
+}
+if (uptimes.length > 1) {
+  const [a, b] = uptimes;
+  const added = median(results[`goku${a}Change`]) - median(results[`goku${b}Change`]);
+  console.log(`health watch: GOKU_CHECK_UPTIME=${a} adds ${fmt(added)} to a one-line change over ${b}`);
+}
 console.log(
   JSON.stringify(
     Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.map((x) => Math.round(x))])),
