@@ -45,7 +45,7 @@ export class EmbeddedStore implements Store {
   }
 
   async services(app?: string): Promise<ServiceRecord[]> {
-    return (this.data.services ?? []).filter((r) => app === undefined || r.app === app);
+    return structuredClone((this.data.services ?? []).filter((r) => app === undefined || r.app === app));
   }
 
   async syncServices(app: string, records: ServiceRecord[]): Promise<void> {
