@@ -1,10 +1,11 @@
 // Shared by the benchmarks: a busybox base image, a goku server on random ports with a key,
 // HTTP helpers, and cleanup of everything they made.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
+import { buildNodeImage as buildNodeImageFrom } from '../test/fixtures/node-image.mjs';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BASE = 'goku-bench/busybox:1';
@@ -59,26 +60,9 @@ export function buildBase(tmp) {
   sh('docker', ['build', '-q', '-t', BASE, bb]);
 }
 
-/**
- * An image with this machine's node binary and the libraries it needs, on the busybox base.
- * busybox httpd forks per connection and listens with a backlog of 9, so under load its
- * latency swings by a second (SYN retransmits), which would drown what is measured; the
- * load benchmarks serve a small Node server instead.
- */
+/** The Node app image of the load benchmarks (see test/fixtures/node-image.mjs for why). */
 export function buildNodeImage(tmp) {
-  const dir = join(tmp, 'node-image');
-  mkdirSync(dir);
-  const node = realpathSync(process.execPath);
-  copyFileSync(node, join(dir, 'node'));
-  const libs = sh('ldd', [node])
-    .split('\n')
-    .flatMap((l) => /(\/\S+) \(0x/.exec(l)?.slice(1) ?? []);
-  const copies = libs.map((lib, i) => {
-    copyFileSync(lib, join(dir, `lib${i}`));
-    return `COPY lib${i} ${lib}`;
-  });
-  writeFileSync(join(dir, 'Dockerfile'), `FROM ${BASE}\nCOPY node /usr/bin/node\n${copies.join('\n')}\n`);
-  sh('docker', ['build', '-q', '-t', NODE_IMAGE, dir]);
+  buildNodeImageFrom(join(tmp, 'node-image'), BASE, NODE_IMAGE);
 }
 
 /** A git work tree with a Node app serving index.html (read at start). */

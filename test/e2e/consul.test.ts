@@ -14,24 +14,8 @@ describe('goku on Consul', () => {
   let key: SshKey;
   const host = () => `${app}.${server.domain}`;
 
-  const names = () =>
-    server
-      .containers(app)
-      .map((c) => c.name)
-      .sort();
-  const settled = (want: string[]) =>
-    eventually(
-      async () => names(),
-      (n) => JSON.stringify(n) === JSON.stringify(want),
-      20000,
-    );
-  const envOf = (name: string): Record<string, string> => {
-    const id = server.containers(app).find((c) => c.name === name)?.id as string;
-    const env = JSON.parse(
-      execFileSync('docker', ['inspect', '-f', '{{json .Config.Env}}', id]).toString(),
-    ) as string[];
-    return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  };
+  const settled = (want: string[]) => server.settled(app, want);
+  const envOf = (name: string) => server.containerEnv(app, name);
   const ipOf = (name: string) =>
     execFileSync('docker', [
       'inspect',
@@ -153,10 +137,7 @@ describe('goku on Consul', () => {
   });
 
   it('fails clearly when Consul answers 500 or is down, and the app keeps serving as it was', async () => {
-    const before = server
-      .containers(app)
-      .map((c) => c.id)
-      .sort();
+    const before = server.ids(app);
     consul.failWith = 500;
     for (const args of [
       ['config:set', app, 'NEW=1'],
@@ -179,12 +160,7 @@ describe('goku on Consul', () => {
     expect((await server.get(`www.${p}.example.com`)).status).toBe(200);
     await consul.start(port);
 
-    expect(
-      server
-        .containers(app)
-        .map((c) => c.id)
-        .sort(),
-    ).toEqual(before);
+    expect(server.ids(app)).toEqual(before);
     expect(consul.get(`goku/apps/${app}/env/NEW`)).toBeUndefined();
     expect(consul.get(`goku/apps/${app}/CONTAINERS`)).toBe('2');
     expect(envOf(app).NEW).toBeUndefined();
@@ -196,18 +172,10 @@ describe('goku on Consul', () => {
 
   it('a goku restart serves everything from Consul without a redeploy', async () => {
     await settled([app, `${app}.2`]);
-    const ids = server
-      .containers(app)
-      .map((c) => c.id)
-      .sort();
+    const ids = server.ids(app);
     await server.stop();
     await server.start();
-    expect(
-      server
-        .containers(app)
-        .map((c) => c.id)
-        .sort(),
-    ).toEqual(ids);
+    expect(server.ids(app)).toEqual(ids);
     expect(await answering(40)).toBe(2);
     expect((await server.get(`www.${p}.example.com`)).status).toBe(200);
     expect((await server.cli(['config:get', app, 'GREETING'])).stdout).toBe('hello = "world"\nline two ✓\n');

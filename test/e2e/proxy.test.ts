@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE_IMAGE } from '../helpers/global-setup.js';
 import { AppRepo, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // What goes through goku's nginx pair (the edge on the proxy port, the routes nginx behind
@@ -13,10 +14,22 @@ describe('the proxy path', () => {
   let key: SshKey;
   let repo: AppRepo;
 
-  /** A CGI app: GET says its version and the forwarding headers it got; POST counts the body. */
-  const cgiApp = (version: string) => ({
-    Dockerfile: `FROM goku-test/busybox:1\nCOPY index.cgi /www/cgi-bin/index.cgi\nRUN chmod +x /www/cgi-bin/index.cgi\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
-    'index.cgi': `#!/bin/sh\necho "Content-Type: text/plain"\necho\nif [ "$REQUEST_METHOD" = POST ]; then wc -c | tr -d ' '; else echo "${version} real=$HTTP_X_REAL_IP fwd=$HTTP_X_FORWARDED_FOR"; fi\n`,
+  /**
+   * A Node app: POST answers the body's length; GET its version, the forwarding headers it
+   * got, and how many requests its connection from nginx has carried.
+   */
+  const nodeApp = (version: string) => ({
+    Dockerfile: `FROM ${NODE_IMAGE}\nCOPY server.js /server.js\nEXPOSE 8000\nCMD ["/usr/bin/node", "/server.js"]\n`,
+    'server.js': `const served = new WeakMap();
+require('http').createServer((req, res) => {
+  const n = (served.get(req.socket) ?? 0) + 1;
+  served.set(req.socket, n);
+  let size = 0;
+  req.on('data', (d) => { size += d.length; });
+  req.on('end', () => res.end(req.method === 'POST' ? String(size)
+    : \`${version} real=\${req.headers['x-real-ip']} fwd=\${req.headers['x-forwarded-for']} conn=\${n}\`));
+}).listen(8000);
+`,
   });
 
   /** One request on the given agent; says whether it went over a reused connection. */
@@ -29,7 +42,7 @@ describe('the proxy path', () => {
         {
           host: '127.0.0.1',
           port: server.proxyPort,
-          path: '/cgi-bin/index.cgi',
+          path: '/',
           method: opts.method ?? 'GET',
           headers: { Host: `${app}.${server.domain}`, ...opts.headers },
           agent,
@@ -51,7 +64,7 @@ describe('the proxy path', () => {
   beforeAll(async () => {
     key = await server.startWithKey();
     repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(cgiApp('v1'));
+    repo.write(nodeApp('v1'));
     repo.commit('v1');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
@@ -62,8 +75,7 @@ describe('the proxy path', () => {
 
   it('passes request bodies larger than nginx keeps in memory', async () => {
     // Over 16 KiB nginx writes a body to a temp file under GOKU_HOME/nginx, as its worker user.
-    // (busybox httpd's CGI stalls on bodies of about 1 MB behind any nginx, so this stays below.)
-    for (const size of [100, 20_000, 200_000]) {
+    for (const size of [100, 20_000, 5_000_000]) {
       const r = await request(false, { method: 'POST', body: Buffer.alloc(size, 'x') });
       expect(r.status, `POST of ${size} bytes`).toBe(200);
       expect(r.body.trim()).toBe(String(size));
@@ -71,11 +83,19 @@ describe('the proxy path', () => {
   });
 
   it("tells the app the client's address, keeping a forwarded chain", async () => {
-    expect((await request(false)).body.trim()).toBe('v1 real=127.0.0.1 fwd=127.0.0.1');
+    expect((await request(false)).body).toMatch(/^v1 real=127\.0\.0\.1 fwd=127\.0\.0\.1 conn=/);
     const chained = await request(false, {
       headers: { 'X-Forwarded-For': '203.0.113.7', 'X-Real-IP': '6.6.6.6' },
     });
-    expect(chained.body.trim()).toBe('v1 real=127.0.0.1 fwd=203.0.113.7, 127.0.0.1');
+    expect(chained.body).toMatch(/^v1 real=127\.0\.0\.1 fwd=203\.0\.113\.7, 127\.0\.0\.1 conn=/);
+  });
+
+  it('keeps its connections to the app alive (no TIME_WAIT socket per request)', async () => {
+    let most = 0;
+    for (let i = 0; i < 20; i++) {
+      most = Math.max(most, Number(/conn=(\d+)/.exec((await request(false)).body)?.[1]));
+    }
+    expect(most).toBeGreaterThan(1);
   });
 
   it('keeps a client connection open across a deploy: the same socket gets the new release', async () => {
@@ -86,7 +106,7 @@ describe('the proxy path', () => {
       const edgeWorkers = workers();
       const before = await request(agent);
       expect(before.body).toMatch(/^v1 /);
-      repo.write(cgiApp('v2'));
+      repo.write(nodeApp('v2'));
       repo.commit('v2');
       const r = await repo.push();
       expect(r.code, r.stderr).toBe(0);

@@ -7,17 +7,8 @@ describe('ps:scale', () => {
   const p = uniquePrefix();
   const app = `${p}-scale`;
   let key: SshKey;
-  const names = () =>
-    server
-      .containers(app)
-      .map((c) => c.name)
-      .sort();
-  const settled = (want: string[]) =>
-    eventually(
-      async () => names(),
-      (n) => JSON.stringify(n) === JSON.stringify(want),
-      20000,
-    );
+  const names = () => server.names(app);
+  const settled = (want: string[]) => server.settled(app, want);
   /** Which instances answer: each one says its own hostname. */
   const answering = async (n: number) => {
     const bodies = new Set<string>();

@@ -2,8 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildNodeImage } from '../fixtures/node-image.mjs';
 
 export const BASE_IMAGE = 'goku-test/busybox:1';
+/** BASE_IMAGE plus node: for apps that must behave like a real app server (keep-alive, bodies). */
+export const NODE_IMAGE = 'goku-test/node:1';
 
 /**
  * Test apps build FROM a busybox image made here from Debian's busybox-static: no registry
@@ -25,14 +28,15 @@ export function setup(): void {
     execFileSync('docker', ['build', '-q', '-t', BASE_IMAGE, '--label', 'goku-test=1', dir], {
       stdio: 'pipe',
     });
+    buildNodeImage(join(dir, 'node'), BASE_IMAGE, NODE_IMAGE, ['goku-test=1']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /**
- * The base image stays: two test runs on one machine (a developer's and CI's) share it, and
- * removing it under the other run breaks that run's builds. It is tiny, labelled goku-test=1,
+ * The base images stay: two test runs on one machine (a developer's and CI's) share them, and
+ * removing one under the other run breaks that run's builds. They are labelled goku-test=1
  * and rebuilt (from cache) at every setup.
  */
 export function teardown(): void {}

@@ -233,6 +233,39 @@ export class GokuServer {
       });
   }
 
+  /** Names of the app's containers, sorted. */
+  names(app: string): string[] {
+    return this.containers(app)
+      .map((c) => c.name)
+      .sort();
+  }
+
+  /** Ids of the app's containers, sorted. */
+  ids(app: string): string[] {
+    return this.containers(app)
+      .map((c) => c.id)
+      .sort();
+  }
+
+  /** Waits until the app's containers are exactly these (retirements and renames done). */
+  settled(app: string, want: string[], timeoutMs = 20000): Promise<string[]> {
+    return eventually(
+      async () => this.names(app),
+      (n) => JSON.stringify(n) === JSON.stringify(want),
+      timeoutMs,
+    );
+  }
+
+  /** The env a container of the app actually runs with. */
+  containerEnv(app: string, name: string): Record<string, string> {
+    const id = this.containers(app).find((c) => c.name === name)?.id;
+    if (!id) throw new Error(`no container ${name} of ${app}`);
+    const env = JSON.parse(
+      execFileSync('docker', ['inspect', '-f', '{{json .Config.Env}}', id]).toString(),
+    ) as string[];
+    return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  }
+
   images(app: string): string[] {
     return execFileSync('docker', [
       'images',
