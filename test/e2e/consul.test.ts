@@ -1,7 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeConsul } from '../helpers/consul-fake.js';
-import { AppRepo, eventually, freePort, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  eventually,
+  freePort,
+  GokuServer,
+  hostnameApp,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
 
 // goku with GOKU_CONSUL_URL: config, domains, scale and service records live in Consul.
 // Consul cannot be installed on these machines; FakeConsul is an in-test server speaking
@@ -26,15 +34,7 @@ describe('goku on Consul', () => {
       .toString()
       .trim();
   /** How many distinct instances answer (each one says its hostname). */
-  const answering = async (n: number) => {
-    const bodies = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const r = await server.get(host());
-      expect(r.status).toBe(200);
-      bodies.add(r.body);
-    }
-    return bodies.size;
-  };
+  const answering = (n: number) => server.distinctAnswers(host(), n);
   const agentServices = () =>
     [...consul.services.values()]
       .filter((s) => (s.Meta as Record<string, string>)['goku-app'] === app)
@@ -48,9 +48,7 @@ describe('goku on Consul', () => {
     });
     key = await server.startWithKey();
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write({
-      Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nhostname\\n' > /www/cgi-bin/index.cgi && chmod +x /www/cgi-bin/index.cgi\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
-    });
+    repo.write(hostnameApp());
     repo.commit('v1');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);

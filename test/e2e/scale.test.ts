@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, eventually, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import { AppRepo, eventually, GokuServer, hostnameApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // ps:scale: N instances behind one nginx upstream, through the zero-downtime switch.
 describe('ps:scale', () => {
@@ -10,22 +10,12 @@ describe('ps:scale', () => {
   const names = () => server.names(app);
   const settled = (want: string[]) => server.settled(app, want);
   /** Which instances answer: each one says its own hostname. */
-  const answering = async (n: number) => {
-    const bodies = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const r = await server.get(`${app}.${server.domain}`);
-      expect(r.status).toBe(200);
-      bodies.add(r.body);
-    }
-    return bodies.size;
-  };
+  const answering = (n: number) => server.distinctAnswers(`${app}.${server.domain}`, n);
 
   beforeAll(async () => {
     key = await server.startWithKey();
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write({
-      Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nhostname\\n' > /www/cgi-bin/index.cgi && chmod +x /www/cgi-bin/index.cgi\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
-    });
+    repo.write(hostnameApp());
     repo.commit('v1');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);

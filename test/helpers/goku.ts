@@ -256,6 +256,17 @@ export class GokuServer {
     );
   }
 
+  /** Sends n GETs to host through nginx (each must answer 200): how many distinct bodies came back. */
+  async distinctAnswers(host: string, n: number): Promise<number> {
+    const bodies = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const r = await this.get(host);
+      if (r.status !== 200) throw new Error(`GET ${host} answered ${r.status}`);
+      bodies.add(r.body);
+    }
+    return bodies.size;
+  }
+
   /** The env a container of the app actually runs with. */
   containerEnv(app: string, name: string): Record<string, string> {
     const id = this.containers(app).find((c) => c.name === name)?.id;
@@ -376,6 +387,13 @@ export class AppRepo {
 export function httpdApp(body: string, port = 8000, extra = ''): Record<string, string> {
   return {
     Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www && echo '${body}' > /www/index.html\n${extra}EXPOSE ${port}\nCMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]\n`,
+  };
+}
+
+/** An app whose every instance answers with its own hostname (to see which ones get traffic). */
+export function hostnameApp(): Record<string, string> {
+  return {
+    Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nhostname\\n' > /www/cgi-bin/index.cgi && chmod +x /www/cgi-bin/index.cgi\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
   };
 }
 
