@@ -49,14 +49,7 @@ export class NginxMaster {
   }
 
   pid(): number | null {
-    try {
-      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
-      if (!pid || !isAlive(pid)) return null;
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      return cmd.includes('nginx') ? pid : null;
-    } catch {
-      return null;
-    }
+    return nginxPid(this.pidFile);
   }
 
   /** Writes the config beside the live one, runs `nginx -t` on it, then renames it into place. */
@@ -131,6 +124,18 @@ function nginxProcessesWithFile(file: string): number[] {
     }
   }
   return out;
+}
+
+/** The nginx master a pid file names, if it is alive and is nginx (not a reused pid). */
+export function nginxPid(pidFile: string): number | null {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!pid || !isAlive(pid)) return null;
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('nginx') ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 export function isAlive(pid: number): boolean {

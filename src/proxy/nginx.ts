@@ -7,7 +7,7 @@ import nunjucks from 'nunjucks';
 import type { Logger } from 'pino';
 import { listenAddress, nginxModel, type Route } from '../core/routes.js';
 import { GokuError } from '../errors.js';
-import { exec, isAlive, lastLine, NginxMaster, sleep } from './master.js';
+import { exec, isAlive, lastLine, NginxMaster, nginxPid, sleep } from './master.js';
 
 export interface NginxOptions {
   mode: 'managed' | 'system';
@@ -144,15 +144,7 @@ export class NginxProxy {
 
   /** The master that reloads on route changes (managed: the routes nginx; system: the system nginx). */
   masterPid(): number | null {
-    if (this.opts.mode === 'managed') return this.routesMaster.pid();
-    try {
-      const pid = Number(readFileSync(this.opts.systemPid, 'utf8').trim());
-      if (!pid || !isAlive(pid)) return null;
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      return cmd.includes('nginx') ? pid : null;
-    } catch {
-      return null;
-    }
+    return this.opts.mode === 'managed' ? this.routesMaster.pid() : nginxPid(this.opts.systemPid);
   }
 
   /** Renders, validates, swaps and reloads. Serialized: concurrent deploys never interleave configs. */

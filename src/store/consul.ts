@@ -20,9 +20,7 @@ interface KvItem {
 }
 
 interface RawResponse {
-  statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body?: unknown;
 }
 
 export interface ConsulStoreOptions {
