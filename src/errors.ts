@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   GOKU_ERR_STORE_LIMIT: 'the change is too large for one store transaction',
   GOKU_ERR_DAEMON_UNREACHABLE: 'goku server is not running',
   GOKU_ERR_PUSH_REJECTED: 'push rejected',
+  GOKU_ERR_TREE_TOO_LARGE: 'pushed tree is over GOKU_MAX_TREE_FILES or GOKU_MAX_TREE_BYTES',
+  GOKU_ERR_UNSAFE_FILE: 'a file goku reads is a symlink, a directory, too large or an unsafe path',
   GOKU_ERR_INTERNAL: 'internal error',
 } as const;
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { commandTable } from './commands/index.js';
@@ -49,13 +49,17 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   // temp files under GOKU_HOME/nginx; everything secret in it is 0600 or 0700 itself.
   await mkdir(home, { recursive: true, mode: 0o711 });
   await chmod(home, 0o711);
-  for (const d of ['repos', 'work']) {
-    await mkdir(join(home, d), { recursive: true, mode: 0o700 });
-    await chmod(join(home, d), 0o700);
-  }
+  await mkdir(join(home, 'repos'), { recursive: true, mode: 0o700 });
+  await chmod(join(home, 'repos'), 0o700);
+  // Work trees of earlier versions: pushes are read from git's objects now.
+  await rm(join(home, 'work'), { recursive: true, force: true });
   const admin = await adminToken(home);
-  if (admin.created)
-    log.info(`admin token (shown once, also in ${join(home, 'admin-token')}): ${admin.token}`);
+  if (admin.created) {
+    // Never into the log (a log file outlives its reader and may be readable by others): only
+    // onto a terminal, when the first start has one.
+    log.info({ file: join(home, 'admin-token') }, 'admin token created (0600; `cat` it as root)');
+    if (process.stderr.isTTY) process.stderr.write(`admin token (shown once): ${admin.token}\n`);
+  }
 
   const docker = new DockerEngine();
   try {

@@ -36,6 +36,14 @@ const schema = z.object({
     .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://HOST:PORT')
     .optional(),
   GOKU_CONSUL_TOKEN: z.string().min(1).optional(),
+  /** Files a pushed tree may hold (checked from its tree objects before anything is read). */
+  GOKU_MAX_TREE_FILES: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+  /** Bytes a pushed tree may hold (blob sizes from git's object headers). */
+  GOKU_MAX_TREE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2 * 1024 ** 3),
   GOKU_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -1,64 +1,77 @@
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import ignoreFactory from '@balena/dockerignore';
 import tar from 'tar-stream';
+import type { GitTree, TreeEntry } from '../git/tree.js';
 
 const FIXED_MTIME = new Date(0);
+/** A symlink's target is its blob; no real one is longer than PATH_MAX. */
+const MAX_LINK = 4096;
+
+/** Which tree entries go into the build context, with Docker's .dockerignore rules. */
+export function contextEntries(entries: TreeEntry[], dockerignore: string | null): TreeEntry[] {
+  const rules = (dockerignore ?? '').split(/\r?\n/);
+  const ig = ignoreFactory.default({ ignorecase: false }).add(rules);
+  // An ignored directory may still hold an excepted file ("!dir/keep"): only prune without exceptions.
+  const hasExceptions = rules.some((r) => r.trim().startsWith('!'));
+  const dirIgnored = new Map<string, boolean>();
+  const underIgnoredDir = (path: string): boolean => {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      let v = dirIgnored.get(dir);
+      if (v === undefined) {
+        v = ig.ignores(dir);
+        dirIgnored.set(dir, v);
+      }
+      if (v) return true;
+    }
+    return false;
+  };
+  return entries.filter((e) => {
+    if (e.path === 'Dockerfile' || e.path === '.dockerignore') return true;
+    if (ig.ignores(e.path)) return false;
+    return hasExceptions || !underIgnoredDir(e.path);
+  });
+}
 
 /**
- * Streams a directory as a docker build context, honouring .dockerignore with Docker's own
- * matching rules. Dockerfile and .dockerignore are always sent, as the docker CLI does.
+ * Streams a pushed tree as a docker build context straight from git's objects, honouring
+ * .dockerignore; Dockerfile and .dockerignore are always sent, as the docker CLI does.
+ * Symlinks travel as symlinks: Docker resolves them inside the context, never on this host.
  */
-export async function packContext(
-  dir: string,
-  opts: { rewriteDockerfile?: (text: string) => string } = {},
-): Promise<Readable> {
-  let rules: string[] = [];
-  try {
-    rules = (await readFile(join(dir, '.dockerignore'), 'utf8')).split(/\r?\n/);
-  } catch {
-    // no .dockerignore
-  }
-  const ig = ignoreFactory.default({ ignorecase: false }).add(rules);
-  const hasExceptions = rules.some((r) => r.trim().startsWith('!'));
+export function packContext(
+  tree: GitTree,
+  opts: { dockerignore: string | null; rewriteDockerfile?: (text: string) => string },
+): Readable {
   const pack = tar.pack();
-
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await readdir(join(dir, rel), { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const e of entries) {
-      const relPath = rel ? `${rel}/${e.name}` : e.name;
-      const always = relPath === 'Dockerfile' || relPath === '.dockerignore';
-      const ignored = !always && ig.ignores(relPath);
-      const abs = join(dir, relPath);
-      const st = await lstat(abs);
-      if (st.isDirectory()) {
-        // An ignored directory may still hold an excepted file ("!dir/keep"): only prune without exceptions.
-        if (ignored && !hasExceptions) continue;
-        if (!ignored)
-          pack.entry({ name: `${relPath}/`, type: 'directory', mode: st.mode & 0o7777, mtime: FIXED_MTIME });
-        await walk(relPath);
-      } else if (ignored) {
-      } else if (st.isSymbolicLink()) {
-        pack.entry({ name: relPath, type: 'symlink', linkname: await readlink(abs), mtime: FIXED_MTIME });
-      } else if (relPath === 'Dockerfile' && opts.rewriteDockerfile) {
-        const text = opts.rewriteDockerfile(await readFile(abs, 'utf8'));
-        pack.entry({ name: relPath, mode: st.mode & 0o7777, mtime: FIXED_MTIME }, Buffer.from(text));
-      } else if (st.isFile()) {
+  const list = contextEntries(tree.entries, opts.dockerignore);
+  const readAll = async (body: Readable, max: number): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const c of body) {
+      n += (c as Buffer).length;
+      if (n <= max) parts.push(c as Buffer);
+    }
+    return Buffer.concat(parts);
+  };
+  tree
+    .contents(list, async (e, body) => {
+      const mode = e.mode === '100755' ? 0o755 : 0o644;
+      if (e.mode === '120000') {
+        const target = (await readAll(body, MAX_LINK)).toString('utf8');
+        pack.entry({ name: e.path, type: 'symlink', linkname: target, mtime: FIXED_MTIME });
+      } else if (e.path === 'Dockerfile' && opts.rewriteDockerfile) {
+        const text = opts.rewriteDockerfile((await readAll(body, Number.MAX_SAFE_INTEGER)).toString('utf8'));
+        pack.entry({ name: e.path, mode, mtime: FIXED_MTIME }, Buffer.from(text));
+      } else {
         await new Promise<void>((resolve, reject) => {
-          const entry = pack.entry(
-            { name: relPath, size: st.size, mode: st.mode & 0o7777, mtime: FIXED_MTIME },
-            (err) => (err ? reject(err) : resolve()),
+          const entry = pack.entry({ name: e.path, size: e.size, mode, mtime: FIXED_MTIME }, (err) =>
+            err ? reject(err) : resolve(),
           );
-          createReadStream(abs).on('error', reject).pipe(entry);
+          body.on('error', reject).pipe(entry);
         });
       }
-    }
-  };
-
-  walk('')
+    })
     .then(() => pack.finalize())
     .catch((err: Error) => pack.destroy(err));
   return pack as unknown as Readable;

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { appJsonChecks, type HealthPlan } from '../core/checks.js';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
@@ -9,8 +7,8 @@ import { deploymentDomains, makeRoute } from '../core/routes.js';
 import { packContext } from '../docker/context.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError, oneLine } from '../errors.js';
-import { checkoutCommit } from '../git/checkout.js';
 import type { Repos } from '../git/repos.js';
+import { GitTree } from '../git/tree.js';
 import type { Settings } from '../settings.js';
 import type { AppRecord, DeploymentRecord, ReleaseKind, ReleaseRecord, Store } from '../store/types.js';
 import { awaitHealthy } from './health.js';
@@ -47,6 +45,8 @@ export interface DeployerDeps {
 
 const RELEASE_LOG_BYTES = 64 * 1024;
 const MAX_RELEASES = 200;
+/** Dockerfile, CNAME, app.json and .dockerignore are read whole; none is anywhere near this. */
+const MAX_READ_BYTES = 1024 * 1024;
 
 export interface ReleaseHandle {
   version: number;
@@ -475,30 +475,27 @@ export class Deployer {
       timings[name] = t - mark;
       mark = t;
     };
-    const workTree = join(settings.GOKU_HOME, 'work', deployment);
-    await checkoutCommit({
+    const tree = await GitTree.open({
       gitdir: this.d.repos.path(app),
-      workTree,
-      indexFile: join(settings.GOKU_HOME, 'work', `${deployment}.index`),
+      objectDir: p.req.objectDir,
       commit,
-      quarantine: { objectDir: p.req.objectDir },
+      limits: { maxFiles: settings.GOKU_MAX_TREE_FILES, maxBytes: settings.GOKU_MAX_TREE_BYTES },
     });
-
     lap('checkout');
-    const dockerfile = await readFile(join(workTree, 'Dockerfile'), 'utf8').catch(() => null);
+    const dockerfile = await tree.readText('Dockerfile', MAX_READ_BYTES);
     if (dockerfile === null) {
       out(`-----> No Dockerfile in ${branch} ${commit.slice(0, 7)}: nothing to run`);
       await this.rememberDefaultBranch(app, p.defaultBranch, branch);
       rel.discard(); // nothing changed: not a release
       return null;
     }
-    const cnameText = await readFile(join(workTree, 'CNAME'), 'utf8').catch(() => '');
-    const cname = parseCnameFile(cnameText);
+    const cnameText = await tree.readText('CNAME', MAX_READ_BYTES);
+    const cname = parseCnameFile(cnameText ?? '');
     const domains = this.domainsFor(this.ensureAppView(app), deployment, branch, cname);
     this.assertDomainsFree(app, deployment, domains);
 
     const facts = dockerfileFacts(dockerfile);
-    const appJson = await readFile(join(workTree, 'app.json'), 'utf8').catch(() => null);
+    const appJson = await tree.readText('app.json', MAX_READ_BYTES);
     const checks = appJson === null ? null : appJsonChecks(appJson);
     const health: HealthPlan = checks
       ? { kind: 'checks', checks }
@@ -511,7 +508,8 @@ export class Deployer {
     const labelLine = `LABEL ${Object.entries(this.labels(app, deployment))
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
       .join(' ')}`;
-    const context = await packContext(workTree, {
+    const context = packContext(tree, {
+      dockerignore: await tree.readText('.dockerignore', MAX_READ_BYTES),
       rewriteDockerfile: (text) => insertAfterFinalFrom(text, labelLine),
     });
     const imageId = await docker.buildImage(context, { tag }, (l) => out(`       ${l}`));
@@ -754,8 +752,6 @@ export class Deployer {
     for (const img of await this.d.docker.listImages(`goku/${deployment}`)) {
       for (const t of img.tags) await this.d.docker.removeImageTag(t);
     }
-    await rm(join(this.d.settings.GOKU_HOME, 'work', deployment), { recursive: true, force: true });
-    await rm(join(this.d.settings.GOKU_HOME, 'work', `${deployment}.index`), { force: true });
     await this.d.store.update((s) => {
       const a = s.apps[app];
       if (a) delete a.deployments[deployment];

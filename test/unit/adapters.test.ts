@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -7,6 +8,7 @@ import tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRoute } from '../../src/core/routes.js';
 import { packContext } from '../../src/docker/context.js';
+import { GitTree } from '../../src/git/tree.js';
 import { NginxProxy } from '../../src/proxy/nginx.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
 import { loadHostKey } from '../../src/ssh/server.js';
@@ -15,22 +17,27 @@ import { EmbeddedStore } from '../../src/store/embedded.js';
 const tmp = mkdtempSync(join(tmpdir(), 'goku-unit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function listTar(stream: NodeJS.ReadableStream): Promise<string[]> {
-  const names: string[] = [];
+async function listTar(stream: NodeJS.ReadableStream): Promise<{ name: string; body: string }[]> {
+  const entries: { name: string; body: string }[] = [];
   const ex = tar.extract();
   ex.on('entry', (h, s, next) => {
-    names.push(h.name);
-    s.resume();
-    s.on('end', next);
+    let body = h.type === 'symlink' ? `-> ${h.linkname}` : '';
+    s.on('data', (d: unknown) => {
+      body += String(d);
+    });
+    s.on('end', () => {
+      entries.push({ name: h.name, body });
+      next();
+    });
   });
   const done = new Promise<void>((r) => ex.on('finish', () => r()));
   stream.pipe(ex);
   await done;
-  return names.sort();
+  return entries.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 describe('build context', () => {
-  it('honours .dockerignore with exceptions, and always sends the Dockerfile', async () => {
+  it('streams a commit from git objects, honouring .dockerignore with exceptions; links stay links', async () => {
     const dir = join(tmp, 'ctx');
     mkdirSync(join(dir, 'logs'), { recursive: true });
     mkdirSync(join(dir, 'src'), { recursive: true });
@@ -38,11 +45,45 @@ describe('build context', () => {
     writeFileSync(join(dir, '.dockerignore'), 'Dockerfile\nlogs\n*.tmp\n!keep.tmp\nsecret.txt\n');
     writeFileSync(join(dir, 'logs/a.log'), 'x');
     writeFileSync(join(dir, 'a.tmp'), 'x');
-    writeFileSync(join(dir, 'keep.tmp'), 'x');
+    writeFileSync(join(dir, 'keep.tmp'), 'kept');
     writeFileSync(join(dir, 'secret.txt'), 'x');
-    writeFileSync(join(dir, 'src/main.c'), 'x');
-    const names = await listTar(await packContext(dir));
-    expect(names).toEqual(['.dockerignore', 'Dockerfile', 'keep.tmp', 'src/', 'src/main.c']);
+    writeFileSync(join(dir, 'src/main.c'), 'int main;');
+    symlinkSync('/etc/passwd', join(dir, 'src/passwd'));
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir }).toString().trim();
+    git('init', '-q');
+    git('add', '-A');
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'c');
+    const tree = await GitTree.open({
+      gitdir: join(dir, '.git'),
+      objectDir: null,
+      commit: git('rev-parse', 'HEAD'),
+      limits: { maxFiles: 100, maxBytes: 1e6 },
+    });
+    const entries = await listTar(
+      packContext(tree, {
+        dockerignore: await tree.readText('.dockerignore', 1000),
+        rewriteDockerfile: (t) => `${t}LABEL a=b\n`,
+      }),
+    );
+    expect(entries).toEqual([
+      { name: '.dockerignore', body: 'Dockerfile\nlogs\n*.tmp\n!keep.tmp\nsecret.txt\n' },
+      { name: 'Dockerfile', body: 'FROM x\nLABEL a=b\n' },
+      { name: 'keep.tmp', body: 'kept' },
+      { name: 'src/main.c', body: 'int main;' },
+      { name: 'src/passwd', body: '-> /etc/passwd' },
+    ]);
+    await expect(tree.readText('src/passwd', 1000)).rejects.toThrow(/is a symlink/);
+    await expect(tree.readText('src', 1000)).rejects.toThrow(/is a directory/);
+    await expect(tree.readText('keep.tmp', 2)).rejects.toThrow(/more than the 2 bytes/);
+    expect(await tree.readText('nothing', 1000)).toBeNull();
+    await expect(
+      GitTree.open({
+        gitdir: join(dir, '.git'),
+        objectDir: null,
+        commit: git('rev-parse', 'HEAD'),
+        limits: { maxFiles: 3, maxBytes: 1e6 },
+      }),
+    ).rejects.toThrow(/more than 3 files/);
   });
 });
 
