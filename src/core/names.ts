@@ -65,7 +65,29 @@ export function normalizeDomain(raw: string): string {
       `invalid domain ${JSON.stringify(raw.slice(0, 80))}: expected a plain host name like app.example.com`,
     );
   }
+  // No top-level domain is all digits (RFC 3696): such a name is an IP address, and claiming
+  // one would take over every request made to the server's bare address.
+  if (/^\d+$/.test(labels[labels.length - 1] as string)) {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_DOMAIN',
+      `invalid domain ${JSON.stringify(raw.slice(0, 80))}: an IP address is not a domain; use a host name`,
+    );
+  }
   return d;
+}
+
+/**
+ * Names under GOKU_DOMAIN belong to the apps and deployments they name (APP.GOKU_DOMAIN,
+ * APP-SLUG.GOKU_DOMAIN), and goku gives them out itself: a CNAME file or domains:add may not
+ * claim one, nor GOKU_DOMAIN itself, or one app could take another's name before it is pushed.
+ */
+export function assertOwnDomain(domain: string, baseDomain: string, app: string): void {
+  if (domain === baseDomain || domain.endsWith(`.${baseDomain}`)) {
+    throw new GokuError(
+      'GOKU_ERR_DOMAIN_TAKEN',
+      `domain ${domain} is under GOKU_DOMAIN (${baseDomain}), whose names goku gives out itself (${app} is served at ${app}.${baseDomain}); add a domain of your own`,
+    );
+  }
 }
 
 /** CNAME file: every non-empty, non-comment line is a domain. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { appJsonChecks, type HealthPlan } from '../core/checks.js';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
-import { branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
+import { assertOwnDomain, branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
 import { deploymentDomains, makeRoute } from '../core/routes.js';
 import { packContext } from '../docker/context.js';
 import type { DockerEngine } from '../docker/engine.js';
@@ -348,9 +348,18 @@ export class Deployer {
       const defaultBranch =
         record.defaultBranch ?? (branch === 'master' || branch === 'main' ? branch : 'master');
       const deployment = deploymentName(app, branch, defaultBranch);
+      // Different branches can share a slug (FEATURE/UP and feature-up): the first keeps it.
+      const holder = record.deployments[deployment]?.branch;
       if (u.newSha === ZERO_SHA) {
-        await this.removeDeployment(app, deployment, out);
+        if (holder === branch) await this.removeDeployment(app, deployment, out);
+        else out(`-----> Branch ${branch} had no deployment to remove`);
         continue;
+      }
+      if (holder !== undefined && holder !== branch) {
+        throw new GokuError(
+          'GOKU_ERR_NAME_TAKEN',
+          `branch ${JSON.stringify(branch)} would deploy as ${deployment}, which branch ${JSON.stringify(holder)} already uses; push it under another branch name`,
+        );
       }
       const tail = await this.withRelease(
         app,
@@ -491,6 +500,7 @@ export class Deployer {
     }
     const cnameText = await tree.readText('CNAME', MAX_READ_BYTES);
     const cname = parseCnameFile(cnameText ?? '');
+    for (const d of cname) assertOwnDomain(d, settings.GOKU_DOMAIN, app);
     const domains = this.domainsFor(this.ensureAppView(app), deployment, branch, cname);
     this.assertDomainsFree(app, deployment, domains);
 

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { normalizeDomain } from '../core/names.js';
+import { assertOwnDomain, normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError, oneLine } from '../errors.js';
@@ -208,6 +208,7 @@ export class AppOps {
   async addDomains(app: string, raw: string[]): Promise<string[]> {
     const rec = this.get(app);
     const wanted = [...new Set(raw.map(normalizeDomain))];
+    for (const d of wanted) assertOwnDomain(d, this.d.settings.GOKU_DOMAIN, app);
     this.d.deployer.assertDomainsFree(app, app, wanted);
     const added = wanted.filter((d) => !rec.domains.includes(d));
     await this.d.store.update((s) => {

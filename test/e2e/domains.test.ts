@@ -65,10 +65,12 @@ describe('domains commands', () => {
       ['domains:add', app, `cname.${p}.example.com`],
       new RegExp(`already served by app ${other}`),
     );
-    await refuse(
-      ['domains:add', app, `${other}.${server.domain}`],
-      new RegExp(`already served by app ${other}`),
-    );
+    for (const own of [`${other}.${server.domain}`, `${p}-unpushed.${server.domain}`, server.domain]) {
+      await refuse(['domains:add', app, own], /is under GOKU_DOMAIN .*add a domain of your own/);
+    }
+    for (const ip of ['127.0.0.1', '10.1.2.3', 'a.b.12']) {
+      await refuse(['domains:add', app, ip], /an IP address is not a domain/);
+    }
     expect((await server.cli(['domains:add', other, `mine.${p}.example.com`])).code).toBe(0);
     await refuse(['domains:add', app, `mine.${p}.example.com`], new RegExp(`already served by app ${other}`));
     await refuse(['domains:remove', app, `${app}.${server.domain}`], /is not an added domain/);

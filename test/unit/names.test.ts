@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   appFromRepoPath,
   assertAppName,
+  assertOwnDomain,
   branchFromRef,
   branchSlug,
   deploymentName,
@@ -124,5 +125,19 @@ describe('ssh exec commands', () => {
     for (const bad of ['apps; id', 'apps | sh', 'apps && id', 'apps > /tmp/x', "git-receive-pack 'a' 'b'"]) {
       expect(() => parseSshCommand(bad)).toThrow();
     }
+  });
+});
+
+describe('domains goku gives out itself', () => {
+  it('refuses names under GOKU_DOMAIN, GOKU_DOMAIN itself and IP addresses', () => {
+    for (const d of ['other.goku.test', 'a.b.goku.test', 'goku.test']) {
+      expect(() => assertOwnDomain(d, 'goku.test', 'app')).toThrow(/is under GOKU_DOMAIN/);
+    }
+    expect(() => assertOwnDomain('goku.test.example.com', 'goku.test', 'app')).not.toThrow();
+    expect(() => assertOwnDomain('xgoku.test', 'goku.test', 'app')).not.toThrow();
+    for (const ip of ['127.0.0.1', '10.0.0.1', 'a.12']) {
+      expect(() => normalizeDomain(ip)).toThrow(/an IP address is not a domain/);
+    }
+    expect(normalizeDomain('1.2.3.4.sslip.io')).toBe('1.2.3.4.sslip.io');
   });
 });
