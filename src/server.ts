@@ -138,6 +138,12 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     services,
     createApp: (app) => createApp(store, app),
     log,
+    limits: {
+      authTimeoutMs: settings.GOKU_SSH_AUTH_TIMEOUT * 1000,
+      idleTimeoutMs: settings.GOKU_SSH_IDLE_TIMEOUT * 1000,
+      maxUnauth: settings.GOKU_SSH_MAX_UNAUTH,
+      maxUnauthPerIp: settings.GOKU_SSH_MAX_UNAUTH_PER_IP,
+    },
   });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
   const http = new HttpServer();

@@ -44,6 +44,13 @@ const schema = z.object({
     .int()
     .min(1)
     .default(2 * 1024 ** 3),
+  /** Seconds an ssh connection has to finish its handshake and authenticate. */
+  GOKU_SSH_AUTH_TIMEOUT: z.coerce.number().positive().max(600).default(20),
+  /** Seconds an authenticated ssh connection may stay open with no channel. */
+  GOKU_SSH_IDLE_TIMEOUT: z.coerce.number().positive().max(86400).default(300),
+  /** Unauthenticated ssh connections at once, in total and per source address. */
+  GOKU_SSH_MAX_UNAUTH: z.coerce.number().int().min(1).max(100000).default(100),
+  GOKU_SSH_MAX_UNAUTH_PER_IP: z.coerce.number().int().min(1).max(100000).default(10),
   GOKU_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

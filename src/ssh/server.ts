@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
@@ -25,6 +25,27 @@ export interface SshDeps {
   /** Creates the app on its first push (refuses names that collide). */
   createApp(app: string): Promise<void>;
   log: Logger;
+  limits: SshLimits;
+}
+
+/** Bounds on what a connection may cost before and after it authenticates. */
+export interface SshLimits {
+  /** Milliseconds from TCP accept to a successful authentication. */
+  authTimeoutMs: number;
+  /** Milliseconds an authenticated connection may stay open without a channel. */
+  idleTimeoutMs: number;
+  maxUnauth: number;
+  maxUnauthPerIp: number;
+}
+
+/** One TCP connection and what goku tracks of it. */
+interface Conn {
+  socket: net.Socket;
+  ip: string;
+  key: KeyRecord | null;
+  client: ssh2.Connection | null;
+  channels: number;
+  timer: NodeJS.Timeout | null;
 }
 
 /** Loads the persistent host key, creating it on first start, so clients keep trusting the server. */
@@ -46,24 +67,106 @@ type Channel = ssh2.ServerChannel;
 
 /** The git + command ssh endpoint: public keys only, the two git services, admin commands. */
 export class SshServer {
-  private server: ssh2.Server | null = null;
 
   constructor(private readonly d: SshDeps) {}
 
+  private tcp: net.Server | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+  /** Connections by "ip|port", the one thing ssh2's connection event tells about its socket. */
+  private readonly conns = new Map<string, Conn>();
+  private unauthByIp = new Map<string, number>();
+  private unauth = 0;
+
+  /**
+   * goku accepts TCP itself and hands sockets to ssh2 (injectSocket): ssh2 only learns of a
+   * connection once the client has sent its banner, so a silent connection would otherwise
+   * hold a file descriptor for ever.
+   */
   async listen(host: string, port: number): Promise<number> {
-    const server = new Server({ hostKeys: [loadHostKey(this.d.hostKeyFile)] }, (client) =>
-      this.onClient(client),
+    const server = new Server({ hostKeys: [loadHostKey(this.d.hostKeyFile)] }, (client, info) =>
+      this.onClient(client, info),
     );
+    const tcp = net.createServer((socket) => this.onSocket(server, socket));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
+      tcp.once('error', reject);
+      tcp.listen(port, host, () => resolve());
     });
-    this.server = server;
-    return (server.address() as AddressInfo).port;
+    this.tcp = tcp;
+    // A removed key loses its open connections too (a ControlMaster keeps one for hours).
+    this.sweeper = setInterval(() => this.sweepKeys(), 1000);
+    this.sweeper.unref();
+    return (tcp.address() as AddressInfo).port;
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const c of this.conns.values()) c.socket.destroy();
+    await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
+  }
+
+  private onSocket(server: ssh2.Server, socket: net.Socket): void {
+    const ip = socket.remoteAddress ?? '?';
+    const perIp = this.unauthByIp.get(ip) ?? 0;
+    const { maxUnauth, maxUnauthPerIp, authTimeoutMs } = this.d.limits;
+    if (this.unauth >= maxUnauth || perIp >= maxUnauthPerIp) {
+      socket.destroy();
+      return;
+    }
+    const id = `${ip}|${socket.remotePort}`;
+    const conn: Conn = { socket, ip, key: null, client: null, channels: 0, timer: null };
+    this.conns.set(id, conn);
+    this.unauth++;
+    this.unauthByIp.set(ip, perIp + 1);
+    conn.timer = setTimeout(() => socket.destroy(), authTimeoutMs);
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      if (conn.timer) clearTimeout(conn.timer);
+      if (!conn.key) this.leaveUnauth(ip);
+      this.conns.delete(id);
+    });
+    server.injectSocket(socket);
+  }
+
+  private leaveUnauth(ip: string): void {
+    this.unauth--;
+    const n = (this.unauthByIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.unauthByIp.delete(ip);
+    else this.unauthByIp.set(ip, n);
+  }
+
+  private authenticated(conn: Conn, key: KeyRecord): void {
+    conn.key = key;
+    this.leaveUnauth(conn.ip);
+    this.idle(conn);
+  }
+
+  /** Starts the idle clock when the last channel closes; a new channel stops it. */
+  private idle(conn: Conn): void {
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = conn.channels === 0 ? setTimeout(() => this.drop(conn), this.d.limits.idleTimeoutMs) : null;
+  }
+
+  private drop(conn: Conn): void {
+    try {
+      conn.client?.end();
+    } catch {
+      // already closing
+    }
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
+  }
+
+  /** The key as stored now (role included), or null once it was removed. */
+  private current(key: KeyRecord): KeyRecord | null {
+    return this.d.store.read().keys.find((k) => k.type === key.type && k.blob === key.blob) ?? null;
+  }
+
+  private sweepKeys(): void {
+    for (const c of this.conns.values()) {
+      if (c.key && !this.current(c.key)) {
+        this.d.log.info({ key: c.key.name, ip: c.ip }, 'closing the connection of a removed key');
+        this.drop(c);
+      }
+    }
   }
 
   private findKey(algo: string, data: Buffer): KeyRecord | null {
@@ -73,8 +176,13 @@ export class SshServer {
     return null;
   }
 
-  private onClient(client: ssh2.Connection): void {
-    let key: KeyRecord | null = null;
+  private onClient(client: ssh2.Connection, info: ssh2.ClientInfo): void {
+    const conn = this.conns.get(`${info.ip}|${info.port}`);
+    if (!conn) {
+      client.end();
+      return;
+    }
+    conn.client = client;
     client.on('error', () => undefined);
     client.on('authentication', (ctx) => {
       if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
@@ -89,12 +197,25 @@ export class SshServer {
       ) {
         return ctx.reject(['publickey']);
       }
-      key = rec;
+      this.authenticated(conn, rec);
       ctx.accept();
     });
     client.on('ready', () => {
-      client.on('session', (accept) => {
+      client.on('session', (accept, reject) => {
+        // The key is checked again at every channel: it may have been removed or changed role.
+        const key = conn.key ? this.current(conn.key) : null;
+        if (!key) {
+          reject();
+          this.drop(conn);
+          return;
+        }
         const session = accept();
+        conn.channels++;
+        this.idle(conn);
+        session.on('close', () => {
+          conn.channels--;
+          this.idle(conn);
+        });
         const env: Record<string, string> = {};
         session.on('env', (acceptEnv, _reject, info) => {
           // Git asks for protocol v2 this way; nothing else from the client's environment is taken.
@@ -109,19 +230,21 @@ export class SshServer {
         session.on('shell', (acceptShell) => {
           const ch = acceptShell();
           ch.stderr.write(
-            `Hi ${key?.name}! goku has no shell. Push with git, or run commands: ssh git@HOST help\r\n`,
+            `Hi ${key.name}! goku has no shell. Push with git, or run commands: ssh git@HOST help\r\n`,
           );
           ch.exit(1);
           ch.end();
         });
         session.on('exec', (acceptExec, _reject, info) => {
           const ch = acceptExec();
-          if (!key) {
-            ch.exit(1);
-            ch.end();
+          const now = conn.key ? this.current(conn.key) : null;
+          if (!now) {
+            ch.stderr.write('error: this key was removed\n');
+            this.finish(ch, 1);
+            this.drop(conn);
             return;
           }
-          void this.exec(ch, info.command, env, key);
+          void this.exec(ch, info.command, env, now);
         });
       });
     });

@@ -1,6 +1,15 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,6 +138,18 @@ export class GokuServer {
       child.stderr?.on('data', onData);
       child.on('exit', (code) => rej(new Error(`goku server exited with ${code}: ${this.log}`)));
     });
+  }
+
+  /** The daemon's pid (to count its open files). */
+  pid(): number {
+    const pid = this.child?.pid;
+    if (!pid) throw new Error('goku server is not running');
+    return pid;
+  }
+
+  /** How many file descriptors the daemon holds. */
+  openFiles(): number {
+    return readdirSync(`/proc/${this.pid()}/fd`).length;
   }
 
   /** SIGTERM, like a service manager would. */
