@@ -67,7 +67,6 @@ type Channel = ssh2.ServerChannel;
 
 /** The git + command ssh endpoint: public keys only, the two git services, admin commands. */
 export class SshServer {
-
   constructor(private readonly d: SshDeps) {}
 
   private tcp: net.Server | null = null;
