@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -65,9 +65,26 @@ export class NginxProxy {
     return this.opts.mode === 'managed' ? this.routesMaster.confFile : this.opts.systemConf;
   }
 
-  /** Where the routes nginx listens in managed mode (the edge's only upstream). */
+  /**
+   * Where the routes nginx listens in managed mode (the edge's only upstream). Its directory
+   * is nginx's workers' own (0700), so no other local user can skip the edge and set the
+   * client address headers the routes nginx trusts from it.
+   */
   get socket(): string {
-    return join(this.opts.home, 'nginx', 'routes.sock');
+    return join(this.opts.home, 'nginx', 'sock', 'routes.sock');
+  }
+
+  private async prepareSocketDir(): Promise<void> {
+    const dir = dirname(this.socket);
+    await mkdir(this.dir, { recursive: true }); // not 0700: workers pass through it to their temp files
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    if (process.getuid?.() === 0) {
+      const w = workerUser();
+      await chown(dir, w.uid, w.gid);
+    }
+    // Before this, the socket sat world-writable beside the config.
+    await rm(join(this.opts.home, 'nginx', 'routes.sock'), { force: true });
   }
 
   /** Managed mode: adopt the running goku nginx masters (they outlive the daemon) or start them; then watch them. */
@@ -84,6 +101,7 @@ export class NginxProxy {
       );
     }
     assertWorkersCanReach(this.dir);
+    await this.prepareSocketDir();
     await this.routesMaster.prepare();
     await this.edge.prepare();
     const pid = this.routesMaster.pid();
@@ -379,4 +397,13 @@ function assertWorkersCanReach(dir: string): void {
     if (up === p) return;
     p = up;
   }
+}
+
+/** The user nginx runs its workers as when started by root without a `user` directive. */
+function workerUser(): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('nobody:'));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  return { uid: Number(uid ?? 65534), gid: Number(gid ?? 65534) };
 }

@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_IMAGE } from '../helpers/global-setup.js';
 import { AppRepo, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
@@ -120,5 +122,24 @@ require('http').createServer((req, res) => {
     } finally {
       agent.destroy();
     }
+  });
+  it("lets no other local user reach the routes nginx's socket (only the edge may set X-Real-IP)", async () => {
+    const sock = join(server.home, 'nginx', 'sock', 'routes.sock');
+    const tryAs = (uid: number) =>
+      spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `require('net').connect(${JSON.stringify(sock)}).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(1); })`,
+        ],
+        { uid, gid: uid },
+      )
+        .stdout.toString()
+        .trim();
+    expect(tryAs(1)).toBe('EACCES'); // daemon, any local user
+    expect(tryAs(65534)).toBe('connected'); // nobody: nginx's workers
+    // A forged address from the outside is replaced by the edge.
+    const r = await request(false, { headers: { 'X-Real-IP': '6.6.6.6' } });
+    expect(r.body).toContain('real=127.0.0.1');
   });
 });
