@@ -46,6 +46,11 @@ interface Conn {
   client: ssh2.Connection | null;
   channels: number;
   timer: NodeJS.Timeout | null;
+  /**
+   * Aborted when the TCP connection goes: ssh2 then ends its channels' streams without
+   * emitting 'close' on them, so work tied to a channel must also watch this.
+   */
+  gone: AbortController;
 }
 
 /** Loads the persistent host key, creating it on first start, so clients keep trusting the server. */
@@ -112,13 +117,22 @@ export class SshServer {
       return;
     }
     const id = `${ip}|${socket.remotePort}`;
-    const conn: Conn = { socket, ip, key: null, client: null, channels: 0, timer: null };
+    const conn: Conn = {
+      socket,
+      ip,
+      key: null,
+      client: null,
+      channels: 0,
+      timer: null,
+      gone: new AbortController(),
+    };
     this.conns.set(id, conn);
     this.unauth++;
     this.unauthByIp.set(ip, perIp + 1);
     conn.timer = setTimeout(() => socket.destroy(), authTimeoutMs);
     socket.on('error', () => undefined);
     socket.once('close', () => {
+      conn.gone.abort();
       if (conn.timer) clearTimeout(conn.timer);
       if (!conn.key) this.leaveUnauth(ip);
       this.conns.delete(id);
@@ -243,7 +257,7 @@ export class SshServer {
             this.drop(conn);
             return;
           }
-          void this.exec(ch, info.command, env, now);
+          void this.exec(ch, info.command, env, now, conn.gone.signal);
         });
       });
     });
@@ -264,7 +278,11 @@ export class SshServer {
     command: string,
     env: Record<string, string>,
     key: KeyRecord,
+    gone: AbortSignal,
   ): Promise<void> {
+    const closed = new AbortController();
+    ch.on('close', () => closed.abort());
+    const ended = AbortSignal.any([closed.signal, gone]);
     let req: ReturnType<typeof parseSshCommand>;
     try {
       req = parseSshCommand(command);
@@ -273,8 +291,6 @@ export class SshServer {
       return this.finish(ch, 1);
     }
     if (req.kind === 'command') {
-      const abort = new AbortController();
-      ch.on('close', () => abort.abort());
       // With a terminal requested the client is in raw mode: lines need \r\n.
       const crlf = (t: string) => (env.pty === '1' ? t.replace(/\r?\n/g, '\r\n') : t);
       const stdin = findCommand(this.d.table, req.argv[0] ?? '')?.stdin ? await readAll(ch) : '';
@@ -287,7 +303,7 @@ export class SshServer {
           err: (t) => ch.stderr.write(crlf(t)),
           // Colour only when the client asked for a terminal and did not send NO_COLOR.
           color: env.pty === '1' && env.NO_COLOR === undefined,
-          signal: abort.signal,
+          signal: ended,
         },
         { via: 'ssh', keyName: key.name, admin: key.admin },
         this.d.services,
@@ -327,7 +343,7 @@ export class SshServer {
     child.on('close', (code) => {
       this.finish(ch, code ?? 1);
     });
-    ch.on('close', () => {
+    ended.addEventListener('abort', () => {
       if (child.exitCode === null) child.kill('SIGTERM');
     });
   }
