@@ -43,3 +43,26 @@ export function parseAssignments(pairs: string[]): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * The whole env an app may have: every KEY=VALUE with its separator. Docker refuses a container
+ * config far smaller than goku could otherwise store (a raw "HTTP code 431"); Heroku's limit
+ * is 32 kB, goku's is twice that.
+ */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+
+export function configBytes(env: Record<string, string>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(env)) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
+  return n;
+}
+
+export function assertConfigSize(env: Record<string, string>): void {
+  const n = configBytes(env);
+  if (n > MAX_CONFIG_BYTES) {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_CONFIG',
+      `the config would be ${(n / 1024).toFixed(1)} KiB, over the ${MAX_CONFIG_BYTES / 1024} KiB an app may have; unset some values or keep large data in files`,
+    );
+  }
+}

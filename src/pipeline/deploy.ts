@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { appJsonChecks, type HealthPlan } from '../core/checks.js';
+import { assertConfigSize } from '../core/config.js';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
 import { assertOwnDomain, branchFromRef, deploymentName, parseCnameFile, ZERO_SHA } from '../core/names.js';
 import { deploymentDomains, makeRoute } from '../core/routes.js';
@@ -430,6 +431,8 @@ export class Deployer {
             reason,
             finishedAt: new Date().toISOString(),
             log: log.join('\n'),
+            // Nothing rolls back to a failed release: it keeps no config (which may be what failed).
+            ...(status === 'failed' ? { config: {} } : {}),
           });
       });
     try {
@@ -586,6 +589,8 @@ export class Deployer {
         `${app} is set to ${count} instances, above GOKU_MAX_SCALE (${this.d.settings.GOKU_MAX_SCALE}); run ps:scale ${app} N with a smaller N`,
       );
     }
+    // The stored env may have been written by hand (Consul), past what Docker takes.
+    assertConfigSize(spec.env ?? appRec.env);
     const started: string[] = [];
     let switched = false;
     const previous = routes.get(deployment);

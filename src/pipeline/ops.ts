@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import { assertConfigSize } from '../core/config.js';
 import { assertOwnDomain, normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
@@ -261,6 +262,7 @@ export class AppOps {
   ): Promise<void> {
     const env = { ...this.get(app).env, ...(change.set ?? {}) };
     for (const k of change.unset ?? []) delete env[k];
+    assertConfigSize(env);
     await this.d.deployer.reconfigure(app, env, restart, by, out);
   }
 

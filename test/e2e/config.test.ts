@@ -138,7 +138,36 @@ describe('config commands', () => {
     expect(server.containers(picky).map((c) => c.id)).toEqual(before.map((c) => c.id));
     expect((await server.get(`${picky}.${server.domain}`)).body).toBe('picky\n');
     const [last] = JSON.parse((await server.cli(['releases', picky, '--json'])).stdout);
-    expect(last).toMatchObject({ kind: 'config', status: 'failed' });
+    expect(last).toMatchObject({ kind: 'config', status: 'failed', config: {} });
+  });
+
+  it('a config over 64 KiB in all is refused up front; up to it, Docker takes it', async () => {
+    const big = `${p}-big`;
+    const repo = new AppRepo(server.tmp, big, server, key);
+    repo.write(httpdApp('big'));
+    repo.commit('big');
+    expect((await repo.push()).code).toBe(0);
+    const v = (c: string) => c.repeat(31 * 1024);
+    const ok = await server.cli(['config:set', big, `A=${v('a')}`, `B=${v('b')}`]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const env = await eventually(
+      async () => server.containerEnv(big, big),
+      (e) => e.B !== undefined,
+    );
+    expect(env.A).toBe(v('a'));
+    const releases = (await server.cli(['releases', big, '--json'])).stdout;
+    const store = () => execFileSync('du', ['-sb', server.home]).toString().split('\t')[0];
+    const sizeBefore = Number(store());
+    const many = Array.from({ length: 20 }, (_, i) => `K${i}=${'x'.repeat(30 * 1024)}`);
+    for (const args of [[`C=${v('c')}`], many]) {
+      const r = await server.cli(['config:set', big, ...args]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/^error: the config would be [\d.]+ KiB, over the 64 KiB an app may have/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect((await server.cli(['releases', big, '--json'])).stdout).toBe(releases);
+    expect(Number(store())).toBeLessThan(sizeBefore + 64 * 1024);
+    expect((await server.get(`${big}.${server.domain}`)).body).toBe('big\n');
   });
 
   it('refuses bad keys, missing =, unknown apps and huge values, changing nothing', async () => {
