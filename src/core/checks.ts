@@ -21,24 +21,34 @@ export interface HttpCheck {
 /** How a new container proves it is ready before it takes traffic. */
 export type HealthPlan = { kind: 'default' } | { kind: 'docker' } | { kind: 'checks'; checks: HttpCheck[] };
 
+/** A number within [min, max] (whole when `int`), whose error names the limits. */
+const bounded = (min: number, max: number, int = false) => {
+  const msg = `must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max}`;
+  const n = z.number({ message: msg }).min(min, { message: msg }).max(max, { message: msg });
+  return int ? n.refine(Number.isInteger, { message: msg }) : n;
+};
+
+/** Limits of one app.json check (documented in the README). */
+export const CHECK_LIMITS = { attempts: 100, timeout: 600, wait: 600, initialDelay: 600, checks: 20 };
+
 const check = z
   .object({
     type: z.enum(['startup', 'liveness', 'readiness']).default('startup'),
     name: z.string().max(100).optional(),
     path: z.string().startsWith('/').max(2000).default('/'),
     content: z.string().max(10000).optional(),
-    attempts: z.number().int().min(1).max(100).default(5),
-    timeout: z.number().positive().max(600).default(5),
-    wait: z.number().min(0).max(600).default(1),
-    initialDelay: z.number().min(0).max(600).default(0),
-    port: z.number().int().min(1).max(65535).optional(),
+    attempts: bounded(1, CHECK_LIMITS.attempts, true).default(5),
+    timeout: bounded(0.001, CHECK_LIMITS.timeout).default(5),
+    wait: bounded(0, CHECK_LIMITS.wait).default(1),
+    initialDelay: bounded(0, CHECK_LIMITS.initialDelay).default(0),
+    port: bounded(1, 65535, true).optional(),
   })
   .passthrough();
 
 const appJson = z
   .object({
     healthchecks: z
-      .object({ web: z.array(check).max(20).optional() })
+      .object({ web: z.array(check).max(CHECK_LIMITS.checks).optional() })
       .passthrough()
       .optional(),
   })

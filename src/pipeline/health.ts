@@ -42,7 +42,8 @@ async function checkHealthy(
   const ip = await running(d, id);
   if (plan.kind === 'docker') return dockerHealthy(d, id, deadline, out).then(() => ip);
   if (plan.kind === 'checks') {
-    for (const c of plan.checks) await httpCheck(d, id, ip, c.port ?? port, c, out);
+    // One deadline bounds all the checks, whatever their delays, attempts and waits add up to.
+    for (const c of plan.checks) await httpCheck(d, id, ip, c.port ?? port, c, deadline, out);
     return ip;
   }
   if (!port) {
@@ -151,15 +152,29 @@ async function httpCheck(
   ip: string,
   port: number | null,
   c: HttpCheck,
+  deadline: number,
   out: (l: string) => void,
 ): Promise<void> {
   if (!port)
     throw new GokuError('GOKU_ERR_UNHEALTHY', `health check ${c.name} has no port: EXPOSE one or set "port"`);
-  if (c.initialDelay > 0) await sleep(c.initialDelay * 1000);
-  let why = '';
+  const left = () => deadline - Date.now();
+  let why = 'it never ran';
+  const overtime = () =>
+    new GokuError(
+      'GOKU_ERR_HEALTH_TIMEOUT',
+      `health check ${c.name} did not pass within GOKU_DEPLOY_TIMEOUT (${d.timeout}s; last: ${why}); shorten its initialDelay, attempts or wait, or raise GOKU_DEPLOY_TIMEOUT`,
+    );
+  if (c.initialDelay > 0) {
+    if (c.initialDelay * 1000 >= left()) {
+      why = `initialDelay ${c.initialDelay}s`;
+      throw overtime();
+    }
+    await sleep(c.initialDelay * 1000);
+  }
   for (let attempt = 1; attempt <= c.attempts; attempt++) {
+    if (left() <= 0) throw overtime();
     await running(d, id);
-    const r = await get(ip, port, c.path, c.timeout * 1000);
+    const r = await get(ip, port, c.path, Math.min(c.timeout * 1000, left()));
     if (!r) why = `no answer within ${c.timeout}s`;
     else if (r.status >= 400) why = `status ${r.status}`;
     else if (c.content !== null && !r.body.includes(c.content))
@@ -171,7 +186,10 @@ async function httpCheck(
       return;
     }
     out(`-----> Health check ${c.name}: GET ${c.path}: ${why} (attempt ${attempt}/${c.attempts})`);
-    if (attempt < c.attempts) await sleep(c.wait * 1000);
+    if (attempt < c.attempts) {
+      if (c.wait * 1000 >= left()) throw overtime();
+      await sleep(c.wait * 1000);
+    }
   }
   throw new GokuError(
     'GOKU_ERR_UNHEALTHY',

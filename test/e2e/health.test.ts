@@ -110,8 +110,30 @@ describe('health checks', () => {
     await rejected({ ...httpdApp('good'), 'app.json': '{ nope' }, /app.json is not valid JSON/);
     await rejected(
       { ...httpdApp('good'), 'app.json': JSON.stringify({ healthchecks: { web: [{ attempts: 0 }] } }) },
-      /app.json: healthchecks.web.0.attempts/,
+      /app.json: healthchecks.web.0.attempts: must be a whole number from 1 to 100/,
     );
+    await rejected(
+      { ...httpdApp('good'), 'app.json': '{"healthchecks": {"web": [{"attempts": 1e308}]}}' },
+      /app.json: healthchecks.web.0.attempts: must be a whole number from 1 to 100/,
+    );
+  });
+
+  it('one deadline (GOKU_DEPLOY_TIMEOUT, 4 s here) bounds a whole check, whatever its delays add up to', async () => {
+    for (const web of [
+      [{ path: '/', initialDelay: 90 }],
+      [{ path: '/missing', attempts: 100, wait: 600 }],
+      [
+        { path: '/', initialDelay: 2 },
+        { path: '/', initialDelay: 2.5 },
+      ],
+    ]) {
+      const started = Date.now();
+      await rejected(
+        { ...httpdApp('good'), 'app.json': JSON.stringify({ healthchecks: { web } }) },
+        /did not pass within GOKU_DEPLOY_TIMEOUT \(4s; last: /,
+      );
+      expect(Date.now() - started).toBeLessThan(12000);
+    }
   });
 
   it('app.json: a passing check replaces the default and is shown', async () => {
