@@ -51,6 +51,14 @@ const schema = z.object({
   /** Unauthenticated ssh connections at once, in total and per source address. */
   GOKU_SSH_MAX_UNAUTH: z.coerce.number().int().min(1).max(100000).default(100),
   GOKU_SSH_MAX_UNAUTH_PER_IP: z.coerce.number().int().min(1).max(100000).default(10),
+  /**
+   * Put before every container name, so that two gokus can share one Docker engine (each
+   * filters by its goku.home label; names are the one thing the engine makes them share).
+   */
+  GOKU_CONTAINER_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,30}$/, 'must be letters, digits, _ . - (at most 31)')
+    .default(''),
   GOKU_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -261,9 +261,17 @@ export class DockerEngine {
     }
   }
 
-  /** Images of one repository (goku/DEPLOYMENT), newest first. */
-  async listImages(repo: string): Promise<{ id: string; tags: string[]; created: number }[]> {
-    const list = await this.docker.listImages({ filters: JSON.stringify({ reference: [`${repo}:*`] }) });
+  /** Images of one repository (goku/DEPLOYMENT) that carry all the labels, newest first. */
+  async listImages(
+    repo: string,
+    labels: Record<string, string>,
+  ): Promise<{ id: string; tags: string[]; created: number }[]> {
+    const list = await this.docker.listImages({
+      filters: JSON.stringify({
+        reference: [`${repo}:*`],
+        label: Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+      }),
+    });
     return list
       .map((i) => ({
         id: i.Id,

@@ -591,6 +591,7 @@ export class Deployer {
     }
     // The stored env may have been written by hand (Consul), past what Docker takes.
     assertConfigSize(spec.env ?? appRec.env);
+    await this.assertNamesOurs(deployment, count);
     const started: string[] = [];
     let switched = false;
     const previous = routes.get(deployment);
@@ -606,7 +607,7 @@ export class Deployer {
       const ips = await Promise.all(
         Array.from({ length: count }, async (_, i) => {
           const id = await docker.runContainer({
-            name: `${deployment}--${release}${i === 0 ? '' : `.${i + 1}`}`,
+            name: `${this.containerName(deployment, i)}--${release}`,
             image,
             env: { ...(spec.env ?? appRec.env), ...(port ? { PORT: String(port) } : {}) },
             labels: {
@@ -696,11 +697,33 @@ export class Deployer {
         await routes.drained();
         await this.retireOthers(app, deployment, newIds);
         for (const [i, id] of newIds.entries()) {
-          await docker.renameContainer(id, i === 0 ? deployment : `${deployment}.${i + 1}`);
+          await docker.renameContainer(id, this.containerName(deployment, i));
         }
         await this.pruneImages(app, deployment, image);
       },
     };
+  }
+
+  /** Instance i (from 0) of a deployment: DEPLOYMENT, DEPLOYMENT.2, ... after GOKU_CONTAINER_PREFIX. */
+  private containerName(deployment: string, i: number): string {
+    return `${this.d.settings.GOKU_CONTAINER_PREFIX}${deployment}${i === 0 ? '' : `.${i + 1}`}`;
+  }
+
+  /**
+   * The names the new containers will take must not belong to another goku on this engine
+   * (or anything else): the rename after the switch would fail and leave temporary names.
+   */
+  private async assertNamesOurs(deployment: string, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const name = this.containerName(deployment, i);
+      const c = await this.d.docker.inspectContainer(name);
+      if (c && c.labels['goku.home'] !== this.d.homeLabel) {
+        throw new GokuError(
+          'GOKU_ERR_NAME_TAKEN',
+          `a container named ${name} exists that this goku does not own (${c.labels['goku.home'] ? `another goku, GOKU_HOME ${c.labels['goku.home']}` : 'not made by goku'}); remove it, or give each goku on this engine its own GOKU_CONTAINER_PREFIX`,
+        );
+      }
+    }
   }
 
   private domainsFor(appRec: AppRecord, deployment: string, branch: string, cname: string[]): string[] {
@@ -755,7 +778,7 @@ export class Deployer {
         .slice(-this.d.settings.GOKU_KEEP_RELEASES),
     );
     keep.add(current);
-    const images = await this.d.docker.listImages(`goku/${deployment}`);
+    const images = await this.d.docker.listImages(`goku/${deployment}`, { 'goku.home': this.d.homeLabel });
     for (const t of images.flatMap((i) => i.tags)) if (!keep.has(t)) await this.d.docker.removeImageTag(t);
   }
 
@@ -764,7 +787,9 @@ export class Deployer {
     if (this.d.routes.get(deployment)) await this.d.routes.change([], [deployment]);
     const list = await this.d.docker.listContainers(this.labels(app, deployment));
     await Promise.all(list.map((c) => this.d.docker.ensureContainerStoppedAndRemoved(c.id)));
-    for (const img of await this.d.docker.listImages(`goku/${deployment}`)) {
+    for (const img of await this.d.docker.listImages(`goku/${deployment}`, {
+      'goku.home': this.d.homeLabel,
+    })) {
       for (const t of img.tags) await this.d.docker.removeImageTag(t);
     }
     await this.d.store.update((s) => {

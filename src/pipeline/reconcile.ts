@@ -57,7 +57,29 @@ export class Reconciler {
         await this.d.docker.removeContainer(c.id).catch(() => undefined);
       }
     }
+    await this.restoreNames(data.apps, ours);
     return routes;
+  }
+
+  /**
+   * A goku stopped between retiring the old containers and renaming the new ones leaves them
+   * with temporary names (DEPLOYMENT--RELEASE); the old ones are gone now, so finish the rename.
+   */
+  private async restoreNames(apps: Record<string, AppRecord>, ours: { id: string; name: string }[]) {
+    const prefix = this.d.settings.GOKU_CONTAINER_PREFIX;
+    for (const app of Object.values(apps)) {
+      for (const dep of Object.values(app.deployments)) {
+        for (const [i, id] of (dep.containerIds ?? [dep.containerId]).entries()) {
+          const want = `${prefix}${dep.name}${i === 0 ? '' : `.${i + 1}`}`;
+          const c = ours.find((x) => x.id === id);
+          if (!c || c.name === want) continue;
+          await this.d.docker
+            .renameContainer(id, want)
+            .then(() => this.d.log.info({ from: c.name, to: want }, 'gave a container its name back'))
+            .catch((err) => this.d.log.warn({ container: c.name, err: oneLine(err) }, 'could not rename'));
+        }
+      }
+    }
   }
 
   private instances(dep: DeploymentRecord): Promise<(ContainerState | null)[]> {
