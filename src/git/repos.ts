@@ -38,6 +38,17 @@ export class Repos {
     await rm(this.path(app), { recursive: true, force: true });
   }
 
+  /** Where a ref points now, or the zero id when it does not exist. */
+  async refValue(app: string, ref: string): Promise<string> {
+    try {
+      const { stdout } = await run('git', ['--git-dir', this.path(app), 'rev-parse', '--verify', '-q', ref]);
+      return stdout.trim();
+    } catch (err) {
+      if ((err as { code?: number }).code === 1) return '0'.repeat(40);
+      throw err;
+    }
+  }
+
   async setHead(app: string, branch: string): Promise<void> {
     await run('git', ['--git-dir', this.path(app), 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
   }

@@ -28,7 +28,26 @@ export interface PushRequest {
   updates: RefUpdate[];
   /** The pre-receive hook's quarantine object directory. */
   objectDir: string | null;
+  /**
+   * Resolves when `git receive-pack` has exited, i.e. after git updated the refs (or failed
+   * to). Only then is a pushed release final: until it resolves the old containers stay.
+   */
+  landed?: Promise<void>;
+  /** True once `git receive-pack` has exited: the push can no longer land, so nothing may go live. */
+  abandoned?: () => boolean;
 }
+
+/** A pushed release that is live but waits for git to land its ref. */
+interface PendingPush {
+  ref: string;
+  newSha: string;
+  version: number;
+  tail: () => Promise<void>;
+  revert: () => Promise<void>;
+}
+
+/** How long git gets after the hook's verdict to update the refs and exit. */
+const LANDING_TIMEOUT_MS = 120_000;
 
 export type Out = (line: string) => void;
 
@@ -320,11 +339,11 @@ export class Deployer {
             const tails: (() => Promise<void>)[] = [];
             try {
               await work(tails);
+              resolve();
             } catch (err) {
+              // What did go live before the failure still has its tail to run.
               reject(err);
-              return;
             }
-            resolve();
             for (const t of tails) {
               await t().catch((err) =>
                 this.d.log.error({ app, err: oneLine(err) }, 'retiring old containers failed'),
@@ -339,6 +358,10 @@ export class Deployer {
 
   private async pushUnderLock(req: PushRequest, out: Out, tails: (() => Promise<void>)[]): Promise<void> {
     const { app } = req;
+    const pending: PendingPush[] = [];
+    // Runs after the hook's verdict, still under the app's lock: the next push of the app
+    // sees the ref git landed, and a release whose ref did not land is undone.
+    tails.push(() => this.land(req, pending));
     for (const u of req.updates) {
       const branch = branchFromRef(u.ref);
       if (!branch) {
@@ -362,13 +385,50 @@ export class Deployer {
           `branch ${JSON.stringify(branch)} would deploy as ${deployment}, which branch ${JSON.stringify(holder)} already uses; push it under another branch name`,
         );
       }
-      const tail = await this.withRelease(
+      // Another push may have moved the branch while this one waited for the lock: deploying
+      // now would serve a commit git is about to refuse.
+      const now = await this.d.repos.refValue(app, u.ref);
+      if (now !== u.oldSha) {
+        throw new GokuError(
+          'GOKU_ERR_PUSH_REJECTED',
+          `${branch} moved to ${now.slice(0, 7)} while this push waited; fetch, merge and push again`,
+        );
+      }
+      const done = await this.withRelease(
         app,
         { kind: 'push', deployment, branch, commit: u.newSha, by: req.keyName, config: record.env },
         out,
         (rel) => this.deployCommit({ app, branch, deployment, defaultBranch, commit: u.newSha, req }, rel),
       );
-      if (tail) tails.push(tail);
+      if (done) pending.push({ ref: u.ref, newSha: u.newSha, ...done });
+    }
+  }
+
+  /**
+   * Waits for git to land the pushed refs, then retires the old containers of every release
+   * whose ref landed and undoes every one whose ref did not (the pusher went away, or git
+   * refused the update): what runs is always what the repository holds.
+   */
+  private async land(req: PushRequest, pending: PendingPush[]): Promise<void> {
+    if (pending.length === 0) return;
+    if (req.landed) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([req.landed, new Promise((r) => (timer = setTimeout(r, LANDING_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
+    for (const p of pending) {
+      const at = await this.d.repos.refValue(req.app, p.ref).catch(() => 'unknown');
+      if (at === p.newSha) {
+        await p.tail();
+        continue;
+      }
+      const reason = `the push did not land: git left ${p.ref} at ${at.slice(0, 7)}, not ${p.newSha.slice(0, 7)}; the previous release is back`;
+      this.d.log.warn({ app: req.app, version: p.version, ref: p.ref }, reason);
+      await p.revert();
+      await this.d.store.update((s) => {
+        const r = s.apps[req.app]?.releases?.find((x) => x.version === p.version);
+        if (r) Object.assign(r, { status: 'failed', reason, config: {} });
+      });
     }
   }
 
@@ -472,7 +532,7 @@ export class Deployer {
       req: PushRequest;
     },
     rel: ReleaseHandle,
-  ): Promise<(() => Promise<void>) | null> {
+  ): Promise<Omit<PendingPush, 'ref' | 'newSha'> | null> {
     const { app, branch, deployment, commit } = p;
     const { out } = rel;
     const { settings, docker } = this.d;
@@ -529,8 +589,20 @@ export class Deployer {
     rel.set({ image: tag, imageId, release });
     lap('build');
     const port = facts.port ?? portFromImageConfig(await docker.imageExposedPorts(imageId));
-    const { tail } = await this.rollout(
-      { app, deployment, branch, commit, image: tag, port, cname, release, ownsImage: true, health },
+    const { tail, revert } = await this.rollout(
+      {
+        app,
+        deployment,
+        branch,
+        commit,
+        image: tag,
+        port,
+        cname,
+        release,
+        ownsImage: true,
+        health,
+        ...(p.req.abandoned ? { abandoned: p.req.abandoned } : {}),
+      },
       out,
       lap,
     );
@@ -544,7 +616,7 @@ export class Deployer {
         : `=====> ${app} deployed as ${deployment} (${secs}s)`,
     );
     out(`=====> Release v${rel.version}`);
-    return tail;
+    return { tail, revert, version: rel.version };
   }
 
   /**
@@ -572,10 +644,12 @@ export class Deployer {
       health: HealthPlan;
       /** Instances to run (ps:scale), recorded as the app's scale when the switch succeeds. */
       count?: number;
+      /** Checked just before the switch: the change can no longer be kept (the pusher left). */
+      abandoned?: () => boolean;
     },
     out: Out,
     lap: (stage: string) => void = () => undefined,
-  ): Promise<{ tail: () => Promise<void> }> {
+  ): Promise<{ tail: () => Promise<void>; revert: () => Promise<void> }> {
     const { app, deployment, branch, commit, image, port, cname, release } = spec;
     const { docker, store, routes } = this.d;
     const appRec = this.ensureAppView(app);
@@ -595,6 +669,7 @@ export class Deployer {
     const started: string[] = [];
     let switched = false;
     const previous = routes.get(deployment);
+    const previousRecord = appRec.deployments[deployment];
     try {
       out(
         `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
@@ -633,6 +708,12 @@ export class Deployer {
         ports: deployment === app ? (appRec.ports ?? []) : [],
         release,
       });
+      if (spec.abandoned?.()) {
+        throw new GokuError(
+          'GOKU_ERR_PUSH_REJECTED',
+          'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
+        );
+      }
       if (route && (ips.length > 0 || route.http)) {
         out(
           `-----> Routing ${route.http ? domains.join(', ') : ''}${route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',')}`,
@@ -700,6 +781,18 @@ export class Deployer {
           await docker.renameContainer(id, this.containerName(deployment, i));
         }
         await this.pruneImages(app, deployment, image);
+      },
+      // Before the tail only: the old containers still run and take their route back.
+      revert: async () => {
+        await routes.change(previous ? [previous] : [], previous ? [] : [deployment]);
+        await store.update((s) => {
+          const a = s.apps[app];
+          if (!a) return;
+          if (previousRecord) a.deployments[deployment] = previousRecord;
+          else delete a.deployments[deployment];
+        });
+        await Promise.all(newIds.map((id) => docker.removeContainer(id).catch(() => undefined)));
+        if (spec.ownsImage) await docker.removeImageTag(image).catch(() => undefined);
       },
     };
   }

@@ -19,7 +19,10 @@ export interface SshDeps {
   store: Store;
   repos: Repos;
   /** Runs the deploy of a push the pre-receive hook handed over. */
-  deploy(push: HookPush & { app: string; keyName: string }, out: (line: string) => void): Promise<void>;
+  deploy(
+    push: HookPush & { app: string; keyName: string; landed: Promise<void>; abandoned: () => boolean },
+    out: (line: string) => void,
+  ): Promise<void>;
   table: Command[];
   services: Services;
   /** Creates the app on its first push (refuses names that collide). */
@@ -327,11 +330,22 @@ export class SshServer {
     if (env.GIT_PROTOCOL) childEnv.GIT_PROTOCOL = env.GIT_PROTOCOL;
     this.d.log.info({ app, key: key.name, service }, 'git session');
     const child = this.d.repos.spawn(service, app, childEnv);
+    const landed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     const hookChannel = child.stdio[3] as Duplex | undefined;
     if (hookChannel) {
       serveHook(
         hookChannel,
-        (push, out) => this.d.deploy({ ...push, app, keyName: key.name }, out),
+        (push, out) =>
+          this.d.deploy(
+            {
+              ...push,
+              app,
+              keyName: key.name,
+              landed,
+              abandoned: () => child.exitCode !== null || child.signalCode !== null,
+            },
+            out,
+          ),
         (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
       );
     }

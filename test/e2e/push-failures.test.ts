@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // Every broken push is rejected, leaves the branch ref where it was, keeps the same old
 // container serving, and leaves no container or image of the attempt behind.
@@ -123,6 +126,83 @@ describe('a broken push is rejected and changes nothing', () => {
     expect(a2.stderr).toContain(`Another deploy of ${a} is in progress; waiting`);
     expect((await server.get(`${a}.${server.domain}`)).body).toBe('one\n');
     expect((await server.get(`${a}-other.${server.domain}`)).body).toBe('two\n');
+  });
+
+  it('two pushes of one branch at once: the second is refused once the first lands; repo and app agree', async () => {
+    const a = `${p}-race`;
+    const r1 = new AppRepo(server.tmp, a, server, key);
+    const r2 = new AppRepo(server.tmp, a, server, key);
+    r1.write(httpdApp('one', 8000, 'RUN sleep 2\n'));
+    const one = r1.commit('one');
+    r2.write(httpdApp('two'));
+    r2.commit('two');
+    const first = r1.push();
+    await new Promise((r) => setTimeout(r, 700));
+    const [a1, a2] = await Promise.all([first, r2.push()]);
+    expect(a1.code, a1.stderr).toBe(0);
+    expect(a2.code).not.toBe(0);
+    expect(a2.stderr).toMatch(
+      /master moved to [0-9a-f]{7} while this push waited; fetch, merge and push again/,
+    );
+    expect(await r1.remoteRef('master')).toBe(one);
+    expect((await server.get(`${a}.${server.domain}`)).body).toBe('one\n');
+  });
+
+  it('a release whose ref git cannot land is undone: the old containers take the route back', async () => {
+    repo.write(httpdApp('unlanded'));
+    repo.commit('unlanded');
+    // Another git process holding the ref's lock: the hook's deploy succeeds, git's update fails.
+    const lock = join(server.home, 'repos', `${app}.git`, 'refs', 'heads', 'master.lock');
+    writeFileSync(lock, '');
+    try {
+      const r = await repo.push();
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/failed to (update|lock) ref|cannot lock ref/);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+    const [last] = await eventually(
+      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout),
+      (rs) => rs[0]?.status === 'failed',
+    );
+    expect(last.reason).toMatch(/the push did not land: git left refs\/heads\/master at [0-9a-f]{7}/);
+    expect(await repo.remoteRef('master')).toBe(goodSha);
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('good\n');
+    expect(await server.settled(app, [app])).toEqual([app]);
+    expect(server.containers(app)[0]?.id).toBe(goodContainer);
+    expect(server.images(app)).toEqual(goodImages);
+    repo.write(httpdApp('good'));
+  });
+
+  it('the pusher goes away mid-deploy: nothing is switched and the repo keeps its ref', async () => {
+    repo.write(httpdApp('abandoned', 8000, 'RUN sleep 2\n'));
+    repo.commit('abandoned');
+    const child = spawn('git', ['push', 'goku', 'master'], {
+      cwd: repo.dir,
+      env: { ...process.env, GIT_SSH_COMMAND: repo.sshCommand() },
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    await eventually(
+      async () => err,
+      (e) => e.includes('RUN sleep 2'),
+    );
+    process.kill(-(child.pid as number), 'SIGKILL'); // git and its ssh: the pusher is gone
+    const [last] = await eventually(
+      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout),
+      (rs) => rs[0]?.status === 'failed' && rs[0]?.commit !== goodSha,
+      20000,
+    );
+    expect(last.reason).toMatch(/the pusher went away before the deploy finished/);
+    expect(await repo.remoteRef('master')).toBe(goodSha);
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('good\n');
+    expect(await server.settled(app, [app])).toEqual([app]);
+    expect(server.containers(app)[0]?.id).toBe(goodContainer);
+    repo.write(httpdApp('good'));
   });
 
   it('pushes to different apps run in parallel', async () => {
