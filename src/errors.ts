@@ -3,6 +3,7 @@ export const ERROR_CODES = {
   GOKU_ERR_INVALID_APP_NAME: 'app name is invalid',
   GOKU_ERR_APP_NOT_FOUND: 'app does not exist',
   GOKU_ERR_APP_EXISTS: 'app already exists',
+  GOKU_ERR_APP_LIMIT: 'key has created GOKU_MAX_APPS_PER_KEY apps',
   GOKU_ERR_INVALID_REPO_PATH: 'repository path is not an app name',
   GOKU_ERR_COMMAND_NOT_ALLOWED: 'command is not allowed',
   GOKU_ERR_UNKNOWN_COMMAND: 'unknown command',

@@ -19,7 +19,7 @@ import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
 import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
-import { createApp, failInterruptedReleases } from './store/apps.js';
+import { failInterruptedReleases } from './store/apps.js';
 import { ConsulStore } from './store/consul.js';
 import { EmbeddedStore } from './store/embedded.js';
 import type { Store } from './store/types.js';
@@ -123,6 +123,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     settings,
     streamModule: STREAM_MODULE,
     homeLabel,
+    locks,
   });
   const services: Services = { settings, store, ops, version: packageVersion() };
   const table = commandTable();
@@ -136,7 +137,11 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     deploy: (push, out) => deployer.handlePush(push, out),
     table,
     services,
-    createApp: (app) => createApp(store, app),
+    pushes: {
+      open: (app, keyName) => ops.openPush(app, keyName),
+      arrive: (app, keyName) => ops.arrivePush(app, keyName),
+      close: (app, created) => ops.closePush(app, created),
+    },
     log,
     limits: {
       authTimeoutMs: settings.GOKU_SSH_AUTH_TIMEOUT * 1000,

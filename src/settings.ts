@@ -44,6 +44,8 @@ const schema = z.object({
     .int()
     .min(1)
     .default(2 * 1024 ** 3),
+  /** Apps one key may create by pushing (apps:create by an admin is not counted). */
+  GOKU_MAX_APPS_PER_KEY: z.coerce.number().int().min(0).max(100000).default(20),
   /** Seconds an ssh connection has to finish its handshake and authenticate. */
   GOKU_SSH_AUTH_TIMEOUT: z.coerce.number().positive().max(600).default(20),
   /** Seconds an authenticated ssh connection may stay open with no channel. */

@@ -49,6 +49,12 @@ export class Repos {
     }
   }
 
+  /** Whether any ref landed in the app's repo. */
+  async hasRefs(app: string): Promise<boolean> {
+    const { stdout } = await run('git', ['--git-dir', this.path(app), 'for-each-ref', '--count=1']);
+    return stdout.trim() !== '';
+  }
+
   async setHead(app: string, branch: string): Promise<void> {
     await run('git', ['--git-dir', this.path(app), 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
   }

@@ -2,15 +2,16 @@ import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { assertConfigSize } from '../core/config.js';
-import { assertOwnDomain, normalizeDomain } from '../core/names.js';
+import { assertAppName, assertOwnDomain, normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
 import type { Settings } from '../settings.js';
-import { createApp } from '../store/apps.js';
+import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
 import type { AppRecord, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
 import type { Deployer, Out } from './deploy.js';
+import type { AppLocks } from './locks.js';
 import type { Reconciler } from './reconcile.js';
 import type { RouteTable } from './routing.js';
 
@@ -60,6 +61,7 @@ export class AppOps {
       settings: Settings;
       streamModule: string;
       homeLabel: string;
+      locks: AppLocks;
     },
   ) {}
 
@@ -163,6 +165,48 @@ export class AppOps {
       throw new GokuError('GOKU_ERR_APP_EXISTS', `app ${app} already exists`);
     await createApp(this.d.store, app);
     await this.d.repos.ensure(app);
+  }
+
+  /**
+   * Before `git receive-pack` runs for a push: an app that does not exist yet is only checked
+   * (name, collisions, the key's app count) and given a bare repo; its record is made when a
+   * push actually arrives (see arrivePush), so an empty session creates nothing.
+   */
+  async openPush(app: string, keyName: string): Promise<void> {
+    const data = this.d.store.read();
+    if (!data.apps[app]) {
+      assertAppName(app);
+      assertAppNameFree(data, app);
+      assertMayCreate(data, keyName, this.d.settings.GOKU_MAX_APPS_PER_KEY);
+    }
+    await this.d.repos.ensure(app);
+  }
+
+  /** The hook handed a push over: create the app now if it is new (true when this push did). */
+  async arrivePush(app: string, keyName: string): Promise<boolean> {
+    if (this.d.store.read().apps[app]) return false;
+    assertMayCreate(this.d.store.read(), keyName, this.d.settings.GOKU_MAX_APPS_PER_KEY);
+    return createApp(this.d.store, app, keyName);
+  }
+
+  /**
+   * `git receive-pack` has exited. A repo no app owns (nothing was pushed) goes; so does an app
+   * this push created if nothing of the push landed: a failed first push leaves nothing.
+   */
+  async closePush(app: string, created: boolean): Promise<void> {
+    await this.d.locks.run(app, async () => {
+      const rec = this.d.store.read().apps[app];
+      if (!rec) {
+        await this.d.repos.remove(app);
+        return;
+      }
+      if (!created || Object.keys(rec.deployments).length > 0) return;
+      if (await this.d.repos.hasRefs(app)) return;
+      await this.d.store.update((s) => {
+        delete s.apps[app];
+      });
+      await this.d.repos.remove(app);
+    });
   }
 
   destroy(app: string, out: Out): Promise<void> {

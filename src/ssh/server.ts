@@ -25,8 +25,12 @@ export interface SshDeps {
   ): Promise<void>;
   table: Command[];
   services: Services;
-  /** Creates the app on its first push (refuses names that collide). */
-  createApp(app: string): Promise<void>;
+  /** Around one `git receive-pack`: see AppOps.openPush, arrivePush and closePush. */
+  pushes: {
+    open(app: string, keyName: string): Promise<void>;
+    arrive(app: string, keyName: string): Promise<boolean>;
+    close(app: string, created: boolean): Promise<void>;
+  };
   log: Logger;
   limits: SshLimits;
 }
@@ -319,8 +323,7 @@ export class SshServer {
         if (!this.d.repos.exists(app))
           throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
       } else {
-        if (!this.d.store.read().apps[app]) await this.d.createApp(app);
-        await this.d.repos.ensure(app);
+        await this.d.pushes.open(app, key.name);
       }
     } catch (err) {
       ch.stderr.write(`error: ${oneLine(err)}\n`);
@@ -331,21 +334,32 @@ export class SshServer {
     this.d.log.info({ app, key: key.name, service }, 'git session');
     const child = this.d.repos.spawn(service, app, childEnv);
     const landed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    let created = false;
+    if (service === 'receive-pack') {
+      void landed.then(() =>
+        this.d.pushes
+          .close(app, created)
+          .catch((err) => this.d.log.warn({ app, err: oneLine(err) }, 'cleaning up after a push failed')),
+      );
+    }
     const hookChannel = child.stdio[3] as Duplex | undefined;
     if (hookChannel) {
       serveHook(
         hookChannel,
         (push, out) =>
-          this.d.deploy(
-            {
-              ...push,
-              app,
-              keyName: key.name,
-              landed,
-              abandoned: () => child.exitCode !== null || child.signalCode !== null,
-            },
-            out,
-          ),
+          this.d.pushes.arrive(app, key.name).then((made) => {
+            created = made;
+            return this.d.deploy(
+              {
+                ...push,
+                app,
+                keyName: key.name,
+                landed,
+                abandoned: () => child.exitCode !== null || child.signalCode !== null,
+              },
+              out,
+            );
+          }),
         (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
       );
     }

@@ -1,20 +1,39 @@
 import { assertAppName } from '../core/names.js';
 import { GokuError } from '../errors.js';
-import type { Store } from './types.js';
+import type { Store, StoreData } from './types.js';
+
+/** Refuses an app name that another app's branch deployment already uses. */
+export function assertAppNameFree(data: StoreData, name: string): void {
+  for (const [other, rec] of Object.entries(data.apps)) {
+    if (other !== name && rec.deployments[name]) {
+      throw new GokuError(
+        'GOKU_ERR_NAME_TAKEN',
+        `app name ${name} is taken by a branch deployment of app ${other}; choose another name`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses a key's push that would create one app more than GOKU_MAX_APPS_PER_KEY: a deploy
+ * key may push, and a push creates its app, so without a bound one key fills the disk.
+ */
+export function assertMayCreate(data: StoreData, keyName: string, max: number): void {
+  const mine = Object.values(data.apps).filter((a) => a.createdBy === keyName).length;
+  if (mine >= max) {
+    throw new GokuError(
+      'GOKU_ERR_APP_LIMIT',
+      `key ${keyName} has already created ${mine} apps by pushing (GOKU_MAX_APPS_PER_KEY=${max}); destroy one, or have an admin run apps:create`,
+    );
+  }
+}
 
 /** Creates an app record; refuses names that would collide with another app's branch deployment. */
-export async function createApp(store: Store, name: string): Promise<void> {
+export async function createApp(store: Store, name: string, createdBy?: string): Promise<boolean> {
   assertAppName(name);
-  await store.update((s) => {
-    if (s.apps[name]) return;
-    for (const [other, rec] of Object.entries(s.apps)) {
-      if (rec.deployments[name]) {
-        throw new GokuError(
-          'GOKU_ERR_NAME_TAKEN',
-          `app name ${name} is taken by a branch deployment of app ${other}; choose another name`,
-        );
-      }
-    }
+  return store.update((s) => {
+    if (s.apps[name]) return false;
+    assertAppNameFree(s, name);
     const now = new Date().toISOString();
     s.apps[name] = {
       name,
@@ -24,7 +43,9 @@ export async function createApp(store: Store, name: string): Promise<void> {
       env: {},
       domains: [],
       deployments: {},
+      ...(createdBy ? { createdBy } : {}),
     };
+    return true;
   });
 }
 

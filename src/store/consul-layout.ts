@@ -37,6 +37,7 @@ export function toPairs(data: StoreData): Pairs {
       defaultBranch: a.defaultBranch,
     };
     if (a.ports) meta.ports = a.ports;
+    if (a.createdBy) meta.createdBy = a.createdBy;
     out.set(`${p}app`, JSON.stringify(meta));
     for (const [k, v] of Object.entries(a.env)) out.set(`${p}env/${k}`, v);
     if (a.scale !== undefined) out.set(`${p}CONTAINERS`, String(a.scale));
@@ -122,6 +123,7 @@ export function fromPairs(pairs: Pairs, problems: string[] = []): StoreData {
       if (typeof v.updatedAt === 'string') a.updatedAt = v.updatedAt;
       if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
       if (Array.isArray(v.ports)) a.ports = v.ports;
+      if (typeof v.createdBy === 'string') a.createdBy = v.createdBy;
     } else if (kind === 'deployments' && sub) {
       const d = json(raw, key, problems) as DeploymentRecord | undefined;
       if (d && d.name === sub) app(name).deployments[sub] = d;

@@ -76,6 +76,8 @@ export interface AppRecord {
   releases?: ReleaseRecord[];
   /** Instances of the default deployment (ps:scale); absent means 1. */
   scale?: number;
+  /** The key whose first push created the app (counted by GOKU_MAX_APPS_PER_KEY); absent for apps:create. */
+  createdBy?: string;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,10 @@ describe('embedded store crash safety', () => {
     let last = 0;
     for (let round = 0; round < 12; round++) {
       const child = spawn(process.execPath, ['--input-type=module', '-e', writer, home], { stdio: 'ignore' });
+      // Node's start takes longer than the kill delay on a loaded machine: the first round
+      // kills only once the writer has written.
+      for (let i = 0; i < 200 && !existsSync(join(home, 'store.json')); i++)
+        await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 250));
       const exited = new Promise((r) => child.on('exit', r));
       child.kill('SIGKILL');

@@ -166,12 +166,12 @@ describe('nginx config rendering', () => {
     expect(text).toContain('add_header X-Goku-Release "r1" always;');
     expect(text).toMatch(/server_name web-dev\.h\.io;[\s\S]*return 503/);
     // The routes nginx listens on a unix socket behind the edge, which holds the proxy port.
-    expect(text).toContain('listen unix:/var/lib/goku/nginx/routes.sock default_server;');
-    expect(text).toContain('listen unix:/var/lib/goku/nginx/routes.sock;');
+    expect(text).toContain('listen unix:/var/lib/goku/nginx/sock/routes.sock default_server;');
+    expect(text).toContain('listen unix:/var/lib/goku/nginx/sock/routes.sock;');
     expect(text).toContain('set_real_ip_from unix:;');
     const edge = proxy.renderEdge();
     expect(edge).toContain('listen 80 default_server;');
-    expect(edge).toContain('proxy_pass http://unix:/var/lib/goku/nginx/routes.sock:;');
+    expect(edge).toContain('proxy_pass http://unix:/var/lib/goku/nginx/sock/routes.sock:;');
     expect(edge).not.toMatch(/^\s*upstream /m);
     expect(text).not.toContain('upstream goku_web_dev');
     // Published ports: the stream module, one upstream and server per port.
