@@ -608,12 +608,13 @@ export class Deployer {
     );
     this.d.log.info({ app, deployment, release, version: rel.version, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
-    const url = domains[0] ? this.url(domains[0]) : null;
+    // Without an HTTP port nginx does not route the deployment: a URL would only answer 404.
+    const url = domains[0] && port ? this.url(domains[0]) : null;
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     out(
       url
         ? `=====> ${app} deployed: ${url} (${secs}s)`
-        : `=====> ${app} deployed as ${deployment} (${secs}s)`,
+        : `=====> ${app} deployed as ${deployment} (${secs}s; no HTTP port, so no URL)`,
     );
     out(`=====> Release v${rel.version}`);
     return { tail, revert, version: rel.version };

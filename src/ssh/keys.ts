@@ -24,10 +24,16 @@ export function parsePublicKey(text: string): PublicKeyInfo {
       'GOKU_ERR_INVALID_KEY',
       `invalid public key: ${why}; pipe one OpenSSH public key line (e.g. ~/.ssh/id_ed25519.pub) on stdin`,
     );
+  // Say so before anything else: the whole file arrives, and only the user can fix it.
+  if (/PRIVATE KEY-----|^PuTTY-User-Key-File/m.test(text)) {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_KEY',
+      'that is a private key: keep it secret (it is not stored) and pipe the public key instead, e.g. ~/.ssh/id_ed25519.pub',
+    );
+  }
   if (lines.length === 0) throw bad('nothing on stdin');
   if (lines.length > 1) throw bad('expected exactly one key line');
   const line = lines[0] as string;
-  if (line.includes('PRIVATE KEY')) throw bad('that is a private key');
   const [type, b64] = line.split(/\s+/);
   if (!type || !b64 || !ALLOWED.test(type)) throw bad(`unsupported key type ${JSON.stringify(type ?? '')}`);
   const parsed = utils.parseKey(line);

@@ -138,6 +138,8 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('no EXPOSE: not routed');
+    expect(r.stderr).toContain(`${worker} deployed as ${worker}`);
+    expect(r.stderr).not.toContain('http://');
     expect(server.containers(worker).map((c) => c.state)).toEqual(['running']);
     expect((await server.get(`${worker}.${server.domain}`)).status).toBe(404);
 

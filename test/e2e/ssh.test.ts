@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -170,7 +170,11 @@ describe('ssh server', () => {
       [['keys:add', 'a'], 'not a key', /^error: invalid public key/],
       [['keys:add', 'a'], '', /^error: invalid public key: nothing on stdin/],
       [['keys:add', 'a'], 'ssh-ed25519 AAAAnotbase64!!', /^error: invalid public key/],
-      [['keys:add', 'a'], '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n', /^error: invalid public key/],
+      [
+        ['keys:add', 'a'],
+        readFileSync(stranger.priv, 'utf8'),
+        /^error: that is a private key: keep it secret/,
+      ],
       [['keys:add', 'admin'], stranger.pub, /^error: a key named admin already exists/],
       [['keys:add', 'again'], admin.pub, /^error: this key is already stored as admin/],
       [['keys:add', 'bad name'], stranger.pub, /^error: invalid key name/],
