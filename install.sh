@@ -60,6 +60,8 @@ npm run build --silent
 
 GOKU_HOME=${GOKU_HOME:-/var/lib/goku}
 export GOKU_HOME
+FIRST_START=0
+[ -f "$GOKU_HOME/admin-token" ] || FIRST_START=1
 mkdir -p "$GOKU_HOME"
 chmod 700 "$GOKU_HOME"
 ln -sf "$ROOT/bin/goku" /usr/local/bin/goku
@@ -94,7 +96,10 @@ else
     for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
   fi
   [ -f /etc/goku.env ] && { set -a; . /etc/goku.env; set +a; }
-  say "Starting goku in the background (log: $GOKU_HOME/goku.log)"
+  say "Starting goku in the background (log: $GOKU_HOME/goku.log, readable by root only)"
+  # The log names apps, keys and addresses: root's alone, like the journal would be.
+  touch "$GOKU_HOME/goku.log"
+  chmod 600 "$GOKU_HOME/goku.log"
   nohup "$ROOT/bin/goku" server >>"$GOKU_HOME/goku.log" 2>&1 &
   echo $! > "$pidfile"
 fi
@@ -103,10 +108,13 @@ for _ in $(seq 1 100); do [ -S "$GOKU_HOME/goku.sock" ] && break; sleep 0.1; don
 [ -S "$GOKU_HOME/goku.sock" ] || die "goku did not start; see $GOKU_HOME/goku.log (or journalctl -u goku)"
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}')
+# The token is shown on this terminal once, when it was made; never in a log.
+if [ "$FIRST_START" = 1 ]; then token=$(cat "$GOKU_HOME/admin-token")
+else token="in $GOKU_HOME/admin-token (root only)"; fi
 cat <<NEXT
 
 goku is running.
-  Admin token (HTTP API):  $(cat "$GOKU_HOME/admin-token")
+  Admin token (HTTP API):  $token
   Add your key:            goku keys:add me --admin < ~/.ssh/id_ed25519.pub
                            (or from your laptop: cat ~/.ssh/id_ed25519.pub | ssh root@${host:-HOST} goku keys:add me --admin)
   Deploy an app:           git remote add goku ssh://git@${host:-HOST}:${GOKU_SSH_PORT:-2222}/myapp
