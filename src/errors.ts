@@ -58,3 +58,16 @@ export function oneLine(err: unknown): string {
 export function errorCode(err: unknown): ErrorCode {
   return err instanceof GokuError ? err.code : 'GOKU_ERR_INTERNAL';
 }
+
+/**
+ * A short, printable excerpt of text a user sent (a pushed file, an argument) for an error
+ * message: control characters shown as ?, whitespace runs as one space, at most `max` characters.
+ */
+export function excerpt(text: string, max = 60): string {
+  const flat = text
+    .replace(/\s+/g, ' ')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?')
+    .trim();
+  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GokuError } from '../errors.js';
+import { excerpt, GokuError } from '../errors.js';
 
 /** One HTTP check of app.json's healthchecks.web (Dokku's format). */
 export interface HttpCheck {
@@ -63,7 +63,10 @@ export function appJsonChecks(text: string): HttpCheck[] | null {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new GokuError('GOKU_ERR_APP_JSON', `app.json is not valid JSON: ${(err as Error).message}`);
+    throw new GokuError(
+      'GOKU_ERR_APP_JSON',
+      `app.json is not valid JSON: ${excerpt((err as Error).message, 120)}`,
+    );
   }
   const parsed = appJson.safeParse(raw);
   if (!parsed.success) {

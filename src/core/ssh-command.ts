@@ -12,7 +12,16 @@ export type SshRequest =
  */
 export function parseSshCommand(command: string): SshRequest {
   if (command.length > 4096) throw new GokuError('GOKU_ERR_USAGE', 'command is too long');
-  const words = parse(command, (key) => `$${key}`);
+  let words: ReturnType<typeof parse>;
+  try {
+    words = parse(command, (key) => `$${key}`);
+  } catch {
+    // shell-quote throws on what a shell could not parse either ("${", unbalanced quotes).
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      'the command line does not parse (an unclosed quote or ${); quote the argument',
+    );
+  }
   const argv: string[] = [];
   for (const w of words) {
     if (typeof w !== 'string') {

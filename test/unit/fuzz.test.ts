@@ -1,0 +1,242 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { commandTable, parseCommand } from '../../src/commands/index.js';
+import { parseVersion } from '../../src/commands/release-version.js';
+import { appJsonChecks, CHECK_LIMITS } from '../../src/core/checks.js';
+import {
+  assertConfigKey,
+  assertConfigSize,
+  MAX_CONFIG_BYTES,
+  parseAssignments,
+} from '../../src/core/config.js';
+import { dockerfileFacts } from '../../src/core/dockerfile.js';
+import {
+  appFromRepoPath,
+  assertAppName,
+  assertOwnDomain,
+  branchSlug,
+  deploymentName,
+  isValidAppName,
+  normalizeDomain,
+  parseCnameFile,
+} from '../../src/core/names.js';
+import { parsePortMapping } from '../../src/core/routes.js';
+import { parseSshCommand } from '../../src/core/ssh-command.js';
+import { ERROR_CODES, GokuError } from '../../src/errors.js';
+import { parsePublicKey } from '../../src/ssh/keys.js';
+
+// Property-based fuzzing of every parser of user input: whatever a deploy key or an admin
+// sends, a parser either returns a well-formed value or throws a GokuError with a known code
+// and a one-line message. These parsers live in core/ (and the key and argv parsers beside
+// it), which does no I/O, so nothing can be written by them.
+
+const RUNS = { numRuns: 3000 };
+
+/** Runs fn; anything thrown must be a coded, one-line GokuError. Returns the value or null. */
+function onlyCoded<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof GokuError)) throw new Error(`not a GokuError: ${String(err)}`);
+    expect(Object.keys(ERROR_CODES)).toContain(err.code);
+    expect(err.message).not.toMatch(/\n/);
+    expect(err.message.length).toBeLessThan(600);
+    return null;
+  }
+}
+
+/** Text with the characters hostile input likes: controls, quotes, separators, unicode. */
+const hostile = fc.oneof(
+  fc.string({ maxLength: 200 }),
+  fc.string({ unit: 'grapheme', maxLength: 100 }),
+  fc.string({
+    unit: fc.constantFrom(...'aZ09-_./\\:;@#$`\'"{}[]()*?! \t\r\n\u0000\u001b日本é'),
+    maxLength: 120,
+  }),
+);
+
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+describe('fuzzing the parsers of user input', () => {
+  it('app names and repo paths', () => {
+    fc.assert(
+      fc.property(hostile, (s) => {
+        const ok = onlyCoded(() => assertAppName(s));
+        expect(ok !== null).toBe(isValidAppName(s));
+        const app = onlyCoded(() => appFromRepoPath(s));
+        if (app !== null) expect(isValidAppName(app)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('branch slugs always make a DNS label of at most 63 characters', () => {
+    const app = fc.stringMatching(/^[a-z][a-z0-9-]{0,39}$/);
+    fc.assert(
+      fc.property(app, hostile, (a, branch) => {
+        const slug = branchSlug(a, branch);
+        expect(slug).toMatch(/^([a-z0-9]+(-[a-z0-9]+)*)?$/);
+        const dep = deploymentName(a, branch, 'master');
+        expect(dep.length).toBeLessThanOrEqual(63);
+        if (branch !== 'master') expect(dep.startsWith(`${a}-`)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('CNAME files and domains: every result is a plain host name, never an IP or under GOKU_DOMAIN', () => {
+    const lines = fc.array(fc.oneof(hostile, fc.domain(), fc.ipV4()), { maxLength: 8 });
+    fc.assert(
+      fc.property(lines, fc.constantFrom('\n', '\r\n'), (ls, eol) => {
+        const got = onlyCoded(() => parseCnameFile(ls.join(eol)));
+        for (const d of got ?? []) {
+          expect(d.length).toBeLessThanOrEqual(253);
+          for (const l of d.split('.')) expect(l).toMatch(dnsLabel);
+          expect(d).not.toMatch(/\.\d+$/);
+          onlyCoded(() => assertOwnDomain(d, 'goku.test', 'app'));
+        }
+      }),
+      RUNS,
+    );
+    fc.assert(
+      fc.property(fc.oneof(hostile, fc.domain(), fc.ipV4(), fc.ipV6()), (s) => {
+        onlyCoded(() => normalizeDomain(s));
+      }),
+      RUNS,
+    );
+  });
+
+  it('app.json: any text, any JSON, any healthchecks shape', () => {
+    const num = fc.oneof(
+      fc.double(),
+      fc.integer(),
+      fc.constantFrom(1e308, -1, 0, 0.5, Number.MAX_SAFE_INTEGER + 2),
+    );
+    const checkish = fc.record(
+      {
+        type: fc.oneof(fc.constantFrom('startup', 'liveness'), hostile),
+        name: hostile,
+        path: fc.oneof(fc.constant('/'), hostile),
+        content: hostile,
+        attempts: num,
+        timeout: num,
+        wait: num,
+        initialDelay: num,
+        port: num,
+      },
+      { requiredKeys: [] },
+    );
+    const doc = fc.oneof(
+      fc.json(),
+      hostile,
+      fc
+        .record({ healthchecks: fc.record({ web: fc.array(checkish, { maxLength: 25 }) }) })
+        .map((o) => JSON.stringify(o)),
+    );
+    fc.assert(
+      fc.property(doc, (text) => {
+        const checks = onlyCoded(() => appJsonChecks(text));
+        for (const c of checks ?? []) {
+          expect(Number.isInteger(c.attempts)).toBe(true);
+          expect(c.attempts).toBeGreaterThanOrEqual(1);
+          expect(c.attempts).toBeLessThanOrEqual(CHECK_LIMITS.attempts);
+          expect(c.initialDelay).toBeLessThanOrEqual(CHECK_LIMITS.initialDelay);
+          expect(c.wait).toBeLessThanOrEqual(CHECK_LIMITS.wait);
+          expect(c.timeout).toBeLessThanOrEqual(CHECK_LIMITS.timeout);
+          expect(c.path.startsWith('/')).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('Dockerfiles: EXPOSE gives a port from 1 to 65535 or none', () => {
+    const instr = fc.oneof(
+      fc.constantFrom('FROM x', 'ARG PORT=80', 'ENV P=1', 'EXPOSE', 'HEALTHCHECK CMD true', '\\', '# c'),
+      fc.tuple(fc.constantFrom('EXPOSE ', 'ARG ', 'ENV ', 'FROM '), hostile).map(([a, b]) => a + b),
+      fc
+        .tuple(fc.constant('EXPOSE '), fc.oneof(fc.integer(), fc.double()).map(String))
+        .map(([a, b]) => a + b),
+      hostile,
+    );
+    fc.assert(
+      fc.property(fc.array(instr, { maxLength: 10 }), (ls) => {
+        const facts = onlyCoded(() => dockerfileFacts(ls.join('\n')));
+        if (facts?.port != null) {
+          expect(Number.isInteger(facts.port)).toBe(true);
+          expect(facts.port).toBeGreaterThanOrEqual(1);
+          expect(facts.port).toBeLessThanOrEqual(65535);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('config: KEY=VALUE pairs, keys and sizes', () => {
+    fc.assert(
+      fc.property(fc.array(hostile, { maxLength: 6 }), (pairs) => {
+        const env = onlyCoded(() => parseAssignments(pairs));
+        for (const [k, v] of Object.entries(env ?? {})) {
+          expect(k).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+          expect(v).not.toContain('\u0000');
+        }
+        for (const p of pairs) onlyCoded(() => assertConfigKey(p));
+      }),
+      RUNS,
+    );
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.string({ maxLength: 40000 }), { maxKeys: 5 }), (env) => {
+        const ok = onlyCoded(() => assertConfigSize(env)) !== null || Object.keys(env).length === 0;
+        const size = Object.entries(env).reduce(
+          (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 2,
+          0,
+        );
+        if (size > MAX_CONFIG_BYTES) expect(ok).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('ssh command lines and argv: a git service on a valid app, or a command with plain words', () => {
+    const table = commandTable();
+    const line = fc.oneof(
+      hostile,
+      fc
+        .tuple(fc.constantFrom('git-receive-pack ', 'git-upload-pack ', 'git receive-pack '), hostile)
+        .map(([a, b]) => a + b),
+      fc
+        .tuple(fc.constantFrom(...table.map((c) => c.name)), fc.array(hostile, { maxLength: 4 }))
+        .map(([c, args]) => [c, ...args.map((a) => `'${a.replace(/'/g, '')}'`)].join(' ')),
+    );
+    fc.assert(
+      fc.property(line, (l) => {
+        const req = onlyCoded(() => parseSshCommand(l));
+        if (req?.kind === 'git') expect(isValidAppName(req.app)).toBe(true);
+        if (req?.kind === 'command') {
+          for (const w of req.argv) expect(typeof w).toBe('string');
+          onlyCoded(() => parseCommand(table, req.argv));
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('public keys, port mappings and release versions', () => {
+    fc.assert(
+      fc.property(hostile, (s) => {
+        onlyCoded(() => parsePublicKey(s));
+        onlyCoded(() => parsePublicKey(`ssh-ed25519 ${s}`));
+        const m = onlyCoded(() => parsePortMapping(s));
+        if (m) {
+          expect(m.host).toBeGreaterThanOrEqual(1);
+          expect(m.host).toBeLessThanOrEqual(65535);
+          expect(m.container).toBeGreaterThanOrEqual(1);
+          expect(m.container).toBeLessThanOrEqual(65535);
+        }
+        const v = onlyCoded(() => parseVersion(s));
+        if (v !== null) expect(v).toBeGreaterThanOrEqual(1);
+      }),
+      RUNS,
+    );
+  });
+});
