@@ -91,7 +91,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   );
   const routes = new RouteTable(proxy);
   const locks = new AppLocks();
-  const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'));
+  const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
   const deployer = new Deployer({
     settings: { ...settings, GOKU_HOME: home },

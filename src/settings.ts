@@ -36,6 +36,12 @@ const schema = z.object({
     .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://HOST:PORT')
     .optional(),
   GOKU_CONSUL_TOKEN: z.string().min(1).optional(),
+  /** Bytes of pack data one push may send (git's receive.maxInputSize). */
+  GOKU_MAX_PUSH_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2 * 1024 ** 3),
   /** Files a pushed tree may hold (checked from its tree objects before anything is read). */
   GOKU_MAX_TREE_FILES: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
   /** Bytes a pushed tree may hold (blob sizes from git's object headers). */

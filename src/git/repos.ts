@@ -11,6 +11,7 @@ export class Repos {
   constructor(
     private readonly root: string,
     private readonly hooksDir: string,
+    private readonly maxPushBytes: number,
   ) {}
 
   path(app: string): string {
@@ -60,12 +61,13 @@ export class Repos {
   }
 
   /**
-   * The system git does the wire protocol; isomorphic-git has no server side. receive-pack
-   * gets a socket on fd 3, which git hands down to hooks/pre-receive (see git/hook.ts).
+   * The system git does the wire protocol. receive-pack gets a socket on fd 3, which git hands
+   * down to hooks/pre-receive (see git/hook.ts), and a bound on the pack a push may send.
    */
   spawn(kind: 'receive-pack' | 'upload-pack', app: string, env: Record<string, string>): ChildProcess {
     const hook = kind === 'receive-pack';
-    return spawn('git', [kind, this.path(app)], {
+    const limit = hook ? ['-c', `receive.maxInputSize=${this.maxPushBytes}`] : [];
+    return spawn('git', [...limit, kind, this.path(app)], {
       env: { ...process.env, ...env, ...(hook ? { GOKU_HOOK_FD: '3' } : {}) },
       stdio: hook ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });

@@ -363,6 +363,9 @@ export class SshServer {
         (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
       );
     }
+    // git may exit before reading all it was sent (a pack over receive.maxInputSize): the
+    // write error must not take the daemon down.
+    child.stdin?.on('error', () => undefined);
     ch.pipe(child.stdin as NodeJS.WritableStream);
     child.stdout?.pipe(ch, { end: false });
     child.stderr?.pipe(ch.stderr, { end: false });

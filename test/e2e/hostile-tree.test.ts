@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,9 @@ import { AppRepo, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../hel
 // Whoever holds a deploy key controls the pushed tree: goku reads what it needs from git's
 // objects, never through a link, and bounds what a tree may cost.
 describe('a hostile pushed tree', () => {
-  const server = new GokuServer({ env: { GOKU_MAX_TREE_BYTES: String(4 * 1024 * 1024) } });
+  const server = new GokuServer({
+    env: { GOKU_MAX_TREE_BYTES: String(4 * 1024 * 1024), GOKU_MAX_PUSH_BYTES: String(1024 * 1024) },
+  });
   const p = uniquePrefix();
   const app = `${p}-tree`;
   let key: SshKey;
@@ -111,6 +114,17 @@ describe('a hostile pushed tree', () => {
     repo.write({ 'big.bin': 'z'.repeat(5 * 1024 * 1024) });
     repo.commit('big');
     await expectRefused(/more than 4 MiB \(GOKU_MAX_TREE_BYTES\)/);
+  });
+
+  it('a push whose pack is over GOKU_MAX_PUSH_BYTES is refused by git as it arrives', async () => {
+    repo.write({ 'noise.bin': randomBytes(2 * 1024 * 1024).toString('base64') });
+    repo.commit('noise');
+    const r = await repo.push();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/pack exceeds maximum allowed size/);
+    expect(await repo.remoteRef('master')).toBe(goodSha);
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('good\n');
+    execFileSync('git', ['reset', '-q', '--hard', goodSha], { cwd: repo.dir });
   });
 
   it('retargeting a symlink and replacing it with a directory deploy, push after push', async () => {
