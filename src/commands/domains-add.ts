@@ -5,7 +5,7 @@ export const domainsAdd: Command = {
   name: 'domains:add',
   usage: 'domains:add APP DOMAIN...',
   summary: "Serve the app's default deployment at more domains",
-  help: 'Plain host names (RFC 1123, lowercased); a domain served or claimed by another app is refused. nginx serves them at once.',
+  help: 'Plain host names (RFC 1123, lowercased); a domain served or claimed by another app is refused, and so are names under GOKU_DOMAIN (goku gives those out itself) and IP addresses. nginx serves them at once.',
   args: { min: 2, max: 100 },
   async run({ args, io, services }) {
     const app = assertAppName(args[0] as string);
