@@ -72,6 +72,10 @@ describe('ssh connection limits', () => {
     expect(m.code, m.stderr).toBe(0);
     const check = () => run('ssh', ['-S', sock, '-O', 'check', 'git@127.0.0.1']);
     expect((await check()).code).toBe(0);
+    // A channel that opened and closed starts the idle clock again.
+    const once = await run('ssh', [...sshArgs(server, key, ['-S', sock, '-o', 'ControlMaster=no']), 'help']);
+    expect(once.stderr).not.toContain('Connection refused');
+    expect((await check()).code).toBe(0);
     await eventually(
       async () => (await check()).code,
       (code) => code !== 0,
