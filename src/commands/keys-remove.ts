@@ -5,7 +5,7 @@ export const keysRemove: Command = {
   name: 'keys:remove',
   usage: 'keys:remove NAME',
   summary: 'Remove a stored public key; it can no longer push or run commands',
-  help: 'Removes the key named NAME. Sessions already open stay open until they end.',
+  help: 'Removes the key named NAME. Its open ssh connections are closed within a second, and no new channel opens on them.',
   args: { min: 1, max: 1 },
   async run({ args, io, services }) {
     const name = args[0] as string;

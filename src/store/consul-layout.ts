@@ -1,4 +1,5 @@
 import { isValidAppName, normalizeDomain } from '../core/names.js';
+import { excerpt } from '../errors.js';
 import type { AppRecord, DeploymentRecord, KeyRecord, ReleaseRecord, StoreData } from './types.js';
 
 /**
@@ -48,7 +49,7 @@ export function toPairs(data: StoreData): Pairs {
   return out;
 }
 
-function json(raw: string, key: string, problems: string[]): unknown {
+function json(raw: string, key: string, problems: { push(msg: string): unknown }): unknown {
   try {
     return JSON.parse(raw);
   } catch {
@@ -62,7 +63,9 @@ function json(raw: string, key: string, problems: string[]): unknown {
  * CONTAINERS of "abc", a domains value that is not a JSON list of strings) are left out and
  * reported in `problems`; they stay in Consul untouched.
  */
-export function fromPairs(pairs: Pairs, problems: string[] = []): StoreData {
+export function fromPairs(pairs: Pairs, reported: string[] = []): StoreData {
+  // Keys and values come from anyone with Consul access: a report is one printable line.
+  const problems = { push: (msg: string) => reported.push(excerpt(msg, 300)) };
   const data: StoreData = { version: 1, keys: [], apps: {} };
   const app = (name: string): AppRecord => {
     let a = data.apps[name];

@@ -24,6 +24,7 @@ import { parsePortMapping } from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 import { ERROR_CODES, GokuError } from '../../src/errors.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
+import { fromPairs } from '../../src/store/consul-layout.js';
 
 // Property-based fuzzing of every parser of user input: whatever a deploy key or an admin
 // sends, a parser either returns a well-formed value or throws a GokuError with a known code
@@ -235,6 +236,34 @@ describe('fuzzing the parsers of user input', () => {
         }
         const v = onlyCoded(() => parseVersion(s));
         if (v !== null) expect(v).toBeGreaterThanOrEqual(1);
+      }),
+      RUNS,
+    );
+  });
+  it("the Consul layout's reader: any keys and values an operator could put", () => {
+    const key = fc.oneof(
+      fc
+        .tuple(
+          fc.constantFrom('goku/apps/', 'goku/keys/', 'goku/', 'other/'),
+          fc.oneof(fc.constantFrom('app', 'my-app', 'A', ''), hostile),
+          fc.constantFrom('/env/', '/CONTAINERS', '/domains', '/app', '/deployments/', '/releases/', '/', ''),
+          fc.oneof(fc.constantFrom('PORT', '1', 'my-app', ''), hostile),
+        )
+        .map((parts) => parts.join('')),
+      hostile,
+    );
+    const value = fc.oneof(hostile, fc.json(), fc.integer().map(String));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 12 }), (pairs) => {
+        const problems: string[] = [];
+        const data = fromPairs(new Map(pairs), problems);
+        for (const a of Object.values(data.apps)) {
+          expect(isValidAppName(a.name)).toBe(true);
+          for (const k of Object.keys(a.env)) expect(k).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+          for (const d of a.domains) expect(normalizeDomain(d)).toBe(d);
+          if (a.scale !== undefined) expect(Number.isInteger(a.scale)).toBe(true);
+        }
+        for (const p of problems) expect(p).not.toMatch(/\n/);
       }),
       RUNS,
     );
