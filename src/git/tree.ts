@@ -234,27 +234,15 @@ function catBatch(
       reject(err);
     };
 
-    // Reads n bytes (or a line) from git's stdout, pulling more when the buffer runs short.
-    const more = (): Promise<void> =>
-      new Promise((res, rej) => {
-        const onData = (c: Buffer) => {
-          cleanup();
-          buf = buf.length ? Buffer.concat([buf, c]) : c;
-          res();
-        };
-        const onEnd = () => {
-          cleanup();
-          rej(new GokuError('GOKU_ERR_PUSH_REJECTED', 'git cat-file ended early'));
-        };
-        const cleanup = () => {
-          out.off('data', onData);
-          out.off('end', onEnd);
-          out.pause();
-        };
-        out.on('data', onData);
-        out.on('end', onEnd);
-        out.resume();
-      });
+    // Pulls the next chunk of git's output. The async iterator reads in paused mode (a
+    // 'readable' listener): Node resumes a child's stdout that has none when the child exits,
+    // and in flowing mode chunks nobody listened for would be lost.
+    const chunks = out[Symbol.asyncIterator]();
+    const more = async (): Promise<void> => {
+      const { value, done } = await chunks.next();
+      if (done) throw new GokuError('GOKU_ERR_PUSH_REJECTED', 'git cat-file ended early');
+      buf = buf.length ? Buffer.concat([buf, value as Buffer]) : (value as Buffer);
+    };
 
     const next = async (): Promise<void> => {
       for (; idx < list.length; idx++) {
@@ -294,7 +282,6 @@ function catBatch(
       }
     };
 
-    out.pause();
     for (const e of list) child.stdin.write(`${e.oid}\n`);
     child.stdin.end();
     next().then(() => {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import ssh2 from 'ssh2';
 import tar from 'tar-stream';
@@ -85,6 +86,47 @@ describe('build context', () => {
       }),
     ).rejects.toThrow(/more than 3 files/);
   });
+});
+
+describe('reading a pushed tree', () => {
+  it('streams every file to a slow reader, also after git has exited (2,000 files)', async () => {
+    const dir = join(tmp, 'many');
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 2000; i++) writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`);
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir }).toString().trim();
+    git('init', '-q');
+    git('add', '-A');
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'c');
+    const tree = await GitTree.open({
+      gitdir: join(dir, '.git'),
+      objectDir: null,
+      commit: git('rev-parse', 'HEAD'),
+      limits: { maxFiles: 10000, maxBytes: 1e7 },
+    });
+    let files = 0;
+    let bytes = 0;
+    // A reader slower than git (as Docker is): git writes everything and exits first.
+    await tree.contents(
+      tree.entries,
+      (_e, body) =>
+        new Promise<void>((resolve, reject) => {
+          const w = new Writable({
+            highWaterMark: 16,
+            write(c: Buffer, _enc, cb) {
+              bytes += c.length;
+              setTimeout(cb, 0);
+            },
+          });
+          w.on('finish', () => {
+            files++;
+            resolve();
+          });
+          body.on('error', reject).pipe(w);
+        }),
+    );
+    expect(files).toBe(2000);
+    expect(bytes).toBe(tree.entries.reduce((n, e) => n + e.size, 0));
+  }, 30_000);
 });
 
 describe('embedded store', () => {
