@@ -561,9 +561,15 @@ export class Deployer {
       rel.discard(); // nothing changed: not a release
       return null;
     }
+    // CNAME domains belong to the default deployment; other branches carry the same file.
     const cnameText = await tree.readText('CNAME', MAX_READ_BYTES);
-    const cname = parseCnameFile(cnameText ?? '');
-    for (const d of cname) assertOwnDomain(d, settings.GOKU_DOMAIN, app);
+    let cname: string[] = [];
+    if (deployment === app) {
+      cname = parseCnameFile(cnameText ?? '');
+      for (const d of cname) assertOwnDomain(d, settings.GOKU_DOMAIN, app);
+    } else if (cnameText?.trim()) {
+      out(`-----> Skipping the CNAME file: its domains belong to ${app} (the default branch)`);
+    }
     const domains = this.domainsFor(this.ensureAppView(app), deployment, branch, cname);
     this.assertDomainsFree(app, deployment, domains);
 

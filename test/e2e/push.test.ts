@@ -112,6 +112,16 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(r.code, r.stderr).toBe(0);
     expect((await server.get(`www.${p}.example.com`)).body).toBe('cname app\n');
     expect((await server.get(`${p}.example.com`)).body).toBe('cname app\n');
+    // A branch carries the same CNAME file: it deploys at its own name only, and says so.
+    const branch = await repo.push('master:feature');
+    expect(branch.code, branch.stderr).toBe(0);
+    expect(branch.stderr).toContain(
+      `Skipping the CNAME file: its domains belong to ${app} (the default branch)`,
+    );
+    expect((await server.get(`${app}-feature.${server.domain}`)).body).toBe('cname app\n');
+    const doms = JSON.parse((await server.cli(['domains', app, '--json'])).stdout);
+    expect(doms.deployments[`${app}-feature`]).toEqual([`${app}-feature.${server.domain}`]);
+    expect(doms.deployments[app]).toContain(`www.${p}.example.com`);
     const unknown = await server.get('nobody.example.org');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toContain('no app is served at this address');
