@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
-import type { AppOps } from '../pipeline/ops.js';
+import type { AppOps } from '../app/ops.js';
 import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
 

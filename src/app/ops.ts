@@ -7,13 +7,13 @@ import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
+import type { Deployer, Out } from '../pipeline/deployer.js';
+import type { AppLocks } from '../pipeline/locks.js';
+import type { Reconciler } from '../pipeline/reconcile.js';
+import type { RouteTable } from '../pipeline/routing.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
 import type { AppRecord, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
-import type { Deployer, Out } from './deploy.js';
-import type { AppLocks } from './locks.js';
-import type { Reconciler } from './reconcile.js';
-import type { RouteTable } from './routing.js';
 
 export interface Instance {
   deployment: string;

@@ -1,0 +1,66 @@
+import type { Logger } from 'pino';
+import { deploymentDomains } from '../core/routes.js';
+import type { DockerEngine } from '../docker/engine.js';
+import { GokuError } from '../errors.js';
+import type { Repos } from '../git/repos.js';
+import type { Settings } from '../settings.js';
+import type { AppRecord, Store } from '../store/types.js';
+import type { AppLocks } from './locks.js';
+import type { RouteTable } from './routing.js';
+
+/** Where a deploy's progress lines go (the pusher's terminal, a command's stdout, a release log). */
+export type Out = (line: string) => void;
+
+/** What every stage of the pipeline works with, built once in the composition root. */
+export interface PipelineDeps {
+  settings: Settings;
+  store: Store;
+  docker: DockerEngine;
+  repos: Repos;
+  routes: RouteTable;
+  locks: AppLocks;
+  log: Logger;
+  /** Label value that marks this server's Docker objects (its GOKU_HOME). */
+  homeLabel: string;
+}
+
+/** The app's record as the store holds it now; a missing app is a coded error. */
+export function appView(d: PipelineDeps, app: string): AppRecord {
+  const rec = d.store.read().apps[app];
+  if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
+  return rec;
+}
+
+/** The labels that make a Docker object this goku's, of this app and deployment. */
+export function labels(d: PipelineDeps, app: string, deployment: string): Record<string, string> {
+  return { 'goku.app': app, 'goku.deployment': deployment, 'goku.home': d.homeLabel };
+}
+
+/** Instance i (from 0) of a deployment: DEPLOYMENT, DEPLOYMENT.2, ... after GOKU_CONTAINER_PREFIX. */
+export function containerName(d: PipelineDeps, deployment: string, i: number): string {
+  return `${d.settings.GOKU_CONTAINER_PREFIX}${deployment}${i === 0 ? '' : `.${i + 1}`}`;
+}
+
+/** Every domain a deployment is served at (its own, the CNAME's, domains:add for the default one). */
+export function domainsFor(
+  d: PipelineDeps,
+  appRec: AppRecord,
+  deployment: string,
+  branch: string,
+  cname: string[],
+): string[] {
+  return deploymentDomains({
+    app: appRec.name,
+    deployment,
+    branch,
+    baseDomain: d.settings.GOKU_DOMAIN,
+    cname,
+    extra: deployment === appRec.name ? appRec.domains : [],
+  });
+}
+
+/** The address a domain is served at through goku's proxy. */
+export function urlOf(d: PipelineDeps, domain: string): string {
+  const port = d.settings.GOKU_PROXY_PORT;
+  return `http://${domain}${port === 80 ? '' : `:${port}`}/`;
+}

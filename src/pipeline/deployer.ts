@@ -1,0 +1,483 @@
+import { branchFromRef, deploymentName, ZERO_SHA } from '../core/names.js';
+import { GokuError, oneLine } from '../errors.js';
+import { buildFromCommit } from '../sources/git.js';
+import type { DeploymentRecord, ReleaseKind, ReleaseRecord } from '../store/types.js';
+import { appView, type Out, type PipelineDeps, urlOf } from './context.js';
+import { assertDeploymentNameFree, assertDomainsFree } from './guards.js';
+import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
+import { destroyApp, removeDeployment } from './retire.js';
+import { switchTo } from './switch.js';
+
+export type { Out } from './context.js';
+
+export interface RefUpdate {
+  oldSha: string;
+  newSha: string;
+  ref: string;
+}
+
+export interface PushRequest {
+  app: string;
+  keyName: string;
+  updates: RefUpdate[];
+  /** The pre-receive hook's quarantine object directory. */
+  objectDir: string | null;
+  /**
+   * Resolves when `git receive-pack` has exited, i.e. after git updated the refs (or failed
+   * to). Only then is a pushed release final: until it resolves the old containers stay.
+   */
+  landed?: Promise<void>;
+  /** True once `git receive-pack` has exited: the push can no longer land, so nothing may go live. */
+  abandoned?: () => boolean;
+}
+
+/** A pushed release that is live but waits for git to land its ref. */
+interface PendingPush {
+  ref: string;
+  newSha: string;
+  version: number;
+  tail: () => Promise<void>;
+  revert: () => Promise<void>;
+}
+
+/** How long git gets after the hook's verdict to update the refs and exit. */
+const LANDING_TIMEOUT_MS = 120_000;
+
+/**
+ * The push pipeline: receive → build → start → check → route → retire, under the app's lock.
+ * Any failure before the switch leaves the running deployment exactly as it was.
+ */
+export class Deployer {
+  constructor(private readonly d: PipelineDeps) {}
+
+  /**
+   * Resolves as soon as every pushed branch is live (the pusher's part); retiring the old
+   * containers continues afterwards, still under the app's lock, so the next deploy of the
+   * app waits for it while the pusher does not.
+   */
+  handlePush(req: PushRequest, out: Out): Promise<void> {
+    return this.withTails(req.app, out, (tails) => this.pushUnderLock(req, out, tails));
+  }
+
+  /**
+   * Restarts every deployment of the app from its current image through the same switch a
+   * push uses: new container beside the old, check, nginx switch, then the old one retires.
+   */
+  restart(app: string, by: string, out: Out): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = appView(this.d, app);
+      const deps = Object.values(rec.deployments);
+      if (deps.length === 0) {
+        throw new GokuError(
+          'GOKU_ERR_NOT_DEPLOYED',
+          `app ${app} has no deployment to restart; push it first`,
+        );
+      }
+      for (const dep of deps) {
+        await this.redeploy(app, dep, { kind: 'restart', by, config: rec.env }, out, tails, {
+          intro: `-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`,
+          done: (v) => `=====> ${dep.name} restarted as release v${v}`,
+        });
+      }
+    });
+  }
+
+  /**
+   * Changes the app's env: every deployment restarts with it through the same switch, each as
+   * a release of kind config. Without a restart (or without deployments) the new env is only
+   * stored and recorded, and takes effect at the next deploy or restart.
+   */
+  reconfigure(
+    app: string,
+    env: Record<string, string>,
+    restart: boolean,
+    by: string,
+    out: Out,
+  ): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = appView(this.d, app);
+      const deps = Object.values(rec.deployments);
+      if (!restart || deps.length === 0) {
+        const dep = deps.find((d) => d.name === app) ?? deps[0];
+        const base = { deployment: dep?.name ?? app, branch: dep?.branch ?? '', commit: dep?.commit ?? '' };
+        await withRelease(this.d, app, { kind: 'config', ...base, by, config: env }, out, async (rel) => {
+          await this.d.store.update((s) => {
+            const a = s.apps[app];
+            if (a) a.env = { ...env };
+          });
+          rel.out(
+            `=====> Config of ${app} saved as release v${rel.version}; it takes effect at the next deploy or restart`,
+          );
+        });
+        return;
+      }
+      for (const dep of deps) {
+        await this.redeploy(app, dep, { kind: 'config', by, config: env, env }, out, tails, {
+          intro: `-----> Restarting ${dep.name} with the new config`,
+          done: (v) => `=====> ${dep.name} runs the new config as release v${v}`,
+        });
+      }
+    });
+  }
+
+  /**
+   * Runs N instances of the default deployment (0 stops it: nginx answers 503) through the
+   * same switch: N new containers from the current image, checked, then the old ones retired.
+   */
+  scale(app: string, count: number, by: string, out: Out): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const rec = appView(this.d, app);
+      const dep = rec.deployments[app];
+      if (!dep)
+        throw new GokuError(
+          'GOKU_ERR_NOT_DEPLOYED',
+          `app ${app} has no default deployment to scale; push it first`,
+        );
+      await this.redeploy(app, dep, { kind: 'scale', by, config: rec.env, count }, out, tails, {
+        done: (v) => `=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${v}`,
+      });
+    });
+  }
+
+  /**
+   * One deployment again from its current image, as a new release, through the switch:
+   * restart, config change and scale differ only in what they change (env, count).
+   */
+  private async redeploy(
+    app: string,
+    dep: DeploymentRecord,
+    change: {
+      kind: ReleaseKind;
+      by: string;
+      config: Record<string, string>;
+      env?: Record<string, string>;
+      count?: number;
+    },
+    out: Out,
+    tails: (() => Promise<void>)[],
+    text: { intro?: string; done: (version: number) => string },
+  ): Promise<void> {
+    const base = { deployment: dep.name, branch: dep.branch, commit: dep.commit };
+    await withRelease(
+      this.d,
+      app,
+      { kind: change.kind, ...base, by: change.by, config: change.config },
+      out,
+      async (rel) => {
+        if (text.intro) rel.out(text.intro);
+        const release = newRouteId(dep.commit);
+        rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
+        const { tail } = await switchTo(
+          this.d,
+          {
+            app,
+            ...base,
+            image: dep.image,
+            port: dep.port,
+            cname: dep.cnameDomains,
+            release,
+            ownsImage: false,
+            health: dep.health ?? { kind: 'default' },
+            ...(change.env ? { env: change.env } : {}),
+            ...(change.count !== undefined ? { count: change.count } : {}),
+          },
+          rel.out,
+        );
+        tails.push(tail);
+        rel.out(text.done(rel.version));
+      },
+    );
+  }
+
+  /**
+   * Goes back to release vN (default: the succeeded release of the default deployment before
+   * the current one): its image with its config, through the same switch, as a new release.
+   */
+  rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
+    return this.withTails(app, out, async (tails) => {
+      const { to, dep } = await this.rollbackTarget(app, target);
+      const base = {
+        kind: 'rollback' as const,
+        deployment: to.deployment,
+        branch: to.branch,
+        commit: to.commit,
+        by,
+      };
+      await withRelease(
+        this.d,
+        app,
+        { ...base, config: to.config, rollbackOf: to.version },
+        out,
+        async (rel) => {
+          rel.out(
+            `-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`,
+          );
+          const release = newRouteId(to.commit);
+          rel.set({ image: to.image, imageId: to.imageId, release });
+          const { tail } = await switchTo(
+            this.d,
+            {
+              app,
+              deployment: to.deployment,
+              branch: to.branch,
+              commit: to.commit,
+              image: to.image,
+              port: dep.port,
+              cname: dep.cnameDomains,
+              release,
+              ownsImage: false,
+              env: to.config,
+              health: dep.health ?? { kind: 'default' },
+            },
+            rel.out,
+          );
+          tails.push(tail);
+          rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
+        },
+      );
+    });
+  }
+
+  /** The release a rollback goes to, checked: succeeded, its deployment still there, its image kept. */
+  private async rollbackTarget(
+    app: string,
+    target: number | null,
+  ): Promise<{ to: ReleaseRecord; dep: DeploymentRecord }> {
+    const rec = appView(this.d, app);
+    const to =
+      target === null ? previousRelease(rec) : (rec.releases ?? []).find((r) => r.version === target);
+    const missing = (msg: string) => new GokuError('GOKU_ERR_RELEASE_NOT_FOUND', msg);
+    if (!to) {
+      throw missing(
+        target === null
+          ? `app ${app} has no earlier release to roll back to; see goku releases ${app}`
+          : `app ${app} has no release v${target}; see goku releases ${app}`,
+      );
+    }
+    if (to.status !== 'succeeded') {
+      throw missing(
+        `release v${to.version} of ${app} ${to.status === 'failed' ? 'failed' : 'never finished'}; roll back to a succeeded release`,
+      );
+    }
+    const dep = rec.deployments[to.deployment];
+    if (!dep) {
+      throw missing(
+        `deployment ${to.deployment} of release v${to.version} no longer exists; push its branch again`,
+      );
+    }
+    if (!(await this.d.docker.imageExists(to.image))) {
+      throw new GokuError(
+        'GOKU_ERR_IMAGE_PRUNED',
+        `the image of release v${to.version} was pruned (GOKU_KEEP_RELEASES); push that commit again instead`,
+      );
+    }
+    return { to, dep };
+  }
+
+  /**
+   * Runs `work` under the app's lock and resolves as soon as it is done (the caller's part);
+   * the tails it collects (retiring old containers) run afterwards, still under the lock, so
+   * the next change of the app waits for them while the caller does not.
+   */
+  private withTails(
+    app: string,
+    out: Out,
+    work: (tails: (() => Promise<void>)[]) => Promise<void>,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.d.locks
+        .run(
+          app,
+          async () => {
+            const tails: (() => Promise<void>)[] = [];
+            try {
+              await work(tails);
+              resolve();
+            } catch (err) {
+              // What did go live before the failure still has its tail to run.
+              reject(err);
+            }
+            for (const t of tails) {
+              await t().catch((err) =>
+                this.d.log.error({ app, err: oneLine(err) }, 'retiring old containers failed'),
+              );
+            }
+          },
+          () => out(`-----> Another deploy of ${app} is in progress; waiting for it to finish`),
+        )
+        .catch(reject);
+    });
+  }
+
+  private async pushUnderLock(req: PushRequest, out: Out, tails: (() => Promise<void>)[]): Promise<void> {
+    const { app } = req;
+    const pending: PendingPush[] = [];
+    // Runs after the hook's verdict, still under the app's lock: the next push of the app
+    // sees the ref git landed, and a release whose ref did not land is undone.
+    tails.push(() => this.land(req, pending));
+    for (const u of req.updates) {
+      const branch = branchFromRef(u.ref);
+      if (!branch) {
+        out(`-----> Skipping ${u.ref}: only branches deploy`);
+        continue;
+      }
+      const record = appView(this.d, app);
+      const defaultBranch =
+        record.defaultBranch ?? (branch === 'master' || branch === 'main' ? branch : 'master');
+      const deployment = deploymentName(app, branch, defaultBranch);
+      // Different branches can share a slug (FEATURE/UP and feature-up): the first keeps it.
+      const holder = record.deployments[deployment]?.branch;
+      if (u.newSha === ZERO_SHA) {
+        if (holder === branch) await removeDeployment(this.d, app, deployment, out);
+        else out(`-----> Branch ${branch} had no deployment to remove`);
+        continue;
+      }
+      if (holder !== undefined && holder !== branch) {
+        throw new GokuError(
+          'GOKU_ERR_NAME_TAKEN',
+          `branch ${JSON.stringify(branch)} would deploy as ${deployment}, which branch ${JSON.stringify(holder)} already uses; push it under another branch name`,
+        );
+      }
+      // Another push may have moved the branch while this one waited for the lock: deploying
+      // now would serve a commit git is about to refuse.
+      const now = await this.d.repos.refValue(app, u.ref);
+      if (now !== u.oldSha) {
+        throw new GokuError(
+          'GOKU_ERR_PUSH_REJECTED',
+          `${branch} moved to ${now.slice(0, 7)} while this push waited; fetch, merge and push again`,
+        );
+      }
+      const done = await withRelease(
+        this.d,
+        app,
+        { kind: 'push', deployment, branch, commit: u.newSha, by: req.keyName, config: record.env },
+        out,
+        (rel) => this.deployCommit({ app, branch, deployment, defaultBranch, commit: u.newSha, req }, rel),
+      );
+      if (done) pending.push({ ref: u.ref, newSha: u.newSha, ...done });
+    }
+  }
+
+  /**
+   * Waits for git to land the pushed refs, then retires the old containers of every release
+   * whose ref landed and undoes every one whose ref did not (the pusher went away, or git
+   * refused the update): what runs is always what the repository holds.
+   */
+  private async land(req: PushRequest, pending: PendingPush[]): Promise<void> {
+    if (pending.length === 0) return;
+    if (req.landed) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([req.landed, new Promise((r) => (timer = setTimeout(r, LANDING_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
+    for (const p of pending) {
+      const at = await this.d.repos.refValue(req.app, p.ref).catch(() => 'unknown');
+      if (at === p.newSha) {
+        await p.tail();
+        continue;
+      }
+      const reason = `the push did not land: git left ${p.ref} at ${at.slice(0, 7)}, not ${p.newSha.slice(0, 7)}; the previous release is back`;
+      this.d.log.warn({ app: req.app, version: p.version, ref: p.ref }, reason);
+      await p.revert();
+      await failRelease(this.d, req.app, p.version, reason);
+    }
+  }
+
+  /** A pushed commit: the git source builds it, the switch runs it. Null: nothing to run. */
+  private async deployCommit(
+    p: {
+      app: string;
+      branch: string;
+      deployment: string;
+      defaultBranch: string;
+      commit: string;
+      req: PushRequest;
+    },
+    rel: ReleaseHandle,
+  ): Promise<Omit<PendingPush, 'ref' | 'newSha'> | null> {
+    const { app, branch, deployment, commit } = p;
+    const { out } = rel;
+    const started = Date.now();
+    assertDeploymentNameFree(this.d, app, deployment);
+    out(`-----> Building ${app} (${branch} ${commit.slice(0, 7)})`);
+    const timings: Record<string, number> = {};
+    let mark = Date.now();
+    const lap = (name: string) => {
+      timings[name] = Date.now() - mark;
+      mark = Date.now();
+    };
+    const c = await buildFromCommit(
+      this.d,
+      { app, deployment, branch, commit, objectDir: p.req.objectDir },
+      out,
+      lap,
+    );
+    if (!c) {
+      out(`-----> No Dockerfile in ${branch} ${commit.slice(0, 7)}: nothing to run`);
+      await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+      rel.discard(); // nothing changed: not a release
+      return null;
+    }
+    rel.set({ image: c.image, imageId: c.imageId, release: c.release });
+    const { tail, revert } = await switchTo(
+      this.d,
+      {
+        app,
+        deployment,
+        branch,
+        commit,
+        image: c.image,
+        port: c.port,
+        cname: c.cname,
+        release: c.release,
+        ownsImage: true,
+        health: c.health,
+        ...(p.req.abandoned ? { abandoned: p.req.abandoned } : {}),
+      },
+      out,
+      lap,
+    );
+    this.d.log.info({ app, deployment, release: c.release, version: rel.version, ms: timings }, 'deployed');
+    await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+    // Without an HTTP port nginx does not route the deployment: a URL would only answer 404.
+    const url = c.domains[0] && c.port ? urlOf(this.d, c.domains[0]) : null;
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    out(
+      url
+        ? `=====> ${app} deployed: ${url} (${secs}s)`
+        : `=====> ${app} deployed as ${deployment} (${secs}s; no HTTP port, so no URL)`,
+    );
+    out(`=====> Release v${rel.version}`);
+    return { tail, revert, version: rel.version };
+  }
+
+  private async rememberDefaultBranch(app: string, defaultBranch: string, branch: string): Promise<void> {
+    const rec = this.d.store.read().apps[app];
+    if (rec?.defaultBranch || branch !== defaultBranch || (branch !== 'master' && branch !== 'main')) return;
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (a && !a.defaultBranch) a.defaultBranch = branch;
+    });
+    await this.d.repos
+      .setHead(app, branch)
+      .catch((err) =>
+        this.d.log.warn({ app, err: oneLine(err) }, 'could not point HEAD at the default branch'),
+      );
+  }
+
+  url(domain: string): string {
+    return urlOf(this.d, domain);
+  }
+
+  removeDeployment(app: string, deployment: string, out: Out): Promise<void> {
+    return removeDeployment(this.d, app, deployment, out);
+  }
+
+  destroy(app: string, out: Out): Promise<void> {
+    return destroyApp(this.d, app, out);
+  }
+
+  assertDomainsFree(app: string, deployment: string, domains: string[]): void {
+    assertDomainsFree(this.d, app, deployment, domains);
+  }
+}

@@ -1,0 +1,67 @@
+import { GokuError } from '../errors.js';
+import { containerName, type PipelineDeps } from './context.js';
+
+/** APP-SLUG of one app may equal another app's name or deployment; containers would collide. */
+export function assertDeploymentNameFree(d: PipelineDeps, app: string, deployment: string): void {
+  for (const [name, rec] of Object.entries(d.store.read().apps)) {
+    if (name === app) continue;
+    if (name === deployment || rec.deployments[deployment]) {
+      throw new GokuError(
+        'GOKU_ERR_NAME_TAKEN',
+        `deployment name ${deployment} is already used by app ${name}; push this branch under another name`,
+      );
+    }
+  }
+}
+
+/** Refuses domains that another app (or another deployment of this app) serves or claims. */
+export function assertDomainsFree(d: PipelineDeps, app: string, deployment: string, domains: string[]): void {
+  const owners = d.routes.domainOwners();
+  const apps = d.store.read().apps;
+  for (const domain of domains) {
+    const r = owners.get(domain);
+    if (r && r.deployment !== deployment) {
+      throw new GokuError(
+        'GOKU_ERR_DOMAIN_TAKEN',
+        `domain ${domain} is already served by ${r.app === app ? `deployment ${r.deployment}` : `app ${r.app}`}; remove it there first`,
+      );
+    }
+    for (const [name, rec] of Object.entries(apps)) {
+      if (name !== app && rec.domains.includes(domain)) {
+        throw new GokuError(
+          'GOKU_ERR_DOMAIN_TAKEN',
+          `domain ${domain} is claimed by app ${name}; remove it there first`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * The names the new containers will take must not belong to another goku on this engine
+ * (or anything else): the rename after the switch would fail and leave temporary names.
+ */
+export async function assertNamesOurs(d: PipelineDeps, deployment: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const name = containerName(d, deployment, i);
+    const c = await d.docker.inspectContainer(name);
+    if (c && c.labels['goku.home'] !== d.homeLabel) {
+      const owner = c.labels['goku.home'];
+      throw new GokuError(
+        'GOKU_ERR_NAME_TAKEN',
+        `a container named ${name} exists that this goku does not own (${owner ? `another goku, GOKU_HOME ${owner}` : 'not made by goku'}); remove it, or give each goku on this engine its own GOKU_CONTAINER_PREFIX`,
+      );
+    }
+  }
+}
+
+/** The stored instance count may have been written by hand (APP/CONTAINERS in Consul). */
+export function assertScale(d: PipelineDeps, app: string, count: number): void {
+  const max = d.settings.GOKU_MAX_SCALE;
+  if (count > max) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${app} is set to ${count} instances, above GOKU_MAX_SCALE (${max}); run ps:scale ${app} N with a smaller N`,
+    );
+  }
+}

@@ -1,0 +1,74 @@
+import { appView, labels, type Out, type PipelineDeps } from './context.js';
+
+/** Stops and removes every other container of the deployment (the previous release, leftovers). */
+export async function retireOthers(
+  d: PipelineDeps,
+  app: string,
+  deployment: string,
+  keep: string[],
+): Promise<void> {
+  const list = await d.docker.listContainers(labels(d, app, deployment));
+  await Promise.all(
+    list
+      .filter((c) => !keep.includes(c.id))
+      .map((c) => d.docker.ensureContainerStoppedAndRemoved(c.id, d.settings.GOKU_STOP_GRACE)),
+  );
+}
+
+/**
+ * Keeps the images of the deployment's last GOKU_KEEP_RELEASES succeeded releases (so the
+ * running and the previous one always) and the current one; removes the other tags.
+ */
+export async function pruneImages(
+  d: PipelineDeps,
+  app: string,
+  deployment: string,
+  current: string,
+): Promise<void> {
+  const keep = new Set(
+    (appView(d, app).releases ?? [])
+      .filter((r) => r.deployment === deployment && r.status === 'succeeded' && r.image)
+      .map((r) => r.image)
+      .slice(-d.settings.GOKU_KEEP_RELEASES),
+  );
+  keep.add(current);
+  const images = await d.docker.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel });
+  for (const t of images.flatMap((i) => i.tags)) if (!keep.has(t)) await d.docker.removeImageTag(t);
+}
+
+/** Takes a deployment down: its route, containers, images and record. */
+export async function removeDeployment(
+  d: PipelineDeps,
+  app: string,
+  deployment: string,
+  out: Out,
+): Promise<void> {
+  out(`-----> Removing deployment ${deployment}`);
+  if (d.routes.get(deployment)) await d.routes.change([], [deployment]);
+  const list = await d.docker.listContainers(labels(d, app, deployment));
+  await Promise.all(list.map((c) => d.docker.ensureContainerStoppedAndRemoved(c.id)));
+  for (const img of await d.docker.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel })) {
+    for (const t of img.tags) await d.docker.removeImageTag(t);
+  }
+  await d.store.update((s) => {
+    const a = s.apps[app];
+    if (a) delete a.deployments[deployment];
+  });
+  out(`=====> ${deployment} removed`);
+}
+
+/** Removes every deployment, container, image, route and record of the app, and its repo. */
+export function destroyApp(d: PipelineDeps, app: string, out: Out): Promise<void> {
+  return d.locks.run(app, async () => {
+    const rec = appView(d, app);
+    for (const dep of Object.keys(rec.deployments)) await removeDeployment(d, app, dep, out);
+    // Leftovers no record points at (an interrupted first deploy).
+    const rest = await d.docker.listContainers({ 'goku.app': app, 'goku.home': d.homeLabel });
+    await Promise.all(rest.map((c) => d.docker.removeContainer(c.id)));
+    await d.repos.remove(app);
+    await d.store.update((s) => {
+      delete s.apps[app];
+    });
+    out(`=====> ${app} destroyed`);
+  });
+}

@@ -1,0 +1,241 @@
+import type { HealthPlan } from '../core/checks.js';
+import { assertConfigSize } from '../core/config.js';
+import { makeRoute, type Route } from '../core/routes.js';
+import { GokuError, oneLine } from '../errors.js';
+import type { AppRecord, DeploymentRecord } from '../store/types.js';
+import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
+import { assertNamesOurs, assertScale } from './guards.js';
+import { awaitHealthy } from './health.js';
+import { pruneImages, retireOthers } from './retire.js';
+
+/** One new version of one deployment, ready to run: what every source and trigger hands the switch. */
+export interface SwitchSpec {
+  app: string;
+  deployment: string;
+  branch: string;
+  commit: string;
+  /** Image tag to run. */
+  image: string;
+  port: number | null;
+  cname: string[];
+  /** The routing id: container name suffix, image tag, X-Goku-Release. */
+  release: string;
+  /** The image was built for this attempt: remove it if the attempt fails. */
+  ownsImage: boolean;
+  /** Env to run with (a rollback's config); default: the app's current config. */
+  env?: Record<string, string>;
+  /** How the new container proves it is ready (default check, HEALTHCHECK, app.json). */
+  health: HealthPlan;
+  /** Instances to run (ps:scale), recorded as the app's scale when the switch succeeds. */
+  count?: number;
+  /** Checked just before the switch: the change can no longer be kept (the pusher left). */
+  abandoned?: () => boolean;
+}
+
+export interface Switched {
+  /** Retires the old containers, names the new ones, prunes images (after the caller returns). */
+  tail: () => Promise<void>;
+  /** Before the tail only: gives the old containers their route back and removes the new ones. */
+  revert: () => Promise<void>;
+}
+
+/** What one attempt made, so that a failure or a revert can take exactly that back. */
+interface Attempt {
+  started: string[];
+  switched: boolean;
+  previous: Route | undefined;
+  previousRecord: DeploymentRecord | undefined;
+}
+
+/**
+ * The switch every change of a deployment goes through: start the new containers beside the
+ * old ones, wait until they are healthy, point nginx at them and confirm through nginx, record
+ * them. Any failure puts the old route back and removes what this attempt made.
+ */
+export async function switchTo(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  out: Out,
+  lap: (stage: string) => void = () => undefined,
+): Promise<Switched> {
+  const appRec = appView(d, spec.app);
+  const count = spec.count ?? (spec.deployment === spec.app ? (appRec.scale ?? 1) : 1);
+  assertScale(d, spec.app, count);
+  // The stored env may have been written by hand (Consul), past what Docker takes.
+  const env = spec.env ?? appRec.env;
+  assertConfigSize(env);
+  await assertNamesOurs(d, spec.deployment, count);
+  const attempt: Attempt = {
+    started: [],
+    switched: false,
+    previous: d.routes.get(spec.deployment),
+    previousRecord: appRec.deployments[spec.deployment],
+  };
+  try {
+    const ips = await startInstances(d, spec, env, count, attempt, out);
+    lap('start');
+    if (spec.abandoned?.()) {
+      throw new GokuError(
+        'GOKU_ERR_PUSH_REJECTED',
+        'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
+      );
+    }
+    await routeTo(d, spec, appRec, ips, attempt, out);
+    await recordDeployment(d, spec, attempt.started);
+    lap('route');
+  } catch (err) {
+    await undoAttempt(d, spec, attempt, out);
+    throw err;
+  }
+  const ids = [...attempt.started];
+  return { tail: () => settle(d, spec, ids), revert: () => revertSwitch(d, spec, attempt) };
+}
+
+/** Starts `count` containers of the spec and waits for each to pass its health check. */
+async function startInstances(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  env: Record<string, string>,
+  count: number,
+  attempt: Attempt,
+  out: Out,
+): Promise<(string | null)[]> {
+  const { app, deployment, port } = spec;
+  out(
+    `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
+  );
+  const health = {
+    docker: d.docker,
+    timeout: d.settings.GOKU_DEPLOY_TIMEOUT,
+    uptime: d.settings.GOKU_CHECK_UPTIME,
+  };
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const id = await d.docker.runContainer({
+        name: `${containerName(d, deployment, i)}--${spec.release}`,
+        image: spec.image,
+        env: { ...env, ...(port ? { PORT: String(port) } : {}) },
+        labels: {
+          ...labels(d, app, deployment),
+          'goku.branch': spec.branch,
+          'goku.commit': spec.commit,
+          'goku.release': spec.release,
+          'goku.instance': String(i + 1),
+        },
+      });
+      attempt.started[i] = id;
+      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined);
+    }),
+  );
+}
+
+/** Points nginx at the new instances and confirms it through nginx (or unroutes the deployment). */
+async function routeTo(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  appRec: AppRecord,
+  ips: (string | null)[],
+  attempt: Attempt,
+  out: Out,
+): Promise<void> {
+  const { app, deployment } = spec;
+  const domains = domainsFor(d, appRec, deployment, spec.branch, spec.cname);
+  const route = makeRoute({
+    app,
+    deployment,
+    domains,
+    ips: ips.filter((ip): ip is string => !!ip),
+    port: spec.port,
+    ports: deployment === app ? (appRec.ports ?? []) : [],
+    release: spec.release,
+  });
+  if (route && (ips.length > 0 || route.http)) {
+    const streams = route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',');
+    out(`-----> Routing ${route.http ? domains.join(', ') : ''}${streams}`);
+    await d.routes.change([route]);
+    attempt.switched = true;
+    if (route.http) await d.routes.proxyConfirm(domains[0] as string, spec.release);
+    await d.routes.confirmStreams(route);
+  } else if (attempt.previous) {
+    await d.routes.change([], [deployment]);
+    attempt.switched = true;
+  }
+}
+
+/** The deployment now runs the spec: its record (and env, scale) in the store. */
+async function recordDeployment(d: PipelineDeps, spec: SwitchSpec, started: string[]): Promise<void> {
+  const { app, deployment, branch } = spec;
+  const rec: DeploymentRecord = {
+    name: deployment,
+    branch,
+    commit: spec.commit,
+    image: spec.image,
+    port: spec.port,
+    cnameDomains: spec.cname,
+    health: spec.health,
+    containerId: started[0] ?? '',
+    containerIds: [...started],
+    release: spec.release,
+    deployedAt: new Date().toISOString(),
+  };
+  await d.store.update((s) => {
+    const a = s.apps[app];
+    if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} was destroyed during the deploy`);
+    a.deployments[deployment] = rec;
+    if (spec.env) a.env = { ...spec.env };
+    if (spec.count !== undefined) a.scale = spec.count;
+    if (!a.defaultBranch && (branch === 'master' || branch === 'main')) a.defaultBranch = branch;
+    a.updatedAt = rec.deployedAt;
+  });
+}
+
+/** A failed attempt: the old route back first, the new container's last log lines, then its removal. */
+async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out: Out): Promise<void> {
+  if (attempt.switched) {
+    await restoreRoute(d, spec.deployment, attempt.previous).catch((e) =>
+      d.log.error({ err: oneLine(e) }, 'could not restore route'),
+    );
+  }
+  const first = attempt.started[0];
+  if (first) {
+    const logs = await d.docker.containerLogs(first, 20);
+    if (logs.trim()) {
+      out('-----> Last lines of the container log:');
+      for (const l of logs.trimEnd().split('\n')) out(`       ${l}`);
+    }
+  }
+  await removeAttempt(d, spec, attempt.started);
+}
+
+function restoreRoute(d: PipelineDeps, deployment: string, previous: Route | undefined): Promise<void> {
+  return d.routes.change(previous ? [previous] : [], previous ? [] : [deployment]);
+}
+
+/** Removes the attempt's containers (and its image, if it built one); already-gone ones are logged. */
+async function removeAttempt(d: PipelineDeps, spec: SwitchSpec, ids: string[]): Promise<void> {
+  const logged = (what: string) => (err: unknown) =>
+    d.log.warn({ app: spec.app, what, err: oneLine(err) }, 'could not remove what a failed attempt made');
+  await Promise.all(ids.filter(Boolean).map((id) => d.docker.removeContainer(id).catch(logged(id))));
+  if (spec.ownsImage) await d.docker.removeImageTag(spec.image).catch(logged(spec.image));
+}
+
+/** After the switch: old nginx workers finish, the old containers retire, the new ones take their names. */
+async function settle(d: PipelineDeps, spec: SwitchSpec, ids: string[]): Promise<void> {
+  await d.routes.drained();
+  await retireOthers(d, spec.app, spec.deployment, ids);
+  for (const [i, id] of ids.entries())
+    await d.docker.renameContainer(id, containerName(d, spec.deployment, i));
+  await pruneImages(d, spec.app, spec.deployment, spec.image);
+}
+
+/** Undoes a switch that went live but must not stay (its push did not land). */
+async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt): Promise<void> {
+  await restoreRoute(d, spec.deployment, attempt.previous);
+  await d.store.update((s) => {
+    const a = s.apps[spec.app];
+    if (!a) return;
+    if (attempt.previousRecord) a.deployments[spec.deployment] = attempt.previousRecord;
+    else delete a.deployments[spec.deployment];
+  });
+  await removeAttempt(d, spec, attempt.started);
+}

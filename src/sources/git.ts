@@ -1,0 +1,91 @@
+import { appJsonChecks, type HealthPlan } from '../core/checks.js';
+import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
+import { assertOwnDomain, parseCnameFile } from '../core/names.js';
+import { packContext } from '../docker/context.js';
+import { GitTree } from '../git/tree.js';
+import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
+import { assertDomainsFree } from '../pipeline/guards.js';
+import { newRouteId } from '../pipeline/release.js';
+
+/** Dockerfile, CNAME, app.json and .dockerignore are read whole; none is anywhere near this. */
+const MAX_READ_BYTES = 1024 * 1024;
+
+/** What a pushed commit yields for the switch: a built image and how to run and route it. */
+export interface GitCandidate {
+  image: string;
+  imageId: string;
+  release: string;
+  port: number | null;
+  health: HealthPlan;
+  cname: string[];
+  /** Every domain the deployment will be served at. */
+  domains: string[];
+}
+
+/**
+ * The git source: reads the pushed commit from git's objects (never from disk, never through
+ * a link), checks its domains, and builds its Dockerfile. Null when the tree has no Dockerfile.
+ */
+export async function buildFromCommit(
+  d: PipelineDeps,
+  p: { app: string; deployment: string; branch: string; commit: string; objectDir: string | null },
+  out: Out,
+  lap: (stage: string) => void,
+): Promise<GitCandidate | null> {
+  const { app, deployment, branch, commit } = p;
+  const s = d.settings;
+  const tree = await GitTree.open({
+    gitdir: d.repos.path(app),
+    objectDir: p.objectDir,
+    commit,
+    limits: { maxFiles: s.GOKU_MAX_TREE_FILES, maxBytes: s.GOKU_MAX_TREE_BYTES },
+  });
+  lap('checkout');
+  const dockerfile = await tree.readText('Dockerfile', MAX_READ_BYTES);
+  if (dockerfile === null) return null;
+  const cname = await cnameDomains(d, tree, app, deployment, out);
+  const domains = domainsFor(d, appView(d, app), deployment, branch, cname);
+  assertDomainsFree(d, app, deployment, domains);
+
+  const facts = dockerfileFacts(dockerfile);
+  const appJson = await tree.readText('app.json', MAX_READ_BYTES);
+  const checks = appJson === null ? null : appJsonChecks(appJson);
+  const health: HealthPlan = checks
+    ? { kind: 'checks', checks }
+    : facts.healthcheck
+      ? { kind: 'docker' }
+      : { kind: 'default' };
+  const release = newRouteId(commit);
+  const image = `goku/${deployment}:${release}`;
+  // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.
+  const labelLine = `LABEL ${Object.entries(labels(d, app, deployment))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ')}`;
+  const context = packContext(tree, {
+    dockerignore: await tree.readText('.dockerignore', MAX_READ_BYTES),
+    rewriteDockerfile: (text) => insertAfterFinalFrom(text, labelLine),
+  });
+  const imageId = await d.docker.buildImage(context, { tag: image }, (l) => out(`       ${l}`));
+  lap('build');
+  const port = facts.port ?? portFromImageConfig(await d.docker.imageExposedPorts(imageId));
+  return { image, imageId, release, port, health, cname, domains };
+}
+
+/** CNAME domains belong to the default deployment; other branches carry the same file and skip it. */
+async function cnameDomains(
+  d: PipelineDeps,
+  tree: GitTree,
+  app: string,
+  deployment: string,
+  out: Out,
+): Promise<string[]> {
+  const text = await tree.readText('CNAME', MAX_READ_BYTES);
+  if (deployment !== app) {
+    if (text?.trim())
+      out(`-----> Skipping the CNAME file: its domains belong to ${app} (the default branch)`);
+    return [];
+  }
+  const cname = parseCnameFile(text ?? '');
+  for (const domain of cname) assertOwnDomain(domain, d.settings.GOKU_DOMAIN, app);
+  return cname;
+}
