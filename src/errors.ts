@@ -1,41 +1,50 @@
-/** Every user-facing failure carries a stable code; cli, ssh and the hook turn it into text + exit status in one place. */
+/**
+ * Every user-facing failure: a stable code, what it means, and the HTTP status it maps to (the
+ * CLI's and ssh's exit status is 2 for usage errors, 1 otherwise).
+ */
 export const ERROR_CODES = {
-  GOKU_ERR_INVALID_APP_NAME: 'app name is invalid',
-  GOKU_ERR_APP_NOT_FOUND: 'app does not exist',
-  GOKU_ERR_APP_EXISTS: 'app already exists',
-  GOKU_ERR_APP_LIMIT: 'key has created GOKU_MAX_APPS_PER_KEY apps',
-  GOKU_ERR_INVALID_REPO_PATH: 'repository path is not an app name',
-  GOKU_ERR_COMMAND_NOT_ALLOWED: 'command is not allowed',
-  GOKU_ERR_UNKNOWN_COMMAND: 'unknown command',
-  GOKU_ERR_USAGE: 'wrong arguments',
-  GOKU_ERR_INVALID_KEY: 'public key is malformed',
-  GOKU_ERR_KEY_EXISTS: 'key name or key already stored',
-  GOKU_ERR_KEY_NOT_FOUND: 'key does not exist',
-  GOKU_ERR_INVALID_KEY_NAME: 'key name is invalid',
-  GOKU_ERR_INVALID_DOMAIN: 'domain is not a plain host name',
-  GOKU_ERR_DOMAIN_TAKEN: 'domain belongs to another app',
-  GOKU_ERR_NAME_TAKEN: 'app or deployment name is used by another app',
-  GOKU_ERR_NOT_DEPLOYED: 'app has no running deployment',
-  GOKU_ERR_INVALID_PORT: 'port mapping is invalid',
-  GOKU_ERR_PORT_TAKEN: 'host port is in use',
-  GOKU_ERR_RELEASE_NOT_FOUND: 'no such release to roll back to',
-  GOKU_ERR_IMAGE_PRUNED: 'release image was pruned',
-  GOKU_ERR_APP_JSON: 'app.json is invalid',
-  GOKU_ERR_UNHEALTHY: 'container failed its health check',
-  GOKU_ERR_INVALID_CONFIG: 'config key or value is invalid',
-  GOKU_ERR_DOCKERFILE: 'Dockerfile does not parse',
-  GOKU_ERR_BUILD_FAILED: 'docker build failed',
-  GOKU_ERR_CONTAINER_EXITED: 'container exited during start',
-  GOKU_ERR_HEALTH_TIMEOUT: 'container never answered HTTP',
-  GOKU_ERR_ROUTING_FAILED: 'nginx did not take the new route',
-  GOKU_ERR_SETTINGS: 'bad setting',
-  GOKU_ERR_STORE_UNAVAILABLE: 'the store (Consul) did not take the change',
-  GOKU_ERR_STORE_LIMIT: 'the change is too large for one store transaction',
-  GOKU_ERR_DAEMON_UNREACHABLE: 'goku server is not running',
-  GOKU_ERR_PUSH_REJECTED: 'push rejected',
-  GOKU_ERR_TREE_TOO_LARGE: 'pushed tree is over GOKU_MAX_TREE_FILES or GOKU_MAX_TREE_BYTES',
-  GOKU_ERR_UNSAFE_FILE: 'a file goku reads is a symlink, a directory, too large or an unsafe path',
-  GOKU_ERR_INTERNAL: 'internal error',
+  GOKU_ERR_INVALID_APP_NAME: { text: 'app name is invalid', status: 400 },
+  GOKU_ERR_APP_NOT_FOUND: { text: 'app does not exist', status: 404 },
+  GOKU_ERR_APP_EXISTS: { text: 'app already exists', status: 409 },
+  GOKU_ERR_APP_LIMIT: { text: 'key has created GOKU_MAX_APPS_PER_KEY apps', status: 429 },
+  GOKU_ERR_INVALID_REPO_PATH: { text: 'repository path is not an app name', status: 400 },
+  GOKU_ERR_COMMAND_NOT_ALLOWED: { text: 'command is not allowed', status: 403 },
+  GOKU_ERR_UNKNOWN_COMMAND: { text: 'unknown command', status: 404 },
+  GOKU_ERR_USAGE: { text: 'wrong arguments', status: 400 },
+  GOKU_ERR_INVALID_KEY: { text: 'public key is malformed', status: 400 },
+  GOKU_ERR_KEY_EXISTS: { text: 'key name or key already stored', status: 409 },
+  GOKU_ERR_KEY_NOT_FOUND: { text: 'key does not exist', status: 404 },
+  GOKU_ERR_INVALID_KEY_NAME: { text: 'key name is invalid', status: 400 },
+  GOKU_ERR_INVALID_DOMAIN: { text: 'domain is not a plain host name', status: 400 },
+  GOKU_ERR_DOMAIN_TAKEN: { text: 'domain belongs to another app', status: 409 },
+  GOKU_ERR_NAME_TAKEN: { text: 'app or deployment name is used by another app', status: 409 },
+  GOKU_ERR_NOT_DEPLOYED: { text: 'app has no running deployment', status: 409 },
+  GOKU_ERR_INVALID_PORT: { text: 'port mapping is invalid', status: 400 },
+  GOKU_ERR_PORT_TAKEN: { text: 'host port is in use', status: 409 },
+  GOKU_ERR_RELEASE_NOT_FOUND: { text: 'no such release to roll back to', status: 404 },
+  GOKU_ERR_IMAGE_PRUNED: { text: 'release image was pruned', status: 410 },
+  GOKU_ERR_APP_JSON: { text: 'app.json is invalid', status: 422 },
+  GOKU_ERR_UNHEALTHY: { text: 'container failed its health check', status: 422 },
+  GOKU_ERR_INVALID_CONFIG: { text: 'config key or value is invalid', status: 400 },
+  GOKU_ERR_DOCKERFILE: { text: 'Dockerfile does not parse', status: 422 },
+  GOKU_ERR_BUILD_FAILED: { text: 'docker build failed', status: 422 },
+  GOKU_ERR_CONTAINER_EXITED: { text: 'container exited during start', status: 422 },
+  GOKU_ERR_HEALTH_TIMEOUT: { text: 'container never answered HTTP', status: 422 },
+  GOKU_ERR_ROUTING_FAILED: { text: 'nginx did not take the new route', status: 502 },
+  GOKU_ERR_SETTINGS: { text: 'bad setting', status: 500 },
+  GOKU_ERR_STORE_UNAVAILABLE: { text: 'the store (Consul) did not take the change', status: 503 },
+  GOKU_ERR_STORE_LIMIT: { text: 'the change is too large for one store transaction', status: 413 },
+  GOKU_ERR_DAEMON_UNREACHABLE: { text: 'goku server is not running', status: 503 },
+  GOKU_ERR_PUSH_REJECTED: { text: 'push rejected', status: 409 },
+  GOKU_ERR_TREE_TOO_LARGE: {
+    text: 'pushed tree is over GOKU_MAX_TREE_FILES or GOKU_MAX_TREE_BYTES',
+    status: 413,
+  },
+  GOKU_ERR_UNSAFE_FILE: {
+    text: 'a file goku reads is a symlink, a directory, too large or an unsafe path',
+    status: 422,
+  },
+  GOKU_ERR_INTERNAL: { text: 'internal error', status: 500 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -57,6 +66,21 @@ export function oneLine(err: unknown): string {
 
 export function errorCode(err: unknown): ErrorCode {
   return err instanceof GokuError ? err.code : 'GOKU_ERR_INTERNAL';
+}
+
+/** The HTTP status of an error (fastify-style: the error carries it). */
+export function httpStatus(err: unknown): number {
+  return ERROR_CODES[errorCode(err)].status;
+}
+
+/** The exit status of a command that failed with err. */
+export function exitStatus(err: unknown): number {
+  return errorCode(err) === 'GOKU_ERR_USAGE' ? 2 : 1;
+}
+
+/** The error as a JSON body: the message and its stable code. */
+export function errorBody(err: unknown): { message: string; code: ErrorCode } {
+  return { message: oneLine(err), code: errorCode(err) };
 }
 
 /**

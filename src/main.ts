@@ -1,7 +1,7 @@
 import { commandTable, findCommand, runCommand } from './commands/index.js';
 import type { Services } from './commands/types.js';
 import { callDaemon } from './control/client.js';
-import { oneLine } from './errors.js';
+import { GokuError, oneLine } from './errors.js';
 import { packageVersion, socketPath } from './paths.js';
 import { readSettings } from './settings.js';
 
@@ -39,7 +39,7 @@ function useColor(): boolean {
 /** Local commands (help, version) never touch settings or the store. */
 function localServices(): Services {
   const unavailable = (): never => {
-    throw new Error('this command needs the goku daemon');
+    throw new GokuError('GOKU_ERR_DAEMON_UNREACHABLE', 'this command needs the goku daemon');
   };
   return {
     get settings() {

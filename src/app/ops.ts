@@ -20,7 +20,10 @@ export interface Instance {
   name: string;
   state: string;
   status: string;
+  /** The release the container runs, as users number them: vN. */
   release: string;
+  /** goku's internal id of that release's containers and image (its tag). */
+  routeId: string;
   commit: string;
   created: string;
 }
@@ -35,7 +38,9 @@ export interface AppInfo {
     name: string;
     branch: string;
     commit: string;
+    /** vN, as `releases` lists it. */
     release: string;
+    routeId: string;
     image: string;
     port: number | null;
     domains: string[];
@@ -121,6 +126,7 @@ export class AppOps {
       if (route) await this.d.routes.confirmStreams(route);
     } catch (err) {
       await this.removePortRecord(app, m.host, m.proto);
+      // The change's own error is what the user gets; the reconciler's sweep retries within 5 s.
       await this.d.reconciler.refresh(app).catch(() => undefined);
       throw err;
     }
@@ -267,6 +273,7 @@ export class AppOps {
         const a = s.apps[app];
         if (a) a.domains = a.domains.filter((d) => !added.includes(d));
       });
+      // The change's own error is what the user gets; the reconciler's sweep retries within 5 s.
       await this.d.reconciler.refresh(app).catch(() => undefined);
       throw err;
     }
@@ -310,22 +317,22 @@ export class AppOps {
     await this.d.deployer.reconfigure(app, env, restart, by, out);
   }
 
-  releases(app: string): ReleaseRecord[] {
-    return [...(this.get(app).releases ?? [])].reverse();
+  releases(app: string): ReleaseView[] {
+    return [...(this.get(app).releases ?? [])].reverse().map(releaseView);
   }
 
-  release(app: string, version: number): ReleaseRecord {
+  release(app: string, version: number): ReleaseView {
     const r = (this.get(app).releases ?? []).find((x) => x.version === version);
     if (!r)
       throw new GokuError(
         'GOKU_ERR_RELEASE_NOT_FOUND',
         `app ${app} has no release v${version}; see goku releases ${app}`,
       );
-    return r;
+    return releaseView(r);
   }
 
   async ps(app: string): Promise<Instance[]> {
-    this.get(app);
+    const version = versionOf(this.get(app));
     const list = await this.d.docker.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
     return list
       .map((c) => ({
@@ -333,7 +340,8 @@ export class AppOps {
         name: c.name,
         state: c.state,
         status: c.status,
-        release: c.labels['goku.release'] ?? '',
+        release: version(c.labels['goku.release'] ?? ''),
+        routeId: c.labels['goku.release'] ?? '',
         commit: (c.labels['goku.commit'] ?? '').slice(0, 7),
         created: new Date(c.created * 1000).toISOString(),
       }))
@@ -342,6 +350,7 @@ export class AppOps {
 
   async info(app: string): Promise<AppInfo> {
     const rec = this.get(app);
+    const version = versionOf(rec);
     const instances = await this.ps(app);
     let services: ServiceRecord[] = [];
     let servicesError: string | null = null;
@@ -362,7 +371,8 @@ export class AppOps {
           name: dep.name,
           branch: dep.branch,
           commit: dep.commit,
-          release: dep.release,
+          release: version(dep.release),
+          routeId: dep.release,
           image: dep.image,
           port: dep.port,
           domains: this.d.routes.get(dep.name)?.domains ?? [],
@@ -416,4 +426,18 @@ function assertBindable(host: string, m: PortMapping): Promise<void> {
     srv.once('error', (err) => reject(taken(err)));
     srv.listen(m.host, host, () => srv.close(() => resolve()));
   });
+}
+
+/** A release as users see it: vN, with goku's routing id under its own name. */
+export type ReleaseView = Omit<ReleaseRecord, 'release'> & { routeId: string };
+
+function releaseView(r: ReleaseRecord): ReleaseView {
+  const { release, ...rest } = r;
+  return { ...rest, routeId: release };
+}
+
+/** Maps a routing id to the release users know it as (vN), or '-' for one no release names. */
+function versionOf(app: AppRecord): (routeId: string) => string {
+  const byId = new Map((app.releases ?? []).map((r) => [r.release, `v${r.version}`]));
+  return (routeId) => byId.get(routeId) ?? '-';
 }

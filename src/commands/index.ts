@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { closest, distance } from 'fastest-levenshtein';
-import { GokuError, oneLine } from '../errors.js';
+import { errorBody, exitStatus, GokuError, oneLine } from '../errors.js';
 import { apps } from './apps.js';
 import { appsCreate } from './apps-create.js';
 import { appsDestroy } from './apps-destroy.js';
@@ -133,7 +133,8 @@ export async function runCommand(
     }
     return (await command.run({ args, flags, io, caller, services })) ?? 0;
   } catch (err) {
-    io.err(`error: ${oneLine(err)}\n`);
-    return err instanceof GokuError && err.code === 'GOKU_ERR_USAGE' ? 2 : 1;
+    // With --json the error is JSON too, with its stable code, so scripts need not parse text.
+    io.err(argv.includes('--json') ? `${JSON.stringify(errorBody(err))}\n` : `error: ${oneLine(err)}\n`);
+    return exitStatus(err);
   }
 }

@@ -1,6 +1,6 @@
 import { GokuError } from '../errors.js';
 
-/** INTERFACE §1: lowercase letters, digits, dashes; starts with a letter; ≤ 40 chars. */
+/** App names (README, Commands): lowercase letters, digits, dashes; starts with a letter; ≤ 40 chars. */
 const APP_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function isValidAppName(name: string): boolean {
@@ -25,6 +25,11 @@ export function branchSlug(app: string, branch: string): string {
     .replace(/^-+|-+$/g, '');
   const room = 63 - app.length - 1;
   return slug.slice(0, Math.max(room, 0)).replace(/-+$/g, '');
+}
+
+/** The branch that deploys as APP: the one recorded, else the first master or main pushed. */
+export function defaultBranchOf(recorded: string | null, pushed: string): string {
+  return recorded ?? (pushed === 'master' || pushed === 'main' ? pushed : 'master');
 }
 
 /** The deployment a branch deploys as: APP for the default branch, APP-SLUG otherwise. */

@@ -112,7 +112,7 @@ export function parsePortMapping(spec: string): PortMapping {
 }
 
 /**
- * Domains of a deployment (INTERFACE §4): DEPLOYMENT.BASE; the default deployment also at
+ * Domains of a deployment (README, walkthrough): DEPLOYMENT.BASE; the default deployment also at
  * APP-SLUG(branch).BASE; then CNAME lines and domains:add extras.
  */
 export function deploymentDomains(opts: {

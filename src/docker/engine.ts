@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { GokuError } from '../errors.js';
 
@@ -118,6 +118,7 @@ export class DockerEngine {
     try {
       await c.start();
     } catch (err) {
+      // The start's own error is what the caller needs; a container that will not go is swept later.
       await this.removeContainer(c.id).catch(() => undefined);
       throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `container did not start: ${(err as Error).message}`);
     }
@@ -149,15 +150,13 @@ export class DockerEngine {
     }
   }
 
+  /** The last lines a container wrote (stdout and stderr), or '' when it has none or is gone. */
   async containerLogs(id: string, tail: number): Promise<string> {
-    try {
-      const buf = (await this.docker
-        .getContainer(id)
-        .logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
-      return demux(buf);
-    } catch {
-      return '';
-    }
+    const lines: string[] = [];
+    await this.streamLogs(id, { tail, follow: false }, (l) => lines.push(l)).catch((err) => {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    });
+    return lines.length ? `${lines.join('\n')}\n` : '';
   }
 
   /**
@@ -170,53 +169,38 @@ export class DockerEngine {
     onLine: (line: string) => void,
   ): Promise<void> {
     const c = this.docker.getContainer(id);
-    if (!opts.follow) {
-      const buf = (await c.logs({
-        stdout: true,
-        stderr: true,
-        tail: opts.tail,
-        follow: false,
-      })) as unknown as Buffer;
-      for (const l of demux(buf).split('\n')) if (l) onLine(l);
-      return;
-    }
-    const stream = (await c.logs({
-      stdout: true,
-      stderr: true,
-      tail: opts.tail,
-      follow: true,
-    })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-    await new Promise<void>((resolve) => {
-      let pending = Buffer.alloc(0);
-      let text = '';
-      stream.on('data', (chunk: Buffer) => {
-        // Frames: 8-byte header (stream, 0, 0, 0, size) then the payload.
-        pending = Buffer.concat([pending, chunk]);
-        while (pending.length >= 8) {
-          const len = pending.readUInt32BE(4);
-          if (pending.length < 8 + len) break;
-          text += pending.subarray(8, 8 + len).toString('utf8');
-          pending = pending.subarray(8 + len);
-        }
-        let i = text.indexOf('\n');
-        while (i >= 0) {
-          onLine(text.slice(0, i));
-          text = text.slice(i + 1);
-          i = text.indexOf('\n');
-        }
-      });
-      const done = () => resolve();
-      stream.on('end', done);
-      stream.on('close', done);
-      stream.on('error', done);
-      opts.signal?.addEventListener('abort', () => {
-        stream.destroy();
-        resolve();
-      });
-      if (opts.signal?.aborted) {
-        stream.destroy();
-        resolve();
+    const base = { stdout: true, stderr: true, tail: opts.tail };
+    // Without follow the engine answers with a buffer, with follow a stream: the same frames.
+    const raw = opts.follow
+      ? ((await c.logs({ ...base, follow: true })) as unknown as Readable)
+      : Readable.from([(await c.logs({ ...base, follow: false })) as unknown as Buffer]);
+    const lines = new PassThrough();
+    let text = '';
+    lines.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      let i = text.indexOf('\n');
+      while (i >= 0) {
+        onLine(text.slice(0, i));
+        text = text.slice(i + 1);
+        i = text.indexOf('\n');
       }
+    });
+    this.docker.modem.demuxStream(raw, lines, lines);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        if (text) onLine(text);
+        text = '';
+        resolve();
+      };
+      raw.on('end', done);
+      raw.on('close', done);
+      raw.on('error', done);
+      const stop = () => {
+        raw.destroy();
+        resolve();
+      };
+      if (opts.signal?.aborted) stop();
+      else opts.signal?.addEventListener('abort', stop);
     });
   }
 
@@ -301,17 +285,4 @@ export class DockerEngine {
       }),
     }) as Promise<NodeJS.ReadableStream>;
   }
-}
-
-/** Docker's multiplexed log format: 8-byte header per frame. */
-function demux(buf: Buffer): string {
-  if (!Buffer.isBuffer(buf)) return String(buf);
-  const parts: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const len = buf.readUInt32BE(i + 4);
-    parts.push(buf.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  return Buffer.concat(parts).toString('utf8');
 }

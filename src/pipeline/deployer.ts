@@ -1,4 +1,4 @@
-import { branchFromRef, deploymentName, ZERO_SHA } from '../core/names.js';
+import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { GokuError, oneLine } from '../errors.js';
 import { buildFromCommit } from '../sources/git.js';
 import type { DeploymentRecord, ReleaseKind, ReleaseRecord } from '../store/types.js';
@@ -322,8 +322,7 @@ export class Deployer {
         continue;
       }
       const record = appView(this.d, app);
-      const defaultBranch =
-        record.defaultBranch ?? (branch === 'master' || branch === 'main' ? branch : 'master');
+      const defaultBranch = defaultBranchOf(record.defaultBranch, branch);
       const deployment = deploymentName(app, branch, defaultBranch);
       // Different branches can share a slug (FEATURE/UP and feature-up): the first keeps it.
       const holder = record.deployments[deployment]?.branch;
@@ -453,7 +452,7 @@ export class Deployer {
 
   private async rememberDefaultBranch(app: string, defaultBranch: string, branch: string): Promise<void> {
     const rec = this.d.store.read().apps[app];
-    if (rec?.defaultBranch || branch !== defaultBranch || (branch !== 'master' && branch !== 'main')) return;
+    if (rec?.defaultBranch || branch !== defaultBranch || defaultBranchOf(null, branch) !== branch) return;
     await this.d.store.update((s) => {
       const a = s.apps[app];
       if (a && !a.defaultBranch) a.defaultBranch = branch;

@@ -1,9 +1,8 @@
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthPlan, HttpCheck } from '../core/checks.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { GokuError } from '../errors.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface HealthDeps {
   docker: DockerEngine;

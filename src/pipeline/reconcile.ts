@@ -54,7 +54,9 @@ export class Reconciler {
     for (const c of ours) {
       if (!owned.has(c.id)) {
         this.d.log.info({ container: c.name }, 'removing leftover container of an interrupted deploy');
-        await this.d.docker.removeContainer(c.id).catch(() => undefined);
+        await this.d.docker
+          .removeContainer(c.id)
+          .catch((err) => this.d.log.warn({ container: c.name, err: oneLine(err) }, 'could not remove it'));
       }
     }
     await this.restoreNames(data.apps, ours);

@@ -184,7 +184,6 @@ async function recordDeployment(d: PipelineDeps, spec: SwitchSpec, started: stri
     a.deployments[deployment] = rec;
     if (spec.env) a.env = { ...spec.env };
     if (spec.count !== undefined) a.scale = spec.count;
-    if (!a.defaultBranch && (branch === 'master' || branch === 'main')) a.defaultBranch = branch;
     a.updatedAt = rec.deployedAt;
   });
 }
@@ -198,7 +197,10 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
   }
   const first = attempt.started[0];
   if (first) {
-    const logs = await d.docker.containerLogs(first, 20);
+    const logs = await d.docker.containerLogs(first, 20).catch((err) => {
+      d.log.warn({ app: spec.app, err: oneLine(err) }, 'could not read the failed container log');
+      return '';
+    });
     if (logs.trim()) {
       out('-----> Last lines of the container log:');
       for (const l of logs.trimEnd().split('\n')) out(`       ${l}`);

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { GokuError } from '../errors.js';
 
@@ -151,5 +152,3 @@ export function lastLine(s: string): string {
   const lines = s.split('\n').filter((l) => l.trim() && !/test failed|syntax is ok/.test(l));
   return (lines[lines.length - 1] ?? s).replace(/^nginx: /, '').trim();
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

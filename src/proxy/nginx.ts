@@ -3,11 +3,13 @@ import { chmod, chown, copyFile, mkdir, readFile, rename, rm, writeFile } from '
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import type { Logger } from 'pino';
 import { listenAddress, nginxModel, type Route } from '../core/routes.js';
 import { GokuError } from '../errors.js';
-import { exec, isAlive, lastLine, NginxMaster, nginxPid, sleep } from './master.js';
+import { Serial } from '../util/serial.js';
+import { exec, isAlive, lastLine, NginxMaster, nginxPid } from './master.js';
 
 export interface NginxOptions {
   mode: 'managed' | 'system';
@@ -40,7 +42,7 @@ export class NginxProxy {
   private readonly dir: string;
   private readonly routesMaster: NginxMaster;
   private readonly edge: NginxMaster;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private supervisor: NodeJS.Timeout | null = null;
   private routes: Route[] = [];
   private restarting = false;
@@ -167,7 +169,7 @@ export class NginxProxy {
 
   /** Renders, validates, swaps and reloads. Serialized: concurrent deploys never interleave configs. */
   apply(routes: Route[]): Promise<void> {
-    const run = this.queue.then(async () => {
+    return this.serial.run(async () => {
       const text = this.render(routes);
       const previous = existsSync(this.confFile) ? await readFile(this.confFile, 'utf8') : null;
       await this.writeChecked(text);
@@ -179,8 +181,6 @@ export class NginxProxy {
       }
       this.routes = routes;
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   currentRoutes(): Route[] {
@@ -260,11 +260,9 @@ export class NginxProxy {
     try {
       for (const m of dead) {
         this.log.warn(`managed ${m.label} is not running; starting it again`);
-        const run = this.queue.then(async () => {
+        await this.serial.run(async () => {
           if (!m.pid()) await m.launch();
         });
-        this.queue = run.catch(() => undefined);
-        await run;
       }
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not restart nginx');

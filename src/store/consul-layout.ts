@@ -3,7 +3,7 @@ import { excerpt } from '../errors.js';
 import type { AppRecord, DeploymentRecord, KeyRecord, ReleaseRecord, StoreData } from './types.js';
 
 /**
- * How StoreData maps onto Consul KV (INTERFACE §6), pure so it can be tested without Consul:
+ * How StoreData maps onto Consul KV (README: "Where goku keeps its state"), pure so it can be tested without Consul:
  *
  *   goku/apps/APP/env/KEY               the value of env var KEY, as is
  *   goku/apps/APP/CONTAINERS            instances of the default deployment (absent: 1)

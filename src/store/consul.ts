@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import type { Logger } from 'pino';
 import { GokuError, oneLine } from '../errors.js';
+import { Serial } from '../util/serial.js';
 import { fromPairs, type KvOp, type Pairs, PREFIX, planOps } from './consul-layout.js';
 import type { ServiceRecord, Store, StoreData } from './types.js';
 
@@ -30,7 +31,7 @@ export interface ConsulStoreOptions {
 }
 
 /**
- * The store in Consul KV (layout: consul-layout.ts, INTERFACE §6). Reads come from a local
+ * The store in Consul KV (layout: consul-layout.ts and the README). Reads come from a local
  * copy kept fresh by a blocking query on goku/, so an operator's `consul kv put` reaches goku
  * within moments and a Consul outage never blocks routing. Every update is one transaction of
  * check-and-set operations against the indexes of that copy; when another writer got there
@@ -41,7 +42,7 @@ export class ConsulStore implements Store {
   private pairs = new Map<string, { value: string; index: number }>();
   private data: StoreData = { version: 1, keys: [], apps: {} };
   private index = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private closed = false;
   private watchCtx: EventEmitter | null = null;
   private lastProblems = '';
@@ -74,9 +75,7 @@ export class ConsulStore implements Store {
   }
 
   update<T>(fn: (draft: StoreData) => T): Promise<T> {
-    const run = this.queue.then(() => this.apply(fn));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.serial.run(() => this.apply(fn));
   }
 
   private async apply<T>(fn: (draft: StoreData) => T): Promise<T> {
@@ -198,7 +197,7 @@ export class ConsulStore implements Store {
         // An index that went backwards means Consul's state was reset: take it whole.
         if (index < this.index) this.load(index, items);
         else if (index > this.index)
-          await this.queue.then(() => index >= this.index && this.load(index, items));
+          await this.serial.run(() => index >= this.index && this.load(index, items));
       } catch (err) {
         if (this.closed) return;
         if (!failing) this.o.log.warn({ err: oneLine(err) }, 'Consul watch failed; retrying');

@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { Serial } from '../util/serial.js';
 import type { ServiceRecord, Store, StoreData } from './types.js';
 
 const EMPTY: StoreData = { version: 1, keys: [], apps: {} };
@@ -12,7 +13,7 @@ const EMPTY: StoreData = { version: 1, keys: [], apps: {} };
 export class EmbeddedStore implements Store {
   private data: StoreData;
   private readonly file: string;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
 
   constructor(home: string) {
     this.file = join(home, 'store.json');
@@ -33,15 +34,13 @@ export class EmbeddedStore implements Store {
   }
 
   update<T>(fn: (draft: StoreData) => T): Promise<T> {
-    const run = this.queue.then(() => {
+    return this.serial.run(() => {
       const draft = structuredClone(this.data);
       const result = fn(draft);
       this.persist(draft);
       this.data = draft;
       return result;
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   async services(app?: string): Promise<ServiceRecord[]> {

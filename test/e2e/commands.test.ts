@@ -68,6 +68,20 @@ describe('app, process and log commands, locally and over ssh', () => {
     await server.cleanup();
   });
 
+  it('with --json, an error is JSON with its stable code, locally and over ssh', async () => {
+    for (const r of await both(['apps:info', `${app}-nope`, '--json'])) {
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stderr)).toEqual({
+        message: `app ${app}-nope does not exist; see goku apps`,
+        code: 'GOKU_ERR_APP_NOT_FOUND',
+      });
+    }
+    for (const r of await both(['ps:scale', app, 'many', '--json'])) {
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.stderr).code).toBe('GOKU_ERR_USAGE');
+    }
+  });
+
   it('apps and apps:info, in text and JSON', async () => {
     for (const r of await both(['apps'])) {
       expect(r.code, r.stderr).toBe(0);
@@ -88,6 +102,7 @@ describe('app, process and log commands, locally and over ssh', () => {
       domains: [`${app}.${server.domain}`, `${app}-master.${server.domain}`],
     });
     expect(info.deployments[0].image).toMatch(new RegExp(`^goku/${app}:`));
+    expect(info.deployments[0].release).toBe('v1');
     for (const r of await both(['apps:info', app])) {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`=== ${app}`);
@@ -116,12 +131,16 @@ describe('app, process and log commands, locally and over ssh', () => {
     for (const r of await both(['ps', app])) {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(
-        new RegExp(`^NAME +DEPLOYMENT +STATE +STATUS +RELEASE\\n${app} +${app} +running +Up `),
+        new RegExp(`^NAME +DEPLOYMENT +STATE +STATUS +RELEASE\\n${app} +${app} +running +Up .* v1\\n`),
       );
     }
     const list = JSON.parse((await ssh(admin, `ps ${app} --json`)).stdout);
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ name: app, deployment: app, state: 'running' });
+    // One meaning of "release": vN, as `releases` numbers them; the routing id has its own name.
+    expect(list[0]).toMatchObject({ name: app, deployment: app, state: 'running', release: 'v1' });
+    const [v1] = JSON.parse((await server.cli(['releases', app, '--json'])).stdout);
+    expect(list[0].routeId).toBe(v1.routeId);
+    expect(v1.release).toBeUndefined();
   });
 
   it('uses colour only on a terminal, and never with NO_COLOR', async () => {

@@ -100,7 +100,9 @@ describe('health checks', () => {
     await rejected(
       {
         ...httpdApp('good'),
-        'app.json': JSON.stringify({ healthchecks: { web: [{ path: '/', content: 'READY', attempts: 1 }] } }),
+        'app.json': JSON.stringify({
+          healthchecks: { web: [{ path: '/', content: 'READY', attempts: 3, wait: 0.5 }] },
+        }),
       },
       /the body does not contain "READY"/,
     );
