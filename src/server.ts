@@ -17,6 +17,7 @@ import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
+import type { ContainerRuntime } from './runtime/types.js';
 import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
 import { failInterruptedReleases } from './store/apps.js';
@@ -61,9 +62,9 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     if (process.stderr.isTTY) process.stderr.write(`admin token (shown once): ${admin.token}\n`);
   }
 
-  const docker = new DockerEngine();
+  const runtime: ContainerRuntime = new DockerEngine();
   try {
-    await docker.ping();
+    await runtime.ping();
   } catch (err) {
     throw new GokuError(
       'GOKU_ERR_SETTINGS',
@@ -96,14 +97,14 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const deployer = new Deployer({
     settings: { ...settings, GOKU_HOME: home },
     store,
-    docker,
+    runtime,
     repos,
     routes,
     locks,
     log,
     homeLabel,
   });
-  const reconciler = new Reconciler({ settings, store, docker, routes, locks, log, homeLabel });
+  const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
 
   const interrupted = await failInterruptedReleases(store);
   if (interrupted)
@@ -115,7 +116,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
 
   const ops = new AppOps({
     store,
-    docker,
+    runtime,
     repos,
     routes,
     deployer,

@@ -4,13 +4,13 @@ import net from 'node:net';
 import { assertConfigSize } from '../core/config.js';
 import { assertAppName, assertOwnDomain, normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
-import type { DockerEngine } from '../docker/engine.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
 import type { Deployer, Out } from '../pipeline/deployer.js';
 import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
 import type { RouteTable } from '../pipeline/routing.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
 import type { AppRecord, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
@@ -58,7 +58,7 @@ export class AppOps {
   constructor(
     private readonly d: {
       store: Store;
-      docker: DockerEngine;
+      runtime: ContainerRuntime;
       repos: Repos;
       routes: RouteTable;
       deployer: Deployer;
@@ -333,7 +333,7 @@ export class AppOps {
 
   async ps(app: string): Promise<Instance[]> {
     const version = versionOf(this.get(app));
-    const list = await this.d.docker.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
+    const list = await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
     return list
       .map((c) => ({
         deployment: c.labels['goku.deployment'] ?? '',
@@ -397,7 +397,7 @@ export class AppOps {
     const prefix = running.length > 1;
     await Promise.all(
       running.map((i) =>
-        this.d.docker.streamLogs(i.name, opts, (line) => onLine(prefix ? `${i.name}: ${line}` : line)),
+        this.d.runtime.streamLogs(i.name, opts, (line) => onLine(prefix ? `${i.name}: ${line}` : line)),
       ),
     );
   }

@@ -1,38 +1,10 @@
 import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { GokuError } from '../errors.js';
-
-export interface ContainerState {
-  id: string;
-  name: string;
-  running: boolean;
-  restarting: boolean;
-  exitCode: number;
-  ip: string | null;
-  labels: Record<string, string>;
-  health: string | null;
-  startedAt: string;
-}
-
-export interface RunSpec {
-  name: string;
-  image: string;
-  env: Record<string, string>;
-  labels: Record<string, string>;
-}
-
-export interface ContainerSummary {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  state: string;
-  /** Docker's human status, e.g. "Up 3 minutes". */
-  status: string;
-  created: number;
-}
+import type { ContainerRuntime, ContainerState, ContainerSummary, RunSpec } from '../runtime/types.js';
 
 /** The only module that talks to Docker; methods are named for what goku wants done. */
-export class DockerEngine {
+export class DockerEngine implements ContainerRuntime {
   readonly docker: Docker;
   constructor(docker?: Docker) {
     // API 1.41: Debian's engine answers 400 to anything newer.

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { deploymentDomains } from '../core/routes.js';
-import type { DockerEngine } from '../docker/engine.js';
 import { GokuError } from '../errors.js';
 import type { Repos } from '../git/repos.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import type { AppRecord, Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
@@ -15,7 +15,7 @@ export type Out = (line: string) => void;
 export interface PipelineDeps {
   settings: Settings;
   store: Store;
-  docker: DockerEngine;
+  runtime: ContainerRuntime;
   repos: Repos;
   routes: RouteTable;
   locks: AppLocks;

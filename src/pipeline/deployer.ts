@@ -166,7 +166,7 @@ export class Deployer {
       async (rel) => {
         if (text.intro) rel.out(text.intro);
         const release = newRouteId(dep.commit);
-        rel.set({ image: dep.image, imageId: await this.d.docker.imageId(dep.image), release });
+        rel.set({ image: dep.image, imageId: await this.d.runtime.imageId(dep.image), release });
         const { tail } = await switchTo(
           this.d,
           {
@@ -265,7 +265,7 @@ export class Deployer {
         `deployment ${to.deployment} of release v${to.version} no longer exists; push its branch again`,
       );
     }
-    if (!(await this.d.docker.imageExists(to.image))) {
+    if (!(await this.d.runtime.imageExists(to.image))) {
       throw new GokuError(
         'GOKU_ERR_IMAGE_PRUNED',
         `the image of release v${to.version} was pruned (GOKU_KEEP_RELEASES); push that commit again instead`,

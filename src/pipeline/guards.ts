@@ -44,7 +44,7 @@ export function assertDomainsFree(d: PipelineDeps, app: string, deployment: stri
 export async function assertNamesOurs(d: PipelineDeps, deployment: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     const name = containerName(d, deployment, i);
-    const c = await d.docker.inspectContainer(name);
+    const c = await d.runtime.inspectContainer(name);
     if (c && c.labels['goku.home'] !== d.homeLabel) {
       const owner = c.labels['goku.home'];
       throw new GokuError(

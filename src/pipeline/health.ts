@@ -1,11 +1,11 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthPlan, HttpCheck } from '../core/checks.js';
-import type { DockerEngine } from '../docker/engine.js';
 import { GokuError } from '../errors.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 
 export interface HealthDeps {
-  docker: DockerEngine;
+  runtime: ContainerRuntime;
   /** Seconds the container has to come up (GOKU_DEPLOY_TIMEOUT). */
   timeout: number;
   /** Seconds the default check keeps watching after the first good answer (GOKU_CHECK_UPTIME). */
@@ -96,7 +96,7 @@ async function checkHealthy(
  * since the check began (the restart policy can hide a crash between two polls).
  */
 async function running(d: Check, id: string): Promise<string> {
-  const st = await d.docker.inspectContainer(id);
+  const st = await d.runtime.inspectContainer(id);
   if (!st?.running) {
     throw new GokuError(
       'GOKU_ERR_CONTAINER_EXITED',
@@ -121,7 +121,7 @@ async function dockerHealthy(
 ): Promise<void> {
   let last = '';
   for (;;) {
-    const st = await d.docker.inspectContainer(id);
+    const st = await d.runtime.inspectContainer(id);
     if (!st?.running) {
       throw new GokuError(
         'GOKU_ERR_CONTAINER_EXITED',

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { lineReader } from '../control/protocol.js';
 import { deploymentDomains, makeRoute, type Route } from '../core/routes.js';
-import type { ContainerState, DockerEngine } from '../docker/engine.js';
 import { oneLine } from '../errors.js';
+import type { ContainerRuntime, ContainerState } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import type { AppRecord, DeploymentRecord, ServiceRecord, Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
@@ -11,7 +11,7 @@ import type { RouteTable } from './routing.js';
 export interface ReconcilerDeps {
   settings: Settings;
   store: Store;
-  docker: DockerEngine;
+  runtime: ContainerRuntime;
   routes: RouteTable;
   locks: AppLocks;
   log: Logger;
@@ -38,7 +38,7 @@ export class Reconciler {
   /** Computes every route from the store and Docker; removes containers no record owns. */
   async initialRoutes(): Promise<Route[]> {
     const data = this.d.store.read();
-    const ours = await this.d.docker.listContainers({ 'goku.home': this.d.homeLabel });
+    const ours = await this.d.runtime.listContainers({ 'goku.home': this.d.homeLabel });
     const owned = new Set<string>();
     const routes: Route[] = [];
     for (const app of Object.values(data.apps)) {
@@ -54,7 +54,7 @@ export class Reconciler {
     for (const c of ours) {
       if (!owned.has(c.id)) {
         this.d.log.info({ container: c.name }, 'removing leftover container of an interrupted deploy');
-        await this.d.docker
+        await this.d.runtime
           .removeContainer(c.id)
           .catch((err) => this.d.log.warn({ container: c.name, err: oneLine(err) }, 'could not remove it'));
       }
@@ -75,7 +75,7 @@ export class Reconciler {
           const want = `${prefix}${dep.name}${i === 0 ? '' : `.${i + 1}`}`;
           const c = ours.find((x) => x.id === id);
           if (!c || c.name === want) continue;
-          await this.d.docker
+          await this.d.runtime
             .renameContainer(id, want)
             .then(() => this.d.log.info({ from: c.name, to: want }, 'gave a container its name back'))
             .catch((err) => this.d.log.warn({ container: c.name, err: oneLine(err) }, 'could not rename'));
@@ -86,7 +86,9 @@ export class Reconciler {
 
   private instances(dep: DeploymentRecord): Promise<(ContainerState | null)[]> {
     return Promise.all(
-      (dep.containerIds ?? [dep.containerId]).filter(Boolean).map((id) => this.d.docker.inspectContainer(id)),
+      (dep.containerIds ?? [dep.containerId])
+        .filter(Boolean)
+        .map((id) => this.d.runtime.inspectContainer(id)),
     );
   }
 
@@ -124,7 +126,7 @@ export class Reconciler {
     this.sweep.unref();
     while (!this.stopped) {
       try {
-        const stream = await this.d.docker.containerEvents({ 'goku.home': this.d.homeLabel });
+        const stream = await this.d.runtime.containerEvents({ 'goku.home': this.d.homeLabel });
         this.events = stream;
         this.scheduleAll();
         await new Promise<void>((resolve) => {

@@ -7,11 +7,11 @@ export async function retireOthers(
   deployment: string,
   keep: string[],
 ): Promise<void> {
-  const list = await d.docker.listContainers(labels(d, app, deployment));
+  const list = await d.runtime.listContainers(labels(d, app, deployment));
   await Promise.all(
     list
       .filter((c) => !keep.includes(c.id))
-      .map((c) => d.docker.ensureContainerStoppedAndRemoved(c.id, d.settings.GOKU_STOP_GRACE)),
+      .map((c) => d.runtime.ensureContainerStoppedAndRemoved(c.id, d.settings.GOKU_STOP_GRACE)),
   );
 }
 
@@ -32,8 +32,8 @@ export async function pruneImages(
       .slice(-d.settings.GOKU_KEEP_RELEASES),
   );
   keep.add(current);
-  const images = await d.docker.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel });
-  for (const t of images.flatMap((i) => i.tags)) if (!keep.has(t)) await d.docker.removeImageTag(t);
+  const images = await d.runtime.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel });
+  for (const t of images.flatMap((i) => i.tags)) if (!keep.has(t)) await d.runtime.removeImageTag(t);
 }
 
 /** Takes a deployment down: its route, containers, images and record. */
@@ -45,10 +45,10 @@ export async function removeDeployment(
 ): Promise<void> {
   out(`-----> Removing deployment ${deployment}`);
   if (d.routes.get(deployment)) await d.routes.change([], [deployment]);
-  const list = await d.docker.listContainers(labels(d, app, deployment));
-  await Promise.all(list.map((c) => d.docker.ensureContainerStoppedAndRemoved(c.id)));
-  for (const img of await d.docker.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel })) {
-    for (const t of img.tags) await d.docker.removeImageTag(t);
+  const list = await d.runtime.listContainers(labels(d, app, deployment));
+  await Promise.all(list.map((c) => d.runtime.ensureContainerStoppedAndRemoved(c.id)));
+  for (const img of await d.runtime.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel })) {
+    for (const t of img.tags) await d.runtime.removeImageTag(t);
   }
   await d.store.update((s) => {
     const a = s.apps[app];
@@ -63,8 +63,8 @@ export function destroyApp(d: PipelineDeps, app: string, out: Out): Promise<void
     const rec = appView(d, app);
     for (const dep of Object.keys(rec.deployments)) await removeDeployment(d, app, dep, out);
     // Leftovers no record points at (an interrupted first deploy).
-    const rest = await d.docker.listContainers({ 'goku.app': app, 'goku.home': d.homeLabel });
-    await Promise.all(rest.map((c) => d.docker.removeContainer(c.id)));
+    const rest = await d.runtime.listContainers({ 'goku.app': app, 'goku.home': d.homeLabel });
+    await Promise.all(rest.map((c) => d.runtime.removeContainer(c.id)));
     await d.repos.remove(app);
     await d.store.update((s) => {
       delete s.apps[app];

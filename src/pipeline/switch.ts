@@ -105,13 +105,13 @@ async function startInstances(
     `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
   );
   const health = {
-    docker: d.docker,
+    runtime: d.runtime,
     timeout: d.settings.GOKU_DEPLOY_TIMEOUT,
     uptime: d.settings.GOKU_CHECK_UPTIME,
   };
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const id = await d.docker.runContainer({
+      const id = await d.runtime.runContainer({
         name: `${containerName(d, deployment, i)}--${spec.release}`,
         image: spec.image,
         env: { ...env, ...(port ? { PORT: String(port) } : {}) },
@@ -197,7 +197,7 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
   }
   const first = attempt.started[0];
   if (first) {
-    const logs = await d.docker.containerLogs(first, 20).catch((err) => {
+    const logs = await d.runtime.containerLogs(first, 20).catch((err) => {
       d.log.warn({ app: spec.app, err: oneLine(err) }, 'could not read the failed container log');
       return '';
     });
@@ -217,8 +217,8 @@ function restoreRoute(d: PipelineDeps, deployment: string, previous: Route | und
 async function removeAttempt(d: PipelineDeps, spec: SwitchSpec, ids: string[]): Promise<void> {
   const logged = (what: string) => (err: unknown) =>
     d.log.warn({ app: spec.app, what, err: oneLine(err) }, 'could not remove what a failed attempt made');
-  await Promise.all(ids.filter(Boolean).map((id) => d.docker.removeContainer(id).catch(logged(id))));
-  if (spec.ownsImage) await d.docker.removeImageTag(spec.image).catch(logged(spec.image));
+  await Promise.all(ids.filter(Boolean).map((id) => d.runtime.removeContainer(id).catch(logged(id))));
+  if (spec.ownsImage) await d.runtime.removeImageTag(spec.image).catch(logged(spec.image));
 }
 
 /** After the switch: old nginx workers finish, the old containers retire, the new ones take their names. */
@@ -226,7 +226,7 @@ async function settle(d: PipelineDeps, spec: SwitchSpec, ids: string[]): Promise
   await d.routes.drained();
   await retireOthers(d, spec.app, spec.deployment, ids);
   for (const [i, id] of ids.entries())
-    await d.docker.renameContainer(id, containerName(d, spec.deployment, i));
+    await d.runtime.renameContainer(id, containerName(d, spec.deployment, i));
   await pruneImages(d, spec.app, spec.deployment, spec.image);
 }
 

@@ -65,9 +65,9 @@ export async function buildFromCommit(
     dockerignore: await tree.readText('.dockerignore', MAX_READ_BYTES),
     rewriteDockerfile: (text) => insertAfterFinalFrom(text, labelLine),
   });
-  const imageId = await d.docker.buildImage(context, { tag: image }, (l) => out(`       ${l}`));
+  const imageId = await d.runtime.buildImage(context, { tag: image }, (l) => out(`       ${l}`));
   lap('build');
-  const port = facts.port ?? portFromImageConfig(await d.docker.imageExposedPorts(imageId));
+  const port = facts.port ?? portFromImageConfig(await d.runtime.imageExposedPorts(imageId));
   return { image, imageId, release, port, health, cname, domains };
 }
 

@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The seam between the pipeline and whatever runs containers. The pipeline, the reconciler
+ * and the app service see only this; today's one implementation is the local Docker engine
+ * (src/docker/engine.ts), and a Swarm scheduler can be a second without a mode check in them.
+ */
+export interface ContainerRuntime {
+  ping(): Promise<void>;
+
+  /** Builds an image from a tar context; progress lines go to onLine. Returns the image id. */
+  buildImage(context: Readable, opts: { tag: string }, onLine: (line: string) => void): Promise<string>;
+  imageId(ref: string): Promise<string>;
+  imageExists(ref: string): Promise<boolean>;
+  imageExposedPorts(image: string): Promise<Record<string, unknown> | null>;
+  /** Images of one repository (goku/DEPLOYMENT) carrying all the labels, newest first. */
+  listImages(
+    repo: string,
+    labels: Record<string, string>,
+  ): Promise<{ id: string; tags: string[]; created: number }[]>;
+  removeImageTag(tag: string): Promise<void>;
+
+  /** Creates and starts one container; returns its id. */
+  runContainer(spec: RunSpec): Promise<string>;
+  /** A container's state by id or name, or null when it does not exist. */
+  inspectContainer(id: string): Promise<ContainerState | null>;
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  renameContainer(id: string, name: string): Promise<void>;
+  /** Stops (SIGTERM, SIGKILL after the grace period) and removes; a missing container is fine. */
+  ensureContainerStoppedAndRemoved(id: string, graceSeconds?: number): Promise<void>;
+  removeContainer(id: string): Promise<void>;
+
+  containerLogs(id: string, tail: number): Promise<string>;
+  streamLogs(
+    id: string,
+    opts: { tail: number; follow: boolean; signal?: AbortSignal },
+    onLine: (line: string) => void,
+  ): Promise<void>;
+  /** Lifecycle events (start, die, restart, stop, health) of containers with the labels. */
+  containerEvents(labels: Record<string, string>): Promise<NodeJS.ReadableStream>;
+}
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  running: boolean;
+  restarting: boolean;
+  exitCode: number;
+  ip: string | null;
+  labels: Record<string, string>;
+  health: string | null;
+  startedAt: string;
+}
+
+export interface RunSpec {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  state: string;
+  /** The runtime's human status, e.g. "Up 3 minutes". */
+  status: string;
+  created: number;
+}
