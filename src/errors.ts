@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   GOKU_ERR_STORE_LIMIT: { text: 'the change is too large for one store transaction', status: 413 },
   GOKU_ERR_DAEMON_UNREACHABLE: { text: 'goku server is not running', status: 503 },
   GOKU_ERR_PUSH_REJECTED: { text: 'push rejected', status: 409 },
+  GOKU_ERR_SUPERSEDED: { text: 'a newer request of the same kind replaced this waiting one', status: 409 },
   GOKU_ERR_TREE_TOO_LARGE: {
     text: 'pushed tree is over GOKU_MAX_TREE_FILES or GOKU_MAX_TREE_BYTES',
     status: 413,

@@ -51,6 +51,9 @@ function localServices(): Services {
     get ops() {
       return unavailable();
     },
+    get keys() {
+      return unavailable();
+    },
     version: packageVersion(),
   };
 }

@@ -3,9 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { KeyService } from './app/keys.js';
 import { AppOps } from './app/ops.js';
 import { commandTable } from './commands/index.js';
-import type { Services } from './commands/types.js';
+import type { Command, Services } from './commands/types.js';
 import { ControlServer } from './control/server.js';
 import { DockerEngine } from './docker/engine.js';
 import { GokuError, oneLine } from './errors.js';
@@ -43,9 +44,8 @@ async function adminToken(home: string): Promise<{ token: string; created: boole
   return { token, created: true };
 }
 
-/** The composition root: builds every adapter from settings and starts the endpoints. */
-export async function startGoku(settings: Settings, log: Logger): Promise<RunningGoku> {
-  const home = resolve(settings.GOKU_HOME);
+/** GOKU_HOME and its secrets, with the modes nginx's workers and the secrets need. */
+async function prepareHome(home: string, log: Logger): Promise<void> {
   // Pass-through only for others: nginx's workers (user nobody) need to reach their socket and
   // temp files under GOKU_HOME/nginx; everything secret in it is 0600 or 0700 itself.
   await mkdir(home, { recursive: true, mode: 0o711 });
@@ -61,8 +61,10 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     log.info({ file: join(home, 'admin-token') }, 'admin token created (0600; `cat` it as root)');
     if (process.stderr.isTTY) process.stderr.write(`admin token (shown once): ${admin.token}\n`);
   }
+}
 
-  const runtime: ContainerRuntime = new DockerEngine();
+async function connectRuntime(): Promise<ContainerRuntime> {
+  const runtime = new DockerEngine();
   try {
     await runtime.ping();
   } catch (err) {
@@ -71,12 +73,22 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       `cannot reach the Docker engine (${process.env.DOCKER_HOST ?? '/var/run/docker.sock'}): ${oneLine(err)}; is dockerd running?`,
     );
   }
-  const store: Store = settings.GOKU_CONSUL_URL
-    ? await ConsulStore.open({ url: settings.GOKU_CONSUL_URL, token: settings.GOKU_CONSUL_TOKEN, log })
-    : new EmbeddedStore(home);
-  if (settings.GOKU_CONSUL_URL)
-    log.info({ consul: settings.GOKU_CONSUL_URL }, 'store: Consul KV under goku/');
-  const proxy = new NginxProxy(
+  return runtime;
+}
+
+async function openStore(settings: Settings, home: string, log: Logger): Promise<Store> {
+  if (!settings.GOKU_CONSUL_URL) return new EmbeddedStore(home);
+  const store = await ConsulStore.open({
+    url: settings.GOKU_CONSUL_URL,
+    token: settings.GOKU_CONSUL_TOKEN,
+    log,
+  });
+  log.info({ consul: settings.GOKU_CONSUL_URL }, 'store: Consul KV under goku/');
+  return store;
+}
+
+function makeProxy(settings: Settings, home: string, log: Logger): NginxProxy {
+  return new NginxProxy(
     {
       mode: settings.GOKU_NGINX,
       home,
@@ -90,54 +102,22 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     },
     log,
   );
-  const routes = new RouteTable(proxy);
-  const locks = new AppLocks();
-  const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
-  const homeLabel = home;
-  const deployer = new Deployer({
-    settings: { ...settings, GOKU_HOME: home },
-    store,
-    runtime,
-    repos,
-    routes,
-    locks,
-    log,
-    homeLabel,
-  });
-  const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
+}
 
-  const interrupted = await failInterruptedReleases(store);
-  if (interrupted)
-    log.warn({ releases: interrupted }, 'marked releases interrupted by the last stop as failed');
-  const initial = await reconciler.initialRoutes();
-  routes.seed(initial);
-  await proxy.start(initial);
-  void reconciler.watch();
-
-  const ops = new AppOps({
-    store,
-    runtime,
-    repos,
-    routes,
-    deployer,
-    reconciler,
-    settings,
-    streamModule: STREAM_MODULE,
-    homeLabel,
-    locks,
-  });
-  const services: Services = { settings, store, ops, version: packageVersion() };
-  const table = commandTable();
-  const sock = socketPath(home);
-  const control = new ControlServer(sock, { table, services, log });
-  await control.listen();
-  const ssh = new SshServer({
+function makeSsh(
+  settings: Settings,
+  home: string,
+  log: Logger,
+  p: { store: Store; repos: Repos; deployer: Deployer; ops: AppOps; services: Services; table: Command[] },
+): SshServer {
+  const { ops } = p;
+  return new SshServer({
     hostKeyFile: join(home, 'ssh_host_ed25519_key'),
-    store,
-    repos,
-    deploy: (push, out) => deployer.handlePush(push, out),
-    table,
-    services,
+    store: p.store,
+    repos: p.repos,
+    deploy: (push, out) => p.deployer.handlePush(push, out),
+    table: p.table,
+    services: p.services,
     pushes: {
       open: (app, keyName) => ops.openPush(app, keyName),
       arrive: (app, keyName) => ops.arrivePush(app, keyName),
@@ -151,6 +131,46 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       maxUnauthPerIp: settings.GOKU_SSH_MAX_UNAUTH_PER_IP,
     },
   });
+}
+
+/** The composition root: builds every adapter from settings and starts the endpoints. */
+export async function startGoku(settings: Settings, log: Logger): Promise<RunningGoku> {
+  const home = resolve(settings.GOKU_HOME);
+  await prepareHome(home, log);
+  const runtime = await connectRuntime();
+  const store = await openStore(settings, home, log);
+  const proxy = makeProxy(settings, home, log);
+  const routes = new RouteTable(proxy);
+  const locks = new AppLocks();
+  const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
+  const homeLabel = home;
+  const pipeline = {
+    settings: { ...settings, GOKU_HOME: home },
+    store,
+    runtime,
+    repos,
+    routes,
+    locks,
+    log,
+    homeLabel,
+  };
+  const deployer = new Deployer(pipeline);
+  const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
+
+  const interrupted = await failInterruptedReleases(store);
+  if (interrupted)
+    log.warn({ releases: interrupted }, 'marked releases interrupted by the last stop as failed');
+  const initial = await reconciler.initialRoutes();
+  routes.seed(initial);
+  await proxy.start(initial);
+  void reconciler.watch();
+
+  const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
+  const services: Services = { settings, store, ops, keys: new KeyService(store), version: packageVersion() };
+  const table = commandTable();
+  const control = new ControlServer(socketPath(home), { table, services, log });
+  await control.listen();
+  const ssh = makeSsh(settings, home, log, { store, repos, deployer, ops, services, table });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
   const http = new HttpServer();
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);

@@ -160,6 +160,27 @@ export class AppOps {
     });
   }
 
+  /** Every app with its deployments, by name; releases as users number them (vN). */
+  list() {
+    return Object.values(this.d.store.read().apps)
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((a) => {
+        const version = versionOf(a);
+        return {
+          name: a.name,
+          defaultBranch: a.defaultBranch,
+          deployments: Object.values(a.deployments).map((d) => ({
+            name: d.name,
+            branch: d.branch,
+            commit: d.commit,
+            release: version(d.release),
+            deployedAt: d.deployedAt,
+          })),
+          createdAt: a.createdAt,
+        };
+      });
+  }
+
   get(app: string): AppRecord {
     const rec = this.d.store.read().apps[app];
     if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist; see goku apps`);

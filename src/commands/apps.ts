@@ -9,20 +9,7 @@ export const apps: Command = {
   options: { json: { type: 'boolean' } },
   args: { min: 0, max: 0 },
   run({ flags, io, services }) {
-    const list = Object.values(services.store.read().apps)
-      .sort((a, b) => (a.name < b.name ? -1 : 1))
-      .map((a) => ({
-        name: a.name,
-        defaultBranch: a.defaultBranch,
-        deployments: Object.values(a.deployments).map((d) => ({
-          name: d.name,
-          branch: d.branch,
-          commit: d.commit,
-          release: d.release,
-          deployedAt: d.deployedAt,
-        })),
-        createdAt: a.createdAt,
-      }));
+    const list = services.ops.list();
     if (flags.json) {
       io.out(`${JSON.stringify(list, null, 2)}\n`);
       return 0;

@@ -9,13 +9,7 @@ export const keysList: Command = {
   options: { json: { type: 'boolean' } },
   args: { min: 0, max: 0 },
   run({ flags, io, services }) {
-    const keys = services.store.read().keys.map((k) => ({
-      name: k.name,
-      type: k.type,
-      fingerprint: k.fingerprint,
-      role: k.admin ? 'admin' : 'deploy',
-      addedAt: k.addedAt,
-    }));
+    const keys = services.keys.list();
     if (flags.json) {
       io.out(`${JSON.stringify(keys, null, 2)}\n`);
       return 0;

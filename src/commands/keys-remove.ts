@@ -1,4 +1,3 @@
-import { GokuError } from '../errors.js';
 import type { Command } from './types.js';
 
 export const keysRemove: Command = {
@@ -9,15 +8,7 @@ export const keysRemove: Command = {
   args: { min: 1, max: 1 },
   async run({ args, io, services }) {
     const name = args[0] as string;
-    await services.store.update((s) => {
-      const i = s.keys.findIndex((k) => k.name === name);
-      if (i < 0)
-        throw new GokuError(
-          'GOKU_ERR_KEY_NOT_FOUND',
-          `no key named ${JSON.stringify(name.slice(0, 80))}; see keys:list`,
-        );
-      s.keys.splice(i, 1);
-    });
+    await services.keys.remove(name);
     io.out(`Removed key ${name}\n`);
     return 0;
   },

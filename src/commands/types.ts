@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import type { KeyService } from '../app/keys.js';
 import type { AppOps } from '../app/ops.js';
 import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
@@ -24,6 +25,7 @@ export interface Services {
   settings: Settings;
   store: Store;
   ops: AppOps;
+  keys: KeyService;
   version: string;
 }
 

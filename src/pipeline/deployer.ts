@@ -62,24 +62,30 @@ export class Deployer {
   /**
    * Restarts every deployment of the app from its current image through the same switch a
    * push uses: new container beside the old, check, nginx switch, then the old one retires.
+   * A restart still waiting for the lock is replaced by a newer one: one restart does for both.
    */
   restart(app: string, by: string, out: Out): Promise<void> {
-    return this.withTails(app, out, async (tails) => {
-      const rec = appView(this.d, app);
-      const deps = Object.values(rec.deployments);
-      if (deps.length === 0) {
-        throw new GokuError(
-          'GOKU_ERR_NOT_DEPLOYED',
-          `app ${app} has no deployment to restart; push it first`,
-        );
-      }
-      for (const dep of deps) {
-        await this.redeploy(app, dep, { kind: 'restart', by, config: rec.env }, out, tails, {
-          intro: `-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`,
-          done: (v) => `=====> ${dep.name} restarted as release v${v}`,
-        });
-      }
-    });
+    return this.withTails(
+      app,
+      out,
+      async (tails) => {
+        const rec = appView(this.d, app);
+        const deps = Object.values(rec.deployments);
+        if (deps.length === 0) {
+          throw new GokuError(
+            'GOKU_ERR_NOT_DEPLOYED',
+            `app ${app} has no deployment to restart; push it first`,
+          );
+        }
+        for (const dep of deps) {
+          await this.redeploy(app, dep, { kind: 'restart', by, config: rec.env }, out, tails, {
+            intro: `-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`,
+            done: (v) => `=====> ${dep.name} restarted as release v${v}`,
+          });
+        }
+      },
+      { replaces: 'ps:restart' },
+    );
   }
 
   /**
@@ -283,6 +289,7 @@ export class Deployer {
     app: string,
     out: Out,
     work: (tails: (() => Promise<void>)[]) => Promise<void>,
+    lock: { replaces?: string } = {},
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.d.locks
@@ -304,6 +311,7 @@ export class Deployer {
             }
           },
           () => out(`-----> Another deploy of ${app} is in progress; waiting for it to finish`),
+          lock,
         )
         .catch(reject);
     });

@@ -1,6 +1,14 @@
-/** One deploy (or route change) per app at a time; different apps run in parallel. */
+import { GokuError } from '../errors.js';
+
+/**
+ * One deploy (or route change) per app at a time; different apps run in parallel. A waiting
+ * request may be replaced by a newer one of the same kind (CapRover's "a newer source replaces
+ * the queued build"): the one running is never touched.
+ */
 export class AppLocks {
   private readonly tails = new Map<string, Promise<void>>();
+  /** Per app and kind, how to cancel the request of that kind still waiting for the lock. */
+  private readonly waiting = new Map<string, () => void>();
   /** Holders (running or queued) that a user would call a deploy; quiet ones are route refreshes. */
   private readonly deploys = new Map<string, number>();
 
@@ -16,7 +24,7 @@ export class AppLocks {
     app: string,
     fn: () => Promise<T>,
     onWait?: () => void,
-    opts: { quiet?: boolean } = {},
+    opts: { quiet?: boolean; replaces?: string } = {},
   ): Promise<T> {
     const prev = this.tails.get(app);
     let release!: () => void;
@@ -27,8 +35,25 @@ export class AppLocks {
     this.tails.set(app, tail);
     if (prev && (this.deploys.get(app) ?? 0) > 0) onWait?.();
     if (!opts.quiet) this.deploys.set(app, (this.deploys.get(app) ?? 0) + 1);
+    const kind = opts.replaces ? `${app}\u0000${opts.replaces}` : null;
+    let cancelled: () => void = () => undefined;
+    const superseded = new Promise<never>((_, reject) => {
+      cancelled = () =>
+        reject(
+          new GokuError(
+            'GOKU_ERR_SUPERSEDED',
+            `a newer ${opts.replaces} of ${app} arrived while this one waited; it runs instead`,
+          ),
+        );
+    });
+    superseded.catch(() => undefined);
+    if (kind) {
+      this.waiting.get(kind)?.();
+      this.waiting.set(kind, cancelled);
+    }
     try {
-      if (prev) await prev;
+      if (prev) await (kind ? Promise.race([prev, superseded]) : prev);
+      if (kind && this.waiting.get(kind) === cancelled) this.waiting.delete(kind);
       return await fn();
     } finally {
       if (!opts.quiet) {

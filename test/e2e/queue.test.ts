@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
+
+// One deploy per app at a time; a restart still waiting is replaced by a newer one.
+describe('the per-app queue', () => {
+  const server = new GokuServer();
+  const app = `${uniquePrefix()}-queue`;
+  let key: SshKey;
+  let repo: AppRepo;
+
+  beforeAll(async () => {
+    key = await server.startWithKey();
+    repo = new AppRepo(server.tmp, app, server, key);
+    repo.write(httpdApp('v1'));
+    repo.commit('v1');
+    expect((await repo.push()).code).toBe(0);
+  });
+  afterAll(async () => {
+    await server.cleanup();
+  });
+
+  it('two restarts queued behind a deploy: the newer replaces the waiting one, which says so', async () => {
+    repo.write(httpdApp('slow', 8000, 'RUN sleep 3\n'));
+    repo.commit('slow');
+    const push = repo.push('master:feature');
+    // Wait until the slow deploy holds the app's lock.
+    await eventually(
+      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
+      (r) => r?.status === 'running',
+    );
+    const first = server.cli(['ps:restart', app]);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = server.cli(['ps:restart', app]);
+    const [a, b, p] = await Promise.all([first, second, push]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toBe(
+      `error: a newer ps:restart of ${app} arrived while this one waited; it runs instead\n`,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toContain('Another deploy of');
+    const releases = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
+    // v1 push, the branch push, then the restart of both deployments: one restart, not two.
+    expect(releases.map((r) => r.kind)).toEqual(['restart', 'restart', 'push', 'push']);
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('v1\n');
+  });
+});
