@@ -1,6 +1,6 @@
 // Shared by the benchmarks: a busybox base image, a goku server on random ports with a key,
 // HTTP helpers, and cleanup of everything they made.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,6 +12,11 @@ export const BASE = 'goku-bench/busybox:1';
 export const NODE_IMAGE = 'goku-bench/node:1';
 
 export const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'pipe', ...opts }).toString();
+/** sh without blocking the event loop: resolves with stdout, rejects on a non-zero exit. */
+export const shAsync = (cmd, args, opts = {}) =>
+  new Promise((resolve, reject) =>
+    execFile(cmd, args, { ...opts }, (err, stdout) => (err ? reject(err) : resolve(String(stdout)))),
+  );
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

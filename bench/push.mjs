@@ -11,7 +11,18 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildBase, cleanupGoku, commit, get, makeRepo, median, sh, startGoku, until } from './lib.mjs';
+import {
+  buildBase,
+  cleanupGoku,
+  commit,
+  get,
+  makeRepo,
+  median,
+  sh,
+  shAsync,
+  startGoku,
+  until,
+} from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +45,8 @@ const uptimes = values.uptime.split(',').map((u) => u.trim());
 const gokus = [];
 
 const results = { handFirst: [], handChange: [] };
-for (const u of uptimes) Object.assign(results, { [`goku${u}First`]: [], [`goku${u}Change`]: [] });
+for (const u of uptimes)
+  Object.assign(results, { [`goku${u}First`]: [], [`goku${u}Change`]: [], [`goku${u}ChangeReturned`]: [] });
 const cleanup = [];
 try {
   for (const u of uptimes) gokus.push(await startGoku(tmp, { GOKU_CHECK_UPTIME: u }, `home-u${u}`));
@@ -60,10 +72,16 @@ try {
       await until(() => get(ports.proxy, `${app}.bench.test`), `${g0}\n`);
       results[`goku${u}First`].push(now() - t);
       commit(gdir, g1);
+      // The one-line change: when nginx serves the new content (the push may still be
+      // watching the new release, with the old one as backup), and when the push returns.
       t = now();
-      push();
+      const returned = shAsync('git', ['push', '-q', 'goku', 'master'], {
+        cwd: gdir,
+        env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
+      }).then(() => now() - t);
       await until(() => get(ports.proxy, `${app}.bench.test`), `${g1}\n`);
       results[`goku${u}Change`].push(now() - t);
+      results[`goku${u}ChangeReturned`].push(await returned);
     }
     const [h0, h1] = [v(0), v(1)];
 
@@ -113,6 +131,7 @@ console.log(`push-to-live, ${ROUNDS} rounds alternating, repo with ${FILES + 2} 
 for (const u of uptimes) {
   console.log(row(`first deploy, GOKU_CHECK_UPTIME=${u}`, results[`goku${u}First`], results.handFirst));
   console.log(row(`one-line change, GOKU_CHECK_UPTIME=${u}`, results[`goku${u}Change`], results.handChange));
+  console.log(row(`  ... until the push returns`, results[`goku${u}ChangeReturned`], results.handChange));
 }
 if (uptimes.length > 1) {
   const [a, b] = uptimes;

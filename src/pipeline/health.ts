@@ -12,10 +12,21 @@ export interface HealthDeps {
   uptime: number;
 }
 
+/** A container that passed its check; `watch` is what remains of it (the uptime watch). */
+export interface Healthy {
+  ip: string | null;
+  /**
+   * The default check's uptime watch (GOKU_CHECK_UPTIME), run by the caller: before routing,
+   * or while nginx already routes to the container with the old release as its backup.
+   * Resolves at once for the other plans.
+   */
+  watch: () => Promise<void>;
+}
+
 /**
  * Waits until a new container is fit to take traffic, by its plan: the default (its port
- * answers HTTP below 500, and keeps doing so for the uptime), Docker's own HEALTHCHECK, or the
- * app.json checks. Returns the container's address; throws a GokuError saying what failed.
+ * answers HTTP below 500, then keeps doing so for the uptime), Docker's own HEALTHCHECK, or
+ * the app.json checks. Throws a GokuError saying what failed.
  */
 export async function awaitHealthy(
   d: HealthDeps,
@@ -23,9 +34,14 @@ export async function awaitHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-): Promise<string | null> {
+  opts: { early?: boolean } = {},
+): Promise<Healthy> {
   // One check's state: the start time first seen (a later one means Docker restarted it).
-  return checkHealthy({ ...d, firstStart: null }, id, port, plan, out);
+  const c: Check = { ...d, firstStart: null };
+  const ip = await checkHealthy(c, id, port, plan, out, opts.early === true);
+  const watch =
+    plan.kind === 'default' && port && d.uptime > 0 ? () => watchUptime(c, id, ip, port) : async () => {};
+  return { ip, watch };
 }
 
 type Check = HealthDeps & { firstStart: string | null };
@@ -36,6 +52,7 @@ async function checkHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
+  early: boolean,
 ): Promise<string | null> {
   const deadline = Date.now() + d.timeout * 1000;
   const ip = await running(d, id);
@@ -55,10 +72,14 @@ async function checkHealthy(
   for (;;) {
     const r = await get(ip, port, '/', 1000);
     if (r && r.status < 500) {
-      out(
-        `-----> Healthy: GET / answered ${r.status}${d.uptime > 0 ? `; watching it for ${d.uptime}s` : ''}`,
-      );
-      break;
+      const then =
+        d.uptime <= 0
+          ? ''
+          : early
+            ? `; it takes traffic now, with the old release as backup while it is watched for ${d.uptime}s`
+            : `; watching it for ${d.uptime}s`;
+      out(`-----> Healthy: GET / answered ${r.status}${then}`);
+      return ip;
     }
     await running(d, id);
     if (Date.now() > deadline) {
@@ -75,12 +96,15 @@ async function checkHealthy(
     }
     await sleep(10);
   }
-  // Uptime: a container that answers once and then dies or breaks never takes traffic.
+}
+
+/** Uptime: a container that answers once and then dies or breaks never keeps traffic. */
+async function watchUptime(d: Check, id: string, ip: string | null, port: number): Promise<void> {
   const until = Date.now() + d.uptime * 1000;
   while (Date.now() < until) {
     await sleep(Math.min(100, Math.max(0, until - Date.now())));
     await running(d, id);
-    const r = await get(ip, port, '/', 1000);
+    const r = await get(ip ?? '', port, '/', 1000);
     if (!r || r.status >= 500) {
       throw new GokuError(
         'GOKU_ERR_UNHEALTHY',
@@ -88,7 +112,6 @@ async function checkHealthy(
       );
     }
   }
-  return ip;
 }
 
 /**
