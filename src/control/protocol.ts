@@ -1,3 +1,5 @@
+import { splitter } from '../util/split.js';
+
 /**
  * The local socket between the daemon and the CLI:
  * one JSON request line, then JSON frames back: {o} stdout, {e} stderr, {x} exit status.
@@ -10,17 +12,9 @@ export function frame(f: Frame): string {
   return `${JSON.stringify(f)}\n`;
 }
 
-/** Splits a byte stream into JSON lines. */
+/** Splits a byte stream into JSON lines (blank ones skipped). */
 export function lineReader(onLine: (line: string) => void): (chunk: Buffer) => void {
-  let buf = '';
-  return (chunk) => {
-    buf += chunk.toString('utf8');
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.trim()) onLine(line);
-      i = buf.indexOf('\n');
-    }
-  };
+  return splitter('\n', (line) => {
+    if (line.trim()) onLine(line);
+  });
 }

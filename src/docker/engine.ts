@@ -2,6 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { GokuError } from '../errors.js';
 import type { ContainerRuntime, ContainerState, ContainerSummary, RunSpec } from '../runtime/types.js';
+import { splitter } from '../util/split.js';
 
 /** The only module that talks to Docker; methods are named for what goku wants done. */
 export class DockerEngine implements ContainerRuntime {
@@ -147,21 +148,13 @@ export class DockerEngine implements ContainerRuntime {
       ? ((await c.logs({ ...base, follow: true })) as unknown as Readable)
       : Readable.from([(await c.logs({ ...base, follow: false })) as unknown as Buffer]);
     const lines = new PassThrough();
-    let text = '';
-    lines.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      let i = text.indexOf('\n');
-      while (i >= 0) {
-        onLine(text.slice(0, i));
-        text = text.slice(i + 1);
-        i = text.indexOf('\n');
-      }
-    });
+    const split = splitter('\n', onLine);
+    lines.on('data', split);
     this.docker.modem.demuxStream(raw, lines, lines);
     await new Promise<void>((resolve) => {
       const done = () => {
-        if (text) onLine(text);
-        text = '';
+        const last = split.rest();
+        if (last) onLine(last);
         resolve();
       };
       raw.on('end', done);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GokuError } from '../errors.js';
+import { splitter } from '../util/split.js';
 
 /** One file of a pushed tree, as git's tree objects describe it (never a path on disk). */
 export interface TreeEntry {
@@ -160,16 +161,7 @@ function gitLines(
   args: string[],
   onRecord: (rec: string) => void,
 ): Promise<void> {
-  let rest = '';
-  return gitRaw(gitdir, env, args, (chunk) => {
-    rest += chunk.toString('utf8');
-    let i = rest.indexOf('\0');
-    while (i >= 0) {
-      onRecord(rest.slice(0, i));
-      rest = rest.slice(i + 1);
-      i = rest.indexOf('\0');
-    }
-  });
+  return gitRaw(gitdir, env, args, splitter('\0', onRecord));
 }
 
 function gitRaw(

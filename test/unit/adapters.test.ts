@@ -37,6 +37,20 @@ async function listTar(stream: NodeJS.ReadableStream): Promise<{ name: string; b
   return entries.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/** Commits everything in dir to a new repo there and opens that commit's tree. */
+function committedTree(dir: string, limits: { maxFiles: number; maxBytes: number }): Promise<GitTree> {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir }).toString().trim();
+  git('init', '-q');
+  git('add', '-A');
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'c');
+  return GitTree.open({
+    gitdir: join(dir, '.git'),
+    objectDir: null,
+    commit: git('rev-parse', 'HEAD'),
+    limits,
+  });
+}
+
 describe('build context', () => {
   it('streams a commit from git objects, honouring .dockerignore with exceptions; links stay links', async () => {
     const dir = join(tmp, 'ctx');
@@ -50,16 +64,7 @@ describe('build context', () => {
     writeFileSync(join(dir, 'secret.txt'), 'x');
     writeFileSync(join(dir, 'src/main.c'), 'int main;');
     symlinkSync('/etc/passwd', join(dir, 'src/passwd'));
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir }).toString().trim();
-    git('init', '-q');
-    git('add', '-A');
-    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'c');
-    const tree = await GitTree.open({
-      gitdir: join(dir, '.git'),
-      objectDir: null,
-      commit: git('rev-parse', 'HEAD'),
-      limits: { maxFiles: 100, maxBytes: 1e6 },
-    });
+    const tree = await committedTree(dir, { maxFiles: 100, maxBytes: 1e6 });
     const entries = await listTar(
       packContext(tree, {
         dockerignore: await tree.readText('.dockerignore', 1000),
@@ -81,7 +86,7 @@ describe('build context', () => {
       GitTree.open({
         gitdir: join(dir, '.git'),
         objectDir: null,
-        commit: git('rev-parse', 'HEAD'),
+        commit: execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir }).toString().trim(),
         limits: { maxFiles: 3, maxBytes: 1e6 },
       }),
     ).rejects.toThrow(/more than 3 files/);
@@ -93,16 +98,7 @@ describe('reading a pushed tree', () => {
     const dir = join(tmp, 'many');
     mkdirSync(dir, { recursive: true });
     for (let i = 0; i < 2000; i++) writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`);
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir }).toString().trim();
-    git('init', '-q');
-    git('add', '-A');
-    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'c');
-    const tree = await GitTree.open({
-      gitdir: join(dir, '.git'),
-      objectDir: null,
-      commit: git('rev-parse', 'HEAD'),
-      limits: { maxFiles: 10000, maxBytes: 1e7 },
-    });
+    const tree = await committedTree(dir, { maxFiles: 10000, maxBytes: 1e7 });
     let files = 0;
     let bytes = 0;
     // A reader slower than git (as Docker is): git writes everything and exits first.
