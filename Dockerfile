@@ -6,7 +6,7 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /opt/goku
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev

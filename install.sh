@@ -51,9 +51,8 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 say "Installing node dependencies and building"
-# npm ci rejects this lock file (npm 11 leaves other platforms' optional Biome binaries out of it);
-# npm install still installs the locked versions.
-npm install --no-audit --no-fund --loglevel=error
+# Exactly the locked versions (.ci/lock-platforms.mjs keeps the lock whole for npm ci).
+npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 
 [ "$DEPS_ONLY" = 1 ] && { say "Dependencies ready"; exit 0; }
