@@ -115,7 +115,7 @@ function makeSsh(
     hostKeyFile: join(home, 'ssh_host_ed25519_key'),
     store: p.store,
     repos: p.repos,
-    deploy: (push, out) => p.deployer.handlePush(push, out),
+    deploy: (push, out) => p.deployer.deploy(push.app, { kind: 'push', push }, out),
     table: p.table,
     services: p.services,
     pushes: {

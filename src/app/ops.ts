@@ -243,7 +243,7 @@ export class AppOps {
 
   restart(app: string, by: string, out: Out): Promise<void> {
     this.get(app);
-    return this.d.deployer.restart(app, by, out);
+    return this.d.deployer.deploy(app, { kind: 'restart', by }, out);
   }
 
   async scale(app: string, raw: string, by: string, out: Out): Promise<void> {
@@ -256,12 +256,12 @@ export class AppOps {
         `invalid instance count ${JSON.stringify(raw.slice(0, 20))}: a whole number from 0 to ${max} (GOKU_MAX_SCALE)`,
       );
     }
-    await this.d.deployer.scale(app, n, by, out);
+    await this.d.deployer.deploy(app, { kind: 'scale', by, count: n }, out);
   }
 
   rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
     this.get(app);
-    return this.d.deployer.rollback(app, target, by, out);
+    return this.d.deployer.deploy(app, { kind: 'rollback', by, target }, out);
   }
 
   /** Every domain the app is served at: per deployment, and the extra ones (domains:add). */
@@ -335,7 +335,7 @@ export class AppOps {
     const env = { ...this.get(app).env, ...(change.set ?? {}) };
     for (const k of change.unset ?? []) delete env[k];
     assertConfigSize(env);
-    await this.d.deployer.reconfigure(app, env, restart, by, out);
+    await this.d.deployer.deploy(app, { kind: 'config', by, env, restart }, out);
   }
 
   releases(app: string): ReleaseView[] {

@@ -40,6 +40,23 @@ interface PendingPush {
   revert: () => Promise<void>;
 }
 
+/**
+ * What a deploy starts from. Every trigger (a push, ps:restart, config:set, ps:scale,
+ * rollback; next: an image webhook, the registry watcher, the API) is one of these, handed to
+ * Deployer.deploy; each becomes releases through the same switch (pipeline/switch.ts).
+ */
+export type DeploySource =
+  /** Pushed commits of branches: sources/git.ts builds each. */
+  | { kind: 'push'; push: PushRequest }
+  /** The running image of every deployment again. */
+  | { kind: 'restart'; by: string }
+  /** The running images with a new env (restart: false only stores it). */
+  | { kind: 'config'; by: string; env: Record<string, string>; restart: boolean }
+  /** The default deployment's image as N instances. */
+  | { kind: 'scale'; by: string; count: number }
+  /** An earlier release's image and config (null: the one before the current). */
+  | { kind: 'rollback'; by: string; target: number | null };
+
 /** How long git gets after the hook's verdict to update the refs and exit. */
 const LANDING_TIMEOUT_MS = 120_000;
 
@@ -51,11 +68,30 @@ export class Deployer {
   constructor(private readonly d: PipelineDeps) {}
 
   /**
+   * The one way into a deploy. Resolves when the change is live (the caller's part); retiring
+   * the old containers continues afterwards under the app's lock.
+   */
+  deploy(app: string, source: DeploySource, out: Out): Promise<void> {
+    switch (source.kind) {
+      case 'push':
+        return this.handlePush({ ...source.push, app }, out);
+      case 'restart':
+        return this.restart(app, source.by, out);
+      case 'config':
+        return this.reconfigure(app, source.env, source.restart, source.by, out);
+      case 'scale':
+        return this.scale(app, source.count, source.by, out);
+      case 'rollback':
+        return this.rollback(app, source.target, source.by, out);
+    }
+  }
+
+  /**
    * Resolves as soon as every pushed branch is live (the pusher's part); retiring the old
    * containers continues afterwards, still under the app's lock, so the next deploy of the
    * app waits for it while the pusher does not.
    */
-  handlePush(req: PushRequest, out: Out): Promise<void> {
+  private handlePush(req: PushRequest, out: Out): Promise<void> {
     return this.withTails(req.app, out, (tails) => this.pushUnderLock(req, out, tails));
   }
 
@@ -64,7 +100,7 @@ export class Deployer {
    * push uses: new container beside the old, check, nginx switch, then the old one retires.
    * A restart still waiting for the lock is replaced by a newer one: one restart does for both.
    */
-  restart(app: string, by: string, out: Out): Promise<void> {
+  private restart(app: string, by: string, out: Out): Promise<void> {
     return this.withTails(
       app,
       out,
@@ -93,7 +129,7 @@ export class Deployer {
    * a release of kind config. Without a restart (or without deployments) the new env is only
    * stored and recorded, and takes effect at the next deploy or restart.
    */
-  reconfigure(
+  private reconfigure(
     app: string,
     env: Record<string, string>,
     restart: boolean,
@@ -130,7 +166,7 @@ export class Deployer {
    * Runs N instances of the default deployment (0 stops it: nginx answers 503) through the
    * same switch: N new containers from the current image, checked, then the old ones retired.
    */
-  scale(app: string, count: number, by: string, out: Out): Promise<void> {
+  private scale(app: string, count: number, by: string, out: Out): Promise<void> {
     return this.withTails(app, out, async (tails) => {
       const rec = appView(this.d, app);
       const dep = rec.deployments[app];
@@ -199,7 +235,7 @@ export class Deployer {
    * Goes back to release vN (default: the succeeded release of the default deployment before
    * the current one): its image with its config, through the same switch, as a new release.
    */
-  rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
+  private rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
     return this.withTails(app, out, async (tails) => {
       const { to, dep } = await this.rollbackTarget(app, target);
       const base = {
