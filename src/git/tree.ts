@@ -201,86 +201,100 @@ function gitRaw(
   });
 }
 
-/** `git cat-file --batch`: one header line then SIZE bytes and a newline per object asked for. */
-function catBatch(
+/**
+ * Reads `git cat-file --batch` output: per object a header line, SIZE bytes, a newline. Chunks
+ * are pulled through the stream's async iterator (paused mode): Node resumes a child's stdout
+ * that has no 'readable' listener when the child exits, and in flowing mode the chunks nobody
+ * listened for would be lost.
+ */
+class BatchReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly chunks: AsyncIterator<Buffer>;
+
+  constructor(out: Readable) {
+    this.chunks = out[Symbol.asyncIterator]();
+  }
+
+  private async more(): Promise<void> {
+    const { value, done } = await this.chunks.next();
+    if (done) throw new GokuError('GOKU_ERR_PUSH_REJECTED', 'git cat-file ended early');
+    this.buf = this.buf.length ? Buffer.concat([this.buf, value]) : value;
+  }
+
+  /** The next header line: "<oid> <type> <size>" (or "<oid> missing"). */
+  async header(): Promise<{ type: string; size: number }> {
+    let nl = this.buf.indexOf(10);
+    while (nl < 0) {
+      await this.more();
+      nl = this.buf.indexOf(10);
+    }
+    const [, type = '', size = ''] = this.buf.subarray(0, nl).toString().split(' ');
+    this.buf = this.buf.subarray(nl + 1);
+    return { type, size: Number(size) };
+  }
+
+  /** The next `size` bytes as a stream; `left()` says how many its reader has not taken. */
+  body(size: number): { stream: Readable; left: () => number } {
+    let left = size;
+    const take = (stream: Readable) => {
+      const n = Math.min(left, this.buf.length);
+      stream.push(this.buf.subarray(0, n));
+      this.buf = this.buf.subarray(n);
+      left -= n;
+      if (left === 0) stream.push(null);
+    };
+    const reader = this;
+    const stream = new Readable({
+      read() {
+        if (left === 0) return;
+        if (reader.buf.length > 0) take(this);
+        else
+          reader.more().then(
+            () => take(this),
+            (err) => this.destroy(err),
+          );
+      },
+    });
+    if (size === 0) stream.push(null);
+    return { stream, left: () => left };
+  }
+
+  /** The newline after an object's content. */
+  async endOfObject(): Promise<void> {
+    while (this.buf.length < 1) await this.more();
+    this.buf = this.buf.subarray(1);
+  }
+}
+
+/** `git cat-file --batch` for the listed blobs, each handed to onEntry as a stream, in order. */
+async function catBatch(
   gitdir: string,
   env: NodeJS.ProcessEnv,
   list: TreeEntry[],
   onEntry: (e: TreeEntry, body: Readable) => Promise<void>,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['--git-dir', gitdir, 'cat-file', '--batch'], {
-      env,
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    child.stdin.on('error', () => undefined);
-    child.on('error', reject);
-    const out = child.stdout;
-    let buf: Buffer = Buffer.alloc(0);
-    let idx = 0;
-    let finished = false;
-    const fail = (err: unknown) => {
-      if (finished) return;
-      finished = true;
-      child.kill('SIGKILL');
-      reject(err);
-    };
-
-    // Pulls the next chunk of git's output. The async iterator reads in paused mode (a
-    // 'readable' listener): Node resumes a child's stdout that has none when the child exits,
-    // and in flowing mode chunks nobody listened for would be lost.
-    const chunks = out[Symbol.asyncIterator]();
-    const more = async (): Promise<void> => {
-      const { value, done } = await chunks.next();
-      if (done) throw new GokuError('GOKU_ERR_PUSH_REJECTED', 'git cat-file ended early');
-      buf = buf.length ? Buffer.concat([buf, value as Buffer]) : (value as Buffer);
-    };
-
-    const next = async (): Promise<void> => {
-      for (; idx < list.length; idx++) {
-        const e = list[idx] as TreeEntry;
-        let nl = buf.indexOf(10);
-        while (nl < 0) {
-          await more();
-          nl = buf.indexOf(10);
-        }
-        const header = buf.subarray(0, nl).toString();
-        buf = buf.subarray(nl + 1);
-        const [, type, size] = header.split(' ');
-        if (type !== 'blob' || Number(size) !== e.size) {
-          throw new GokuError('GOKU_ERR_PUSH_REJECTED', `git object ${e.oid} of ${e.path} is missing`);
-        }
-        let left = e.size;
-        const body = new Readable({
-          read() {
-            if (left === 0) return;
-            const take = () => {
-              const n = Math.min(left, buf.length);
-              const part = buf.subarray(0, n);
-              buf = buf.subarray(n);
-              left -= n;
-              this.push(part);
-              if (left === 0) this.push(null);
-            };
-            if (buf.length > 0) take();
-            else more().then(take, (err) => this.destroy(err));
-          },
-        });
-        if (left === 0) body.push(null);
-        await onEntry(e, body);
-        if (left > 0) throw new GokuError('GOKU_ERR_INTERNAL', `content of ${e.path} was not read`);
-        while (buf.length < 1) await more();
-        buf = buf.subarray(1); // the newline after the content
-      }
-    };
-
-    for (const e of list) child.stdin.write(`${e.oid}\n`);
-    child.stdin.end();
-    next().then(() => {
-      if (finished) return;
-      finished = true;
-      child.kill('SIGKILL');
-      resolve();
-    }, fail);
+  const child = spawn('git', ['--git-dir', gitdir, 'cat-file', '--batch'], {
+    env,
+    stdio: ['pipe', 'pipe', 'ignore'],
   });
+  const failed = new Promise<never>((_, reject) => child.on('error', reject));
+  failed.catch(() => undefined);
+  child.stdin.on('error', () => undefined);
+  for (const e of list) child.stdin.write(`${e.oid}\n`);
+  child.stdin.end();
+  const reader = new BatchReader(child.stdout);
+  try {
+    for (const e of list) {
+      const h = await Promise.race([reader.header(), failed]);
+      if (h.type !== 'blob' || h.size !== e.size) {
+        throw new GokuError('GOKU_ERR_PUSH_REJECTED', `git object ${e.oid} of ${e.path} is missing`);
+      }
+      const body = reader.body(e.size);
+      await onEntry(e, body.stream);
+      if (body.left() > 0) throw new GokuError('GOKU_ERR_INTERNAL', `content of ${e.path} was not read`);
+      await reader.endOfObject();
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
 }

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -229,45 +230,69 @@ export class SshServer {
           this.drop(conn);
           return;
         }
-        const session = accept();
-        conn.channels++;
-        this.idle(conn);
-        session.on('close', () => {
-          conn.channels--;
-          this.idle(conn);
-        });
-        const env: Record<string, string> = {};
-        session.on('env', (acceptEnv, _reject, info) => {
-          // Git asks for protocol v2 this way; nothing else from the client's environment is taken.
-          if (info.key === 'GIT_PROTOCOL' && /^[a-z0-9=:.]+$/i.test(info.val)) env.GIT_PROTOCOL = info.val;
-          if (info.key === 'NO_COLOR') env.NO_COLOR = '1';
-          acceptEnv?.();
-        });
-        session.on('pty', (acceptPty) => {
-          env.pty = '1';
-          acceptPty?.();
-        });
-        session.on('shell', (acceptShell) => {
-          const ch = acceptShell();
-          ch.stderr.write(
-            `Hi ${key.name}! goku has no shell. Push with git, or run commands: ssh git@HOST help\r\n`,
-          );
-          ch.exit(1);
-          ch.end();
-        });
-        session.on('exec', (acceptExec, _reject, info) => {
-          const ch = acceptExec();
-          const now = conn.key ? this.current(conn.key) : null;
-          if (!now) {
-            ch.stderr.write('error: this key was removed\n');
-            this.finish(ch, 1);
-            this.drop(conn);
-            return;
-          }
-          void this.exec(ch, info.command, env, now, conn.gone.signal);
-        });
+        this.onSession(conn, key, accept());
       });
     });
+  }
+
+  /** One session channel: env and pty requests, then a shell (refused) or an exec. */
+  private onSession(conn: Conn, key: KeyRecord, session: ssh2.Session): void {
+    conn.channels++;
+    this.idle(conn);
+    session.on('close', () => {
+      conn.channels--;
+      this.idle(conn);
+    });
+    const env: Record<string, string> = {};
+    session.on('env', (acceptEnv, _reject, info) => {
+      // Git asks for protocol v2 this way; nothing else from the client's environment is taken.
+      if (info.key === 'GIT_PROTOCOL' && /^[a-z0-9=:.]+$/i.test(info.val)) env.GIT_PROTOCOL = info.val;
+      if (info.key === 'NO_COLOR') env.NO_COLOR = '1';
+      acceptEnv?.();
+    });
+    session.on('pty', (acceptPty) => {
+      env.pty = '1';
+      acceptPty?.();
+    });
+    session.on('shell', (acceptShell) => {
+      const ch = acceptShell();
+      ch.stderr.write(
+        `Hi ${key.name}! goku has no shell. Push with git, or run commands: ssh git@HOST help\r\n`,
+      );
+      ch.exit(1);
+      ch.end();
+    });
+    session.on('exec', (acceptExec, _reject, info) => {
+      const ch = acceptExec();
+      const now = conn.key ? this.current(conn.key) : null;
+      if (!now) {
+        ch.stderr.write('error: this key was removed\n');
+        this.finish(ch, 1);
+        this.drop(conn);
+        return;
+      }
+      void this.exec(ch, info.command, env, now, conn.gone.signal);
+    });
+  }
+
+  /** The pre-receive hook hands the push over: create the app if new, then deploy. */
+  private serveHook(
+    channel: Duplex,
+    app: string,
+    key: KeyRecord,
+    child: ChildProcess,
+    landed: Promise<void>,
+    onCreated: (made: boolean) => void,
+  ): void {
+    serveHook(
+      channel,
+      async (push, out) => {
+        onCreated(await this.d.pushes.arrive(app, key.name));
+        const abandoned = () => child.exitCode !== null || child.signalCode !== null;
+        return this.d.deploy({ ...push, app, keyName: key.name, landed, abandoned }, out);
+      },
+      (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
+    );
   }
 
   private finish(ch: Channel, code: number): void {
@@ -297,27 +322,47 @@ export class SshServer {
       ch.stderr.write(`error: ${oneLine(err)}\n`);
       return this.finish(ch, 1);
     }
-    if (req.kind === 'command') {
-      // With a terminal requested the client is in raw mode: lines need \r\n.
-      const crlf = (t: string) => (env.pty === '1' ? t.replace(/\r?\n/g, '\r\n') : t);
-      const stdin = findCommand(this.d.table, req.argv[0] ?? '')?.stdin ? await readAll(ch) : '';
-      const code = await runCommand(
-        this.d.table,
-        req.argv,
-        {
-          stdin,
-          out: (t) => ch.write(crlf(t)),
-          err: (t) => ch.stderr.write(crlf(t)),
-          // Colour only when the client asked for a terminal and did not send NO_COLOR.
-          color: env.pty === '1' && env.NO_COLOR === undefined,
-          signal: ended,
-        },
-        { via: 'ssh', keyName: key.name, admin: key.admin },
-        this.d.services,
-      );
-      return this.finish(ch, code);
-    }
-    const { app, service } = req;
+    if (req.kind === 'command') return this.command(ch, req.argv, env, key, ended);
+    return this.git(ch, req.app, req.service, env, key, ended);
+  }
+
+  /** A goku command over ssh (admin keys only; runCommand says so to deploy keys). */
+  private async command(
+    ch: Channel,
+    argv: string[],
+    env: Record<string, string>,
+    key: KeyRecord,
+    ended: AbortSignal,
+  ): Promise<void> {
+    // With a terminal requested the client is in raw mode: lines need \r\n.
+    const crlf = (t: string) => (env.pty === '1' ? t.replace(/\r?\n/g, '\r\n') : t);
+    const stdin = findCommand(this.d.table, argv[0] ?? '')?.stdin ? await readAll(ch) : '';
+    const code = await runCommand(
+      this.d.table,
+      argv,
+      {
+        stdin,
+        out: (t) => ch.write(crlf(t)),
+        err: (t) => ch.stderr.write(crlf(t)),
+        // Colour only when the client asked for a terminal and did not send NO_COLOR.
+        color: env.pty === '1' && env.NO_COLOR === undefined,
+        signal: ended,
+      },
+      { via: 'ssh', keyName: key.name, admin: key.admin },
+      this.d.services,
+    );
+    return this.finish(ch, code);
+  }
+
+  /** git receive-pack (a push, deployed by the hook) or upload-pack (a fetch) on an app's repo. */
+  private async git(
+    ch: Channel,
+    app: string,
+    service: 'receive-pack' | 'upload-pack',
+    env: Record<string, string>,
+    key: KeyRecord,
+    ended: AbortSignal,
+  ): Promise<void> {
     try {
       if (service === 'upload-pack') {
         if (!this.d.repos.exists(app))
@@ -344,24 +389,9 @@ export class SshServer {
     }
     const hookChannel = child.stdio[3] as Duplex | undefined;
     if (hookChannel) {
-      serveHook(
-        hookChannel,
-        (push, out) =>
-          this.d.pushes.arrive(app, key.name).then((made) => {
-            created = made;
-            return this.d.deploy(
-              {
-                ...push,
-                app,
-                keyName: key.name,
-                landed,
-                abandoned: () => child.exitCode !== null || child.signalCode !== null,
-              },
-              out,
-            );
-          }),
-        (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
-      );
+      this.serveHook(hookChannel, app, key, child, landed, (made) => {
+        created = made;
+      });
     }
     // git may exit before reading all it was sent (a pack over receive.maxInputSize): the
     // write error must not take the daemon down.

@@ -86,12 +86,13 @@ describe('health checks', () => {
   it('default: a release that dies in its watch, after taking traffic, fails no request', async () => {
     const host = `${app}.${server.domain}`;
     const bodies = new Map<string, number>();
-    let failed = 0;
+    const failures: string[] = [];
     let loading = true;
     const load = (async () => {
       while (loading) {
-        const r = await server.get(host).catch(() => ({ status: 0, body: '' }));
-        if (r.status !== 200) failed++;
+        const t = Date.now();
+        const r = await server.get(host).catch((e: Error) => ({ status: 0, body: e.message }));
+        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 60)} after ${Date.now() - t} ms`);
         else bodies.set(r.body, (bodies.get(r.body) ?? 0) + 1);
       }
     })();
@@ -104,7 +105,7 @@ describe('health checks', () => {
       ))();
     loading = false;
     await load;
-    expect(failed).toBe(0);
+    expect(failures).toEqual([]);
     // It did take traffic before it died: nginx fell back to the old release as its backup.
     expect(bodies.get('dying\n') ?? 0).toBeGreaterThan(0);
     expect(bodies.get('good\n') ?? 0).toBeGreaterThan(10);
