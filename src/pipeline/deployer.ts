@@ -508,14 +508,6 @@ export class Deployer {
       );
   }
 
-  url(domain: string): string {
-    return urlOf(this.d, domain);
-  }
-
-  removeDeployment(app: string, deployment: string, out: Out): Promise<void> {
-    return removeDeployment(this.d, app, deployment, out);
-  }
-
   destroy(app: string, out: Out): Promise<void> {
     return destroyApp(this.d, app, out);
   }

@@ -12,10 +12,6 @@ export class AppLocks {
   /** Holders (running or queued) that a user would call a deploy; quiet ones are route refreshes. */
   private readonly deploys = new Map<string, number>();
 
-  busy(app: string): boolean {
-    return this.tails.has(app);
-  }
-
   /**
    * Runs fn once every earlier holder of the app's lock is done. onWait is called when the
    * caller has to wait for a deploy; a quiet holder (a quick route refresh) is not worth saying.

@@ -10,9 +10,4 @@ export class Serial {
     this.tail = run.catch(() => undefined);
     return run;
   }
-
-  /** Resolves once every task handed in so far has finished. */
-  idle(): Promise<void> {
-    return this.tail.then(() => undefined);
-  }
 }
