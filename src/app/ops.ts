@@ -221,19 +221,24 @@ export class AppOps {
    * this push created if nothing of the push landed: a failed first push leaves nothing.
    */
   async closePush(app: string, created: boolean): Promise<void> {
-    await this.d.locks.run(app, async () => {
-      const rec = this.d.store.read().apps[app];
-      if (!rec) {
+    await this.d.locks.run(
+      app,
+      async () => {
+        const rec = this.d.store.read().apps[app];
+        if (!rec) {
+          await this.d.repos.remove(app);
+          return;
+        }
+        if (!created || Object.keys(rec.deployments).length > 0) return;
+        if (await this.d.repos.hasRefs(app)) return;
+        await this.d.store.update((s) => {
+          delete s.apps[app];
+        });
         await this.d.repos.remove(app);
-        return;
-      }
-      if (!created || Object.keys(rec.deployments).length > 0) return;
-      if (await this.d.repos.hasRefs(app)) return;
-      await this.d.store.update((s) => {
-        delete s.apps[app];
-      });
-      await this.d.repos.remove(app);
-    });
+      },
+      undefined,
+      { quiet: true },
+    );
   }
 
   destroy(app: string, out: Out): Promise<void> {
