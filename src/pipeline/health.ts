@@ -15,11 +15,7 @@ export interface HealthDeps {
 /** A container that passed its check; `watch` is what remains of it (the uptime watch). */
 export interface Healthy {
   ip: string | null;
-  /**
-   * The default check's uptime watch (GOKU_CHECK_UPTIME), run by the caller: before routing,
-   * or while nginx already routes to the container with the old release as its backup.
-   * Resolves at once for the other plans.
-   */
+  /** The default check's uptime watch (GOKU_CHECK_UPTIME), run by the caller before routing; at once for the other plans. */
   watch: () => Promise<void>;
 }
 
@@ -34,11 +30,10 @@ export async function awaitHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-  opts: { early?: boolean } = {},
 ): Promise<Healthy> {
   // One check's state: the start time first seen (a later one means Docker restarted it).
   const c: Check = { ...d, firstStart: null };
-  const ip = await checkHealthy(c, id, port, plan, out, opts.early === true);
+  const ip = await checkHealthy(c, id, port, plan, out);
   const watch =
     plan.kind === 'default' && port && d.uptime > 0 ? () => watchUptime(c, id, ip, port) : async () => {};
   return { ip, watch };
@@ -52,7 +47,6 @@ async function checkHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-  early: boolean,
 ): Promise<string | null> {
   const deadline = Date.now() + d.timeout * 1000;
   const ip = await running(d, id);
@@ -72,13 +66,9 @@ async function checkHealthy(
   for (;;) {
     const r = await get(ip, port, '/', 1000);
     if (r && r.status < 500) {
-      const then =
-        d.uptime <= 0
-          ? ''
-          : early
-            ? `; it takes traffic now, with the old release as backup while it is watched for ${d.uptime}s`
-            : `; watching it for ${d.uptime}s`;
-      out(`-----> Healthy: GET / answered ${r.status}${then}`);
+      out(
+        `-----> Healthy: GET / answered ${r.status}${d.uptime > 0 ? `; watching it for ${d.uptime}s` : ''}`,
+      );
       return ip;
     }
     await running(d, id);

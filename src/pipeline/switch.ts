@@ -71,17 +71,8 @@ export async function switchTo(
     previous: d.routes.get(spec.deployment),
     previousRecord: appRec.deployments[spec.deployment],
   };
-  // With the default check's uptime watch and a release serving now, the new one takes traffic
-  // at its first good answer while the old one stays in nginx as its backup; the watch runs
-  // after that, so new content is served a watch earlier and a failure in it costs no request.
-  const old = attempt.previous;
-  const early =
-    spec.health.kind === 'default' &&
-    !!spec.port &&
-    d.settings.GOKU_CHECK_UPTIME > 0 &&
-    !!old?.upstreams.length;
   try {
-    const healthy = await startInstances(d, spec, env, count, attempt, out, early);
+    const healthy = await startInstances(d, spec, env, count, attempt, out);
     const ips = healthy.map((h) => h.ip);
     lap('start');
     if (spec.abandoned?.()) {
@@ -90,14 +81,10 @@ export async function switchTo(
         'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
       );
     }
-    if (early) {
-      await routeTo(d, spec, appRec, ips, attempt, out, old?.upstreams ?? []);
-      await Promise.all(healthy.map((h) => h.watch()));
-      await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
-    } else {
-      await Promise.all(healthy.map((h) => h.watch()));
-      await routeTo(d, spec, appRec, ips, attempt, out);
-    }
+    // The default check's uptime watch: a release that answers once and then falls over
+    // never takes traffic.
+    await Promise.all(healthy.map((h) => h.watch()));
+    await routeTo(d, spec, appRec, ips, attempt, out);
     await recordDeployment(d, spec, attempt.started);
     lap('route');
   } catch (err) {
@@ -116,7 +103,6 @@ async function startInstances(
   count: number,
   attempt: Attempt,
   out: Out,
-  early: boolean,
 ): Promise<Healthy[]> {
   const { app, deployment, port } = spec;
   out(
@@ -142,7 +128,7 @@ async function startInstances(
         },
       });
       attempt.started[i] = id;
-      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined, { early });
+      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined);
     }),
   );
 }
@@ -155,11 +141,10 @@ async function routeTo(
   ips: (string | null)[],
   attempt: Attempt,
   out: Out,
-  backups: string[] = [],
 ): Promise<void> {
   const { app, deployment } = spec;
   const domains = domainsFor(d, appRec, deployment, spec.branch, spec.cname);
-  const made = makeRoute({
+  const route = makeRoute({
     app,
     deployment,
     domains,
@@ -168,7 +153,6 @@ async function routeTo(
     ports: deployment === app ? (appRec.ports ?? []) : [],
     release: spec.release,
   });
-  const route = made && backups.length ? { ...made, backups } : made;
   if (route && (ips.length > 0 || route.http)) {
     const streams = route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',');
     out(`-----> Routing ${route.http ? domains.join(', ') : ''}${streams}`);
