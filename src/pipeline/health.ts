@@ -12,17 +12,10 @@ export interface HealthDeps {
   uptime: number;
 }
 
-/** A container that passed its check; `watch` is what remains of it (the uptime watch). */
-export interface Healthy {
-  ip: string | null;
-  /** The default check's uptime watch (GOKU_CHECK_UPTIME), run by the caller before routing; at once for the other plans. */
-  watch: () => Promise<void>;
-}
-
 /**
  * Waits until a new container is fit to take traffic, by its plan: the default (its port
  * answers HTTP below 500, then keeps doing so for the uptime), Docker's own HEALTHCHECK, or
- * the app.json checks. Throws a GokuError saying what failed.
+ * the app.json checks. Returns the container's address; throws a GokuError saying what failed.
  */
 export async function awaitHealthy(
   d: HealthDeps,
@@ -30,13 +23,12 @@ export async function awaitHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-): Promise<Healthy> {
+): Promise<string | null> {
   // One check's state: the start time first seen (a later one means Docker restarted it).
   const c: Check = { ...d, firstStart: null };
   const ip = await checkHealthy(c, id, port, plan, out);
-  const watch =
-    plan.kind === 'default' && port && d.uptime > 0 ? () => watchUptime(c, id, ip, port) : async () => {};
-  return { ip, watch };
+  if (plan.kind === 'default' && port && d.uptime > 0) await watchUptime(c, id, ip, port);
+  return ip;
 }
 
 type Check = HealthDeps & { firstStart: string | null };
@@ -88,7 +80,7 @@ async function checkHealthy(
   }
 }
 
-/** Uptime: a container that answers once and then dies or breaks never keeps traffic. */
+/** Uptime: a container that answers once and then dies or breaks never takes traffic. */
 async function watchUptime(d: Check, id: string, ip: string | null, port: number): Promise<void> {
   const until = Date.now() + d.uptime * 1000;
   while (Date.now() < until) {

@@ -5,7 +5,7 @@ import { GokuError, oneLine } from '../errors.js';
 import type { AppRecord, DeploymentRecord } from '../store/types.js';
 import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
 import { assertNamesOurs, assertScale } from './guards.js';
-import { awaitHealthy, type Healthy } from './health.js';
+import { awaitHealthy } from './health.js';
 import { pruneImages, retireOthers } from './retire.js';
 
 /** One new version of one deployment, ready to run: what every source and trigger hands the switch. */
@@ -72,8 +72,7 @@ export async function switchTo(
     previousRecord: appRec.deployments[spec.deployment],
   };
   try {
-    const healthy = await startInstances(d, spec, env, count, attempt, out);
-    const ips = healthy.map((h) => h.ip);
+    const ips = await startInstances(d, spec, env, count, attempt, out);
     lap('start');
     if (spec.abandoned?.()) {
       throw new GokuError(
@@ -81,9 +80,6 @@ export async function switchTo(
         'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
       );
     }
-    // The default check's uptime watch: a release that answers once and then falls over
-    // never takes traffic.
-    await Promise.all(healthy.map((h) => h.watch()));
     await routeTo(d, spec, appRec, ips, attempt, out);
     await recordDeployment(d, spec, attempt.started);
     lap('route');
@@ -103,7 +99,7 @@ async function startInstances(
   count: number,
   attempt: Attempt,
   out: Out,
-): Promise<Healthy[]> {
+): Promise<(string | null)[]> {
   const { app, deployment, port } = spec;
   out(
     `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
