@@ -89,7 +89,8 @@ export class SystemNginx implements NginxMode {
 /**
  * goku's own two nginx masters. The routes nginx holds every app's routes and reloads on
  * every change; it listens on a unix socket. The edge nginx listens on GOKU_PROXY_PORT and
- * passes each request to the routes nginx on a new socket connection; its config never
+ * passes each request to the routes nginx on kept-alive socket connections (sending a request
+ * again when a reused one closes unanswered: see edge.conf.njk); its config never
  * changes, so it never reloads, and clients' connections, which end at the edge, survive
  * every deploy. Both outlive the daemon, are adopted at its next start and restarted if they die.
  */

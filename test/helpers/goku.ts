@@ -328,9 +328,26 @@ export function httpGet(
   path = '/',
   agent: http.Agent | false = false,
 ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return httpRequest(port, host, { path, agent });
+}
+
+/** One HTTP request through goku's proxy port (GET unless told), with a 5 s timeout. */
+export function httpRequest(
+  port: number,
+  host: string,
+  opts: { method?: string; path?: string; body?: string; agent?: http.Agent | false } = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((res, rej) => {
-    const req = http.get(
-      { host: '127.0.0.1', port, path, headers: { Host: host }, agent, timeout: 5000 },
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'GET',
+        path: opts.path ?? '/',
+        headers: { Host: host },
+        agent: opts.agent ?? false,
+        timeout: 5000,
+      },
       (r) => {
         let body = '';
         r.on('data', (d) => {
@@ -341,6 +358,7 @@ export function httpGet(
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', rej);
+    req.end(opts.body);
   });
 }
 
