@@ -13,7 +13,7 @@ import type { RouteTable } from '../pipeline/routing.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
-import type { AppRecord, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
+import type { AppView, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
 
 export interface Instance {
   deployment: string;
@@ -181,7 +181,7 @@ export class AppOps {
       });
   }
 
-  get(app: string): AppRecord {
+  get(app: string): AppView {
     const rec = this.d.store.read().apps[app];
     if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist; see goku apps`);
     return rec;
@@ -390,7 +390,7 @@ export class AppOps {
       defaultBranch: rec.defaultBranch,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
-      domains: rec.domains,
+      domains: [...rec.domains],
       deployments: Object.values(rec.deployments)
         .sort((a, b) => (a.name < b.name ? -1 : 1))
         .map((dep) => ({
@@ -463,7 +463,7 @@ function releaseView(r: ReleaseRecord): ReleaseView {
 }
 
 /** Maps a routing id to the release users know it as (vN), or '-' for one no release names. */
-function versionOf(app: AppRecord): (routeId: string) => string {
+function versionOf(app: AppView): (routeId: string) => string {
   const byId = new Map((app.releases ?? []).map((r) => [r.release, `v${r.version}`]));
   return (routeId) => byId.get(routeId) ?? '-';
 }

@@ -39,10 +39,10 @@ export interface NginxModel {
 export function makeRoute(o: {
   app: string;
   deployment: string;
-  domains: string[];
-  ips: string[];
+  domains: readonly string[];
+  ips: readonly string[];
   port: number | null;
-  ports: PortMapping[];
+  ports: readonly PortMapping[];
   release: string;
 }): Route | null {
   if (!o.port && o.ports.length === 0) return null;
@@ -50,9 +50,9 @@ export function makeRoute(o: {
     app: o.app,
     deployment: o.deployment,
     http: o.port !== null,
-    domains: o.domains,
+    domains: [...o.domains],
     upstreams: o.port ? o.ips.map((ip) => `${ip}:${o.port}`) : [],
-    streams: o.ports.map((m) => ({ mapping: m, targets: o.ips.map((ip) => `${ip}:${m.container}`) })),
+    streams: o.ports.map((m) => ({ mapping: { ...m }, targets: o.ips.map((ip) => `${ip}:${m.container}`) })),
     release: o.release,
   };
 }
@@ -120,8 +120,8 @@ export function deploymentDomains(opts: {
   deployment: string;
   branch: string;
   baseDomain: string;
-  cname: string[];
-  extra: string[];
+  cname: readonly string[];
+  extra: readonly string[];
 }): string[] {
   const out = [`${opts.deployment}.${opts.baseDomain}`];
   if (opts.deployment === opts.app) {

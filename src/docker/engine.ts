@@ -181,6 +181,7 @@ export class DockerEngine implements ContainerRuntime {
       state: c.State,
       status: c.Status,
       created: c.Created,
+      ip: Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress || null,
     }));
   }
 

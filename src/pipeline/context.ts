@@ -4,7 +4,7 @@ import { GokuError } from '../errors.js';
 import type { Repos } from '../git/repos.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
-import type { AppRecord, Store } from '../store/types.js';
+import type { AppView, Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -25,7 +25,7 @@ export interface PipelineDeps {
 }
 
 /** The app's record as the store holds it now; a missing app is a coded error. */
-export function appView(d: PipelineDeps, app: string): AppRecord {
+export function appView(d: PipelineDeps, app: string): AppView {
   const rec = d.store.read().apps[app];
   if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
   return rec;
@@ -44,10 +44,10 @@ export function containerName(d: PipelineDeps, deployment: string, i: number): s
 /** Every domain a deployment is served at (its own, the CNAME's, domains:add for the default one). */
 export function domainsFor(
   d: PipelineDeps,
-  appRec: AppRecord,
+  appRec: AppView,
   deployment: string,
   branch: string,
-  cname: string[],
+  cname: readonly string[],
 ): string[] {
   return deploymentDomains({
     app: appRec.name,

@@ -1,7 +1,14 @@
+import type { HealthPlan } from '../core/checks.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { GokuError, oneLine } from '../errors.js';
 import { buildFromCommit } from '../sources/git.js';
-import type { DeploymentRecord, ReleaseKind, ReleaseRecord } from '../store/types.js';
+import {
+  type DeepReadonly,
+  type DeploymentView,
+  type ReleaseKind,
+  type ReleaseRecord,
+  thaw,
+} from '../store/types.js';
 import { appView, type Out, type PipelineDeps, urlOf } from './context.js';
 import { assertDeploymentNameFree, assertDomainsFree } from './guards.js';
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
@@ -187,7 +194,7 @@ export class Deployer {
    */
   private async redeploy(
     app: string,
-    dep: DeploymentRecord,
+    dep: DeploymentView,
     change: {
       kind: ReleaseKind;
       by: string;
@@ -216,10 +223,10 @@ export class Deployer {
             ...base,
             image: dep.image,
             port: dep.port,
-            cname: dep.cnameDomains,
+            cname: [...dep.cnameDomains],
             release,
             ownsImage: false,
-            health: dep.health ?? { kind: 'default' },
+            health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
             ...(change.env ? { env: change.env } : {}),
             ...(change.count !== undefined ? { count: change.count } : {}),
           },
@@ -265,11 +272,11 @@ export class Deployer {
               commit: to.commit,
               image: to.image,
               port: dep.port,
-              cname: dep.cnameDomains,
+              cname: [...dep.cnameDomains],
               release,
               ownsImage: false,
-              env: to.config,
-              health: dep.health ?? { kind: 'default' },
+              env: { ...to.config },
+              health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
             },
             rel.out,
           );
@@ -284,7 +291,7 @@ export class Deployer {
   private async rollbackTarget(
     app: string,
     target: number | null,
-  ): Promise<{ to: ReleaseRecord; dep: DeploymentRecord }> {
+  ): Promise<{ to: DeepReadonly<ReleaseRecord>; dep: DeploymentView }> {
     const rec = appView(this.d, app);
     const to =
       target === null ? previousRelease(rec) : (rec.releases ?? []).find((r) => r.version === target);

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import { lineReader } from '../control/protocol.js';
 import { deploymentDomains, makeRoute, type Route } from '../core/routes.js';
 import { oneLine } from '../errors.js';
-import type { ContainerRuntime, ContainerState } from '../runtime/types.js';
+import type { ContainerRuntime, ContainerState, ContainerSummary } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
-import type { AppRecord, DeploymentRecord, ServiceRecord, Store } from '../store/types.js';
+import type { AppView, DeploymentView, ServiceRecord, Snapshot, Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -32,6 +32,7 @@ export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private sweep: NodeJS.Timeout | null = null;
   private readonly servicesFailing = new Set<string>();
+  private sweeping = false;
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -39,12 +40,18 @@ export class Reconciler {
   async initialRoutes(): Promise<Route[]> {
     const data = this.d.store.read();
     const ours = await this.d.runtime.listContainers({ 'goku.home': this.d.homeLabel });
+    const listed = byId(ours);
     const owned = new Set<string>();
     const routes: Route[] = [];
     for (const app of Object.values(data.apps)) {
       for (const dep of Object.values(app.deployments)) {
-        for (const id of dep.containerIds ?? [dep.containerId]) owned.add(id);
-        const r = await this.routeFor(app, dep);
+        for (const id of idsOf(dep)) owned.add(id);
+        // One listing for all apps: a thousand apps must not cost a thousand inspects at start.
+        const r = await this.routeFor(
+          app,
+          dep,
+          idsOf(dep).map((id) => listed.get(id) ?? null),
+        );
         if (r) routes.push(r);
       }
     }
@@ -67,14 +74,15 @@ export class Reconciler {
    * A goku stopped between retiring the old containers and renaming the new ones leaves them
    * with temporary names (DEPLOYMENT--RELEASE); the old ones are gone now, so finish the rename.
    */
-  private async restoreNames(apps: Record<string, AppRecord>, ours: { id: string; name: string }[]) {
+  private async restoreNames(apps: Snapshot['apps'], ours: { id: string; name: string }[]) {
     const prefix = this.d.settings.GOKU_CONTAINER_PREFIX;
     for (const app of Object.values(apps)) {
       for (const dep of Object.values(app.deployments)) {
         for (const [i, id] of (dep.containerIds ?? [dep.containerId]).entries()) {
           const want = `${prefix}${dep.name}${i === 0 ? '' : `.${i + 1}`}`;
           const c = ours.find((x) => x.id === id);
-          if (!c || c.name === want) continue;
+          // Only the temporary names (WANT--RELEASE) of an interrupted switch are finished.
+          if (!c?.name.startsWith(`${want}--`)) continue;
           await this.d.runtime
             .renameContainer(id, want)
             .then(() => this.d.log.info({ from: c.name, to: want }, 'gave a container its name back'))
@@ -84,19 +92,11 @@ export class Reconciler {
     }
   }
 
-  private instances(dep: DeploymentRecord): Promise<(ContainerState | null)[]> {
-    return Promise.all(
-      (dep.containerIds ?? [dep.containerId])
-        .filter(Boolean)
-        .map((id) => this.d.runtime.inspectContainer(id)),
-    );
+  private instances(dep: DeploymentView): Promise<(ContainerState | null)[]> {
+    return Promise.all(idsOf(dep).map((id) => this.d.runtime.inspectContainer(id)));
   }
 
-  async routeFor(
-    app: AppRecord,
-    dep: DeploymentRecord,
-    known?: (ContainerState | null)[],
-  ): Promise<Route | null> {
+  async routeFor(app: AppView, dep: DeploymentView, known?: (Instance | null)[]): Promise<Route | null> {
     const ports = dep.name === app.name ? (app.ports ?? []) : [];
     if (!dep.port && ports.length === 0) return null;
     const states = known ?? (await this.instances(dep));
@@ -122,13 +122,13 @@ export class Reconciler {
   async watch(): Promise<void> {
     // A safety net under the events: an event missed while dockerd restarts (or a state seen
     // half-way through its start-up) is corrected at the next sweep; unchanged routes cost nothing.
-    this.sweep = setInterval(() => this.scheduleAll(), SWEEP_MS);
+    this.sweep = setInterval(() => void this.sweepAll(), SWEEP_MS);
     this.sweep.unref();
     while (!this.stopped) {
       try {
         const stream = await this.d.runtime.containerEvents({ 'goku.home': this.d.homeLabel });
         this.events = stream;
-        this.scheduleAll();
+        void this.sweepAll();
         await new Promise<void>((resolve) => {
           stream.on(
             'data',
@@ -176,8 +176,66 @@ export class Reconciler {
     }
   }
 
-  private scheduleAll(): void {
-    for (const app of Object.keys(this.d.store.read().apps)) this.schedule(app);
+  /**
+   * The safety net's pass: one container listing and one read of the service records serve
+   * every app; only apps whose routes or records differ from them are refreshed (under their
+   * locks, with inspects). A sweep of a thousand quiet apps is two calls, not a thousand.
+   */
+  private async sweepAll(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const listed = byId(await this.d.runtime.listContainers({ 'goku.home': this.d.homeLabel }));
+      const records = await this.d.store.services().then(
+        (all) => {
+          const m = new Map<string, ServiceRecord[]>();
+          for (const r of all) {
+            const mine = m.get(r.app);
+            if (mine) mine.push(r);
+            else m.set(r.app, [r]);
+          }
+          return m;
+        },
+        () => null, // unavailable: apps whose records failed are retried below anyway
+      );
+      const writes: Promise<void>[] = [];
+      for (const app of Object.values(this.d.store.read().apps)) {
+        const seen = await this.compare(app, listed, records);
+        if (seen.routes || this.servicesFailing.has(app.name)) this.schedule(app.name);
+        // Only the records are behind (a first start, a Consul agent that lost them): write
+        // them from the listing, all in one go, without an inspect per app.
+        else if (seen.services) writes.push(this.syncServices(app.name, seen.services));
+      }
+      await Promise.all(writes);
+    } catch (err) {
+      this.d.log.warn({ err: oneLine(err) }, 'reconcile sweep failed; retrying at the next');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /**
+   * How the listing differs from what nginx and the service records have for an app: routes
+   * true when a route differs; services, the records to write when only they differ.
+   */
+  private async compare(
+    app: AppView,
+    listed: Map<string, Instance>,
+    records: Map<string, ServiceRecord[]> | null,
+  ): Promise<{ routes: boolean; services?: ServiceRecord[] }> {
+    const services: ServiceRecord[] = [];
+    for (const dep of Object.values(app.deployments)) {
+      const states = idsOf(dep).map((id) => listed.get(id) ?? null);
+      const next = await this.routeFor(app, dep, states);
+      if (JSON.stringify(next ?? undefined) !== JSON.stringify(this.d.routes.get(dep.name)))
+        return { routes: true };
+      services.push(...serviceRecords(app.name, dep, states));
+    }
+    if (!records) return { routes: false };
+    const key = (xs: ServiceRecord[]) => JSON.stringify([...xs].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    return key(services) === key(records.get(app.name) ?? [])
+      ? { routes: false }
+      : { routes: false, services };
   }
 
   /** Coalesces bursts of events (die + start) into one check per app. */
@@ -247,8 +305,8 @@ export class Reconciler {
 /** The running instances of a deployment as service records (id = the instance's container name). */
 export function serviceRecords(
   app: string,
-  dep: DeploymentRecord,
-  states: (ContainerState | null)[],
+  dep: DeploymentView,
+  states: (Instance | null)[],
 ): ServiceRecord[] {
   return states.flatMap((st, i) =>
     st?.running && st.ip
@@ -264,4 +322,16 @@ export function serviceRecords(
         ]
       : [],
   );
+}
+
+/** What routing needs of a container, from an inspect or a listing. */
+type Instance = Pick<ContainerState, 'running' | 'ip'>;
+
+function idsOf(dep: DeploymentView): string[] {
+  return (dep.containerIds ?? [dep.containerId]).filter(Boolean);
+}
+
+/** A listing by container id; a container missing from it does not exist (the listing has all states). */
+function byId(list: ContainerSummary[]): Map<string, Instance> {
+  return new Map(list.map((c) => [c.id, { running: c.state === 'running', ip: c.ip }]));
 }

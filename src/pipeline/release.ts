@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { GokuError, oneLine } from '../errors.js';
-import type { AppRecord, ReleaseRecord } from '../store/types.js';
+import type { AppView, DeepReadonly, ReleaseRecord } from '../store/types.js';
 import type { Out, PipelineDeps } from './context.js';
 
 /** Output kept per release; the oldest lines go first. */
@@ -32,14 +32,14 @@ export function newRouteId(commit: string): string {
  * The default deployment's succeeded release before its current one, skipping releases that
  * ran the same image with the same config (a restart): rolling back always changes something.
  */
-export function previousRelease(app: AppRecord): ReleaseRecord | undefined {
+export function previousRelease(app: AppView): DeepReadonly<ReleaseRecord> | undefined {
   const current = app.deployments[app.name];
   if (!current) return undefined;
   const ok = (app.releases ?? []).filter((r) => r.deployment === app.name && r.status === 'succeeded');
   const idx = ok.findIndex((r) => r.release === current.release);
   const cur = ok[idx];
   if (!cur) return undefined;
-  const same = (r: ReleaseRecord) =>
+  const same = (r: DeepReadonly<ReleaseRecord>) =>
     r.image === cur.image && JSON.stringify(r.config) === JSON.stringify(cur.config);
   return ok
     .slice(0, idx)

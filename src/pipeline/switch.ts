@@ -2,7 +2,7 @@ import type { HealthPlan } from '../core/checks.js';
 import { assertConfigSize } from '../core/config.js';
 import { makeRoute, type Route } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
-import type { AppRecord, DeploymentRecord } from '../store/types.js';
+import { type AppView, type DeploymentRecord, type DeploymentView, thaw } from '../store/types.js';
 import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
 import { assertNamesOurs, assertScale } from './guards.js';
 import { awaitHealthy } from './health.js';
@@ -44,7 +44,7 @@ interface Attempt {
   started: string[];
   switched: boolean;
   previous: Route | undefined;
-  previousRecord: DeploymentRecord | undefined;
+  previousRecord: DeploymentView | undefined;
 }
 
 /**
@@ -133,7 +133,7 @@ async function startInstances(
 async function routeTo(
   d: PipelineDeps,
   spec: SwitchSpec,
-  appRec: AppRecord,
+  appRec: AppView,
   ips: (string | null)[],
   attempt: Attempt,
   out: Out,
@@ -236,7 +236,8 @@ async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt)
   await d.store.update((s) => {
     const a = s.apps[spec.app];
     if (!a) return;
-    if (attempt.previousRecord) a.deployments[spec.deployment] = attempt.previousRecord;
+    if (attempt.previousRecord)
+      a.deployments[spec.deployment] = thaw<DeploymentRecord>(attempt.previousRecord);
     else delete a.deployments[spec.deployment];
   });
   await removeAttempt(d, spec, attempt.started);

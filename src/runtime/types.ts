@@ -67,4 +67,6 @@ export interface ContainerSummary {
   /** The runtime's human status, e.g. "Up 3 minutes". */
   status: string;
   created: number;
+  /** Its address on its network, when it has one. */
+  ip: string | null;
 }

@@ -1,9 +1,9 @@
 import { assertAppName } from '../core/names.js';
 import { GokuError } from '../errors.js';
-import type { Store, StoreData } from './types.js';
+import type { Snapshot, Store } from './types.js';
 
 /** Refuses an app name that another app's branch deployment already uses. */
-export function assertAppNameFree(data: StoreData, name: string): void {
+export function assertAppNameFree(data: Snapshot, name: string): void {
   for (const [other, rec] of Object.entries(data.apps)) {
     if (other !== name && rec.deployments[name]) {
       throw new GokuError(
@@ -18,7 +18,7 @@ export function assertAppNameFree(data: StoreData, name: string): void {
  * Refuses a key's push that would create one app more than GOKU_MAX_APPS_PER_KEY: a deploy
  * key may push, and a push creates its app, so without a bound one key fills the disk.
  */
-export function assertMayCreate(data: StoreData, keyName: string, max: number): void {
+export function assertMayCreate(data: Snapshot, keyName: string, max: number): void {
   const mine = Object.values(data.apps).filter((a) => a.createdBy === keyName).length;
   if (mine >= max) {
     throw new GokuError(

@@ -1,6 +1,6 @@
 import { isValidAppName, normalizeDomain } from '../core/names.js';
 import { excerpt } from '../errors.js';
-import type { AppRecord, DeploymentRecord, KeyRecord, ReleaseRecord, StoreData } from './types.js';
+import type { AppRecord, DeploymentRecord, KeyRecord, ReleaseRecord, Snapshot, StoreData } from './types.js';
 
 /**
  * How StoreData maps onto Consul KV (README: "Where goku keeps its state"), pure so it can be tested without Consul:
@@ -27,7 +27,7 @@ export function appPrefix(app: string): string {
   return `${APPS}${app}/`;
 }
 
-export function toPairs(data: StoreData): Pairs {
+export function toPairs(data: Snapshot): Pairs {
   const out: Pairs = new Map();
   for (const k of data.keys) out.set(`${KEYS}${k.name}`, JSON.stringify(k));
   for (const a of Object.values(data.apps)) {
@@ -155,7 +155,7 @@ export type KvOp =
  * so a concurrent write by another goku or by hand fails the transaction instead of being
  * overwritten. A destroyed app goes as one delete of its tree.
  */
-export function planOps(before: StoreData, after: StoreData, indexOf: (key: string) => number): KvOp[] {
+export function planOps(before: Snapshot, after: Snapshot, indexOf: (key: string) => number): KvOp[] {
   const b = toPairs(before);
   const a = toPairs(after);
   const ops: KvOp[] = [];

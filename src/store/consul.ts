@@ -4,7 +4,14 @@ import type { Logger } from 'pino';
 import { GokuError, oneLine } from '../errors.js';
 import { Serial } from '../util/serial.js';
 import { fromPairs, type KvOp, type Pairs, PREFIX, planOps } from './consul-layout.js';
-import type { ServiceRecord, Store, StoreData } from './types.js';
+import {
+  nextSnapshot,
+  type ServiceRecord,
+  type Snapshot,
+  type Store,
+  type StoreData,
+  snapshotOf,
+} from './types.js';
 
 /** Consul takes at most this many operations in one transaction. */
 export const MAX_TXN_OPS = 64;
@@ -40,7 +47,7 @@ export interface ConsulStoreOptions {
 export class ConsulStore implements Store {
   private readonly consul: Consul;
   private pairs = new Map<string, { value: string; index: number }>();
-  private data: StoreData = { version: 1, keys: [], apps: {} };
+  private data: Snapshot = snapshotOf({ version: 1, keys: [], apps: {} });
   private index = 0;
   private readonly serial = new Serial();
   private closed = false;
@@ -70,8 +77,8 @@ export class ConsulStore implements Store {
     return store;
   }
 
-  read(): StoreData {
-    return structuredClone(this.data);
+  read(): Snapshot {
+    return this.data;
   }
 
   update<T>(fn: (draft: StoreData) => T): Promise<T> {
@@ -81,9 +88,8 @@ export class ConsulStore implements Store {
   private async apply<T>(fn: (draft: StoreData) => T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const before = this.data;
-      const draft = structuredClone(before);
-      const result = fn(draft);
-      const ops = planOps(before, draft, (key) => this.pairs.get(key)?.index ?? 0);
+      const { next, result } = nextSnapshot(before, fn);
+      const ops = planOps(before, next, (key) => this.pairs.get(key)?.index ?? 0);
       if (ops.length === 0) return result;
       if (ops.length > MAX_TXN_OPS) {
         throw new GokuError(
@@ -93,7 +99,7 @@ export class ConsulStore implements Store {
       }
       const done = await this.txn(ops);
       if (done) {
-        this.data = fromPairs(this.valueMap());
+        this.data = snapshotOf(fromPairs(this.valueMap()));
         return result;
       }
       if (attempt >= CAS_ATTEMPTS) {
@@ -158,7 +164,7 @@ export class ConsulStore implements Store {
     this.pairs = new Map(items.map((i) => [i.Key, { value: i.Value ?? '', index: i.ModifyIndex }]));
     this.index = index;
     const problems: string[] = [];
-    this.data = fromPairs(this.valueMap(), problems);
+    this.data = snapshotOf(fromPairs(this.valueMap(), problems));
     const text = problems.join('; ');
     // Said once per new set of problems, not at every reload.
     if (text && text !== this.lastProblems) this.o.log.warn({ problems }, 'Consul keys goku cannot use');

@@ -1,3 +1,4 @@
+import { freeze, produce } from 'immer';
 import type { HealthPlan } from '../core/checks.js';
 import type { PortMapping } from '../core/routes.js';
 
@@ -104,12 +105,49 @@ export interface StoreData {
   services?: ServiceRecord[];
 }
 
+/** What read() hands out: the store's state, frozen (changes go through update()). */
+export type Snapshot = DeepReadonly<StoreData>;
+
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+export type AppView = DeepReadonly<AppRecord>;
+export type DeploymentView = DeepReadonly<DeploymentRecord>;
+
+/** A changeable copy of a part of a snapshot (to keep in a new record). */
+export function thaw<T>(value: DeepReadonly<T>): T {
+  return structuredClone(value) as T;
+}
+
 /**
- * The store port: a snapshot to read (never blocks), updates that land whole or not at all
+ * The next snapshot: `fn` changes a draft of `base` (immer), and only what it changed is
+ * copied; the rest is shared with `base`, and the result is frozen. With a thousand apps an
+ * update costs the app it touches, not a copy of all of them. `fn` must return no part of
+ * the draft (it is gone afterwards), only plain values.
+ */
+export function nextSnapshot<T>(base: Snapshot, fn: (draft: StoreData) => T): { next: Snapshot; result: T } {
+  let result: T | undefined;
+  const next = produce(base, (draft) => {
+    result = fn(draft as StoreData);
+  });
+  return { next, result: result as T };
+}
+
+/** A snapshot from data read from disk or Consul: frozen, as every later one is. */
+export function snapshotOf(data: StoreData): Snapshot {
+  return freeze(data, true);
+}
+
+/**
+ * The store port: a snapshot to read (never blocks, never copies: it is frozen), updates that land whole or not at all
  * (a throwing fn changes nothing), and the service records of running deployments.
  */
 export interface Store {
-  read(): StoreData;
+  /** The current state. Free to call often: one app's check need not copy a thousand apps. */
+  read(): Snapshot;
   update<T>(fn: (draft: StoreData) => T): Promise<T>;
   /** Service records, of one app or of all. */
   services(app?: string): Promise<ServiceRecord[]>;

@@ -149,6 +149,29 @@ export function storeContract(name: string, makeBackend: () => Promise<StoreBack
       expect((await openStore()).read().apps.beta).toBeUndefined();
     });
 
+    it('a throwing update among concurrent ones changes nothing; the others land, in order', async () => {
+      const s = await openStore();
+      const results = await Promise.allSettled([
+        s.update((d) => {
+          d.apps.alpha = sampleApp('alpha');
+        }),
+        s.update((d) => {
+          d.apps.beta = sampleApp('beta');
+          throw new Error('refused');
+        }),
+        s.update((d) => {
+          (d.apps.alpha as AppRecord).env.AFTER = 'yes';
+          return Object.keys(d.apps).length;
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((results[2] as PromiseFulfilledResult<number>).value).toBe(1);
+      for (const view of [s.read(), (await openStore()).read()]) {
+        expect(view.apps.beta).toBeUndefined();
+        expect(view.apps.alpha?.env.AFTER).toBe('yes');
+      }
+    });
+
     it('runs concurrent updates one at a time, losing none', async () => {
       const s = await openStore();
       await s.update((d) => {
@@ -191,14 +214,23 @@ export function storeContract(name: string, makeBackend: () => Promise<StoreBack
       expect(again.apps.alpha?.domains).toEqual([]);
     });
 
-    it('read() hands out a copy', async () => {
+    it('read() hands out a frozen snapshot: changing it throws and changes nothing', async () => {
       const s = await openStore();
       await s.update((d) => {
         d.apps.alpha = sampleApp('alpha');
       });
       const snap = s.read();
-      (snap.apps.alpha as AppRecord).env.HACK = '1';
+      expect(() => {
+        (snap.apps.alpha as AppRecord).env.HACK = '1';
+      }).toThrow(TypeError);
+      expect(() => (snap.apps.alpha as AppRecord).domains.push('x.example')).toThrow(TypeError);
       expect(s.read().apps.alpha?.env.HACK).toBeUndefined();
+      // An update works on its own copy; the snapshot read before it stays as it was.
+      await s.update((d) => {
+        (d.apps.alpha as AppRecord).env.LATER = '1';
+      });
+      expect(snap.apps.alpha?.env.LATER).toBeUndefined();
+      expect(s.read().apps.alpha?.env.LATER).toBe('1');
     });
 
     it('keeps service records per app: registered, replaced, removed', async () => {

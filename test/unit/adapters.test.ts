@@ -209,8 +209,11 @@ describe('nginx config rendering', () => {
     expect(text).toContain('set_real_ip_from unix:;');
     const edge = proxy.renderEdge();
     expect(edge).toContain('listen 80 default_server;');
-    expect(edge).toContain('proxy_pass http://unix:/var/lib/goku/nginx/sock/routes.sock:;');
-    expect(edge).not.toMatch(/^\s*upstream /m);
+    // One upstream, the routes socket, kept alive; a request a reused connection dropped unanswered is sent again.
+    expect(edge).toContain('server unix:/var/lib/goku/nginx/sock/routes.sock max_fails=0;');
+    expect(edge).toContain('proxy_pass http://routes;');
+    expect(edge).toContain('proxy_next_upstream error non_idempotent;');
+    expect(edge.match(/^\s*upstream /gm)).toHaveLength(1);
     expect(text).not.toContain('upstream goku_web_dev');
     // Published ports: the stream module, one upstream and server per port.
     expect(text).toMatch(/^load_module \/usr\/lib\/nginx\/modules\/ngx_stream_module\.so;$/m);
