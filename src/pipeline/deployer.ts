@@ -174,18 +174,24 @@ export class Deployer {
    * same switch: N new containers from the current image, checked, then the old ones retired.
    */
   private scale(app: string, count: number, by: string, out: Out): Promise<void> {
-    return this.withTails(app, out, async (tails) => {
-      const rec = appView(this.d, app);
-      const dep = rec.deployments[app];
-      if (!dep)
-        throw new GokuError(
-          'GOKU_ERR_NOT_DEPLOYED',
-          `app ${app} has no default deployment to scale; push it first`,
-        );
-      await this.redeploy(app, dep, { kind: 'scale', by, config: rec.env, count }, out, tails, {
-        done: (v) => `=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${v}`,
-      });
-    });
+    // A scale still waiting for the lock is replaced by a newer one: the latest count is wanted.
+    return this.withTails(
+      app,
+      out,
+      async (tails) => {
+        const rec = appView(this.d, app);
+        const dep = rec.deployments[app];
+        if (!dep)
+          throw new GokuError(
+            'GOKU_ERR_NOT_DEPLOYED',
+            `app ${app} has no default deployment to scale; push it first`,
+          );
+        await this.redeploy(app, dep, { kind: 'scale', by, config: rec.env, count }, out, tails, {
+          done: (v) => `=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${v}`,
+        });
+      },
+      { replaces: 'ps:scale' },
+    );
   }
 
   /**

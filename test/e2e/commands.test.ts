@@ -285,10 +285,11 @@ describe('app, process and log commands, locally and over ssh', () => {
   });
 
   it('passes shell metacharacters as plain arguments, never to a shell', async () => {
+    // Each command's nine arguments at once (126 runs one by one took 23 s).
     for (const cmd of ['apps:create', 'apps:info', 'apps:destroy', 'ps', 'ps:restart', 'logs', 'ports']) {
-      for (const arg of ['a;id', '$(id)', '`id`', 'a|b', 'a&&b', '../x', "a'b", 'a b', '*']) {
-        for (const r of await both([cmd, arg])) expectError(r, /invalid app name/);
-      }
+      const args = ['a;id', '$(id)', '`id`', 'a|b', 'a&&b', '../x', "a'b", 'a b', '*'];
+      for (const r of (await Promise.all(args.map((arg) => both([cmd, arg])))).flat())
+        expectError(r, /invalid app name/);
     }
     for (const r of await both(['ports:add', app, '1;id'])) expectError(r, /invalid port mapping/);
     for (const r of await both(['logs', app, '-n', '$(id)'])) expectError(r, /-n takes a number of lines/);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
-// One deploy per app at a time; a restart still waiting is replaced by a newer one.
+// One deploy per app at a time; a restart or a scale still waiting is replaced by a newer one.
 describe('the per-app queue', () => {
   const server = new GokuServer();
   const app = `${uniquePrefix()}-queue`;
@@ -43,5 +43,31 @@ describe('the per-app queue', () => {
     // v1 push, the branch push, then the restart of both deployments: one restart, not two.
     expect(releases.map((r) => r.kind)).toEqual(['restart', 'restart', 'push', 'push']);
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('v1\n');
+  });
+
+  it('two scales queued behind a deploy: the newer count wins, the waiting one says it was replaced', async () => {
+    repo.write(httpdApp('slow again', 8000, 'RUN sleep 3\n'));
+    repo.commit('slow again');
+    const push = repo.push('master:feature2');
+    await eventually(
+      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
+      (r) => r?.status === 'running',
+    );
+    const first = server.cli(['ps:scale', app, '3']);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = server.cli(['ps:scale', app, '2']);
+    const [a, b, p] = await Promise.all([first, second, push]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toBe(
+      `error: a newer ps:scale of ${app} arrived while this one waited; it runs instead\n`,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    const releases = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
+    expect(releases.filter((r) => r.kind === 'scale')).toHaveLength(1);
+    // Two instances of the default deployment, beside the two branch deployments.
+    expect(
+      await server.settled(app, [app, `${app}-feature`, `${app}-feature2`, `${app}.2`].sort()),
+    ).toHaveLength(4);
   });
 });

@@ -18,7 +18,8 @@ const echoApp = (v: string) => httpdApp(v, 8000, echo);
 // reconfigured and rolled back: not one request may fail (a socket error or timeout) or
 // answer non-2xx, on new connections or on kept-alive ones.
 describe('zero downtime under load', () => {
-  const server = new GokuServer();
+  // The default health policy, 1 s uptime watch included, as users run it.
+  const server = new GokuServer({ env: { GOKU_CHECK_UPTIME: '1' } });
   const p = uniquePrefix();
   const app = `${p}-load`;
   let key: SshKey;

@@ -109,6 +109,9 @@ export class GokuServer {
       GOKU_PROXY_PORT: String(this.proxyPort),
       GOKU_DOMAIN: this.domain,
       GOKU_DEPLOY_TIMEOUT: '20',
+      // Tests about other things skip the 1 s uptime watch after a new container's first good
+      // answer; the tests of health checks and of zero downtime keep it (GOKU_CHECK_UPTIME=1).
+      GOKU_CHECK_UPTIME: '0',
       ...this.extraEnv,
     };
   }
