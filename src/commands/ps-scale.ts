@@ -5,7 +5,7 @@ export const psScale: Command = {
   name: 'ps:scale',
   usage: 'ps:scale APP N',
   summary: 'Run N instances of the default deployment behind one nginx upstream (0 stops it)',
-  help: 'Instances are named APP, APP.2, APP.3 ...; nginx spreads requests over all of them. The change goes through the zero-downtime switch as a release; 0 stops the app and nginx answers 503. At most GOKU_MAX_SCALE.',
+  help: 'Instances are named APP, APP.2, APP.3 ...; nginx spreads requests over all of them. The change goes through the zero-downtime switch as a release; 0 stops the app and nginx answers 503. At most GOKU_MAX_SCALE. A scale still waiting for another deploy of the app is replaced by a newer one.',
   args: { min: 2, max: 2 },
   async run({ args, io, caller, services }) {
     const app = assertAppName(args[0] as string);
