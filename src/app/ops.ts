@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { assertConfigSize } from '../core/config.js';
+import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
 import { assertAppName, assertOwnDomain, normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
@@ -330,17 +330,11 @@ export class AppOps {
   }
 
   /** Sets and unsets env vars in one change (validated before anything is touched). */
-  async setConfig(
-    app: string,
-    change: { set?: Record<string, string>; unset?: string[] },
-    restart: boolean,
-    by: string,
-    out: Out,
-  ): Promise<void> {
-    const env = { ...this.get(app).env, ...(change.set ?? {}) };
-    for (const k of change.unset ?? []) delete env[k];
-    assertConfigSize(env);
-    await this.d.deployer.deploy(app, { kind: 'config', by, env, restart }, out);
+  async setConfig(app: string, change: ConfigChange, restart: boolean, by: string, out: Out): Promise<void> {
+    // Refused at once if it cannot fit; the deploy applies the change to the env it finds
+    // under the app's lock, so two changes queued one behind the other both take effect.
+    assertConfigSize(applyConfigChange(this.get(app).env, change));
+    await this.d.deployer.deploy(app, { kind: 'config', by, change, restart }, out);
   }
 
   releases(app: string): ReleaseView[] {

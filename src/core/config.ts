@@ -66,3 +66,19 @@ export function assertConfigSize(env: Record<string, string>): void {
     );
   }
 }
+
+/** A config:set or config:unset: keys to set, then keys to remove. */
+export interface ConfigChange {
+  set?: Record<string, string>;
+  unset?: string[];
+}
+
+/** The env after a change; the input is left alone. */
+export function applyConfigChange(
+  env: Readonly<Record<string, string>>,
+  change: ConfigChange,
+): Record<string, string> {
+  const next = { ...env, ...(change.set ?? {}) };
+  for (const k of change.unset ?? []) delete next[k];
+  return next;
+}

@@ -1,4 +1,5 @@
 import type { HealthPlan } from '../core/checks.js';
+import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { GokuError, oneLine } from '../errors.js';
 import { buildFromCommit } from '../sources/git.js';
@@ -58,7 +59,7 @@ export type DeploySource =
   /** The running image of every deployment again. */
   | { kind: 'restart'; by: string }
   /** The running images with a new env (restart: false only stores it). */
-  | { kind: 'config'; by: string; env: Record<string, string>; restart: boolean }
+  | { kind: 'config'; by: string; change: ConfigChange; restart: boolean }
   /** The default deployment's image as N instances. */
   | { kind: 'scale'; by: string; count: number }
   /** An earlier release's image and config (null: the one before the current). */
@@ -85,7 +86,7 @@ export class Deployer {
       case 'restart':
         return this.restart(app, source.by, out);
       case 'config':
-        return this.reconfigure(app, source.env, source.restart, source.by, out);
+        return this.reconfigure(app, source.change, source.restart, source.by, out);
       case 'scale':
         return this.scale(app, source.count, source.by, out);
       case 'rollback':
@@ -138,13 +139,16 @@ export class Deployer {
    */
   private reconfigure(
     app: string,
-    env: Record<string, string>,
+    change: ConfigChange,
     restart: boolean,
     by: string,
     out: Out,
   ): Promise<void> {
     return this.withTails(app, out, async (tails) => {
       const rec = appView(this.d, app);
+      // The env as it is now, under the lock: a change queued behind another builds on it.
+      const env = applyConfigChange(rec.env, change);
+      assertConfigSize(env);
       const deps = Object.values(rec.deployments);
       if (!restart || deps.length === 0) {
         const dep = deps.find((d) => d.name === app) ?? deps[0];
@@ -495,16 +499,27 @@ export class Deployer {
     );
     this.d.log.info({ app, deployment, release: c.release, version: rel.version, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+    this.announce(app, deployment, c, started, rel);
+    return { tail, revert, version: rel.version };
+  }
+
+  /** The push's last lines: where the deployment answers, how long it took, its release. */
+  private announce(
+    app: string,
+    deployment: string,
+    c: { domains: string[]; port: number | null },
+    started: number,
+    rel: ReleaseHandle,
+  ): void {
     // Without an HTTP port nginx does not route the deployment: a URL would only answer 404.
     const url = c.domains[0] && c.port ? urlOf(this.d, c.domains[0]) : null;
     const secs = ((Date.now() - started) / 1000).toFixed(1);
-    out(
+    rel.out(
       url
         ? `=====> ${app} deployed: ${url} (${secs}s)`
         : `=====> ${app} deployed as ${deployment} (${secs}s; no HTTP port, so no URL)`,
     );
-    out(`=====> Release v${rel.version}`);
-    return { tail, revert, version: rel.version };
+    rel.out(`=====> Release v${rel.version}`);
   }
 
   private async rememberDefaultBranch(app: string, defaultBranch: string, branch: string): Promise<void> {

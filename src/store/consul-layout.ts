@@ -65,23 +65,19 @@ function json(raw: string, key: string, problems: { push(msg: string): unknown }
  */
 export function fromPairs(pairs: Pairs, reported: string[] = []): StoreData {
   // Keys and values come from anyone with Consul access: a report is one printable line.
-  const problems = { push: (msg: string) => reported.push(excerpt(msg, 300)) };
+  const problems: Problems = { push: (msg: string) => reported.push(excerpt(msg, 300)) };
   const data: StoreData = { version: 1, keys: [], apps: {} };
   const app = (name: string): AppRecord => {
-    let a = data.apps[name];
-    if (!a) {
-      a = {
-        name,
-        createdAt: new Date(0).toISOString(),
-        updatedAt: new Date(0).toISOString(),
-        defaultBranch: null,
-        env: {},
-        domains: [],
-        deployments: {},
-      };
-      data.apps[name] = a;
-    }
-    return a;
+    data.apps[name] ??= {
+      name,
+      createdAt: new Date(0).toISOString(),
+      updatedAt: new Date(0).toISOString(),
+      defaultBranch: null,
+      env: {},
+      domains: [],
+      deployments: {},
+    };
+    return data.apps[name];
   };
   for (const [key, raw] of [...pairs].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
     if (key.startsWith(KEYS)) {
@@ -96,52 +92,84 @@ export function fromPairs(pairs: Pairs, reported: string[] = []): StoreData {
       if (name && kind !== undefined) problems.push(`${key}: not a valid app name; ignored`);
       continue;
     }
-    if (kind === 'env') {
-      if (!sub) continue; // a "folder" key made by consul kv put goku/apps/APP/env/
-      if (POSIX_NAME.test(sub)) app(name).env[sub] = raw;
-      else problems.push(`${key}: ${sub} is not a valid env var name; ignored`);
-    } else if (kind === 'CONTAINERS' && !sub) {
-      const a = app(name);
-      if (/^\s*\d{1,6}\s*$/.test(raw)) a.scale = Number(raw.trim());
-      else problems.push(`${key} is ${JSON.stringify(raw)}, not a number of instances; ignored`);
-    } else if (kind === 'domains' && !sub) {
-      const a = app(name);
-      const v = json(raw, key, problems);
-      if (!Array.isArray(v)) {
-        if (v !== undefined) problems.push(`${key} is not a JSON list of domains; ignored`);
-        continue;
-      }
-      for (const d of v) {
-        try {
-          a.domains.push(normalizeDomain(String(d)));
-        } catch {
-          problems.push(`${key}: ${JSON.stringify(d)} is not a host name; ignored`);
-        }
-      }
-    } else if (kind === 'app' && !sub) {
-      const v = json(raw, key, problems) as Partial<AppRecord> | undefined;
-      if (!v) continue;
-      const a = app(name);
-      if (typeof v.createdAt === 'string') a.createdAt = v.createdAt;
-      if (typeof v.updatedAt === 'string') a.updatedAt = v.updatedAt;
-      if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
-      if (Array.isArray(v.ports)) a.ports = v.ports;
-      if (typeof v.createdBy === 'string') a.createdBy = v.createdBy;
-    } else if (kind === 'deployments' && sub) {
-      const d = json(raw, key, problems) as DeploymentRecord | undefined;
-      if (d && d.name === sub) app(name).deployments[sub] = d;
-    } else if (kind === 'releases' && /^\d+$/.test(sub)) {
-      const r = json(raw, key, problems) as ReleaseRecord | undefined;
-      if (!r || r.version !== Number(sub)) continue;
-      const a = app(name);
-      a.releases = [...(a.releases ?? []), r];
-    } else if (sub || !['env', 'deployments', 'releases'].includes(kind)) {
+    // Own keys only: a key named after an Object method (goku/apps/x/constructor) is no reader.
+    const slot = `${kind}${sub ? '/' : ''}`;
+    const read = Object.hasOwn(READERS, slot) ? READERS[slot] : undefined;
+    if (read) read({ app: () => app(name), key, sub, raw, problems });
+    else if (sub || !['env', 'deployments', 'releases'].includes(kind)) {
       problems.push(`${key}: not a key goku uses; ignored`);
     }
   }
   for (const a of Object.values(data.apps)) a.releases?.sort((x, y) => x.version - y.version);
   return data;
 }
+
+interface Problems {
+  push(msg: string): void;
+}
+
+/** One key of an app as fromPairs meets it: KIND (sub empty) or KIND/SUB. */
+interface KeyRead {
+  app: () => AppRecord;
+  key: string;
+  sub: string;
+  raw: string;
+  problems: Problems;
+}
+
+/** How each key of an app is read, by "KIND" (no sub key) or "KIND/" (with one). */
+const READERS: Record<string, (k: KeyRead) => void> = {
+  'env/': ({ app, key, sub, raw, problems }) => {
+    if (POSIX_NAME.test(sub)) app().env[sub] = raw;
+    else problems.push(`${key}: ${sub} is not a valid env var name; ignored`);
+  },
+  // A "folder" key made by consul kv put goku/apps/APP/env/ carries nothing.
+  env: () => undefined,
+  CONTAINERS: ({ app, key, raw, problems }) => {
+    const a = app();
+    if (/^\s*\d{1,6}\s*$/.test(raw)) a.scale = Number(raw.trim());
+    else problems.push(`${key} is ${JSON.stringify(raw)}, not a number of instances; ignored`);
+  },
+  domains: ({ app, key, raw, problems }) => {
+    const a = app();
+    const v = json(raw, key, problems);
+    if (!Array.isArray(v)) {
+      if (v !== undefined) problems.push(`${key} is not a JSON list of domains; ignored`);
+      return;
+    }
+    for (const d of v) {
+      try {
+        a.domains.push(normalizeDomain(String(d)));
+      } catch {
+        problems.push(`${key}: ${JSON.stringify(d)} is not a host name; ignored`);
+      }
+    }
+  },
+  app: ({ app, key, raw, problems }) => {
+    const v = json(raw, key, problems) as Partial<AppRecord> | undefined;
+    if (!v) return;
+    const a = app();
+    if (typeof v.createdAt === 'string') a.createdAt = v.createdAt;
+    if (typeof v.updatedAt === 'string') a.updatedAt = v.updatedAt;
+    if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
+    if (Array.isArray(v.ports)) a.ports = v.ports;
+    if (typeof v.createdBy === 'string') a.createdBy = v.createdBy;
+  },
+  'deployments/': ({ app, key, sub, raw, problems }) => {
+    const d = json(raw, key, problems) as DeploymentRecord | undefined;
+    if (d && d.name === sub) app().deployments[sub] = d;
+  },
+  'releases/': ({ app, key, sub, raw, problems }) => {
+    if (!/^\d+$/.test(sub)) {
+      problems.push(`${key}: not a key goku uses; ignored`);
+      return;
+    }
+    const r = json(raw, key, problems) as ReleaseRecord | undefined;
+    if (!r || r.version !== Number(sub)) return;
+    const a = app();
+    a.releases = [...(a.releases ?? []), r];
+  },
+};
 
 /** One KV operation of a Consul transaction, before encoding. */
 export type KvOp =

@@ -70,4 +70,31 @@ describe('the per-app queue', () => {
       await server.settled(app, [app, `${app}-feature`, `${app}-feature2`, `${app}.2`].sort()),
     ).toHaveLength(4);
   });
+
+  it('two config changes queued behind a deploy both take effect, each as its release', async () => {
+    repo.write(httpdApp('slow once more', 8000, 'RUN sleep 3\n'));
+    repo.commit('slow once more');
+    const push = repo.push('master:feature3');
+    await eventually(
+      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
+      (r) => r?.status === 'running',
+    );
+    const first = server.cli(['config:set', app, 'FIRST=1']);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = server.cli(['config:set', app, 'SECOND=2']);
+    const [a, b, p] = await Promise.all([first, second, push]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    // The second was asked while the first waited: it builds on the env the first left.
+    expect(JSON.parse((await server.cli(['config', app, '--json'])).stdout)).toEqual({
+      FIRST: '1',
+      SECOND: '2',
+    });
+    await server.settled(
+      app,
+      [app, `${app}-feature`, `${app}-feature2`, `${app}-feature3`, `${app}.2`].sort(),
+    );
+    expect(server.containerEnv(app, app)).toMatchObject({ FIRST: '1', SECOND: '2' });
+  });
 });

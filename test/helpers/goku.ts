@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -13,7 +14,7 @@ import {
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const GOKU_BIN = join(ROOT, 'bin/goku');
@@ -212,6 +213,18 @@ export class GokuServer {
   /** Removes everything this server made: its containers, images, nginx and GOKU_HOME. */
   async cleanup(): Promise<void> {
     await this.stop().catch(() => undefined);
+    // GOKU_TEST_LOGS=DIR keeps each test server's log (and its nginx error log) for a post-mortem.
+    const keep = process.env.GOKU_TEST_LOGS;
+    if (keep) {
+      const name = `${Date.now()}-${basename(this.tmp)}`;
+      writeFileSync(join(keep, `${name}.log`), this.log);
+      for (const [f, to] of [
+        ['nginx/error.log', 'nginx-error'],
+        ['nginx/edge/error.log', 'edge-error'],
+      ] as const) {
+        if (existsSync(join(this.home, f))) copyFileSync(join(this.home, f), join(keep, `${name}.${to}.log`));
+      }
+    }
     for (const pid of [this.edgePid(), this.nginxPid()]) {
       if (!pid) continue;
       process.kill(pid, 'SIGQUIT');

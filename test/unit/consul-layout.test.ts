@@ -51,6 +51,10 @@ describe('Consul KV layout', () => {
         ['goku/apps/Bad_Name/env/X', 'v'],
         ['goku/apps/gamma/CONTAINERS', 'three'],
         ['goku/apps/gamma/whatever', 'x'],
+        // Named after Object methods: keys like any other unknown one.
+        ['goku/apps/gamma/constructor', 'x'],
+        ['goku/apps/gamma/__proto__', '{}'],
+        ['goku/apps/gamma/releases/x1', '{}'],
         ['goku/other/thing', 'x'],
       ]),
       problems,
@@ -60,7 +64,9 @@ describe('Consul KV layout', () => {
     expect(d.apps.beta?.domains).toEqual(['www.example.com']);
     expect(d.apps.gamma?.scale).toBeUndefined();
     expect(Object.keys(d.apps).sort()).toEqual(['beta', 'gamma']);
-    expect(problems).toHaveLength(5);
+    expect(problems).toHaveLength(8);
+    expect(problems.join('\n')).toMatch(/gamma\/constructor: not a key goku uses/);
+    expect(problems.join('\n')).toMatch(/gamma\/releases\/x1: not a key goku uses/);
     expect(problems.join('\n')).toMatch(/1BAD is not a valid env var name/);
     expect(problems.join('\n')).toMatch(/CONTAINERS is "three", not a number/);
   });
