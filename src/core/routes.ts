@@ -17,6 +17,11 @@ export interface Route {
   domains: string[];
   /** host:port of each running instance; empty means nothing to send traffic to (503). */
   upstreams: string[];
+  /**
+   * host:port of the previous release's instances while a new one is watched: nginx sends
+   * them a request only when every upstream failed it (`server ... backup`).
+   */
+  backups?: string[];
   /** Published non-HTTP ports, each to the same instances' container port. */
   streams: { mapping: PortMapping; targets: string[] }[];
   /** Sent back in X-Goku-Release so a switch can be confirmed through nginx. */

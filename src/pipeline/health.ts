@@ -12,10 +12,22 @@ export interface HealthDeps {
   uptime: number;
 }
 
+/** A container that passed its check; `watch` is what remains of it (the uptime watch). */
+export interface Healthy {
+  ip: string | null;
+  /**
+   * The default check's uptime watch (GOKU_CHECK_UPTIME), run by the caller: before routing,
+   * or while nginx already routes to the container with the old release as its backup.
+   * Resolves at once for the other plans.
+   */
+  watch: () => Promise<void>;
+}
+
 /**
  * Waits until a new container is fit to take traffic, by its plan: the default (its port
  * answers HTTP below 500, then keeps doing so for the uptime), Docker's own HEALTHCHECK, or
- * the app.json checks. Returns the container's address; throws a GokuError saying what failed.
+ * the app.json checks. Returns the container's address and its watch; throws a GokuError
+ * saying what failed.
  */
 export async function awaitHealthy(
   d: HealthDeps,
@@ -23,12 +35,14 @@ export async function awaitHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-): Promise<string | null> {
+  opts: { early?: boolean } = {},
+): Promise<Healthy> {
   // One check's state: the start time first seen (a later one means Docker restarted it).
   const c: Check = { ...d, firstStart: null };
-  const ip = await checkHealthy(c, id, port, plan, out);
-  if (plan.kind === 'default' && port && d.uptime > 0) await watchUptime(c, id, ip, port);
-  return ip;
+  const ip = await checkHealthy(c, id, port, plan, out, opts.early === true);
+  const watch =
+    plan.kind === 'default' && port && d.uptime > 0 ? () => watchUptime(c, id, ip, port) : async () => {};
+  return { ip, watch };
 }
 
 type Check = HealthDeps & { firstStart: string | null };
@@ -39,6 +53,7 @@ async function checkHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
+  early: boolean,
 ): Promise<string | null> {
   const deadline = Date.now() + d.timeout * 1000;
   const ip = await running(d, id);
@@ -58,9 +73,13 @@ async function checkHealthy(
   for (;;) {
     const r = await get(ip, port, '/', 1000);
     if (r && r.status < 500) {
-      out(
-        `-----> Healthy: GET / answered ${r.status}${d.uptime > 0 ? `; watching it for ${d.uptime}s` : ''}`,
-      );
+      const then =
+        d.uptime <= 0
+          ? ''
+          : early
+            ? `; it takes traffic now, with the old release as backup while it is watched for ${d.uptime}s`
+            : `; watching it for ${d.uptime}s`;
+      out(`-----> Healthy: GET / answered ${r.status}${then}`);
       return ip;
     }
     await running(d, id);

@@ -5,7 +5,7 @@ import { GokuError, oneLine } from '../errors.js';
 import { type AppView, type DeploymentRecord, type DeploymentView, thaw } from '../store/types.js';
 import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
 import { assertNamesOurs, assertScale } from './guards.js';
-import { awaitHealthy } from './health.js';
+import { awaitHealthy, type Healthy } from './health.js';
 import { pruneImages, retireOthers } from './retire.js';
 
 /** One new version of one deployment, ready to run: what every source and trigger hands the switch. */
@@ -71,8 +71,18 @@ export async function switchTo(
     previous: d.routes.get(spec.deployment),
     previousRecord: appRec.deployments[spec.deployment],
   };
+  // With the default check's uptime watch and a release serving now, the new one takes traffic
+  // at its first good answer while the old one stays in nginx as its backup; the watch runs
+  // after that, so new content is served a watch earlier and a failure in it costs no request.
+  const old = attempt.previous;
+  const early =
+    spec.health.kind === 'default' &&
+    !!spec.port &&
+    d.settings.GOKU_CHECK_UPTIME > 0 &&
+    !!old?.upstreams.length;
   try {
-    const ips = await startInstances(d, spec, env, count, attempt, out);
+    const healthy = await startInstances(d, spec, env, count, attempt, out, early);
+    const ips = healthy.map((h) => h.ip);
     lap('start');
     if (spec.abandoned?.()) {
       throw new GokuError(
@@ -80,7 +90,15 @@ export async function switchTo(
         'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
       );
     }
-    await routeTo(d, spec, appRec, ips, attempt, out);
+    if (early) {
+      await routeTo(d, spec, appRec, ips, attempt, out, old?.upstreams ?? []);
+      await Promise.all(healthy.map((h) => h.watch()));
+      await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
+    } else {
+      // A release that answers once and then falls over never takes traffic.
+      await Promise.all(healthy.map((h) => h.watch()));
+      await routeTo(d, spec, appRec, ips, attempt, out);
+    }
     await recordDeployment(d, spec, attempt.started);
     lap('route');
   } catch (err) {
@@ -99,7 +117,8 @@ async function startInstances(
   count: number,
   attempt: Attempt,
   out: Out,
-): Promise<(string | null)[]> {
+  early: boolean,
+): Promise<Healthy[]> {
   const { app, deployment, port } = spec;
   out(
     `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
@@ -124,7 +143,7 @@ async function startInstances(
         },
       });
       attempt.started[i] = id;
-      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined);
+      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined, { early });
     }),
   );
 }
@@ -137,10 +156,11 @@ async function routeTo(
   ips: (string | null)[],
   attempt: Attempt,
   out: Out,
+  backups: string[] = [],
 ): Promise<void> {
   const { app, deployment } = spec;
   const domains = domainsFor(d, appRec, deployment, spec.branch, spec.cname);
-  const route = makeRoute({
+  const made = makeRoute({
     app,
     deployment,
     domains,
@@ -149,6 +169,7 @@ async function routeTo(
     ports: deployment === app ? (appRec.ports ?? []) : [],
     release: spec.release,
   });
+  const route = made && backups.length ? { ...made, backups } : made;
   if (route && (ips.length > 0 || route.http)) {
     const streams = route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',');
     out(`-----> Routing ${route.http ? domains.join(', ') : ''}${streams}`);

@@ -83,6 +83,64 @@ describe('health checks', () => {
     );
   });
 
+  it('default: a release that dies in its watch, after taking traffic, fails no request', async () => {
+    const host = `${app}.${server.domain}`;
+    const bodies = new Map<string, number>();
+    const failures: string[] = [];
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        const t = Date.now();
+        const r = await server.get(host).catch((e: Error) => ({ status: 0, body: e.message }));
+        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 60)} after ${Date.now() - t} ms`);
+        else bodies.set(r.body, (bodies.get(r.body) ?? 0) + 1);
+      }
+    })();
+    await (() =>
+      rejected(
+        {
+          Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www && echo dying > /www/index.html\nEXPOSE 8000\nCMD ["sh", "-c", "httpd -p 8000 -h /www; sleep 0.6; exit 3"]\n`,
+        },
+        /the container exited during start|stopped answering on port 8000 during its first 1s/,
+      ))();
+    loading = false;
+    await load;
+    expect(failures).toEqual([]);
+    // It did take traffic before it died: nginx fell back to the old release as its backup.
+    expect(bodies.get('dying\n') ?? 0).toBeGreaterThan(0);
+    expect(bodies.get('good\n') ?? 0).toBeGreaterThan(10);
+  });
+
+  it('default: new content is served at the first good answer, a watch before the push returns', async () => {
+    const host = `${app}.${server.domain}`;
+    repo.write(httpdApp('fresh'));
+    repo.commit('fresh');
+    const started = Date.now();
+    let firstFresh = 0;
+    let pushing = true;
+    const poll = (async () => {
+      while (pushing && !firstFresh) {
+        const r = await server.get(host).catch(() => null);
+        if (r?.body === 'fresh\n') firstFresh = Date.now();
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    const r = await repo.push();
+    const done = Date.now();
+    pushing = false;
+    await poll;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'it takes traffic now, with the old release as backup while it is watched for 1s',
+    );
+    expect(firstFresh).toBeGreaterThan(started);
+    // The watch (1 s) runs while the new release already serves.
+    expect(done - firstFresh).toBeGreaterThan(700);
+    repo.write(httpdApp('good'));
+    repo.commit('good again');
+    expect((await repo.push()).code).toBe(0);
+  });
+
   it('app.json: a /health that answers 404 fails after its attempts, with progress in the output', async () => {
     const out = await rejected(
       {
