@@ -19,19 +19,26 @@ describe('the per-app queue', () => {
     await server.cleanup();
   });
 
-  it('two restarts queued behind a deploy: the newer replaces the waiting one, which says so', async () => {
-    repo.write(httpdApp('slow', 8000, 'RUN sleep 3\n'));
-    repo.commit('slow');
-    const push = repo.push('master:feature');
-    // Wait until the slow deploy holds the app's lock.
+  /**
+   * Pushes a slow build (3 s) to a branch, waits until its release holds the app's lock, then
+   * sends two commands 300 ms apart: all three results, once each is done.
+   */
+  async function twoBehindASlowPush(branch: string, body: string, first: string[], second: string[]) {
+    repo.write(httpdApp(body, 8000, 'RUN sleep 3\n'));
+    repo.commit(body);
+    const push = repo.push(`master:${branch}`);
     await eventually(
       async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
       (r) => r?.status === 'running',
     );
-    const first = server.cli(['ps:restart', app]);
+    const a = server.cli(first);
     await new Promise((r) => setTimeout(r, 300));
-    const second = server.cli(['ps:restart', app]);
-    const [a, b, p] = await Promise.all([first, second, push]);
+    const b = server.cli(second);
+    return Promise.all([a, b, push]);
+  }
+
+  it('two restarts queued behind a deploy: the newer replaces the waiting one, which says so', async () => {
+    const [a, b, p] = await twoBehindASlowPush('feature', 'slow', ['ps:restart', app], ['ps:restart', app]);
     expect(p.code, p.stderr).toBe(0);
     expect(a.code).toBe(1);
     expect(a.stderr).toBe(
@@ -46,17 +53,12 @@ describe('the per-app queue', () => {
   });
 
   it('two scales queued behind a deploy: the newer count wins, the waiting one says it was replaced', async () => {
-    repo.write(httpdApp('slow again', 8000, 'RUN sleep 3\n'));
-    repo.commit('slow again');
-    const push = repo.push('master:feature2');
-    await eventually(
-      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
-      (r) => r?.status === 'running',
+    const [a, b, p] = await twoBehindASlowPush(
+      'feature2',
+      'slow again',
+      ['ps:scale', app, '3'],
+      ['ps:scale', app, '2'],
     );
-    const first = server.cli(['ps:scale', app, '3']);
-    await new Promise((r) => setTimeout(r, 300));
-    const second = server.cli(['ps:scale', app, '2']);
-    const [a, b, p] = await Promise.all([first, second, push]);
     expect(p.code, p.stderr).toBe(0);
     expect(a.code).toBe(1);
     expect(a.stderr).toBe(
@@ -72,17 +74,12 @@ describe('the per-app queue', () => {
   });
 
   it('two config changes queued behind a deploy both take effect, each as its release', async () => {
-    repo.write(httpdApp('slow once more', 8000, 'RUN sleep 3\n'));
-    repo.commit('slow once more');
-    const push = repo.push('master:feature3');
-    await eventually(
-      async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
-      (r) => r?.status === 'running',
+    const [a, b, p] = await twoBehindASlowPush(
+      'feature3',
+      'slow once more',
+      ['config:set', app, 'FIRST=1'],
+      ['config:set', app, 'SECOND=2'],
     );
-    const first = server.cli(['config:set', app, 'FIRST=1']);
-    await new Promise((r) => setTimeout(r, 300));
-    const second = server.cli(['config:set', app, 'SECOND=2']);
-    const [a, b, p] = await Promise.all([first, second, push]);
     expect(p.code, p.stderr).toBe(0);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
