@@ -6,7 +6,7 @@ export const rollback: Command = {
   name: 'rollback',
   usage: 'rollback APP [vN]',
   summary: 'Go back to an earlier release (default: the one before the current)',
-  help: "Runs that release's image with that release's config through the same zero-downtime switch as a push, recorded as a new release. Refused for failed releases and pruned images.",
+  help: "Runs that release's image with that release's config through the same zero-downtime switch as a push, recorded as a new release. Refused for failed releases and pruned images. A rollback still waiting for another deploy of the app is replaced by a newer one.",
   args: { min: 1, max: 2 },
   async run({ args, io, caller, services }) {
     const app = assertAppName(args[0] as string);

@@ -253,48 +253,54 @@ export class Deployer {
    * the current one): its image with its config, through the same switch, as a new release.
    */
   private rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
-    return this.withTails(app, out, async (tails) => {
-      const { to, dep } = await this.rollbackTarget(app, target);
-      const base = {
-        kind: 'rollback' as const,
-        deployment: to.deployment,
-        branch: to.branch,
-        commit: to.commit,
-        by,
-      };
-      await withRelease(
-        this.d,
-        app,
-        { ...base, config: to.config, rollbackOf: to.version },
-        out,
-        async (rel) => {
-          rel.out(
-            `-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`,
-          );
-          const release = newRouteId(to.commit);
-          rel.set({ image: to.image, imageId: to.imageId, release });
-          const { tail } = await switchTo(
-            this.d,
-            {
-              app,
-              deployment: to.deployment,
-              branch: to.branch,
-              commit: to.commit,
-              image: to.image,
-              port: dep.port,
-              cname: [...dep.cnameDomains],
-              release,
-              ownsImage: false,
-              env: { ...to.config },
-              health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
-            },
-            rel.out,
-          );
-          tails.push(tail);
-          rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
-        },
-      );
-    });
+    // A rollback still waiting is replaced by a newer one: two clicks must not go back twice.
+    return this.withTails(
+      app,
+      out,
+      async (tails) => {
+        const { to, dep } = await this.rollbackTarget(app, target);
+        const base = {
+          kind: 'rollback' as const,
+          deployment: to.deployment,
+          branch: to.branch,
+          commit: to.commit,
+          by,
+        };
+        await withRelease(
+          this.d,
+          app,
+          { ...base, config: to.config, rollbackOf: to.version },
+          out,
+          async (rel) => {
+            rel.out(
+              `-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`,
+            );
+            const release = newRouteId(to.commit);
+            rel.set({ image: to.image, imageId: to.imageId, release });
+            const { tail } = await switchTo(
+              this.d,
+              {
+                app,
+                deployment: to.deployment,
+                branch: to.branch,
+                commit: to.commit,
+                image: to.image,
+                port: dep.port,
+                cname: [...dep.cnameDomains],
+                release,
+                ownsImage: false,
+                env: { ...to.config },
+                health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
+              },
+              rel.out,
+            );
+            tails.push(tail);
+            rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
+          },
+        );
+      },
+      { replaces: 'rollback' },
+    );
   }
 
   /** The release a rollback goes to, checked: succeeded, its deployment still there, its image kept. */

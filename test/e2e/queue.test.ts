@@ -94,4 +94,23 @@ describe('the per-app queue', () => {
     );
     expect(server.containerEnv(app, app)).toMatchObject({ FIRST: '1', SECOND: '2' });
   });
+
+  it('two rollbacks queued behind a deploy: one goes back, the waiting one says it was replaced', async () => {
+    const before = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
+    const [a, b, p] = await twoBehindASlowPush(
+      'feature4',
+      'slow to the end',
+      ['rollback', app],
+      ['rollback', app],
+    );
+    expect(p.code, p.stderr).toBe(0);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toBe(
+      `error: a newer rollback of ${app} arrived while this one waited; it runs instead\n`,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    const after = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
+    // The branch push, then one rollback: not two, which would have undone each other.
+    expect(after.slice(0, after.length - before.length).map((r) => r.kind)).toEqual(['rollback', 'push']);
+  });
 });
