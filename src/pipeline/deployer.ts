@@ -100,7 +100,12 @@ export class Deployer {
    * app waits for it while the pusher does not.
    */
   private handlePush(req: PushRequest, out: Out): Promise<void> {
-    return this.withTails(req.app, out, (tails) => this.pushUnderLock(req, out, tails));
+    // A push still waiting is replaced by a newer push of the same branches (CapRover's "a
+    // newer source replaces the queued build"): the waiting one's refs never land.
+    const refs = req.updates.map((u) => branchFromRef(u.ref) ?? u.ref).sort();
+    return this.withTails(req.app, out, (tails) => this.pushUnderLock(req, out, tails), {
+      replaces: `push of ${refs.join(', ')}`,
+    });
   }
 
   /**

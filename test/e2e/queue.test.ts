@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  eventually,
+  GokuServer,
+  httpdApp,
+  type RunResult,
+  run,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
 
 // One deploy per app at a time; a restart or a scale still waiting is replaced by a newer one.
 describe('the per-app queue', () => {
@@ -21,9 +30,15 @@ describe('the per-app queue', () => {
 
   /**
    * Pushes a slow build (3 s) to a branch, waits until its release holds the app's lock, then
-   * sends two commands 300 ms apart: all three results, once each is done.
+   * runs two things `gap` ms apart: all three results, once each is done.
    */
-  async function twoBehindASlowPush(branch: string, body: string, first: string[], second: string[]) {
+  async function twoBehindASlowPush(
+    branch: string,
+    body: string,
+    first: () => Promise<RunResult>,
+    second: () => Promise<RunResult>,
+    gap = 300,
+  ) {
     repo.write(httpdApp(body, 8000, 'RUN sleep 3\n'));
     repo.commit(body);
     const push = repo.push(`master:${branch}`);
@@ -31,14 +46,20 @@ describe('the per-app queue', () => {
       async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
       (r) => r?.status === 'running',
     );
-    const a = server.cli(first);
-    await new Promise((r) => setTimeout(r, 300));
-    const b = server.cli(second);
+    const a = first();
+    await new Promise((r) => setTimeout(r, gap));
+    const b = second();
     return Promise.all([a, b, push]);
   }
+  const cli = (args: string[]) => () => server.cli(args);
 
   it('two restarts queued behind a deploy: the newer replaces the waiting one, which says so', async () => {
-    const [a, b, p] = await twoBehindASlowPush('feature', 'slow', ['ps:restart', app], ['ps:restart', app]);
+    const [a, b, p] = await twoBehindASlowPush(
+      'feature',
+      'slow',
+      cli(['ps:restart', app]),
+      cli(['ps:restart', app]),
+    );
     expect(p.code, p.stderr).toBe(0);
     expect(a.code).toBe(1);
     expect(a.stderr).toBe(
@@ -56,8 +77,8 @@ describe('the per-app queue', () => {
     const [a, b, p] = await twoBehindASlowPush(
       'feature2',
       'slow again',
-      ['ps:scale', app, '3'],
-      ['ps:scale', app, '2'],
+      cli(['ps:scale', app, '3']),
+      cli(['ps:scale', app, '2']),
     );
     expect(p.code, p.stderr).toBe(0);
     expect(a.code).toBe(1);
@@ -77,8 +98,8 @@ describe('the per-app queue', () => {
     const [a, b, p] = await twoBehindASlowPush(
       'feature3',
       'slow once more',
-      ['config:set', app, 'FIRST=1'],
-      ['config:set', app, 'SECOND=2'],
+      cli(['config:set', app, 'FIRST=1']),
+      cli(['config:set', app, 'SECOND=2']),
     );
     expect(p.code, p.stderr).toBe(0);
     expect(a.code, a.stderr).toBe(0);
@@ -100,8 +121,8 @@ describe('the per-app queue', () => {
     const [a, b, p] = await twoBehindASlowPush(
       'feature4',
       'slow to the end',
-      ['rollback', app],
-      ['rollback', app],
+      cli(['rollback', app]),
+      cli(['rollback', app]),
     );
     expect(p.code, p.stderr).toBe(0);
     expect(a.code).toBe(1);
@@ -112,5 +133,31 @@ describe('the per-app queue', () => {
     const after = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
     // The branch push, then one rollback: not two, which would have undone each other.
     expect(after.slice(0, after.length - before.length).map((r) => r.kind)).toEqual(['rollback', 'push']);
+  });
+
+  it('two pushes of one branch queued behind a deploy: the newer lands, the waiting one is refused', async () => {
+    const pushOf = (body: string) => () => {
+      repo.write(httpdApp(body));
+      repo.commit(body);
+      return repo.push('master:hot');
+    };
+    // A second's gap: the first push must be waiting for the lock before the second arrives.
+    const [a, b, p] = await twoBehindASlowPush(
+      'feature5',
+      'slow, last',
+      pushOf('first hot'),
+      pushOf('second hot'),
+      1000,
+    );
+    expect(p.code, p.stderr).toBe(0);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain(
+      `a newer push of hot of ${app} arrived while this one waited; it runs instead`,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    expect(await repo.remoteRef('hot')).toBe(
+      (await run('git', ['rev-parse', 'HEAD'], { cwd: repo.dir })).stdout.trim(),
+    );
+    expect((await server.get(`${app}-hot.${server.domain}`)).body).toBe('second hot\n');
   });
 });
