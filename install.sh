@@ -50,9 +50,18 @@ if ! docker version >/dev/null 2>&1; then
   docker version >/dev/null 2>&1 || die "dockerd did not start; see /var/log/dockerd.log"
 fi
 
-say "Installing node dependencies and building"
-# Exactly the locked versions (.ci/lock-platforms.mjs keeps the lock whole for npm ci).
-npm ci --no-audit --no-fund --loglevel=error
+# Exactly the locked versions (.ci/lock-platforms.mjs keeps the lock whole for npm ci). A
+# run after one that installed from the same package-lock.json skips npm ci (which deletes
+# and reinstalls node_modules, 15 s here): the stamp is written only after npm ci succeeded.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.goku-package-lock.sha256
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
+  say "Node dependencies already match package-lock.json; building"
+else
+  say "Installing node dependencies and building"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" >"$stamp"
+fi
 npm run build --silent
 
 [ "$DEPS_ONLY" = 1 ] && { say "Dependencies ready"; exit 0; }

@@ -36,6 +36,8 @@ describe('install.sh', () => {
     const again = await run('bash', [join(ROOT, 'install.sh')], { env: server.env() });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).not.toContain(token);
+    // The same package-lock.json as the run before: npm ci is skipped.
+    expect(again.stdout).toContain('Node dependencies already match package-lock.json');
     expect(again.stdout).toContain(`in ${server.home}/admin-token (root only)`);
     expect(statSync(log).mode & 0o777).toBe(0o600);
     expect(readFileSync(log, 'utf8')).not.toContain(token);
