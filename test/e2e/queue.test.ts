@@ -52,6 +52,12 @@ describe('the per-app queue', () => {
     return Promise.all([a, b, push]);
   }
   const cli = (args: string[]) => () => server.cli(args);
+  const expectSuperseded = (r: RunResult, what: string) => {
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `error: a newer ${what} of ${app} arrived while this one waited; it runs instead\n`,
+    );
+  };
 
   it('two restarts queued behind a deploy: the newer replaces the waiting one, which says so', async () => {
     const [a, b, p] = await twoBehindASlowPush(
@@ -61,10 +67,7 @@ describe('the per-app queue', () => {
       cli(['ps:restart', app]),
     );
     expect(p.code, p.stderr).toBe(0);
-    expect(a.code).toBe(1);
-    expect(a.stderr).toBe(
-      `error: a newer ps:restart of ${app} arrived while this one waited; it runs instead\n`,
-    );
+    expectSuperseded(a, 'ps:restart');
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toContain('Another deploy of');
     const releases = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
@@ -81,10 +84,7 @@ describe('the per-app queue', () => {
       cli(['ps:scale', app, '2']),
     );
     expect(p.code, p.stderr).toBe(0);
-    expect(a.code).toBe(1);
-    expect(a.stderr).toBe(
-      `error: a newer ps:scale of ${app} arrived while this one waited; it runs instead\n`,
-    );
+    expectSuperseded(a, 'ps:scale');
     expect(b.code, b.stderr).toBe(0);
     const releases = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
     expect(releases.filter((r) => r.kind === 'scale')).toHaveLength(1);
@@ -125,10 +125,7 @@ describe('the per-app queue', () => {
       cli(['rollback', app]),
     );
     expect(p.code, p.stderr).toBe(0);
-    expect(a.code).toBe(1);
-    expect(a.stderr).toBe(
-      `error: a newer rollback of ${app} arrived while this one waited; it runs instead\n`,
-    );
+    expectSuperseded(a, 'rollback');
     expect(b.code, b.stderr).toBe(0);
     const after = JSON.parse((await server.cli(['releases', app, '--json'])).stdout) as { kind: string }[];
     // The branch push, then one rollback: not two, which would have undone each other.
