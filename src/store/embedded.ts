@@ -109,6 +109,7 @@ export class EmbeddedStore implements Store {
     const tmp = `${this.file}.${process.pid}.tmp`;
     const fd = openSync(tmp, 'w', 0o600);
     try {
+      // Compact, not indented: the file is rewritten whole on every change.
       writeSync(fd, JSON.stringify(data));
       fsyncSync(fd);
     } finally {
