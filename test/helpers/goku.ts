@@ -19,15 +19,22 @@ import { basename, join, resolve } from 'node:path';
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const GOKU_BIN = join(ROOT, 'bin/goku');
 
+/**
+ * A port nothing listens on, below the kernel's ephemeral range (32768 and up here): a port
+ * the kernel hands out could be taken by any outgoing connection (a load test makes
+ * thousands) between this check and the server's bind. Random, so parallel files rarely
+ * pick the same one; GokuServer.start() tries again if one is taken anyway.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => res(port));
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((res) => {
+      const s = net.createServer();
+      s.once('error', () => res(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
     });
-    s.on('error', rej);
-  });
+    if (free) return port;
+  }
 }
 
 export interface RunResult {
@@ -120,14 +127,28 @@ export class GokuServer {
   /** Picks random free ports once; start() calls it, tests that set things up first may too. */
   async allocatePorts(): Promise<void> {
     if (this.sshPort) return;
-    this.sshPort = await freePort();
-    this.httpPort = await freePort();
-    this.proxyPort = await freePort();
+    const ports = new Set<number>();
+    while (ports.size < 3) ports.add(await freePort());
+    [this.sshPort, this.httpPort, this.proxyPort] = [...ports] as [number, number, number];
   }
 
   async start(): Promise<void> {
+    // Ports this start picks may be taken by another process before goku binds them: pick
+    // again then. Ports a test picked itself (allocatePorts first) are kept.
+    const mine = !this.sshPort;
+    for (let attempt = 1; ; attempt++) {
+      await this.allocatePorts();
+      try {
+        return await this.spawnServer();
+      } catch (err) {
+        if (!mine || attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+        this.sshPort = 0;
+      }
+    }
+  }
+
+  private async spawnServer(): Promise<void> {
     this.log = '';
-    await this.allocatePorts();
     const child = spawn(GOKU_BIN, ['server'], {
       env: { ...process.env, ...this.env() },
       stdio: ['ignore', 'pipe', 'pipe'],
