@@ -69,9 +69,7 @@ describe('apps created by pushing', () => {
     // Pushing again to its own apps is fine; an app an admin created does not count.
     expect((await server.cli(['apps:create', `${p}-admins`])).code).toBe(0);
     const own = new AppRepo(server.tmp, `${p}-admins`, server, key);
-    own.write(httpdApp('admins'));
-    own.commit('ok');
-    expect((await own.push()).code).toBe(0);
+    await own.deploy(httpdApp('admins'), 'ok');
     // Destroying one gives the key room again.
     expect((await server.cli(['apps:destroy', `${p}-mine1`, '--force'])).code).toBe(0);
     const again = await third.push();

@@ -38,9 +38,7 @@ describe('config commands', () => {
     expect((await server.cli(['keys:remove', 'dev'])).code).toBe(0);
     expect((await server.cli(['keys:add', 'dev', '--admin'], key.pub)).code).toBe(0);
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(httpdApp('cfg'));
-    repo.commit('v1');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('cfg'), 'v1');
     expect((await repo.push('master:dev')).code).toBe(0);
   });
   afterAll(async () => {
@@ -144,9 +142,7 @@ describe('config commands', () => {
   it('a config over 64 KiB in all is refused up front; up to it, Docker takes it', async () => {
     const big = `${p}-big`;
     const repo = new AppRepo(server.tmp, big, server, key);
-    repo.write(httpdApp('big'));
-    repo.commit('big');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('big'), 'big');
     const v = (c: string) => c.repeat(31 * 1024);
     const ok = await server.cli(['config:set', big, `A=${v('a')}`, `B=${v('b')}`]);
     expect(ok.code, ok.stderr).toBe(0);

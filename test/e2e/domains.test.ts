@@ -17,9 +17,7 @@ describe('domains commands', () => {
       [other, `cname.${p}.example.com\n`],
     ] as const) {
       const repo = new AppRepo(server.tmp, name, server, key);
-      repo.write({ ...httpdApp(name), ...(cname ? { CNAME: cname } : {}) });
-      repo.commit(name);
-      expect((await repo.push()).code).toBe(0);
+      await repo.deploy({ ...httpdApp(name), ...(cname ? { CNAME: cname } : {}) }, name);
     }
   });
   afterAll(async () => {

@@ -136,9 +136,7 @@ describe('health checks', () => {
     expect(firstFresh).toBeGreaterThan(started);
     // The watch (1 s) runs while the new release already serves.
     expect(done - firstFresh).toBeGreaterThan(700);
-    repo.write(httpdApp('good'));
-    repo.commit('good again');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('good'), 'good again');
   });
 
   it('app.json: a /health that answers 404 fails after its attempts, with progress in the output', async () => {
@@ -209,9 +207,7 @@ describe('health checks', () => {
     expect(r.stderr).toContain('Health check ready: GET /health answered 200 (attempt 1/5)');
     expect(r.stderr).not.toContain('watching it for');
     repo.remove('app.json');
-    repo.write(httpdApp('good'));
-    repo.commit('back');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('good'), 'back');
   });
 
   it('a Dockerfile HEALTHCHECK is honoured: healthy deploys, unhealthy is refused', async () => {

@@ -175,9 +175,7 @@ describe('a hostile pushed tree', () => {
         'FROM goku-test/busybox:1\nCOPY . /ctx\nRUN mkdir -p /www && ls -A /ctx | tr "\\n" " " > /www/index.html\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n',
     };
     const first = new AppRepo(server.tmp, name, server, key);
-    first.write({ ...listing, 'old-1.txt': '1', 'old-2.txt': '2' });
-    first.commit('old');
-    expect((await first.push()).code).toBe(0);
+    await first.deploy({ ...listing, 'old-1.txt': '1', 'old-2.txt': '2' }, 'old');
     expect((await server.get(`${name}.${server.domain}`)).body).toBe('Dockerfile old-1.txt old-2.txt ');
     const d = await server.cli(['apps:destroy', name, '--force']);
     expect(d.code, d.stderr).toBe(0);
@@ -189,9 +187,7 @@ describe('a hostile pushed tree', () => {
       });
     expect(left(server.home)).toEqual([]);
     const second = new AppRepo(server.tmp, name, server, key);
-    second.write({ ...listing, 'new.txt': 'n' });
-    second.commit('new');
-    expect((await second.push()).code).toBe(0);
+    await second.deploy({ ...listing, 'new.txt': 'n' }, 'new');
     expect((await server.get(`${name}.${server.domain}`)).body).toBe('Dockerfile new.txt ');
   });
 });

@@ -24,9 +24,7 @@ describe('goku restarts never interrupt app traffic', () => {
   beforeAll(async () => {
     key = await server.startWithKey();
     repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(httpdApp('v1'));
-    repo.commit('v1');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('v1'), 'v1');
   });
   afterAll(async () => {
     await server.cleanup();

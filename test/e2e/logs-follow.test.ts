@@ -23,9 +23,7 @@ describe('logs -t', () => {
     admin = makeKey(server.tmp, 'admin');
     expect((await server.cli(['keys:add', 'admin', '--admin'], admin.pub)).code).toBe(0);
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(httpdApp('logs'));
-    repo.commit('logs');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('logs'), 'logs');
   });
   afterAll(async () => {
     await server.cleanup();

@@ -99,9 +99,7 @@ describe('a broken push is rejected and changes nothing', () => {
   it('a CNAME domain that another app serves', async () => {
     const other = `${p}-other`;
     const o = new AppRepo(server.tmp, other, server, key);
-    o.write({ ...httpdApp('other'), CNAME: `taken.${p}.example.com\n` });
-    o.commit('other');
-    expect((await o.push()).code).toBe(0);
+    await o.deploy({ ...httpdApp('other'), CNAME: `taken.${p}.example.com\n` }, 'other');
     await expectRejectedAndUnchanged(
       { ...httpdApp('good'), CNAME: `taken.${p}.example.com\n` },
       new RegExp(`domain taken\\.${p}\\.example\\.com is already served by app ${other}`),

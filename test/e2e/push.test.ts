@@ -57,9 +57,7 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     const inspect = (format: string, ref: string) =>
       execFileSync('docker', ['inspect', '-f', format, ref]).toString().trim();
     const v2Image = inspect('{{.Image}}', c2[0]?.id as string);
-    repo.write(httpdApp('hello v3'));
-    repo.commit('v3');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('hello v3'), 'v3');
     const c3 = await named([app]);
     await eventually(
       async () => own(),
@@ -170,9 +168,7 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
   it('follows Docker when a crashed container is restarted', async () => {
     const app = `${p}-crash`;
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(httpdApp('still here'));
-    repo.commit('v1');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('still here'), 'v1');
     const [c] = server.containers(app);
     const { execFileSync } = await import('node:child_process');
     const pid = Number(

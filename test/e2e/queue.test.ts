@@ -20,9 +20,7 @@ describe('the per-app queue', () => {
   beforeAll(async () => {
     key = await server.startWithKey();
     repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(httpdApp('v1'));
-    repo.commit('v1');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('v1'), 'v1');
   });
   afterAll(async () => {
     await server.cleanup();

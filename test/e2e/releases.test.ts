@@ -116,9 +116,7 @@ describe('releases and rollback', () => {
     await refuse(['rollback', `${p}-none`], /app .* does not exist/);
     await refuse(['releases:info', app, 'v42'], /has no release v42/);
     // A third build prunes v1's image (GOKU_KEEP_RELEASES=2): v1 can no longer come back.
-    repo.write(httpdApp('three'));
-    repo.commit('three');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('three'), 'three');
     await eventually(
       async () => server.images(app).filter((i) => i.startsWith(`goku/${app}:`)).length,
       (n) => n === 2,

@@ -20,9 +20,7 @@ describe('names one app or branch cannot take from another', () => {
   it("a CNAME naming another app's (or any) GOKU_DOMAIN name, GOKU_DOMAIN or an IP is refused", async () => {
     expect((await server.cli(['apps:create', victim])).code).toBe(0);
     const repo = new AppRepo(server.tmp, squatter, server, key);
-    repo.write(httpdApp('squatter'));
-    repo.commit('ok');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('squatter'), 'ok');
     for (const [cname, msg] of [
       [`${victim}.${server.domain}`, /is under GOKU_DOMAIN/],
       [`${victim}-feature.${server.domain}`, /is under GOKU_DOMAIN/],
@@ -48,9 +46,7 @@ describe('names one app or branch cannot take from another', () => {
   it('a branch whose slug another branch already deploys under is refused; deleting it leaves the other', async () => {
     const app = `${p}-slug`;
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(httpdApp('main'));
-    repo.commit('main');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(httpdApp('main'), 'main');
     repo.write(httpdApp('upper'));
     const upper = repo.commit('upper');
     expect((await repo.push('HEAD:refs/heads/FEATURE/UP')).code).toBe(0);

@@ -33,9 +33,7 @@ describe('zero downtime under load', () => {
 
   it('three pushes, a restart, a config change and a rollback drop nothing', async () => {
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write(echoApp('v0'));
-    repo.commit('v0');
-    expect((await repo.push()).code).toBe(0);
+    await repo.deploy(echoApp('v0'), 'v0');
 
     const seen = new Map<string, number>();
     const failures: string[] = [];

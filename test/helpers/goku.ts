@@ -15,6 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { expect } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const GOKU_BIN = join(ROOT, 'bin/goku');
@@ -440,6 +441,15 @@ export class AppRepo {
     execFileSync('git', ['add', '-A'], { cwd: this.dir });
     execFileSync('git', ['commit', '-q', '--allow-empty', '-m', msg], { cwd: this.dir });
     return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: this.dir }).toString().trim();
+  }
+
+  /** Writes the files, commits them and pushes master, which must succeed; returns the commit. */
+  async deploy(files: Record<string, string>, message: string): Promise<string> {
+    this.write(files);
+    const sha = this.commit(message);
+    const r = await this.push();
+    expect(r.code, r.stderr).toBe(0);
+    return sha;
   }
 
   push(refspec = 'master', extra: string[] = []): Promise<RunResult> {
