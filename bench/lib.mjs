@@ -118,6 +118,21 @@ export async function startGoku(tmp, extraEnv = {}, name = 'home') {
   return { server, env, home, ports, gitSsh };
 }
 
+/**
+ * The bench's clean-up, run once: from its finally block, or when the bench is interrupted
+ * (Ctrl-C, kill), where a finally block never runs and containers, images and nginx would stay.
+ */
+export function cleanupOnce(fn) {
+  let running = null;
+  const run = () => {
+    running ??= fn();
+    return running;
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'])
+    process.once(sig, () => void run().finally(() => process.exit(130)));
+  return run;
+}
+
 /** Stops goku and its nginx, removes its containers and images, the base image and tmp. */
 export async function cleanupGoku(tmp, gokus, extraImageRefs = []) {
   for (const goku of [gokus].flat()) {

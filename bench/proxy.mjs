@@ -14,6 +14,7 @@ import {
   buildBase,
   buildNodeImage,
   cleanupGoku,
+  cleanupOnce,
   freePort,
   get,
   makeNodeRepo,
@@ -70,6 +71,14 @@ const wrk = (port, seconds = values.seconds) =>
     });
   });
 
+const cleanup = cleanupOnce(async () => {
+  if (handPid) {
+    try {
+      process.kill(handPid, 'SIGQUIT');
+    } catch {}
+  }
+  await cleanupGoku(tmp, goku);
+});
 try {
   buildBase(tmp);
   buildNodeImage(tmp);
@@ -124,10 +133,5 @@ try {
     `ratio goku/hand: req/s ${(pick(runs.goku, 'rps') / pick(runs.hand, 'rps')).toFixed(2)}, p50 ${(pick(runs.goku, 'p50') / pick(runs.hand, 'p50')).toFixed(2)}`,
   );
 } finally {
-  if (handPid) {
-    try {
-      process.kill(handPid, 'SIGQUIT');
-    } catch {}
-  }
-  await cleanupGoku(tmp, goku);
+  await cleanup();
 }

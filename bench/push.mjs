@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import {
   buildBase,
   cleanupGoku,
+  cleanupOnce,
   commit,
   get,
   makeRepo,
@@ -47,7 +48,11 @@ const gokus = [];
 const results = { handFirst: [], handChange: [] };
 for (const u of uptimes)
   Object.assign(results, { [`goku${u}First`]: [], [`goku${u}Change`]: [], [`goku${u}ChangeReturned`]: [] });
-const cleanup = [];
+const handContainers = [];
+const cleanup = cleanupOnce(async () => {
+  for (const c of handContainers) sh('docker', ['rm', '-f', c]);
+  await cleanupGoku(tmp, gokus, [`goku-bench/${id}`]);
+});
 try {
   for (const u of uptimes) gokus.push(await startGoku(tmp, { GOKU_CHECK_UPTIME: u }, `home-u${u}`));
   for (let round = 0; round < ROUNDS; round++) {
@@ -117,11 +122,10 @@ try {
     t = now();
     const second = await byHand(`${h1}\n`, 'v1', first);
     results.handChange.push(now() - t);
-    cleanup.push(second);
+    handContainers.push(second);
   }
 } finally {
-  for (const c of cleanup) sh('docker', ['rm', '-f', c]);
-  await cleanupGoku(tmp, gokus, [`goku-bench/${id}`]);
+  await cleanup();
 }
 
 const fmt = (ms) => `${(ms / 1000).toFixed(3)} s`;

@@ -19,6 +19,7 @@ import {
   BASE,
   buildBase,
   cleanupGoku,
+  cleanupOnce,
   commit,
   get,
   makeRepo,
@@ -110,6 +111,15 @@ async function stop() {
 
 const cli = (args) => sh(join(ROOT, 'bin/goku'), args, { env: goku.env });
 
+const cleanup = cleanupOnce(async () => {
+  try {
+    const ids = sh('docker', ['ps', '-aq', '--filter', `label=${benchLabel}`])
+      .split(/\s+/)
+      .filter(Boolean);
+    if (ids.length) sh('docker', ['rm', '-f', ...ids]);
+  } catch {}
+  await cleanupGoku(tmp, goku);
+});
 try {
   buildBase(tmp);
   goku = await startGoku(tmp, { GOKU_CHECK_UPTIME: '0' });
@@ -246,13 +256,7 @@ try {
     `daemon RSS right after the pushes: ${rss.toFixed(0)} MB, 12 s later: ${rssIdle.toFixed(0)} MB  (goal ≤ 150 MB)`,
   );
 } finally {
-  try {
-    const ids = sh('docker', ['ps', '-aq', '--filter', `label=${benchLabel}`])
-      .split(/\s+/)
-      .filter(Boolean);
-    if (ids.length) sh('docker', ['rm', '-f', ...ids]);
-  } catch {}
-  await cleanupGoku(tmp, goku);
+  await cleanup();
 }
 
 function alive(pid) {

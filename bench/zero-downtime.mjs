@@ -13,6 +13,7 @@ import {
   buildBase,
   buildNodeImage,
   cleanupGoku,
+  cleanupOnce,
   commit,
   get,
   makeNodeRepo,
@@ -37,6 +38,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'goku-zd-'));
 chmodSync(tmp, 0o711); // nginx's workers pass through to GOKU_HOME/nginx
 const app = `zd${randomBytes(3).toString('hex')}`;
 let goku = null;
+const cleanup = cleanupOnce(async () => {
+  await cleanupGoku(tmp, goku);
+});
 try {
   buildBase(tmp);
   if (values.app === 'node') buildNodeImage(tmp);
@@ -102,5 +106,5 @@ try {
     }
   }
 } finally {
-  await cleanupGoku(tmp, goku);
+  await cleanup();
 }
