@@ -260,9 +260,11 @@ try {
 }
 
 function alive(pid) {
+  // A zombie (exited, not yet reaped by a slow init) is not alive.
   try {
     process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }

@@ -3,7 +3,6 @@ import type { Services } from './commands/types.js';
 import { callDaemon } from './control/client.js';
 import { GokuError, oneLine } from './errors.js';
 import { packageVersion, socketPath } from './paths.js';
-import { readSettings } from './settings.js';
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return '';
@@ -13,8 +12,9 @@ async function readStdin(): Promise<string> {
 }
 
 async function server(): Promise<void> {
+  // Loaded only here: the CLI path stays small and starts fast (zod alone takes 60 ms to load).
+  const { readSettings } = await import('./settings.js');
   const settings = readSettings();
-  // Loaded only here: the CLI path stays small and starts fast.
   const { startGoku } = await import('./server.js');
   const { pino } = await import('pino');
   const log = pino({ level: settings.GOKU_LOG_LEVEL, base: undefined });

@@ -139,10 +139,20 @@ export function nginxPid(pidFile: string): number | null {
   }
 }
 
+/**
+ * A process that runs, not a zombie: a daemonized nginx master's parent is init, and an init
+ * that reaps late (1-2 s in some containers) leaves an exited master answering signal 0.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) S ...": comm may hold spaces and parentheses, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }

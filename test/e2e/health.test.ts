@@ -9,7 +9,8 @@ describe('health checks', () => {
   const app = `${p}-health`;
   let key: SshKey;
   let repo: AppRepo;
-  const www = 'RUN mkdir -p /www && echo good > /www/index.html\n';
+  // The page httpdApp('good') committed in beforeAll stays in the repo for these Dockerfiles.
+  const www = 'COPY www /www\n';
 
   beforeAll(async () => {
     key = await server.startWithKey();

@@ -11,8 +11,10 @@ import {
 } from '../helpers/goku.js';
 
 // A CGI script that answers a POST with its body: a POST lost or cut by a reload shows.
-const echo = `RUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nhead -c "$CONTENT_LENGTH"\\n' > /www/cgi-bin/echo && chmod +x /www/cgi-bin/echo\n`;
-const echoApp = (v: string) => httpdApp(v, 8000, echo);
+const echoApp = (v: string) => ({
+  ...httpdApp(v),
+  'www/cgi-bin/echo': '#!/bin/sh\necho "Content-Type: text/plain"\necho\nhead -c "$CONTENT_LENGTH"\n',
+});
 
 // A load generator hits the app through nginx while it is pushed three times, restarted,
 // reconfigured and rolled back: not one request may fail (a socket error or timeout) or

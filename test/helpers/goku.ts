@@ -16,6 +16,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { expect } from 'vitest';
+import { isAlive } from '../../src/proxy/master.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const GOKU_BIN = join(ROOT, 'bin/goku');
@@ -224,12 +225,7 @@ export class GokuServer {
     const f = join(this.home, file);
     if (!existsSync(f)) return null;
     const pid = Number(readFileSync(f, 'utf8').trim());
-    try {
-      process.kill(pid, 0);
-      return pid;
-    } catch {
-      return null;
-    }
+    return isAlive(pid) ? pid : null;
   }
 
   /** Removes everything this server made: its containers, images, nginx and GOKU_HOME. */
@@ -250,14 +246,7 @@ export class GokuServer {
     for (const pid of [this.edgePid(), this.nginxPid()]) {
       if (!pid) continue;
       process.kill(pid, 'SIGQUIT');
-      for (let i = 0; i < 50; i++) {
-        try {
-          process.kill(pid, 0);
-          await new Promise((r) => setTimeout(r, 50));
-        } catch {
-          break;
-        }
-      }
+      for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
     }
     const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=goku.home=${this.home}`])
       .toString()
@@ -423,11 +412,13 @@ export class AppRepo {
     return `ssh -i ${this.key.priv} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
   }
 
+  /** Writes files; a file that starts with `#!` is made executable (git records 100755). */
   write(files: Record<string, string>): this {
     for (const [name, content] of Object.entries(files)) {
       const p = join(this.dir, name);
       mkdirSync(resolve(p, '..'), { recursive: true });
       writeFileSync(p, content);
+      chmodSync(p, content.startsWith('#!') ? 0o755 : 0o644);
     }
     return this;
   }
@@ -469,17 +460,22 @@ export class AppRepo {
   }
 }
 
-/** A busybox httpd app that serves `body` on `port`. */
+/**
+ * A busybox httpd app that serves `body` on `port`. Its page is a file COPYed in, not written
+ * by a RUN step: a RUN starts a container during the build, which doubles the build's time.
+ */
 export function httpdApp(body: string, port = 8000, extra = ''): Record<string, string> {
   return {
-    Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www && echo '${body}' > /www/index.html\n${extra}EXPOSE ${port}\nCMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]\n`,
+    Dockerfile: `FROM goku-test/busybox:1\nCOPY www /www\n${extra}EXPOSE ${port}\nCMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]\n`,
+    'www/index.html': `${body}\n`,
   };
 }
 
 /** An app whose every instance answers with its own hostname (to see which ones get traffic). */
 export function hostnameApp(): Record<string, string> {
   return {
-    Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nhostname\\n' > /www/cgi-bin/index.cgi && chmod +x /www/cgi-bin/index.cgi\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+    Dockerfile: `FROM goku-test/busybox:1\nCOPY www /www\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+    'www/cgi-bin/index.cgi': '#!/bin/sh\necho "Content-Type: text/plain"\necho\nhostname\n',
   };
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeRoute } from '../../src/core/routes.js';
 import { packContext } from '../../src/docker/context.js';
 import { GitTree } from '../../src/git/tree.js';
+import { isAlive } from '../../src/proxy/master.js';
 import { NginxProxy } from '../../src/proxy/nginx.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
 import { loadHostKey } from '../../src/ssh/server.js';
@@ -221,6 +222,24 @@ describe('nginx config rendering', () => {
     expect(text).toContain('listen 2222;');
     expect(text).toContain('listen 5353 udp;');
     expect(proxy.render([dev])).not.toContain('stream');
+  });
+});
+
+describe('process liveness', () => {
+  it('a zombie is not alive: an exited nginx master that init has not reaped yet', async () => {
+    // sh starts `true` in the background and becomes `sleep 2`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 2'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const pid = Number(await new Promise<string>((r) => parent.stdout.once('data', (d) => r(String(d)))));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(() => process.kill(pid, 0)).not.toThrow(); // the kernel still has it
+      expect(isAlive(pid)).toBe(false);
+      expect(isAlive(parent.pid as number)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
 
