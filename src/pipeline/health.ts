@@ -17,7 +17,7 @@ export interface Healthy {
   ip: string | null;
   /**
    * The default check's uptime watch (GOKU_CHECK_UPTIME), run by the caller: before routing,
-   * or while nginx already routes to the container with the old release as its backup.
+   * or while nginx already routes to the container (with the old release as its backup).
    * Resolves at once for the other plans.
    */
   watch: () => Promise<void>;
@@ -35,11 +35,12 @@ export async function awaitHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-  opts: { early?: boolean } = {},
+  /** The old release stays in nginx as backup during the watch (only changes what is said). */
+  opts: { backup?: boolean } = {},
 ): Promise<Healthy> {
   // One check's state: the start time first seen (a later one means Docker restarted it).
   const c: Check = { ...d, firstStart: null };
-  const ip = await checkHealthy(c, id, port, plan, out, opts.early === true);
+  const ip = await checkHealthy(c, id, port, plan, out, opts.backup === true);
   const watch =
     plan.kind === 'default' && port && d.uptime > 0 ? () => watchUptime(c, id, ip, port) : async () => {};
   return { ip, watch };
@@ -53,7 +54,7 @@ async function checkHealthy(
   port: number | null,
   plan: HealthPlan,
   out: (line: string) => void,
-  early: boolean,
+  backup: boolean,
 ): Promise<string | null> {
   const deadline = Date.now() + d.timeout * 1000;
   const ip = await running(d, id);
@@ -76,9 +77,9 @@ async function checkHealthy(
       const then =
         d.uptime <= 0
           ? ''
-          : early
+          : backup
             ? `; it takes traffic now, with the old release as backup while it is watched for ${d.uptime}s`
-            : `; watching it for ${d.uptime}s`;
+            : `; it takes traffic now and is watched for ${d.uptime}s`;
       out(`-----> Healthy: GET / answered ${r.status}${then}`);
       return ip;
     }

@@ -71,17 +71,14 @@ export async function switchTo(
     previous: d.routes.get(spec.deployment),
     previousRecord: appRec.deployments[spec.deployment],
   };
-  // With the default check's uptime watch and a release serving now, the new one takes traffic
-  // at its first good answer while the old one stays in nginx as its backup; the watch runs
-  // after that, so new content is served a watch earlier and a failure in it costs no request.
-  const old = attempt.previous;
-  const early =
-    spec.health.kind === 'default' &&
-    !!spec.port &&
-    d.settings.GOKU_CHECK_UPTIME > 0 &&
-    !!old?.upstreams.length;
+  // The new release takes traffic at its first good answer; the default check's uptime watch
+  // runs after that, so new content is served a watch earlier. A release serving now stays in
+  // nginx as the backup meanwhile, so a failure in the watch costs no request; with none (a
+  // first deploy), a failure takes the route away again, as it was.
+  const watched = spec.health.kind === 'default' && !!spec.port && d.settings.GOKU_CHECK_UPTIME > 0;
+  const backups = watched ? (attempt.previous?.upstreams ?? []) : [];
   try {
-    const healthy = await startInstances(d, spec, env, count, attempt, out, early);
+    const healthy = await startInstances(d, spec, env, count, attempt, out, backups.length > 0);
     const ips = healthy.map((h) => h.ip);
     lap('start');
     if (spec.abandoned?.()) {
@@ -90,15 +87,9 @@ export async function switchTo(
         'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
       );
     }
-    if (early) {
-      await routeTo(d, spec, appRec, ips, attempt, out, old?.upstreams ?? []);
-      await Promise.all(healthy.map((h) => h.watch()));
-      await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
-    } else {
-      // A release that answers once and then falls over never takes traffic.
-      await Promise.all(healthy.map((h) => h.watch()));
-      await routeTo(d, spec, appRec, ips, attempt, out);
-    }
+    await routeTo(d, spec, appRec, ips, attempt, out, backups);
+    await Promise.all(healthy.map((h) => h.watch()));
+    if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
     await recordDeployment(d, spec, attempt.started);
     lap('route');
   } catch (err) {
@@ -117,7 +108,7 @@ async function startInstances(
   count: number,
   attempt: Attempt,
   out: Out,
-  early: boolean,
+  backup: boolean,
 ): Promise<Healthy[]> {
   const { app, deployment, port } = spec;
   out(
@@ -143,7 +134,7 @@ async function startInstances(
         },
       });
       attempt.started[i] = id;
-      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined, { early });
+      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined, { backup });
     }),
   );
 }

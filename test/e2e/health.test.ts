@@ -19,7 +19,9 @@ describe('health checks', () => {
     repo.commit('good');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('-----> Healthy: GET / answered 200; watching it for 1s');
+    expect(r.stderr).toContain(
+      '-----> Healthy: GET / answered 200; it takes traffic now and is watched for 1s',
+    );
   });
   afterAll(async () => {
     await server.cleanup();
@@ -138,6 +140,62 @@ describe('health checks', () => {
     // The watch (1 s) runs while the new release already serves.
     expect(done - firstFresh).toBeGreaterThan(700);
     await repo.deploy(httpdApp('good'), 'good again');
+  });
+
+  it('default: a first deploy is served at its first good answer; one that dies in its watch is unrouted again', async () => {
+    // Served at once, the watch after that.
+    const fresh = `${p}-first`;
+    const first = new AppRepo(server.tmp, fresh, server, key);
+    first.write(httpdApp('first'));
+    first.commit('first');
+    let firstSeen = 0;
+    let pushing = true;
+    const poll = (async () => {
+      while (pushing && !firstSeen) {
+        const r = await server.get(`${fresh}.${server.domain}`).catch(() => null);
+        if (r?.body === 'first\n') firstSeen = Date.now();
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    const r = await first.push();
+    const done = Date.now();
+    pushing = false;
+    await poll;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('it takes traffic now and is watched for 1s');
+    expect(firstSeen).toBeGreaterThan(0);
+    expect(done - firstSeen).toBeGreaterThan(700);
+
+    // Dies in its watch: the push is rejected and the domain is unrouted, as before the push.
+    const doomed = `${p}-doomed`;
+    const host = `${doomed}.${server.domain}`;
+    const d = new AppRepo(server.tmp, doomed, server, key);
+    d.write({
+      Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nCMD ["sh", "-c", "httpd -p 8000 -h /www; sleep 0.6; exit 3"]\n`,
+      'www/index.html': 'doomed\n',
+    });
+    d.commit('doomed');
+    let doomedSeen = false;
+    pushing = true;
+    const watch = (async () => {
+      while (pushing) {
+        const g = await server.get(host).catch(() => null);
+        if (g?.body === 'doomed\n') doomedSeen = true;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    const failed = await d.push();
+    pushing = false;
+    await watch;
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toMatch(
+      /the container exited during start|stopped answering on port 8000 during its first 1s/,
+    );
+    expect(doomedSeen).toBe(true); // it did take traffic at its first good answer
+    expect((await server.get(host)).status).toBe(404);
+    expect(server.containers(doomed)).toEqual([]);
+    // A push that created the app and failed leaves no app behind, as before the push.
+    expect((await server.cli(['releases', doomed, '--json'])).stderr).toContain('GOKU_ERR_APP_NOT_FOUND');
   });
 
   it('app.json: a /health that answers 404 fails after its attempts, with progress in the output', async () => {
