@@ -8,7 +8,7 @@ export default defineConfig({
     hookTimeout: 180_000,
     // e2e files each run a whole server with Docker builds and mostly wait on Docker, nginx and
     // git: three at a time keeps a 2-core machine busy (four gained 9% more and less margin).
-    maxWorkers: 3,
+    maxWorkers: 4,
     reporters: ['default'],
   },
 });

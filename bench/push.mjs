@@ -47,7 +47,12 @@ const gokus = [];
 
 const results = { handFirst: [], handChange: [] };
 for (const u of uptimes)
-  Object.assign(results, { [`goku${u}First`]: [], [`goku${u}Change`]: [], [`goku${u}ChangeReturned`]: [] });
+  Object.assign(results, {
+    [`goku${u}First`]: [],
+    [`goku${u}FirstReturned`]: [],
+    [`goku${u}Change`]: [],
+    [`goku${u}ChangeReturned`]: [],
+  });
 const handContainers = [];
 const cleanup = cleanupOnce(async () => {
   for (const c of handContainers) sh('docker', ['rm', '-f', c]);
@@ -67,26 +72,21 @@ try {
       const gdir = join(tmp, `g${i}-${round}`);
       makeRepo(gdir, g0, FILES);
       sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: gdir });
-      const push = () =>
-        sh('git', ['push', '-q', 'goku', 'master'], {
+      // Each push is timed twice: when nginx serves the new content (the push may still be
+      // watching the new release, with the old one as backup) and when the push returns.
+      const push = async (body, served, returned) => {
+        const t = now();
+        const done = shAsync('git', ['push', '-q', 'goku', 'master'], {
           cwd: gdir,
           env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
-        });
-      t = now();
-      push();
-      await until(() => get(ports.proxy, `${app}.bench.test`), `${g0}\n`);
-      results[`goku${u}First`].push(now() - t);
+        }).then(() => now() - t);
+        await until(() => get(ports.proxy, `${app}.bench.test`), `${body}\n`);
+        results[served].push(now() - t);
+        results[returned].push(await done);
+      };
+      await push(g0, `goku${u}First`, `goku${u}FirstReturned`);
       commit(gdir, g1);
-      // The one-line change: when nginx serves the new content (the push may still be
-      // watching the new release, with the old one as backup), and when the push returns.
-      t = now();
-      const returned = shAsync('git', ['push', '-q', 'goku', 'master'], {
-        cwd: gdir,
-        env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
-      }).then(() => now() - t);
-      await until(() => get(ports.proxy, `${app}.bench.test`), `${g1}\n`);
-      results[`goku${u}Change`].push(now() - t);
-      results[`goku${u}ChangeReturned`].push(await returned);
+      await push(g1, `goku${u}Change`, `goku${u}ChangeReturned`);
     }
     const [h0, h1] = [v(0), v(1)];
 
@@ -134,6 +134,7 @@ const row = (label, g, h) =>
 console.log(`push-to-live, ${ROUNDS} rounds alternating, repo with ${FILES + 2} files (medians)`);
 for (const u of uptimes) {
   console.log(row(`first deploy, GOKU_CHECK_UPTIME=${u}`, results[`goku${u}First`], results.handFirst));
+  console.log(row(`  ... until the push returns`, results[`goku${u}FirstReturned`], results.handFirst));
   console.log(row(`one-line change, GOKU_CHECK_UPTIME=${u}`, results[`goku${u}Change`], results.handChange));
   console.log(row(`  ... until the push returns`, results[`goku${u}ChangeReturned`], results.handChange));
 }

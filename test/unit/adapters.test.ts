@@ -227,10 +227,10 @@ describe('nginx config rendering', () => {
 
 describe('process liveness', () => {
   it('a zombie is not alive: an exited nginx master that init has not reaped yet', async () => {
-    // sh starts `true` in the background and becomes `sleep 2`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 2'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    // The parent forks a child that exits at once, and never waits for it (sh may reap its own).
+    const forker =
+      'import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(5)';
+    const parent = spawn('python3', ['-c', forker], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = Number(await new Promise<string>((r) => parent.stdout.once('data', (d) => r(String(d)))));
       await new Promise((r) => setTimeout(r, 200));
