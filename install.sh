@@ -15,8 +15,9 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run install.sh as root (it installs Debian packages and starts dockerd)"
 
 # Debian packages: the Docker engine, nginx, git and the OpenSSH client; busybox-static and
-# wrk build the test apps and drive the benchmarks.
-PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates wrk"
+# wrk build the test apps and drive the benchmarks; docker-registry (with htpasswd from
+# apache2-utils) is the real registry the image-app tests push to.
+PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates wrk docker-registry apache2-utils"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 FRESH_NGINX=0

@@ -45,6 +45,12 @@ export const ERROR_CODES = {
     text: 'a file goku reads is a symlink, a directory, too large or an unsafe path',
     status: 422,
   },
+  GOKU_ERR_INVALID_IMAGE: { text: 'image reference is invalid', status: 400 },
+  GOKU_ERR_SOURCE_MISMATCH: { text: 'app deploys from the other source (git or image)', status: 409 },
+  GOKU_ERR_REGISTRY: { text: 'the registry could not be reached or gave a bad answer', status: 502 },
+  GOKU_ERR_REGISTRY_AUTH: { text: 'the registry needs credentials or refused them', status: 502 },
+  GOKU_ERR_TAG_NOT_FOUND: { text: 'the registry has no such repository or tag', status: 404 },
+  GOKU_ERR_PULL_FAILED: { text: 'docker pull failed', status: 502 },
   GOKU_ERR_INTERNAL: { text: 'internal error', status: 500 },
 } as const;
 

@@ -18,6 +18,7 @@ import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
+import { RegistryClient } from './registry/client.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
@@ -144,6 +145,11 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
+  // Private registries' credentials come with registries:login; until then pulls are anonymous.
+  const registry = new RegistryClient({
+    dockerHubRegistry: settings.GOKU_DOCKERHUB_REGISTRY ?? null,
+    credentials: () => null,
+  });
   const pipeline = {
     settings: { ...settings, GOKU_HOME: home },
     store,
@@ -151,6 +157,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     repos,
     routes,
     locks,
+    registry,
     log,
     homeLabel,
   };

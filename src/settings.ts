@@ -36,6 +36,11 @@ const schema = z.object({
     .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://HOST:PORT')
     .optional(),
   GOKU_CONSUL_TOKEN: z.string().min(1).optional(),
+  /** For tests and mirrors: Docker Hub references are resolved and pulled from this registry. */
+  GOKU_DOCKERHUB_REGISTRY: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://HOST:PORT')
+    .optional(),
   /** Bytes of pack data one push may send (git's receive.maxInputSize). */
   GOKU_MAX_PUSH_BYTES: z.coerce
     .number()

@@ -10,10 +10,11 @@ import type { Deployer, Out } from '../pipeline/deployer.js';
 import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
 import type { RouteTable } from '../pipeline/routing.js';
+import { formatImageRef, parseImageRef } from '../registry/reference.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
-import type { AppView, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
+import type { AppView, ImageSource, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
 
 export interface Instance {
   deployment: string;
@@ -30,6 +31,10 @@ export interface Instance {
 
 export interface AppInfo {
   name: string;
+  /** Where its releases come from: git pushes, or a registry image (apps:create --image). */
+  source: 'git' | 'image';
+  /** An image app's reference, the digest it deployed last and when that was pulled. */
+  image: ImageSource | null;
   defaultBranch: string | null;
   createdAt: string;
   updatedAt: string;
@@ -187,11 +192,20 @@ export class AppOps {
     return rec;
   }
 
-  async create(app: string): Promise<void> {
+  /** A git app (with its bare repository), or with `image` an image app (no repository). */
+  async create(app: string, image?: string): Promise<void> {
+    const ref = image === undefined ? null : formatImageRef(parseImageRef(image));
     if (this.d.store.read().apps[app])
       throw new GokuError('GOKU_ERR_APP_EXISTS', `app ${app} already exists`);
-    await createApp(this.d.store, app);
-    await this.d.repos.ensure(app);
+    await createApp(this.d.store, app, undefined, ref ? { ref, digest: null, pulledAt: null } : undefined);
+    if (!ref) await this.d.repos.ensure(app);
+  }
+
+  /** Pulls and deploys an image app now; with `ref` it follows that image from then on. */
+  deploy(app: string, ref: string | null, by: string, out: Out): Promise<void> {
+    this.get(app);
+    if (ref !== null) parseImageRef(ref); // a bad reference is refused before the lock
+    return this.d.deployer.deploy(app, { kind: 'image', by, ref }, out);
   }
 
   /**
@@ -201,6 +215,13 @@ export class AppOps {
    */
   async openPush(app: string, keyName: string): Promise<void> {
     const data = this.d.store.read();
+    const image = data.apps[app]?.image;
+    if (image) {
+      throw new GokuError(
+        'GOKU_ERR_SOURCE_MISMATCH',
+        `app ${app} deploys the image ${image.ref}, not git pushes; goku deploy ${app} [REF] deploys an image`,
+      );
+    }
     if (!data.apps[app]) {
       assertAppName(app);
       assertAppNameFree(data, app);
@@ -381,6 +402,8 @@ export class AppOps {
     }
     return {
       name: rec.name,
+      source: rec.image ? 'image' : 'git',
+      image: rec.image ? { ...rec.image } : null,
       defaultBranch: rec.defaultBranch,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,

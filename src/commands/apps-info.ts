@@ -5,7 +5,7 @@ import type { Command } from './types.js';
 export const appsInfo: Command = {
   name: 'apps:info',
   usage: 'apps:info APP [--json]',
-  summary: 'Show an app: deployments, domains, instances, current release, image, dates',
+  summary: 'Show an app: its source (git or image), deployments, domains, instances, release, dates',
   help: 'One block per deployment (one per pushed branch) with its release, image, port, domains and running instances.',
   options: { json: { type: 'boolean' } },
   args: { min: 1, max: 1 },
@@ -15,20 +15,28 @@ export const appsInfo: Command = {
       io.out(json(info));
       return 0;
     }
+    const img = info.image;
     const lines = [
       `=== ${info.name}`,
-      `Default branch: ${info.defaultBranch ?? '-'}`,
+      ...(img
+        ? [
+            `Source:         image ${img.ref}`,
+            `Digest:         ${img.digest ?? 'none deployed yet'}`,
+            `Pulled:         ${img.pulledAt ?? '-'}`,
+          ]
+        : [`Source:         git`, `Default branch: ${info.defaultBranch ?? '-'}`]),
       `Created:        ${info.createdAt}`,
       `Updated:        ${info.updatedAt}`,
       `Extra domains:  ${info.domains.join(', ') || '-'}`,
     ];
-    if (info.deployments.length === 0) lines.push('Deployments:    none yet (git push to deploy)');
+    if (info.deployments.length === 0)
+      lines.push(`Deployments:    none yet (${img ? `goku deploy ${info.name}` : 'git push'} to deploy)`);
     for (const d of info.deployments) {
       lines.push(
         '',
-        `--- ${d.name} (${d.branch})`,
+        `--- ${d.name} (${img ? 'image' : d.branch})`,
         `Release:    ${d.release}`,
-        `Commit:     ${d.commit}`,
+        img ? `Digest:     sha256:${d.commit}` : `Commit:     ${d.commit}`,
         `Image:      ${d.image}`,
         `Port:       ${d.port ?? 'none (not routed)'}`,
         `Domains:    ${d.domains.join(', ') || '-'}`,

@@ -9,6 +9,7 @@ import { config } from './config.js';
 import { configGet } from './config-get.js';
 import { configSet } from './config-set.js';
 import { configUnset } from './config-unset.js';
+import { deploy } from './deploy.js';
 import { domains } from './domains.js';
 import { domainsAdd } from './domains-add.js';
 import { domainsRemove } from './domains-remove.js';
@@ -41,6 +42,7 @@ export function commandTable(): Command[] {
     appsCreate,
     appsInfo,
     appsDestroy,
+    deploy,
     config,
     configGet,
     configSet,

@@ -20,8 +20,8 @@ export const releasesInfo: Command = {
       [
         `=== ${args[0]} v${r.version}`,
         `Kind:        ${r.rollbackOf ? `rollback to v${r.rollbackOf}` : r.kind}`,
-        `Deployment:  ${r.deployment} (${r.branch})`,
-        `Commit:      ${r.commit}`,
+        `Deployment:  ${r.deployment} (${r.branch || 'image'})`,
+        r.source ? `Source:      ${r.source}` : `Commit:      ${r.commit}`,
         `Image:       ${r.image || '-'} ${r.imageId || ''}`.trimEnd(),
         `Digest:      ${r.digest ?? '- (built here)'}`,
         // Values stay out of listings; the keys say which config it ran with.

@@ -1,7 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
+import tar from 'tar-stream';
 import { GokuError } from '../errors.js';
-import type { ContainerRuntime, ContainerState, ContainerSummary, RunSpec } from '../runtime/types.js';
+import type {
+  ContainerRuntime,
+  ContainerState,
+  ContainerSummary,
+  ImageConfig,
+  PullAuth,
+  PullProgress,
+  RunSpec,
+} from '../runtime/types.js';
 import { splitter } from '../util/split.js';
 
 /** The only module that talks to Docker; methods are named for what goku wants done. */
@@ -73,6 +83,73 @@ export class DockerEngine implements ContainerRuntime {
   async imageExposedPorts(image: string): Promise<Record<string, unknown> | null> {
     const info = await this.docker.getImage(image).inspect();
     return (info.Config?.ExposedPorts as Record<string, unknown> | undefined) ?? null;
+  }
+
+  async imageConfig(image: string): Promise<ImageConfig> {
+    const info = await this.docker.getImage(image).inspect();
+    const cfg = info.Config ?? {};
+    const test = (cfg as { Healthcheck?: { Test?: string[] } }).Healthcheck?.Test;
+    return {
+      exposedPorts: Object.keys(cfg.ExposedPorts ?? {}),
+      healthcheck: !!test && test.length > 0 && test[0] !== 'NONE',
+      workingDir: cfg.WorkingDir || '/',
+    };
+  }
+
+  async pullImage(
+    name: string,
+    auth: PullAuth | null,
+    onProgress: (ev: PullProgress) => void,
+  ): Promise<void> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.pull(name, auth ? { authconfig: auth } : {});
+    } catch (err) {
+      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${String(msg).trim()}`);
+    }
+    let failure: string | null = null;
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve()),
+        (ev: PullProgress & { error?: string }) => {
+          if (ev.error) failure = ev.error.trim();
+          else onProgress(ev);
+        },
+      );
+    }).catch((err: Error) => {
+      failure ??= err.message;
+    });
+    if (failure) throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${failure}`);
+  }
+
+  async readImageFile(
+    image: string,
+    path: string,
+    maxBytes: number,
+    labels: Record<string, string>,
+  ): Promise<string | null> {
+    // Never started: the command only has to exist for the create call to be accepted.
+    const c = await this.docker.createContainer({
+      Image: image,
+      name: `goku-read-${randomBytes(6).toString('hex')}`,
+      Entrypoint: ['/goku-never-runs'],
+      Labels: labels,
+      NetworkDisabled: true,
+    });
+    try {
+      let archive: NodeJS.ReadableStream;
+      try {
+        archive = await c.getArchive({ path });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return null;
+        throw err;
+      }
+      return await firstFileOf(archive, path, maxBytes);
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
   }
 
   /** Creates and starts a container with goku's defaults: an init process (fast SIGTERM), restart policy, bounded logs. */
@@ -251,4 +328,33 @@ export class DockerEngine implements ContainerRuntime {
       }),
     }) as Promise<NodeJS.ReadableStream>;
   }
+}
+
+/** The one entry of a `docker cp` archive, as text, if it is a regular file within maxBytes. */
+function firstFileOf(archive: NodeJS.ReadableStream, path: string, maxBytes: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const extract = tar.extract();
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      extract.destroy();
+      reject(new GokuError('GOKU_ERR_UNSAFE_FILE', `${path} in the image ${why}`));
+    };
+    extract.on('entry', (header, stream, next) => {
+      if (settled) return stream.resume();
+      if (header.type !== 'file') return fail('is not a regular file (a link or a directory)');
+      if ((header.size ?? 0) > maxBytes) return fail(`is over ${maxBytes} bytes`);
+      const parts: Buffer[] = [];
+      stream.on('data', (d) => parts.push(d as Buffer));
+      stream.on('end', () => {
+        settled = true;
+        resolve(Buffer.concat(parts).toString('utf8'));
+        next();
+      });
+    });
+    extract.on('finish', () => fail('was not found in the archive'));
+    extract.on('error', (err) => fail(`could not be read (${err.message})`));
+    (archive as Readable).pipe(extract);
+  });
 }

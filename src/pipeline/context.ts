@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { deploymentDomains } from '../core/routes.js';
 import { GokuError } from '../errors.js';
 import type { Repos } from '../git/repos.js';
+import type { RegistryClient } from '../registry/client.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import type { AppView, Store } from '../store/types.js';
@@ -19,6 +20,8 @@ export interface PipelineDeps {
   repos: Repos;
   routes: RouteTable;
   locks: AppLocks;
+  /** Asks registries which digest a tag names (image apps). */
+  registry: RegistryClient;
   log: Logger;
   /** Label value that marks this server's Docker objects (its GOKU_HOME). */
   homeLabel: string;

@@ -2,7 +2,9 @@ import type { HealthPlan } from '../core/checks.js';
 import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { GokuError, oneLine } from '../errors.js';
+import { formatImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit } from '../sources/git.js';
+import { pullCandidate } from '../sources/image.js';
 import {
   type DeepReadonly,
   type DeploymentView,
@@ -56,6 +58,8 @@ interface PendingPush {
 export type DeploySource =
   /** Pushed commits of branches: sources/git.ts builds each. */
   | { kind: 'push'; push: PushRequest }
+  /** An image app's registry image (ref: switch the app to this reference first). */
+  | { kind: 'image'; by: string; ref: string | null }
   /** The running image of every deployment again. */
   | { kind: 'restart'; by: string }
   /** The running images with a new env (restart: false only stores it). */
@@ -83,6 +87,8 @@ export class Deployer {
     switch (source.kind) {
       case 'push':
         return this.handlePush({ ...source.push, app }, out);
+      case 'image':
+        return this.deployImage(app, source.ref, source.by, out);
       case 'restart':
         return this.restart(app, source.by, out);
       case 'config':
@@ -106,6 +112,73 @@ export class Deployer {
     return this.withTails(req.app, out, (tails) => this.pushUnderLock(req, out, tails), {
       replaces: `push of ${refs.join(', ')}`,
     });
+  }
+
+  /**
+   * An image app from its registry: the digest its tag names now (asked of the registry),
+   * pulled, labelled and switched to like a pushed build, as a release of kind image. An app
+   * already running that digest of that reference gets no release. A deploy still waiting is
+   * replaced by a newer one: the newest digest is what is wanted.
+   */
+  private deployImage(app: string, refText: string | null, by: string, out: Out): Promise<void> {
+    return this.withTails(
+      app,
+      out,
+      async (tails) => {
+        const rec = appView(this.d, app);
+        if (!rec.image) {
+          throw new GokuError(
+            'GOKU_ERR_SOURCE_MISMATCH',
+            `app ${app} deploys by git push, not from an image; push to it, or create an image app with goku apps:create APP --image REF`,
+          );
+        }
+        const ref = parseImageRef(refText ?? rec.image.ref);
+        const source = formatImageRef(ref);
+        const digest = await this.d.registry.resolveDigest(ref);
+        if (rec.deployments[app] && rec.image.digest === digest && rec.image.ref === source) {
+          out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
+          return;
+        }
+        const hex = digest.replace(/^sha256:/, '');
+        const base = {
+          kind: 'image' as const,
+          deployment: app,
+          branch: '',
+          commit: hex,
+          by,
+          config: rec.env,
+        };
+        await withRelease(this.d, app, base, out, async (rel) => {
+          const started = Date.now();
+          rel.set({ digest, source });
+          const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
+          rel.set({ image: c.image, imageId: c.imageId, release: c.release });
+          const { tail } = await switchTo(
+            this.d,
+            {
+              app,
+              deployment: app,
+              branch: '',
+              commit: hex,
+              image: c.image,
+              port: c.port,
+              cname: [],
+              release: c.release,
+              ownsImage: true,
+              health: c.health,
+            },
+            rel.out,
+          );
+          tails.push(tail);
+          await this.d.store.update((s) => {
+            const a = s.apps[app];
+            if (a) a.image = { ref: source, digest, pulledAt: new Date().toISOString() };
+          });
+          this.announce(app, app, c, started, rel);
+        });
+      },
+      { replaces: 'image deploy' },
+    );
   }
 
   /**
@@ -263,7 +336,7 @@ export class Deployer {
       app,
       out,
       async (tails) => {
-        const { to, dep } = await this.rollbackTarget(app, target);
+        const { to, dep, pruned } = await this.rollbackTarget(app, target);
         const base = {
           kind: 'rollback' as const,
           deployment: to.deployment,
@@ -280,8 +353,20 @@ export class Deployer {
             rel.out(
               `-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`,
             );
-            const release = newRouteId(to.commit);
-            rel.set({ image: to.image, imageId: to.imageId, release });
+            let image = to.image;
+            let release = newRouteId(to.commit);
+            if (pruned && to.digest && to.source) {
+              const ref = parseImageRef(to.source);
+              const c = await pullCandidate(this.d, { app, ref, digest: to.digest }, rel.out);
+              ({ image, release } = c);
+            }
+            rel.set({
+              image,
+              imageId: await this.d.runtime.imageId(image),
+              release,
+              ...(to.digest ? { digest: to.digest } : {}),
+              ...(to.source ? { source: to.source } : {}),
+            });
             const { tail } = await switchTo(
               this.d,
               {
@@ -289,17 +374,25 @@ export class Deployer {
                 deployment: to.deployment,
                 branch: to.branch,
                 commit: to.commit,
-                image: to.image,
+                image,
                 port: dep.port,
                 cname: [...dep.cnameDomains],
                 release,
-                ownsImage: false,
+                ownsImage: pruned,
                 env: { ...to.config },
                 health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
               },
               rel.out,
             );
             tails.push(tail);
+            const { digest, source } = to;
+            if (digest && source) {
+              // An image app follows what it runs: a later deploy of the tag brings the newer digest back.
+              await this.d.store.update((s) => {
+                const a = s.apps[app];
+                if (a?.image) a.image = { ref: source, digest, pulledAt: a.image.pulledAt };
+              });
+            }
             rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
           },
         );
@@ -312,7 +405,7 @@ export class Deployer {
   private async rollbackTarget(
     app: string,
     target: number | null,
-  ): Promise<{ to: DeepReadonly<ReleaseRecord>; dep: DeploymentView }> {
+  ): Promise<{ to: DeepReadonly<ReleaseRecord>; dep: DeploymentView; pruned: boolean }> {
     const rec = appView(this.d, app);
     const to =
       target === null ? previousRelease(rec) : (rec.releases ?? []).find((r) => r.version === target);
@@ -335,13 +428,15 @@ export class Deployer {
         `deployment ${to.deployment} of release v${to.version} no longer exists; push its branch again`,
       );
     }
-    if (!(await this.d.runtime.imageExists(to.image))) {
+    // An image release's digest can be pulled again; a build's image is gone with its prune.
+    const pruned = !(await this.d.runtime.imageExists(to.image));
+    if (pruned && !(to.digest && to.source)) {
       throw new GokuError(
         'GOKU_ERR_IMAGE_PRUNED',
         `the image of release v${to.version} was pruned (GOKU_KEEP_RELEASES); push that commit again instead`,
       );
     }
-    return { to, dep };
+    return { to, dep, pruned };
   }
 
   /**

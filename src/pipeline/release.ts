@@ -11,7 +11,9 @@ export interface ReleaseHandle {
   version: number;
   /** Output that also goes into the release's log. */
   out: Out;
-  set(fields: Partial<Pick<ReleaseRecord, 'image' | 'imageId' | 'digest' | 'release'>>): void;
+  set(
+    fields: Partial<Pick<ReleaseRecord, 'image' | 'imageId' | 'digest' | 'release' | 'commit' | 'source'>>,
+  ): void;
   /** Nothing changed after all (no Dockerfile): drop the record. */
   discard(): void;
 }

@@ -13,6 +13,24 @@ export interface ContainerRuntime {
   imageId(ref: string): Promise<string>;
   imageExists(ref: string): Promise<boolean>;
   imageExposedPorts(image: string): Promise<Record<string, unknown> | null>;
+  /** What goku reads of an image's config: exposed ports, HEALTHCHECK, working directory. */
+  imageConfig(image: string): Promise<ImageConfig>;
+  /**
+   * Pulls `name` (repo@digest) with the registry credentials, if any; each progress event
+   * goes to onProgress. Errors the engine reports inside the stream throw GOKU_ERR_PULL_FAILED.
+   */
+  pullImage(name: string, auth: PullAuth | null, onProgress: (ev: PullProgress) => void): Promise<void>;
+  /**
+   * A regular file of the image, read without running it (a created, never started
+   * container, carrying the labels): null when missing; GOKU_ERR_UNSAFE_FILE when it is not
+   * a regular file or over maxBytes.
+   */
+  readImageFile(
+    image: string,
+    path: string,
+    maxBytes: number,
+    labels: Record<string, string>,
+  ): Promise<string | null>;
   /** Images of one repository (goku/DEPLOYMENT) carrying all the labels, newest first. */
   listImages(
     repo: string,
@@ -69,4 +87,22 @@ export interface ContainerSummary {
   created: number;
   /** Its address on its network, when it has one. */
   ip: string | null;
+}
+
+export interface ImageConfig {
+  exposedPorts: string[];
+  healthcheck: boolean;
+  workingDir: string;
+}
+
+export interface PullAuth {
+  username: string;
+  password: string;
+  serveraddress: string;
+}
+
+/** One line of the engine's pull progress (layer id, status such as "Pull complete"). */
+export interface PullProgress {
+  id?: string;
+  status?: string;
 }

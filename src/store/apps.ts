@@ -1,6 +1,6 @@
 import { assertAppName } from '../core/names.js';
 import { GokuError } from '../errors.js';
-import type { Snapshot, Store } from './types.js';
+import type { ImageSource, Snapshot, Store } from './types.js';
 
 /** Refuses an app name that another app's branch deployment already uses. */
 export function assertAppNameFree(data: Snapshot, name: string): void {
@@ -29,7 +29,12 @@ export function assertMayCreate(data: Snapshot, keyName: string, max: number): v
 }
 
 /** Creates an app record; refuses names that would collide with another app's branch deployment. */
-export async function createApp(store: Store, name: string, createdBy?: string): Promise<boolean> {
+export async function createApp(
+  store: Store,
+  name: string,
+  createdBy?: string,
+  image?: ImageSource,
+): Promise<boolean> {
   assertAppName(name);
   return store.update((s) => {
     if (s.apps[name]) return false;
@@ -44,6 +49,7 @@ export async function createApp(store: Store, name: string, createdBy?: string):
       domains: [],
       deployments: {},
       ...(createdBy ? { createdBy } : {}),
+      ...(image ? { image } : {}),
     };
     return true;
   });

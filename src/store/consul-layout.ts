@@ -1,6 +1,14 @@
 import { isValidAppName, normalizeDomain } from '../core/names.js';
 import { excerpt } from '../errors.js';
-import type { AppRecord, DeploymentRecord, KeyRecord, ReleaseRecord, Snapshot, StoreData } from './types.js';
+import type {
+  AppRecord,
+  DeploymentRecord,
+  ImageSource,
+  KeyRecord,
+  ReleaseRecord,
+  Snapshot,
+  StoreData,
+} from './types.js';
 
 /**
  * How StoreData maps onto Consul KV (README: "Where goku keeps its state"), pure so it can be tested without Consul:
@@ -39,6 +47,7 @@ export function toPairs(data: Snapshot): Pairs {
     };
     if (a.ports) meta.ports = a.ports;
     if (a.createdBy) meta.createdBy = a.createdBy;
+    if (a.image) meta.image = a.image;
     out.set(`${p}app`, JSON.stringify(meta));
     for (const [k, v] of Object.entries(a.env)) out.set(`${p}env/${k}`, v);
     if (a.scale !== undefined) out.set(`${p}CONTAINERS`, String(a.scale));
@@ -154,6 +163,14 @@ const READERS: Record<string, (k: KeyRead) => void> = {
     if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
     if (Array.isArray(v.ports)) a.ports = v.ports;
     if (typeof v.createdBy === 'string') a.createdBy = v.createdBy;
+    const img = v.image as Partial<ImageSource> | undefined;
+    if (img && typeof img.ref === 'string') {
+      a.image = {
+        ref: img.ref,
+        digest: typeof img.digest === 'string' ? img.digest : null,
+        pulledAt: typeof img.pulledAt === 'string' ? img.pulledAt : null,
+      };
+    }
   },
   'deployments/': ({ app, key, sub, raw, problems }) => {
     const d = json(raw, key, problems) as DeploymentRecord | undefined;

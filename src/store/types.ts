@@ -31,7 +31,7 @@ export interface DeploymentRecord {
   deployedAt: string;
 }
 
-export type ReleaseKind = 'push' | 'restart' | 'rollback' | 'config' | 'scale';
+export type ReleaseKind = 'push' | 'image' | 'restart' | 'rollback' | 'config' | 'scale';
 
 /** One change of an app: every deploy attempt, successful or not, is release vN. */
 export interface ReleaseRecord {
@@ -59,6 +59,8 @@ export interface ReleaseRecord {
   release: string;
   /** For a rollback: the version it went back to. */
   rollbackOf?: number;
+  /** For an image release: the reference it was pulled by (canonical), to pull its digest again. */
+  source?: string;
 }
 
 export interface AppRecord {
@@ -79,6 +81,18 @@ export interface AppRecord {
   scale?: number;
   /** The key whose first push created the app (counted by GOKU_MAX_APPS_PER_KEY); absent for apps:create. */
   createdBy?: string;
+  /** An image app's source (apps:create --image); absent for git apps. */
+  image?: ImageSource;
+}
+
+/** The registry image an image app follows, and what it last deployed of it. */
+export interface ImageSource {
+  /** Canonical reference: docker.io/library/nginx:latest, host:5000/team/app:v2. */
+  ref: string;
+  /** Digest deployed last (sha256:…), null before the first deploy. */
+  digest: string | null;
+  /** When that digest was pulled. */
+  pulledAt: string | null;
 }
 
 /**

@@ -23,6 +23,8 @@ import {
 import { parsePortMapping } from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 import { ERROR_CODES, GokuError } from '../../src/errors.js';
+import { parseChallenge } from '../../src/registry/client.js';
+import { formatImageRef, parseImageRef } from '../../src/registry/reference.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
 import { fromPairs } from '../../src/store/consul-layout.js';
 
@@ -66,6 +68,40 @@ describe('fuzzing the parsers of user input', () => {
         expect(ok !== null).toBe(isValidAppName(s));
         const app = onlyCoded(() => appFromRepoPath(s));
         if (app !== null) expect(isValidAppName(app)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('image references: a parsed one prints to text that parses to the same; registry challenges never throw', () => {
+    const refish = fc.oneof(
+      hostile,
+      fc
+        .tuple(
+          fc.option(fc.oneof(fc.domain(), fc.constant('localhost:5000'), fc.ipV4()), { nil: undefined }),
+          fc.array(fc.stringMatching(/^[a-z0-9]+([._-][a-z0-9]+)?$/), { minLength: 1, maxLength: 3 }),
+          fc.option(fc.stringMatching(/^[\w][\w.-]{0,20}$/), { nil: undefined }),
+          fc.option(fc.stringMatching(/^[a-f0-9]{64}$/), { nil: undefined }),
+        )
+        .map(
+          ([h, path, tag, hex]) =>
+            `${h ? `${h}/` : ''}${path.join('/')}${tag ? `:${tag}` : ''}${hex ? `@sha256:${hex}` : ''}`,
+        ),
+    );
+    fc.assert(
+      fc.property(refish, (s) => {
+        const ref = onlyCoded(() => parseImageRef(s));
+        if (ref === null) return;
+        expect(ref.repository).toMatch(/^[a-z0-9]+([._-]+[a-z0-9]+)*(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/);
+        expect(ref.tag !== null || ref.digest !== null).toBe(true);
+        expect(parseImageRef(formatImageRef(ref))).toEqual(ref);
+      }),
+      RUNS,
+    );
+    fc.assert(
+      fc.property(hostile, (s) => {
+        const { params } = parseChallenge(s);
+        for (const v of Object.values(params)) expect(typeof v).toBe('string');
       }),
       RUNS,
     );

@@ -1,0 +1,132 @@
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { appJsonChecks, type HealthPlan } from '../core/checks.js';
+import { portFromImageConfig } from '../core/dockerfile.js';
+import { GokuError } from '../errors.js';
+import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
+import { assertDomainsFree } from '../pipeline/guards.js';
+import { newRouteId } from '../pipeline/release.js';
+import { familiarImageRef, type ImageRef, pullName } from '../registry/reference.js';
+import type { PullProgress } from '../runtime/types.js';
+
+const MAX_APP_JSON_BYTES = 1024 * 1024;
+
+/** What an image reference yields for the switch: the pulled image, labelled, and how to run it. */
+export interface ImageCandidate {
+  /** goku/APP:ROUTEID, FROM the pulled digest with goku's labels. */
+  image: string;
+  imageId: string;
+  release: string;
+  digest: string;
+  port: number | null;
+  health: HealthPlan;
+  domains: string[];
+}
+
+/**
+ * The image source: pulls exactly the digest the registry named (the caller asked it; a
+ * payload is never trusted for that) and gives it goku's labels. The app's deployment is the
+ * app itself: images have no branches.
+ */
+export async function pullCandidate(
+  d: PipelineDeps,
+  p: { app: string; ref: ImageRef; digest: string },
+  out: Out,
+): Promise<ImageCandidate> {
+  const { app, ref, digest } = p;
+  const domains = domainsFor(d, appView(d, app), app, '', []);
+  assertDomainsFree(d, app, app, domains);
+  const release = newRouteId(digest.replace(/^sha256:/, ''));
+  const image = `goku/${app}:${release}`;
+  const name = pullName(d.registry.endpoint(ref).pullHost, ref, digest);
+  // One pull of a digest at a time: another app's deploy of it must not drop the name between
+  // this pull and this build.
+  const imageId = await d.locks.run(
+    `pull ${digest}`,
+    async () => {
+      out(`-----> Pulling ${familiarImageRef(ref)} (${digest.slice(0, 19)})`);
+      await pull(d, ref, digest, out);
+      const id = await labelled(d, app, await d.runtime.imageId(name), image);
+      // The labelled image holds the layers; without its own name the pulled image goes when
+      // the last labelled image built on it is pruned, and is pulled again if a rollback needs it.
+      await d.runtime.removeImageTag(name);
+      return id;
+    },
+    undefined,
+    { quiet: true },
+  );
+  const config = await d.runtime.imageConfig(imageId);
+  const port = portOf(config.exposedPorts, appView(d, app).env.PORT);
+  const health = await healthOf(d, app, imageId, config);
+  return { image, imageId, release, digest, port, health, domains };
+}
+
+/** The port to route: PORT from the app's config when set, else the image's first exposed TCP port. */
+export function portOf(exposed: string[], configured: string | undefined): number | null {
+  if (configured !== undefined && /^\d{1,5}$/.test(configured)) {
+    const n = Number(configured);
+    if (n >= 1 && n <= 65535) return n;
+  }
+  return portFromImageConfig(Object.fromEntries(exposed.map((p) => [p, {}])));
+}
+
+/** Pulls by digest; the engine's per-layer progress is condensed to one line per layer and state. */
+async function pull(d: PipelineDeps, ref: ImageRef, digest: string, out: Out): Promise<void> {
+  const creds = d.registry.credentials(ref);
+  const { pullHost } = d.registry.endpoint(ref);
+  const said = new Map<string, string>();
+  const onProgress = (ev: PullProgress) => {
+    const status = ev.status?.trim();
+    if (!status || /^(Downloading|Extracting|Waiting|Verifying Checksum)/.test(status)) return;
+    const key = ev.id ?? '';
+    if (said.get(key) === status) return;
+    said.set(key, status);
+    out(`       ${ev.id && !status.includes(ev.id) ? `${ev.id}: ` : ''}${status}`);
+  };
+  await d.runtime.pullImage(
+    pullName(pullHost, ref, digest),
+    creds ? { username: creds.username, password: creds.password, serveraddress: pullHost } : null,
+    onProgress,
+  );
+}
+
+/** A one-line build `FROM` the pulled image (by id) that adds goku's labels (Dokku does the same). */
+async function labelled(d: PipelineDeps, app: string, from: string, tag: string): Promise<string> {
+  const line = Object.entries(labels(d, app, app))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ');
+  const pack = tar.pack();
+  pack.entry({ name: 'Dockerfile' }, `FROM ${from}\nLABEL ${line}\n`);
+  pack.finalize();
+  return d.runtime.buildImage(Readable.from(pack), { tag }, () => undefined);
+}
+
+/** app.json in the image's working directory (as Dokku reads it), else its HEALTHCHECK, else the default. */
+async function healthOf(
+  d: PipelineDeps,
+  app: string,
+  image: string,
+  config: { healthcheck: boolean; workingDir: string },
+): Promise<HealthPlan> {
+  const path = posix.join(config.workingDir || '/', 'app.json');
+  const text = await d.runtime.readImageFile(image, path, MAX_APP_JSON_BYTES, {
+    'goku.home': d.homeLabel,
+    'goku.read': app,
+  });
+  const checks = text === null ? null : appJsonChecks(text);
+  if (checks) return { kind: 'checks', checks };
+  return config.healthcheck ? { kind: 'docker' } : { kind: 'default' };
+}
+
+/** The image app's reference as stored, parsed; a reference edited by hand that no longer parses is an error. */
+export function storedRef(d: PipelineDeps, app: string, parse: (s: string) => ImageRef): ImageRef {
+  const img = appView(d, app).image;
+  if (!img) {
+    throw new GokuError(
+      'GOKU_ERR_SOURCE_MISMATCH',
+      `app ${app} deploys by git push, not from an image; goku apps:create APP --image REF makes an image app`,
+    );
+  }
+  return parse(img.ref);
+}

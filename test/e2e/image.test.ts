@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AppRepo,
+  eventually,
+  GokuServer,
+  httpdApp,
+  type RunResult,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
+import { TestRegistry } from '../helpers/registry.js';
+
+// Image apps: deployed from a real registry (Debian's docker-registry) instead of git pushes,
+// through the same release machinery: health-checked, recorded, one rollback away.
+describe('image apps', () => {
+  const server = new GokuServer({ env: { GOKU_KEEP_RELEASES: '2' } });
+  const registry = new TestRegistry();
+  const locked = new TestRegistry({ users: { ci: 'right-secret' } });
+  const p = uniquePrefix();
+  const app = `${p}-img`;
+  const host = `${app}.${server.domain}`;
+  let key: SshKey;
+
+  const fails = (r: RunResult, msg: RegExp) => {
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^error: /);
+    expect(r.stderr).toMatch(msg);
+  };
+  const releases = async (name: string) =>
+    JSON.parse((await server.cli(['releases', name, '--json'])).stdout);
+  const info = async (name: string) => JSON.parse((await server.cli(['apps:info', name, '--json'])).stdout);
+
+  beforeAll(async () => {
+    await Promise.all([registry.start(), locked.start()]);
+    key = await server.startWithKey();
+  });
+  afterAll(async () => {
+    await server.cleanup();
+    registry.cleanup();
+    locked.cleanup();
+  });
+
+  it('apps:create --image, then deploy: pulled by digest, served, recorded as a release of kind image', async () => {
+    const d1 = registry.push(`${p}/web:v1`, 'one');
+    const created = await server.cli(['apps:create', app, '--image', `${registry.host}/${p}/web:v1`]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain(`goku deploy ${app}`);
+    expect((await info(app)).image).toEqual({
+      ref: `${registry.host}/${p}/web:v1`,
+      digest: null,
+      pulledAt: null,
+    });
+
+    const r = await server.cli(['deploy', app]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`-----> Pulling ${registry.host}/${p}/web:v1 (${d1.slice(0, 19)})`);
+    expect(r.stdout).toMatch(/Pull complete/);
+    expect(r.stdout).toContain(`=====> ${app} deployed: http://${host}:`);
+    expect((await server.get(host)).body).toBe('one\n');
+    const i = await info(app);
+    expect(i.source).toBe('image');
+    expect(i.image.digest).toBe(d1);
+    expect(Date.parse(i.image.pulledAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(i.deployments.map((x: { name: string }) => x.name)).toEqual([app]);
+    const [v1] = await releases(app);
+    expect(v1).toMatchObject({ version: 1, kind: 'image', status: 'succeeded', digest: d1 });
+    expect(v1.source).toBe(`${registry.host}/${p}/web:v1`);
+    const text = await server.cli(['apps:info', app]);
+    expect(text.stdout).toContain(`Source:         image ${registry.host}/${p}/web:v1`);
+    expect(text.stdout).toContain(`Digest:         ${d1}`);
+  });
+
+  it('a new digest of the tag is deployed; the same digest again makes no release', async () => {
+    const d2 = registry.push(`${p}/web:v1`, 'two');
+    const r = await server.cli(['deploy', app]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await server.get(host)).body).toBe('two\n');
+    expect((await info(app)).image.digest).toBe(d2);
+    const again = await server.cli(['deploy', app]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(
+      `already runs ${registry.host}/${p}/web:v1@${d2.slice(0, 19)}; nothing to deploy`,
+    );
+    expect((await releases(app)).map((x: { version: number }) => x.version)).toEqual([2, 1]);
+  });
+
+  it('deploy APP REF switches the image; rollback goes back to the earlier digest, pulled again once pruned', async () => {
+    const d3 = registry.push(`${p}/other:v3`, 'three');
+    const r = await server.cli(['deploy', app, `${registry.host}/${p}/other:v3`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await server.get(host)).body).toBe('three\n');
+    expect((await info(app)).image).toMatchObject({ ref: `${registry.host}/${p}/other:v3`, digest: d3 });
+    // GOKU_KEEP_RELEASES=2: v1's image (digest "one") is pruned by now; a rollback pulls it again.
+    const back = await server.cli(['rollback', app, 'v1']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain('-----> Pulling');
+    expect((await server.get(host)).body).toBe('one\n');
+    const [last] = await releases(app);
+    expect(last).toMatchObject({ kind: 'rollback', rollbackOf: 1, status: 'succeeded' });
+    expect((await info(app)).image.ref).toBe(`${registry.host}/${p}/web:v1`);
+  });
+
+  it('PORT in the config overrides the exposed port; restart and scale work as for git apps', async () => {
+    const other = `${p}-port`;
+    registry.push(`${p}/port:v1`, 'port 9000', { port: 9000, extra: 'EXPOSE 8000\n' });
+    expect((await server.cli(['apps:create', other, '--image', `${registry.host}/${p}/port:v1`])).code).toBe(
+      0,
+    );
+    expect((await server.cli(['config:set', other, 'PORT=9000', '--no-restart'])).code).toBe(0);
+    const r = await server.cli(['deploy', other]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('(port 9000)');
+    expect((await server.get(`${other}.${server.domain}`)).body).toBe('port 9000\n');
+    expect((await server.cli(['ps:scale', other, '2'])).code).toBe(0);
+    await eventually(
+      async () => server.names(other),
+      (n) => n.length === 2,
+    );
+    expect((await server.cli(['ps:restart', other])).code).toBe(0);
+    expect((await server.get(`${other}.${server.domain}`)).body).toBe('port 9000\n');
+  });
+
+  it("app.json in the image's working directory sets the health checks, as Dokku reads it", async () => {
+    const checked = `${p}-checked`;
+    const appJson = JSON.stringify({
+      healthchecks: {
+        web: [{ name: 'ready', path: '/ready.txt', content: 'ready', attempts: 2, wait: 0.2 }],
+      },
+    });
+    registry.push(`${p}/checked:v1`, 'checked', {
+      files: { 'app.json': appJson, 'ready.txt': 'not yet\n' },
+      extra: 'WORKDIR /ctx\nRUN cp /ctx/ready.txt /www/ready.txt\n',
+    });
+    expect(
+      (await server.cli(['apps:create', checked, '--image', `${registry.host}/${p}/checked:v1`])).code,
+    ).toBe(0);
+    const r = await server.cli(['deploy', checked]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain(
+      '-----> Health check ready: GET /ready.txt: the body does not contain "ready" (attempt 1/2)',
+    );
+    expect(r.stderr).toMatch(/^error: health check ready/);
+    expect((await server.get(`${checked}.${server.domain}`)).status).toBe(404);
+    const [failed] = await releases(checked);
+    expect(failed).toMatchObject({ kind: 'image', status: 'failed' });
+    expect(server.containers(checked)).toEqual([]);
+  });
+
+  it('refuses bad references, unknown tags, locked registries, a registry that is down, and the wrong source', async () => {
+    for (const bad of ['Upper/Case', 'a b', 'x:', 'repo@sha256:123', '-lead', 'host:99999/x', '../x', '']) {
+      fails(await server.cli(['apps:create', `${p}-bad`, `--image=${bad}`]), /invalid image reference/);
+    }
+    expect((await server.cli(['apps:info', `${p}-bad`])).code).not.toBe(0);
+
+    const before = (await releases(app)).length;
+    fails(
+      await server.cli(['deploy', app, `${registry.host}/${p}/web:nope`]),
+      /has no .*web:nope; push it there first/,
+    );
+    expect((await info(app)).image.ref).toBe(`${registry.host}/${p}/web:v1`);
+    expect((await releases(app)).length).toBe(before);
+    expect((await server.get(host)).body).toBe('one\n');
+
+    fails(
+      await server.cli(['deploy', app, `${locked.host}/${p}/web:v1`]),
+      new RegExp(`${locked.host} needs credentials .*registries:login`),
+    );
+    fails(
+      await server.cli(['deploy', app, `127.0.0.1:1/${p}/web:v1`]),
+      /127\.0\.0\.1:1 could not be reached/,
+    );
+    expect((await server.get(host)).body).toBe('one\n');
+
+    // An image app takes no git push; a git app takes no deploy.
+    const repo = new AppRepo(server.tmp, app, server, key);
+    repo.write(httpdApp('pushed'));
+    repo.commit('pushed');
+    const pushed = await repo.push();
+    expect(pushed.code).not.toBe(0);
+    expect(pushed.stderr).toContain(
+      `app ${app} deploys the image ${registry.host}/${p}/web:v1, not git pushes`,
+    );
+    const gitApp = `${p}-git`;
+    expect((await server.cli(['apps:create', gitApp])).code).toBe(0);
+    fails(await server.cli(['deploy', gitApp]), /deploys by git push, not from an image/);
+  });
+});

@@ -1,0 +1,138 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BASE_IMAGE } from './global-setup.js';
+import { freePort } from './goku.js';
+
+/**
+ * Debian's docker-registry (distribution v2), run on 127.0.0.1 and a random port: the Docker
+ * engine treats 127.0.0.0/8 as an insecure registry, so plain HTTP works for pushes and pulls.
+ * With users it asks for htpasswd Basic auth; with notify it POSTs its events there.
+ */
+export class TestRegistry {
+  readonly dir: string;
+  port = 0;
+  private child: ChildProcess | null = null;
+  private readonly images = new Set<string>();
+
+  constructor(private readonly opts: { users?: Record<string, string>; notify?: string } = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), 'goku-registry-'));
+  }
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (!this.port) this.port = await freePort();
+    const lines = [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(this.dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${this.port}`,
+    ];
+    if (this.opts.users) {
+      const htpasswd = Object.entries(this.opts.users)
+        .map(([u, p]) => execFileSync('htpasswd', ['-Bbn', u, p]).toString().trim())
+        .join('\n');
+      writeFileSync(join(this.dir, 'htpasswd'), `${htpasswd}\n`);
+      lines.push('auth:', '  htpasswd:', '    realm: goku-test', `    path: ${join(this.dir, 'htpasswd')}`);
+    }
+    if (this.opts.notify) {
+      lines.push(
+        'notifications:',
+        '  endpoints:',
+        '    - name: goku',
+        `      url: ${this.opts.notify}`,
+        '      timeout: 2s',
+        '      threshold: 3',
+        '      backoff: 1s',
+      );
+    }
+    mkdirSync(join(this.dir, 'data'), { recursive: true });
+    writeFileSync(join(this.dir, 'config.yml'), `${lines.join('\n')}\n`);
+    this.child = spawn('docker-registry', ['serve', join(this.dir, 'config.yml')], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const status = await fetch(`http://${this.host}/v2/`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (status === 200 || status === 401) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`docker-registry did not answer on ${this.host}`);
+  }
+
+  stop(): void {
+    this.child?.kill('SIGKILL');
+    this.child = null;
+  }
+
+  /**
+   * Builds a busybox httpd image serving `body` on `port`, pushes it as REPO:TAG and removes
+   * it from the engine; returns the pushed digest. `extra` lines go into the Dockerfile,
+   * `files` into the context (copied to /ctx).
+   */
+  push(
+    repoTag: string,
+    body: string,
+    opts: { port?: number; extra?: string; files?: Record<string, string> } = {},
+  ): string {
+    const ctx = mkdtempSync(join(this.dir, 'ctx-'));
+    const port = opts.port ?? 8000;
+    mkdirSync(join(ctx, 'www'));
+    writeFileSync(join(ctx, 'www/index.html'), `${body}\n`);
+    for (const [f, text] of Object.entries(opts.files ?? {})) writeFileSync(join(ctx, f), text);
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      `FROM ${BASE_IMAGE}\nCOPY . /ctx\nCOPY www /www\n${opts.extra ?? ''}EXPOSE ${port}\nCMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]\n`,
+    );
+    const name = `${this.host}/${repoTag}`;
+    execFileSync('docker', ['build', '-q', '-t', name, '--label', 'goku-test=1', ctx], { stdio: 'pipe' });
+    this.images.add(name);
+    const out = this.docker(['push', name]);
+    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(out)?.[1];
+    if (!digest) throw new Error(`docker push ${name} printed no digest: ${out}`);
+    // Gone from the engine: goku has to pull it from the registry, as on a real server.
+    execFileSync('docker', ['rmi', name], { stdio: 'pipe' });
+    this.images.delete(name);
+    return digest;
+  }
+
+  /** The docker CLI with this registry's first user logged in (its own config dir). */
+  private docker(args: string[]): string {
+    const config = join(this.dir, 'docker-config');
+    mkdirSync(config, { recursive: true });
+    const env = { ...process.env, DOCKER_CONFIG: config };
+    const [user, pass] = Object.entries(this.opts.users ?? {})[0] ?? [];
+    if (user && pass) {
+      execFileSync('docker', ['login', this.host, '-u', user, '--password-stdin'], {
+        env,
+        input: pass,
+        stdio: 'pipe',
+      });
+    }
+    return execFileSync('docker', args, { env, stdio: 'pipe' }).toString();
+  }
+
+  /** Removes the registry, its data and the images built for it. */
+  cleanup(): void {
+    this.stop();
+    if (this.images.size) {
+      try {
+        execFileSync('docker', ['rmi', '-f', ...this.images], { stdio: 'pipe' });
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

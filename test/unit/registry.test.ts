@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { parseChallenge, registryEndpoint } from '../../src/registry/client.js';
+import { familiarImageRef, formatImageRef, parseImageRef } from '../../src/registry/reference.js';
+import { portOf } from '../../src/sources/image.js';
+
+const HEX = 'a'.repeat(64);
+
+describe('image references, normalized as the Docker CLI does', () => {
+  it.each([
+    ['nginx', 'docker.io/library/nginx:latest'],
+    ['nginx:1.27', 'docker.io/library/nginx:1.27'],
+    ['team/app:v2', 'docker.io/team/app:v2'],
+    ['index.docker.io/team/app', 'docker.io/team/app:latest'],
+    ['registry.example.com/team/app:v2', 'registry.example.com/team/app:v2'],
+    ['localhost:5000/app', 'localhost:5000/app:latest'],
+    ['localhost/app', 'localhost/app:latest'],
+    [`127.0.0.1:5000/a/b@sha256:${HEX}`, `127.0.0.1:5000/a/b@sha256:${HEX}`],
+    [`ghcr.io/o/r:1@sha256:${HEX}`, `ghcr.io/o/r:1@sha256:${HEX}`],
+    ['[::1]:5000/app:1', '[::1]:5000/app:1'],
+    ['my_team/my-app__x.y:tag_1.0-rc', 'docker.io/my_team/my-app__x.y:tag_1.0-rc'],
+  ])('%s is %s', (input, canonical) => {
+    expect(formatImageRef(parseImageRef(input))).toBe(canonical);
+  });
+
+  it('prints the familiar form for output', () => {
+    expect(familiarImageRef(parseImageRef('nginx'))).toBe('nginx:latest');
+    expect(familiarImageRef(parseImageRef('team/app:v2'))).toBe('team/app:v2');
+    expect(familiarImageRef(parseImageRef('localhost:5000/app'))).toBe('localhost:5000/app:latest');
+  });
+
+  it.each([
+    ['', /empty/],
+    ['Team/app', /lowercase/],
+    ['app:', /a tag is/],
+    ['app:-x', /a tag is/],
+    [`app@sha256:${'a'.repeat(63)}`, /a digest is/],
+    ['app@md5:abc', /a digest is/],
+    ['host:99999/app', /not a registry host/],
+    ['bad_host.example.com/app', /not a registry host/],
+    ['a//b', /a repository is/],
+    ['a/../b', /a repository is/],
+    ['-a', /a repository is/],
+    ['a b', /whitespace/],
+    [`${'a'.repeat(300)}`, /over 255|too long/],
+  ])('refuses %j', (input, why) => {
+    expect(() => parseImageRef(input)).toThrow(why);
+  });
+});
+
+describe('registry endpoints and challenges', () => {
+  it('Docker Hub is registry-1.docker.io unless a mirror is set; loopback registries speak HTTP', () => {
+    expect(registryEndpoint('docker.io', null)).toEqual({
+      api: 'https://registry-1.docker.io',
+      pullHost: 'docker.io',
+    });
+    expect(registryEndpoint('docker.io', 'http://127.0.0.1:5000')).toEqual({
+      api: 'http://127.0.0.1:5000',
+      pullHost: '127.0.0.1:5000',
+    });
+    expect(registryEndpoint('127.0.0.1:5000', null).api).toBe('http://127.0.0.1:5000');
+    expect(registryEndpoint('localhost:5000', null).api).toBe('http://localhost:5000');
+    expect(registryEndpoint('ghcr.io', null).api).toBe('https://ghcr.io');
+  });
+
+  it('reads Bearer and Basic challenges', () => {
+    expect(
+      parseChallenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
+      ),
+    ).toEqual({
+      scheme: 'bearer',
+      params: {
+        realm: 'https://auth.docker.io/token',
+        service: 'registry.docker.io',
+        scope: 'repository:library/nginx:pull',
+      },
+    });
+    expect(parseChallenge('Basic realm="goku-test"')).toEqual({
+      scheme: 'basic',
+      params: { realm: 'goku-test' },
+    });
+  });
+
+  it('the port: PORT from the config when it is a port, else the first exposed TCP port', () => {
+    expect(portOf(['8000/tcp', '53/udp'], undefined)).toBe(8000);
+    expect(portOf(['9000/tcp', '8000/tcp'], undefined)).toBe(8000);
+    expect(portOf(['8000/tcp'], '9000')).toBe(9000);
+    expect(portOf(['8000/tcp'], 'abc')).toBe(8000);
+    expect(portOf(['8000/tcp'], '70000')).toBe(8000);
+    expect(portOf([], undefined)).toBe(null);
+  });
+});
