@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   GOKU_ERR_REGISTRY_AUTH: { text: 'the registry needs credentials or refused them', status: 502 },
   GOKU_ERR_TAG_NOT_FOUND: { text: 'the registry has no such repository or tag', status: 404 },
   GOKU_ERR_PULL_FAILED: { text: 'docker pull failed', status: 502 },
+  GOKU_ERR_NO_LOGIN: { text: 'no credentials are stored for that registry', status: 404 },
   GOKU_ERR_INTERNAL: { text: 'internal error', status: 500 },
 } as const;
 

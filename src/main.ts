@@ -54,6 +54,9 @@ function localServices(): Services {
     get keys() {
       return unavailable();
     },
+    get registries() {
+      return unavailable();
+    },
     version: packageVersion(),
   };
 }

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { KeyService } from './app/keys.js';
 import { AppOps } from './app/ops.js';
+import { RegistryLogins } from './app/registries.js';
 import { commandTable } from './commands/index.js';
 import type { Command, Services } from './commands/types.js';
 import { ControlServer } from './control/server.js';
@@ -43,6 +44,22 @@ async function adminToken(home: string): Promise<{ token: string; created: boole
   const token = randomBytes(24).toString('hex');
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return { token, created: true };
+}
+
+/**
+ * The key that seals registry secrets in the store (AES-256-GCM), made on first start: it
+ * stays on this host in a 0600 file, so a copy of the store (or Consul's KV) reveals none.
+ */
+async function secretsKey(home: string): Promise<Buffer> {
+  const file = join(home, 'secrets.key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    if (key.length !== 32) throw new GokuError('GOKU_ERR_SETTINGS', `${file} is not a 32-byte hex key`);
+    return key;
+  }
+  const key = randomBytes(32);
+  await writeFile(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  return key;
 }
 
 /** GOKU_HOME and its secrets, with the modes nginx's workers and the secrets need. */
@@ -145,11 +162,15 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
-  // Private registries' credentials come with registries:login; until then pulls are anonymous.
+  // The client reads the logins' credentials; the logins verify through the client.
+  let logins: RegistryLogins | null = null;
   const registry = new RegistryClient({
     dockerHubRegistry: settings.GOKU_DOCKERHUB_REGISTRY ?? null,
-    credentials: () => null,
+    credentials: (host) => logins?.credentials(host) ?? null,
   });
+  logins = new RegistryLogins(store, await secretsKey(home), (host, creds) =>
+    registry.verifyLogin(host, creds),
+  );
   const pipeline = {
     settings: { ...settings, GOKU_HOME: home },
     store,
@@ -173,7 +194,14 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   void reconciler.watch();
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
-  const services: Services = { settings, store, ops, keys: new KeyService(store), version: packageVersion() };
+  const services: Services = {
+    settings,
+    store,
+    ops,
+    keys: new KeyService(store),
+    registries: logins,
+    version: packageVersion(),
+  };
   const table = commandTable();
   const control = new ControlServer(socketPath(home), { table, services, log });
   await control.listen();

@@ -24,6 +24,9 @@ import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
 import { psRestart } from './ps-restart.js';
 import { psScale } from './ps-scale.js';
+import { registries } from './registries.js';
+import { registriesLogin } from './registries-login.js';
+import { registriesLogout } from './registries-logout.js';
 import { releases } from './releases.js';
 import { releasesInfo } from './releases-info.js';
 import { rollback } from './rollback.js';
@@ -60,6 +63,9 @@ export function commandTable(): Command[] {
     releases,
     releasesInfo,
     rollback,
+    registries,
+    registriesLogin,
+    registriesLogout,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),

@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { KeyService } from '../app/keys.js';
 import type { AppOps } from '../app/ops.js';
+import type { RegistryLogins } from '../app/registries.js';
 import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
 
@@ -26,6 +27,7 @@ export interface Services {
   store: Store;
   ops: AppOps;
   keys: KeyService;
+  registries: RegistryLogins;
   version: string;
 }
 

@@ -134,23 +134,22 @@ export class Deployer {
         }
         const ref = parseImageRef(refText ?? rec.image.ref);
         const source = formatImageRef(ref);
-        const digest = await this.d.registry.resolveDigest(ref);
-        if (rec.deployments[app] && rec.image.digest === digest && rec.image.ref === source) {
-          out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
-          return;
-        }
-        const hex = digest.replace(/^sha256:/, '');
-        const base = {
-          kind: 'image' as const,
-          deployment: app,
-          branch: '',
-          commit: hex,
-          by,
-          config: rec.env,
-        };
+        const base = { kind: 'image' as const, deployment: app, branch: '', commit: '', by, config: rec.env };
         await withRelease(this.d, app, base, out, async (rel) => {
           const started = Date.now();
-          rel.set({ digest, source });
+          // A registry that refuses the credentials fails the release; a tag it does not have,
+          // or the digest already running, is no release at all.
+          const digest = await this.d.registry.resolveDigest(ref).catch((err: unknown) => {
+            if (err instanceof GokuError && err.code === 'GOKU_ERR_TAG_NOT_FOUND') rel.discard();
+            throw err;
+          });
+          if (rec.deployments[app] && rec.image?.digest === digest && rec.image.ref === source) {
+            rel.discard();
+            rel.out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
+            return;
+          }
+          const hex = digest.replace(/^sha256:/, '');
+          rel.set({ digest, source, commit: hex });
           const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
           rel.set({ image: c.image, imageId: c.imageId, release: c.release });
           const { tail } = await switchTo(

@@ -124,30 +124,59 @@ export class RegistryClient {
     const first = await this.fetch(ref, url, { method, headers });
     if (first.status !== 401) return first;
     await first.body?.cancel();
-    const auth = await this.authorize(ref, first.headers.get('www-authenticate') ?? '');
+    const creds = this.credentials(ref);
+    const auth = await this.authorize(
+      ref,
+      first.headers.get('www-authenticate') ?? '',
+      creds,
+      ref.repository,
+    );
     const again = await this.fetch(ref, url, { method, headers: { ...headers, Authorization: auth } });
-    if (again.status === 401 || again.status === 403) throw this.refused(ref);
+    if (again.status === 401 || again.status === 403) throw this.refused(ref, creds);
     return again;
   }
 
-  private refused(ref: ImageRef): GokuError {
-    const creds = this.credentials(ref);
+  /**
+   * Checks credentials as `docker login` does: the registry's /v2/ answers 200 with them (a
+   * registry that asks for none takes any).
+   */
+  async verifyLogin(host: string, creds: RegistryCredentials): Promise<void> {
+    const ref: ImageRef = { registry: host, repository: '', tag: null, digest: null };
+    const url = `${this.endpoint(ref).api}/v2/`;
+    const first = await this.fetch(ref, url, { method: 'GET' });
+    await first.body?.cancel();
+    if (first.status === 200) return;
+    if (first.status !== 401) throw this.unexpected(ref, first.status);
+    const auth = await this.authorize(ref, first.headers.get('www-authenticate') ?? '', creds, null);
+    const again = await this.fetch(ref, url, { method: 'GET', headers: { Authorization: auth } });
+    await again.body?.cancel();
+    if (again.status === 401 || again.status === 403) throw this.refused(ref, creds);
+    if (again.status !== 200) throw this.unexpected(ref, again.status);
+  }
+
+  private refused(ref: ImageRef, creds: RegistryCredentials | null): GokuError {
+    const what = ref.repository ? ` for ${ref.repository}` : '';
     return new GokuError(
       'GOKU_ERR_REGISTRY_AUTH',
       creds
-        ? `${ref.registry} refused the stored credentials of ${creds.username} for ${ref.repository}; goku registries:login ${ref.registry} USER (secret on stdin) to replace them`
-        : `${ref.registry} needs credentials for ${ref.repository}; goku registries:login ${ref.registry} USER (secret on stdin)`,
+        ? `${ref.registry} refused the credentials of ${creds.username}${what}; goku registries:login ${ref.registry} USER (secret on stdin) with the right ones`
+        : `${ref.registry} needs credentials${what}; goku registries:login ${ref.registry} USER (secret on stdin)`,
     );
   }
 
-  private async authorize(ref: ImageRef, header: string): Promise<string> {
+  /** The Authorization header a 401's challenge asks for: Basic, or a Bearer token (pull scope). */
+  private async authorize(
+    ref: ImageRef,
+    header: string,
+    creds: RegistryCredentials | null,
+    repository: string | null,
+  ): Promise<string> {
     const { scheme, params } = parseChallenge(header);
-    const creds = this.credentials(ref);
     const basic = creds
       ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
       : null;
     if (scheme === 'basic') {
-      if (!basic) throw this.refused(ref);
+      if (!basic) throw this.refused(ref, creds);
       return basic;
     }
     if (scheme !== 'bearer' || !params.realm) {
@@ -161,12 +190,13 @@ export class RegistryClient {
       throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} named a token service that is not HTTP`);
     }
     if (params.service) realm.searchParams.set('service', params.service);
-    realm.searchParams.set('scope', `repository:${ref.repository}:pull`);
+    if (repository) realm.searchParams.set('scope', `repository:${repository}:pull`);
+    if (creds) realm.searchParams.set('account', creds.username);
     const res = await this.fetch(ref, realm.toString(), {
       method: 'GET',
       headers: basic ? { Authorization: basic } : {},
     });
-    if (res.status === 401 || res.status === 403) throw this.refused(ref);
+    if (res.status === 401 || res.status === 403) throw this.refused(ref, creds);
     if (res.status !== 200) throw this.unexpected(ref, res.status);
     let token: unknown;
     try {

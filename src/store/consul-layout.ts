@@ -5,6 +5,7 @@ import type {
   DeploymentRecord,
   ImageSource,
   KeyRecord,
+  RegistryLogin,
   ReleaseRecord,
   Snapshot,
   StoreData,
@@ -20,12 +21,14 @@ import type {
  *   goku/apps/APP/deployments/DEPLOY    JSON deployment record
  *   goku/apps/APP/releases/N            JSON release record vN
  *   goku/keys/NAME                      JSON ssh key record
+ *   goku/registries/HOST                JSON registry login (its secret encrypted)
  *
  * An operator may `consul kv put` any of the first three by hand; goku reads them as they are.
  */
 export const PREFIX = 'goku/';
 const APPS = `${PREFIX}apps/`;
 const KEYS = `${PREFIX}keys/`;
+const REGISTRIES = `${PREFIX}registries/`;
 
 export type Pairs = Map<string, string>;
 
@@ -38,6 +41,7 @@ export function appPrefix(app: string): string {
 export function toPairs(data: Snapshot): Pairs {
   const out: Pairs = new Map();
   for (const k of data.keys) out.set(`${KEYS}${k.name}`, JSON.stringify(k));
+  for (const r of data.registries ?? []) out.set(`${REGISTRIES}${r.host}`, JSON.stringify(r));
   for (const a of Object.values(data.apps)) {
     const p = appPrefix(a.name);
     const meta: Record<string, unknown> = {
@@ -92,6 +96,13 @@ export function fromPairs(pairs: Pairs, reported: string[] = []): StoreData {
     if (key.startsWith(KEYS)) {
       const k = json(raw, key, problems) as KeyRecord | undefined;
       if (k && typeof k.name === 'string' && typeof k.blob === 'string') data.keys.push(k);
+      continue;
+    }
+    if (key.startsWith(REGISTRIES)) {
+      const r = json(raw, key, problems) as RegistryLogin | undefined;
+      if (r && r.host === key.slice(REGISTRIES.length) && typeof r.secret === 'string') {
+        data.registries = [...(data.registries ?? []), r];
+      }
       continue;
     }
     if (!key.startsWith(APPS)) continue;

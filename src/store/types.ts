@@ -111,9 +111,21 @@ export interface ServiceRecord {
   tags: string[];
 }
 
+/** Credentials for one registry (registries:login); the secret only ever encrypted. */
+export interface RegistryLogin {
+  /** Registry host as references name it (docker.io for Docker Hub). */
+  host: string;
+  username: string;
+  /** base64 of IV (12 bytes) | GCM tag (16 bytes) | ciphertext, under GOKU_HOME/secrets.key. */
+  secret: string;
+  addedAt: string;
+}
+
 export interface StoreData {
   version: 1;
   keys: KeyRecord[];
+  /** Registry credentials; absent in older stores. */
+  registries?: RegistryLogin[];
   apps: Record<string, AppRecord>;
   /** Service records (embedded store only; Consul keeps them in its agent). */
   services?: ServiceRecord[];

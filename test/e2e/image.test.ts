@@ -1,3 +1,5 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AppRepo,
@@ -145,6 +147,57 @@ describe('image apps', () => {
     const [failed] = await releases(checked);
     expect(failed).toMatchObject({ kind: 'image', status: 'failed' });
     expect(server.containers(checked)).toEqual([]);
+  });
+
+  it('registries:login checks and stores credentials encrypted; wrong ones fail the release and keep the app', async () => {
+    const priv = `${p}-private`;
+    const pulled = `${locked.host}/${p}/private:v1`;
+    locked.push(`${p}/private:v1`, 'private one');
+    expect((await server.cli(['apps:create', priv, '--image', pulled])).code).toBe(0);
+    fails(
+      await server.cli(['deploy', priv]),
+      new RegExp(`${locked.host} needs credentials for ${p}/private`),
+    );
+    expect(await releases(priv)).toMatchObject([{ kind: 'image', status: 'failed' }]);
+
+    fails(
+      await server.cli(['registries:login', locked.host, 'ci'], 'wrong-secret\n'),
+      /refused the credentials of ci/,
+    );
+    fails(await server.cli(['registries:login', 'nohost', 'ci'], 'x\n'), /invalid registry host/);
+    fails(
+      await server.cli(['registries:login', locked.host, 'ci'], ''),
+      /pipe the password or token on stdin/,
+    );
+    expect(JSON.parse((await server.cli(['registries', '--json'])).stdout)).toEqual([]);
+    const ok = await server.cli(['registries:login', locked.host, 'ci'], 'right-secret\n');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe(`Logged in to ${locked.host} as ci\n`);
+    const listed = await server.cli(['registries']);
+    expect(listed.stdout).toMatch(new RegExp(`${locked.host.replace(/\./g, '\\.')} +ci `));
+    expect(listed.stdout).not.toContain('right-secret');
+    // Encrypted at rest: the store never holds the secret; the key is root's alone.
+    expect(readFileSync(join(server.home, 'store.json'), 'utf8')).not.toContain('right-secret');
+    expect(statSync(join(server.home, 'secrets.key')).mode & 0o777).toBe(0o600);
+
+    const r = await server.cli(['deploy', priv]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await server.get(`${priv}.${server.domain}`)).body).toBe('private one\n');
+
+    // The registry's password changes: the next deploy fails as a release, the app keeps serving.
+    await locked.setUsers({ ci: 'new-secret' });
+    locked.push(`${p}/private:v1`, 'private two');
+    fails(
+      await server.cli(['deploy', priv]),
+      new RegExp(`${locked.host} refused the credentials of ci for ${p}/private`),
+    );
+    const [failed] = await releases(priv);
+    expect(failed).toMatchObject({ kind: 'image', status: 'failed' });
+    expect((await server.get(`${priv}.${server.domain}`)).body).toBe('private one\n');
+
+    expect((await server.cli(['registries:logout', locked.host])).code).toBe(0);
+    expect(JSON.parse((await server.cli(['registries', '--json'])).stdout)).toEqual([]);
+    fails(await server.cli(['registries:logout', locked.host]), /no credentials are stored/);
   });
 
   it('refuses bad references, unknown tags, locked registries, a registry that is down, and the wrong source', async () => {

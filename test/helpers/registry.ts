@@ -71,6 +71,13 @@ export class TestRegistry {
     throw new Error(`docker-registry did not answer on ${this.host}`);
   }
 
+  /** New users (the old ones stop working): restarts the registry on the same port and data. */
+  async setUsers(users: Record<string, string>): Promise<void> {
+    this.opts.users = users;
+    this.stop();
+    await this.start();
+  }
+
   stop(): void {
     this.child?.kill('SIGKILL');
     this.child = null;

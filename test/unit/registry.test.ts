@@ -1,7 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RegistryLogins } from '../../src/app/registries.js';
 import { parseChallenge, registryEndpoint } from '../../src/registry/client.js';
 import { familiarImageRef, formatImageRef, parseImageRef } from '../../src/registry/reference.js';
 import { portOf } from '../../src/sources/image.js';
+import { EmbeddedStore } from '../../src/store/embedded.js';
 
 const HEX = 'a'.repeat(64);
 
@@ -88,5 +94,45 @@ describe('registry endpoints and challenges', () => {
     expect(portOf(['8000/tcp'], 'abc')).toBe(8000);
     expect(portOf(['8000/tcp'], '70000')).toBe(8000);
     expect(portOf([], undefined)).toBe(null);
+  });
+});
+
+describe('registry logins, sealed at rest', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'goku-logins-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('checks, seals and opens secrets; refuses bad input before asking the registry', async () => {
+    const store = new EmbeddedStore(tmp);
+    const asked: string[] = [];
+    const key = randomBytes(32);
+    const logins = new RegistryLogins(store, key, async (host, creds) => {
+      asked.push(`${host} ${creds.username}`);
+    });
+    await expect(logins.login('reg.example.com', 'ci', 'one\ntwo')).rejects.toThrow(/one line/);
+    await expect(logins.login('reg.example.com', 'ci', 'x'.repeat(9000))).rejects.toThrow(/at most 8192/);
+    await expect(logins.login('reg.example.com', 'c i', 'secret')).rejects.toThrow(/user name/);
+    await expect(logins.login('reg.example.com', 'ci', '\n')).rejects.toThrow(/on stdin/);
+    await expect(logins.login('reg', 'ci', 'secret')).rejects.toThrow(/invalid registry host/);
+    await expect(logins.login('reg.example.com/path', 'ci', 'secret')).rejects.toThrow(
+      /invalid registry host/,
+    );
+    expect(asked).toEqual([]);
+
+    await logins.login('index.docker.io', 'hub', 'hub-secret\n');
+    await logins.login('reg.example.com:5000', 'ci', 'reg-secret');
+    expect(asked).toEqual(['docker.io hub', 'reg.example.com:5000 ci']);
+    expect(logins.credentials('docker.io')).toEqual({ username: 'hub', password: 'hub-secret' });
+    expect(logins.credentials('reg.example.com:5000')).toEqual({ username: 'ci', password: 'reg-secret' });
+    expect(readFileSync(join(tmp, 'store.json'), 'utf8')).not.toMatch(/hub-secret|reg-secret/);
+
+    // Another key (a store copied to another server), or a changed secret: unreadable, never wrong.
+    expect(new RegistryLogins(store, randomBytes(32), async () => {}).credentials('docker.io')).toBe(null);
+    await store.update((s) => {
+      const r = s.registries?.find((x) => x.host === 'docker.io');
+      if (r) r.secret = `${r.secret.slice(0, -4)}AAAA`;
+    });
+    expect(logins.credentials('docker.io')).toBe(null);
+    await logins.logout('docker.io');
+    expect(logins.list().map((r) => r.host)).toEqual(['reg.example.com:5000']);
   });
 });
