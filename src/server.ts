@@ -20,6 +20,7 @@ import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
 import { RegistryClient } from './registry/client.js';
+import { Webhooks } from './registry/webhooks.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import type { Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
@@ -194,12 +195,21 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   void reconciler.watch();
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
+  const webhooks = new Webhooks({
+    store,
+    deployer,
+    settings,
+    log,
+    secretFile: join(home, 'webhook-secret'),
+  });
+  await webhooks.init();
   const services: Services = {
     settings,
     store,
     ops,
     keys: new KeyService(store),
     registries: logins,
+    webhooks,
     version: packageVersion(),
   };
   const table = commandTable();
@@ -207,9 +217,10 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   await control.listen();
   const ssh = makeSsh(settings, home, log, { store, repos, deployer, ops, services, table });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
-  const http = new HttpServer();
+  const http = new HttpServer({ webhooks, log });
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
   log.info({ ssh: sshPort, http: httpPort, proxy: settings.GOKU_PROXY_PORT, home }, 'goku is ready');
+  webhooks.resume();
 
   return {
     sshPort,

@@ -36,6 +36,11 @@ const schema = z.object({
     .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://HOST:PORT')
     .optional(),
   GOKU_CONSUL_TOKEN: z.string().min(1).optional(),
+  /** Docker Hub namespaces whose webhook payloads are taken (comma list); unset: any. */
+  GOKU_WEBHOOK_OWNERS: z
+    .string()
+    .regex(/^[a-z0-9_.-]+(\s*,\s*[a-z0-9_.-]+)*$/, 'a comma list of Docker Hub namespaces')
+    .optional(),
   /** For tests and mirrors: Docker Hub references are resolved and pulled from this registry. */
   GOKU_DOCKERHUB_REGISTRY: z
     .string()

@@ -32,6 +32,7 @@ import { releasesInfo } from './releases-info.js';
 import { rollback } from './rollback.js';
 import { serverCommand } from './server.js';
 import type { Caller, Command, CommandIO, Services } from './types.js';
+import { webhooks, webhooksRotate } from './webhooks.js';
 
 /** The command table shared by the local CLI and ssh. One module per command. */
 export function commandTable(): Command[] {
@@ -66,6 +67,8 @@ export function commandTable(): Command[] {
     registries,
     registriesLogin,
     registriesLogout,
+    webhooks,
+    webhooksRotate,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),

@@ -2,6 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 import type { KeyService } from '../app/keys.js';
 import type { AppOps } from '../app/ops.js';
 import type { RegistryLogins } from '../app/registries.js';
+import type { Webhooks } from '../registry/webhooks.js';
 import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
 
@@ -28,6 +29,7 @@ export interface Services {
   ops: AppOps;
   keys: KeyService;
   registries: RegistryLogins;
+  webhooks: Webhooks;
   version: string;
 }
 

@@ -180,6 +180,7 @@ const READERS: Record<string, (k: KeyRead) => void> = {
         ref: img.ref,
         digest: typeof img.digest === 'string' ? img.digest : null,
         pulledAt: typeof img.pulledAt === 'string' ? img.pulledAt : null,
+        ...(typeof img.pendingSince === 'string' ? { pendingSince: img.pendingSince } : {}),
       };
     }
   },

@@ -93,6 +93,8 @@ export interface ImageSource {
   digest: string | null;
   /** When that digest was pulled. */
   pulledAt: string | null;
+  /** A webhook queued a deploy that has not finished: a restart resumes it. */
+  pendingSince?: string;
 }
 
 /**

@@ -91,7 +91,7 @@ export class TestRegistry {
   push(
     repoTag: string,
     body: string,
-    opts: { port?: number; extra?: string; files?: Record<string, string> } = {},
+    opts: { port?: number; extra?: string; files?: Record<string, string>; cmd?: string } = {},
   ): string {
     const ctx = mkdtempSync(join(this.dir, 'ctx-'));
     const port = opts.port ?? 8000;
@@ -100,7 +100,7 @@ export class TestRegistry {
     for (const [f, text] of Object.entries(opts.files ?? {})) writeFileSync(join(ctx, f), text);
     writeFileSync(
       join(ctx, 'Dockerfile'),
-      `FROM ${BASE_IMAGE}\nCOPY . /ctx\nCOPY www /www\n${opts.extra ?? ''}EXPOSE ${port}\nCMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]\n`,
+      `FROM ${BASE_IMAGE}\nCOPY . /ctx\nCOPY www /www\n${opts.extra ?? ''}EXPOSE ${port}\n${opts.cmd ?? `CMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]`}\n`,
     );
     const name = `${this.host}/${repoTag}`;
     execFileSync('docker', ['build', '-q', '-t', name, '--label', 'goku-test=1', ctx], { stdio: 'pipe' });
@@ -108,9 +108,13 @@ export class TestRegistry {
     const out = this.docker(['push', name]);
     const digest = /digest: (sha256:[a-f0-9]{64})/.exec(out)?.[1];
     if (!digest) throw new Error(`docker push ${name} printed no digest: ${out}`);
-    // Gone from the engine: goku has to pull it from the registry, as on a real server.
-    execFileSync('docker', ['rmi', name], { stdio: 'pipe' });
-    this.images.delete(name);
+    // Gone from the engine: goku has to pull it from the registry, as on a real server. Not
+    // when the registry notifies goku: goku may be pulling it already, and an image removed
+    // under its pull is a test's race, not a server's.
+    if (!this.opts.notify) {
+      execFileSync('docker', ['rmi', name], { stdio: 'pipe' });
+      this.images.delete(name);
+    }
     return digest;
   }
 

@@ -24,6 +24,7 @@ import { parsePortMapping } from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 import { ERROR_CODES, GokuError } from '../../src/errors.js';
 import { parseChallenge } from '../../src/registry/client.js';
+import { parseDeployHook, parseDockerHub, parseRegistryEvents } from '../../src/registry/payloads.js';
 import { formatImageRef, parseImageRef } from '../../src/registry/reference.js';
 import { parsePublicKey } from '../../src/ssh/keys.js';
 import { fromPairs } from '../../src/store/consul-layout.js';
@@ -103,6 +104,68 @@ describe('fuzzing the parsers of user input', () => {
         const { params } = parseChallenge(s);
         for (const v of Object.values(params)) expect(typeof v).toBe('string');
       }),
+      RUNS,
+    );
+  });
+
+  it('webhook payloads: any JSON is an update to look at, or a coded error', () => {
+    const event = fc.record(
+      {
+        action: fc.oneof(fc.constantFrom('push', 'pull', 'delete'), hostile),
+        target: fc.record(
+          {
+            mediaType: fc.oneof(fc.constant('application/vnd.docker.distribution.manifest.v2+json'), hostile),
+            repository: fc.oneof(fc.constant('team/app'), hostile),
+            tag: fc.oneof(fc.constant('latest'), hostile),
+          },
+          { requiredKeys: [] },
+        ),
+        request: fc.record({ host: fc.oneof(fc.constant('127.0.0.1:5000'), hostile) }, { requiredKeys: [] }),
+      },
+      { requiredKeys: [] },
+    );
+    const hub = fc.record(
+      {
+        push_data: fc.record({ tag: fc.oneof(fc.constant('latest'), hostile) }, { requiredKeys: [] }),
+        repository: fc.record(
+          { repo_name: fc.oneof(fc.constant('team/app'), hostile), namespace: hostile },
+          { requiredKeys: [] },
+        ),
+        callback_url: fc.oneof(
+          fc.constant('https://registry.hub.docker.com/u/a/b/hook/1/'),
+          fc.webUrl(),
+          hostile,
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.jsonValue(), fc.record({ events: fc.array(event, { maxLength: 5 }) })),
+        (body) => {
+          for (const u of onlyCoded(() => parseRegistryEvents(body)) ?? []) {
+            expect(formatImageRef(parseImageRef(`${u.registry}/${u.repository}:${u.tag}`))).toBe(
+              `${u.registry}/${u.repository}:${u.tag}`,
+            );
+          }
+        },
+      ),
+      RUNS,
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), hub), (body) => {
+        const h = onlyCoded(() => parseDockerHub(body));
+        if (h?.callbackUrl) expect(new URL(h.callbackUrl).host).toBe('registry.hub.docker.com');
+      }),
+      RUNS,
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.jsonValue(), fc.record({ service: hostile, tag: hostile }, { requiredKeys: [] })),
+        (body) => {
+          onlyCoded(() => parseDeployHook(body));
+        },
+      ),
       RUNS,
     );
   });
