@@ -124,29 +124,32 @@ export class DockerEngine implements ContainerRuntime {
     if (failure) throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${failure}`);
   }
 
-  async readImageFile(
+  async adoptImage(
     image: string,
-    path: string,
-    maxBytes: number,
-    labels: Record<string, string>,
-  ): Promise<string | null> {
-    // Never started: the command only has to exist for the create call to be accepted.
-    const c = await this.docker.createContainer({
-      Image: image,
-      name: `goku-read-${randomBytes(6).toString('hex')}`,
-      Entrypoint: ['/goku-never-runs'],
-      Labels: labels,
-      NetworkDisabled: true,
-    });
+    opts: { tag: string; labels: Record<string, string>; readPath: string; maxBytes: number },
+  ): Promise<{ imageId: string; file: string | null }> {
+    // The image's own command is kept (a commit records the container's config); it never runs.
+    let c: Docker.Container;
     try {
-      let archive: NodeJS.ReadableStream;
+      c = await this.docker.createContainer({
+        Image: image,
+        name: `goku-adopt-${randomBytes(6).toString('hex')}`,
+        Labels: opts.labels,
+      });
+    } catch (err) {
+      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `the image cannot run: ${String(msg).trim()}`);
+    }
+    try {
+      let file: string | null = null;
       try {
-        archive = await c.getArchive({ path });
+        file = await firstFileOf(await c.getArchive({ path: opts.readPath }), opts.readPath, opts.maxBytes);
       } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return null;
-        throw err;
+        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
       }
-      return await firstFileOf(archive, path, maxBytes);
+      const [repo, tag] = splitTag(opts.tag);
+      const made = (await c.commit({ repo, tag, pause: false })) as { Id?: string; id?: string };
+      return { imageId: (made.Id ?? made.id) as string, file };
     } finally {
       await c.remove({ force: true }).catch(() => undefined);
     }
@@ -328,6 +331,12 @@ export class DockerEngine implements ContainerRuntime {
       }),
     }) as Promise<NodeJS.ReadableStream>;
   }
+}
+
+/** `goku/app:id` → [`goku/app`, `id`]. */
+function splitTag(ref: string): [string, string] {
+  const i = ref.lastIndexOf(':');
+  return i > ref.lastIndexOf('/') ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, 'latest'];
 }
 
 /** The one entry of a `docker cp` archive, as text, if it is a regular file within maxBytes. */

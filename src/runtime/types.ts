@@ -21,16 +21,15 @@ export interface ContainerRuntime {
    */
   pullImage(name: string, auth: PullAuth | null, onProgress: (ev: PullProgress) => void): Promise<void>;
   /**
-   * A regular file of the image, read without running it (a created, never started
-   * container, carrying the labels): null when missing; GOKU_ERR_UNSAFE_FILE when it is not
-   * a regular file or over maxBytes.
+   * Makes a pulled image goku's without running it or building: a created (never started)
+   * container carrying the labels is committed as `tag` (so the new image carries them), and
+   * the regular file at readPath is read from it on the way (null when missing;
+   * GOKU_ERR_UNSAFE_FILE when not a regular file or over maxBytes).
    */
-  readImageFile(
+  adoptImage(
     image: string,
-    path: string,
-    maxBytes: number,
-    labels: Record<string, string>,
-  ): Promise<string | null>;
+    opts: { tag: string; labels: Record<string, string>; readPath: string; maxBytes: number },
+  ): Promise<{ imageId: string; file: string | null }>;
   /** Images of one repository (goku/DEPLOYMENT) carrying all the labels, newest first. */
   listImages(
     repo: string,

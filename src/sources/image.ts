@@ -1,6 +1,4 @@
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { appJsonChecks, type HealthPlan } from '../core/checks.js';
 import { portFromImageConfig } from '../core/dockerfile.js';
 import { GokuError } from '../errors.js';
@@ -42,23 +40,34 @@ export async function pullCandidate(
   const name = pullName(d.registry.endpoint(ref).pullHost, ref, digest);
   // One pull of a digest at a time: another app's deploy of it must not drop the name between
   // this pull and this build.
-  const imageId = await d.locks.run(
+  const { imageId, file, config } = await d.locks.run(
     `pull ${digest}`,
     async () => {
       out(`-----> Pulling ${familiarImageRef(ref)} (${digest.slice(0, 19)})`);
       await pull(d, ref, digest, out);
-      const id = await labelled(d, app, await d.runtime.imageId(name), image);
-      // The labelled image holds the layers; without its own name the pulled image goes when
-      // the last labelled image built on it is pruned, and is pulled again if a rollback needs it.
+      const config = await d.runtime.imageConfig(name);
+      const adopted = await d.runtime.adoptImage(name, {
+        tag: image,
+        labels: labels(d, app, app),
+        // app.json in the image's working directory, as Dokku reads it for images.
+        readPath: posix.join(config.workingDir || '/', 'app.json'),
+        maxBytes: MAX_APP_JSON_BYTES,
+      });
+      // The adopted image holds the layers; without its own name the pulled image goes when
+      // the last image made from it is pruned, and is pulled again if a rollback needs it.
       await d.runtime.removeImageTag(name);
-      return id;
+      return { ...adopted, config };
     },
     undefined,
     { quiet: true },
   );
-  const config = await d.runtime.imageConfig(imageId);
   const port = portOf(config.exposedPorts, appView(d, app).env.PORT);
-  const health = await healthOf(d, app, imageId, config);
+  const checks = file === null ? null : appJsonChecks(file);
+  const health: HealthPlan = checks
+    ? { kind: 'checks', checks }
+    : config.healthcheck
+      ? { kind: 'docker' }
+      : { kind: 'default' };
   return { image, imageId, release, digest, port, health, domains };
 }
 
@@ -89,34 +98,6 @@ async function pull(d: PipelineDeps, ref: ImageRef, digest: string, out: Out): P
     creds ? { username: creds.username, password: creds.password, serveraddress: pullHost } : null,
     onProgress,
   );
-}
-
-/** A one-line build `FROM` the pulled image (by id) that adds goku's labels (Dokku does the same). */
-async function labelled(d: PipelineDeps, app: string, from: string, tag: string): Promise<string> {
-  const line = Object.entries(labels(d, app, app))
-    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-    .join(' ');
-  const pack = tar.pack();
-  pack.entry({ name: 'Dockerfile' }, `FROM ${from}\nLABEL ${line}\n`);
-  pack.finalize();
-  return d.runtime.buildImage(Readable.from(pack), { tag }, () => undefined);
-}
-
-/** app.json in the image's working directory (as Dokku reads it), else its HEALTHCHECK, else the default. */
-async function healthOf(
-  d: PipelineDeps,
-  app: string,
-  image: string,
-  config: { healthcheck: boolean; workingDir: string },
-): Promise<HealthPlan> {
-  const path = posix.join(config.workingDir || '/', 'app.json');
-  const text = await d.runtime.readImageFile(image, path, MAX_APP_JSON_BYTES, {
-    'goku.home': d.homeLabel,
-    'goku.read': app,
-  });
-  const checks = text === null ? null : appJsonChecks(text);
-  if (checks) return { kind: 'checks', checks };
-  return config.healthcheck ? { kind: 'docker' } : { kind: 'default' };
 }
 
 /** The image app's reference as stored, parsed; a reference edited by hand that no longer parses is an error. */

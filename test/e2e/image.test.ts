@@ -57,7 +57,10 @@ describe('image apps', () => {
     const r = await server.cli(['deploy', app]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`-----> Pulling ${registry.host}/${p}/web:v1 (${d1.slice(0, 19)})`);
-    expect(r.stdout).toMatch(/Pull complete/);
+    // Condensed progress: one line per layer and state, then the digest.
+    expect(r.stdout).toMatch(/^ {7}[0-9a-f]{12}: (Pull complete|Already exists)$/m);
+    expect(r.stdout).not.toMatch(/Downloading|Extracting/);
+    expect(r.stdout).toContain(`Digest: ${d1}`);
     expect(r.stdout).toContain(`=====> ${app} deployed: http://${host}:`);
     expect((await server.get(host)).body).toBe('one\n');
     const i = await info(app);
