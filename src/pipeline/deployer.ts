@@ -2,7 +2,7 @@ import type { HealthPlan } from '../core/checks.js';
 import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { GokuError, oneLine } from '../errors.js';
-import { formatImageRef, parseImageRef } from '../registry/reference.js';
+import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit } from '../sources/git.js';
 import { pullCandidate } from '../sources/image.js';
 import {
@@ -135,49 +135,64 @@ export class Deployer {
         const ref = parseImageRef(refText ?? rec.image.ref);
         const source = formatImageRef(ref);
         const base = { kind: 'image' as const, deployment: app, branch: '', commit: '', by, config: rec.env };
-        await withRelease(this.d, app, base, out, async (rel) => {
-          const started = Date.now();
-          // A registry that refuses the credentials fails the release; a tag it does not have,
-          // or the digest already running, is no release at all.
-          const digest = await this.d.registry.resolveDigest(ref).catch((err: unknown) => {
-            if (err instanceof GokuError && err.code === 'GOKU_ERR_TAG_NOT_FOUND') rel.discard();
-            throw err;
-          });
-          if (rec.deployments[app] && rec.image?.digest === digest && rec.image.ref === source) {
-            rel.discard();
-            rel.out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
-            return;
-          }
-          const hex = digest.replace(/^sha256:/, '');
-          rel.set({ digest, source, commit: hex });
-          const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
-          rel.set({ image: c.image, imageId: c.imageId, release: c.release });
-          const { tail } = await switchTo(
-            this.d,
-            {
-              app,
-              deployment: app,
-              branch: '',
-              commit: hex,
-              image: c.image,
-              port: c.port,
-              cname: [],
-              release: c.release,
-              ownsImage: true,
-              health: c.health,
-            },
-            rel.out,
-          );
-          tails.push(tail);
-          await this.d.store.update((s) => {
-            const a = s.apps[app];
-            if (a) a.image = { ref: source, digest, pulledAt: new Date().toISOString() };
-          });
-          this.announce(app, app, c, started, rel);
-        });
+        await withRelease(this.d, app, base, out, (rel) => this.pullAndSwitch(app, ref, source, rel, tails));
       },
       { replaces: 'image deploy' },
     );
+  }
+
+  /** The image deploy's release: the digest asked of the registry, pulled, adopted, switched to. */
+  private async pullAndSwitch(
+    app: string,
+    ref: ImageRef,
+    source: string,
+    rel: ReleaseHandle,
+    tails: (() => Promise<void>)[],
+  ): Promise<void> {
+    const started = Date.now();
+    const { timings, lap } = stopwatch();
+    // A registry that refuses the credentials fails the release; a tag it does not have, or
+    // the digest already running, is no release at all.
+    const digest = await this.d.registry.resolveDigest(ref).catch((err: unknown) => {
+      if (err instanceof GokuError && err.code === 'GOKU_ERR_TAG_NOT_FOUND') rel.discard();
+      throw err;
+    });
+    lap('resolve');
+    const image = appView(this.d, app).image;
+    if (appView(this.d, app).deployments[app] && image?.digest === digest && image.ref === source) {
+      rel.discard();
+      rel.out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
+      return;
+    }
+    const hex = digest.replace(/^sha256:/, '');
+    rel.set({ digest, source, commit: hex });
+    const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
+    lap('pull');
+    rel.set({ image: c.image, imageId: c.imageId, release: c.release });
+    const { tail } = await switchTo(
+      this.d,
+      {
+        app,
+        deployment: app,
+        branch: '',
+        commit: hex,
+        image: c.image,
+        port: c.port,
+        cname: [],
+        release: c.release,
+        ownsImage: true,
+        health: c.health,
+      },
+      rel.out,
+      lap,
+    );
+    tails.push(tail);
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (a) a.image = { ref: source, digest, pulledAt: new Date().toISOString() };
+    });
+    this.d.log.info({ app, release: c.release, version: rel.version, ms: timings }, 'deployed');
+    this.announce(app, app, c, started, rel);
   }
 
   /**
@@ -565,12 +580,7 @@ export class Deployer {
     const started = Date.now();
     assertDeploymentNameFree(this.d, app, deployment);
     out(`-----> Building ${app} (${branch} ${commit.slice(0, 7)})`);
-    const timings: Record<string, number> = {};
-    let mark = Date.now();
-    const lap = (name: string) => {
-      timings[name] = Date.now() - mark;
-      mark = Date.now();
-    };
+    const { timings, lap } = stopwatch();
     const c = await buildFromCommit(
       this.d,
       { app, deployment, branch, commit, objectDir: p.req.objectDir },
@@ -648,4 +658,17 @@ export class Deployer {
   assertDomainsFree(app: string, deployment: string, domains: string[]): void {
     assertDomainsFree(this.d, app, deployment, domains);
   }
+}
+
+/** Stage times for the `deployed` log line: lap(name) records the time since the last lap. */
+function stopwatch(): { timings: Record<string, number>; lap: (stage: string) => void } {
+  const timings: Record<string, number> = {};
+  let mark = Date.now();
+  return {
+    timings,
+    lap: (stage) => {
+      timings[stage] = Date.now() - mark;
+      mark = Date.now();
+    },
+  };
 }
