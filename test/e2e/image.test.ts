@@ -6,8 +6,10 @@ import {
   eventually,
   GokuServer,
   httpdApp,
+  makeKey,
   type RunResult,
   type SshKey,
+  sshRun,
   uniquePrefix,
 } from '../helpers/goku.js';
 import { TestRegistry } from '../helpers/registry.js';
@@ -22,6 +24,7 @@ describe('image apps', () => {
   const app = `${p}-img`;
   const host = `${app}.${server.domain}`;
   let key: SshKey;
+  let admin: SshKey;
 
   const fails = (r: RunResult, msg: RegExp) => {
     expect(r.code, r.stdout).not.toBe(0);
@@ -36,6 +39,8 @@ describe('image apps', () => {
   beforeAll(async () => {
     await Promise.all([registry.start(), locked.start()]);
     key = await server.startWithKey();
+    admin = makeKey(server.tmp, 'admin');
+    expect((await server.cli(['keys:add', 'admin', '--admin'], admin.pub)).code).toBe(0);
   });
   afterAll(async () => {
     await server.cleanup();
@@ -71,14 +76,16 @@ describe('image apps', () => {
     const [v1] = await releases(app);
     expect(v1).toMatchObject({ version: 1, kind: 'image', status: 'succeeded', digest: d1 });
     expect(v1.source).toBe(`${registry.host}/${p}/web:v1`);
+    const info1 = JSON.parse((await server.cli(['releases:info', app, 'v1', '--json'])).stdout);
+    expect(info1.log).toContain(`-----> Pulling ${registry.host}/${p}/web:v1`);
     const text = await server.cli(['apps:info', app]);
     expect(text.stdout).toContain(`Source:         image ${registry.host}/${p}/web:v1`);
     expect(text.stdout).toContain(`Digest:         ${d1}`);
   });
 
-  it('a new digest of the tag is deployed; the same digest again makes no release', async () => {
+  it('a new digest of the tag is deployed (over ssh by an admin key too); the same digest again makes no release', async () => {
     const d2 = registry.push(`${p}/web:v1`, 'two');
-    const r = await server.cli(['deploy', app]);
+    const r = await sshRun(server, admin, `deploy ${app}`);
     expect(r.code, r.stderr).toBe(0);
     expect((await server.get(host)).body).toBe('two\n');
     expect((await info(app)).image.digest).toBe(d2);
@@ -124,6 +131,9 @@ describe('image apps', () => {
     );
     expect((await server.cli(['ps:restart', other])).code).toBe(0);
     expect((await server.get(`${other}.${server.domain}`)).body).toBe('port 9000\n');
+    expect((await server.cli(['domains:add', other, `www.${other}.example`])).code).toBe(0);
+    expect((await server.get(`www.${other}.example`)).body).toBe('port 9000\n');
+    expect((await server.cli(['logs', other, '-n', '5'])).code).toBe(0);
   });
 
   it("app.json in the image's working directory sets the health checks, as Dokku reads it", async () => {

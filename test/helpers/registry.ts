@@ -100,7 +100,7 @@ export class TestRegistry {
     for (const [f, text] of Object.entries(opts.files ?? {})) writeFileSync(join(ctx, f), text);
     writeFileSync(
       join(ctx, 'Dockerfile'),
-      `FROM ${BASE_IMAGE}\nCOPY . /ctx\nCOPY www /www\n${opts.extra ?? ''}EXPOSE ${port}\n${opts.cmd ?? `CMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]`}\n`,
+      `FROM ${BASE_IMAGE}\n${opts.files ? 'COPY . /ctx\n' : ''}COPY www /www\n${opts.extra ?? ''}EXPOSE ${port}\n${opts.cmd ?? `CMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]`}\n`,
     );
     const name = `${this.host}/${repoTag}`;
     execFileSync('docker', ['build', '-q', '-t', name, '--label', 'goku-test=1', ctx], { stdio: 'pipe' });
