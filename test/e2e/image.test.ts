@@ -62,9 +62,11 @@ describe('image apps', () => {
     const r = await server.cli(['deploy', app]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`-----> Pulling ${registry.host}/${p}/web:v1 (${d1.slice(0, 19)})`);
-    // Condensed progress: one line per layer and state, then the digest.
-    expect(r.stdout).toMatch(/^ {7}[0-9a-f]{12}: (Pull complete|Already exists)$/m);
+    // Condensed progress: at most one line per layer and state (none for layers another test
+    // already brought), then the digest; never the byte-by-byte lines.
     expect(r.stdout).not.toMatch(/Downloading|Extracting/);
+    const layerLines = r.stdout.match(/^ {7}[0-9a-f]{12}: .*$/gm) ?? [];
+    expect(new Set(layerLines).size).toBe(layerLines.length);
     expect(r.stdout).toContain(`Digest: ${d1}`);
     expect(r.stdout).toContain(`=====> ${app} deployed: http://${host}:`);
     expect((await server.get(host)).body).toBe('one\n');
