@@ -70,7 +70,7 @@ export class Webhooks {
     for (const a of Object.values(this.d.store.read().apps)) {
       if (a.image?.pendingSince) {
         this.d.log.info({ app: a.name }, 'resuming a webhook deploy cut off by the last stop');
-        this.schedule(a.name, null);
+        this.schedule(a.name, a.image.pendingRef ?? null);
       }
     }
   }
@@ -154,7 +154,7 @@ export class Webhooks {
    */
   private schedule(app: string, ref: string | null): void {
     this.inFlight.set(app, (this.inFlight.get(app) ?? 0) + 1);
-    void this.markPending(app, true)
+    void this.markPending(app, true, ref)
       .then(() => this.d.deployer.deploy(app, { kind: 'image', by: 'webhook', ref }, () => undefined))
       .catch((err) => {
         if (err instanceof GokuError && err.code === 'GOKU_ERR_SUPERSEDED') return;
@@ -173,12 +173,19 @@ export class Webhooks {
       });
   }
 
-  private markPending(app: string, on: boolean): Promise<void> {
+  /** The mark a restart resumes from, with the reference a `{"service", "tag"}` hook asked for. */
+  private markPending(app: string, on: boolean, ref: string | null = null): Promise<void> {
     return this.d.store.update((s) => {
       const img = s.apps[app]?.image;
       if (!img) return;
-      if (on) img.pendingSince ??= new Date().toISOString();
-      else delete img.pendingSince;
+      if (on) {
+        img.pendingSince ??= new Date().toISOString();
+        if (ref) img.pendingRef = ref;
+        else delete img.pendingRef;
+      } else {
+        delete img.pendingSince;
+        delete img.pendingRef;
+      }
     });
   }
 

@@ -181,6 +181,7 @@ const READERS: Record<string, (k: KeyRead) => void> = {
         digest: typeof img.digest === 'string' ? img.digest : null,
         pulledAt: typeof img.pulledAt === 'string' ? img.pulledAt : null,
         ...(typeof img.pendingSince === 'string' ? { pendingSince: img.pendingSince } : {}),
+        ...(typeof img.pendingRef === 'string' ? { pendingRef: img.pendingRef } : {}),
       };
     }
   },

@@ -95,6 +95,8 @@ export interface ImageSource {
   pulledAt: string | null;
   /** A webhook queued a deploy that has not finished: a restart resumes it. */
   pendingSince?: string;
+  /** The reference that pending deploy switches to (a `{"service", "tag"}` hook). */
+  pendingRef?: string;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +137,14 @@ describe('image apps', () => {
     expect((await server.cli(['domains:add', other, `www.${other}.example`])).code).toBe(0);
     expect((await server.get(`www.${other}.example`)).body).toBe('port 9000\n');
     expect((await server.cli(['logs', other, '-n', '5'])).code).toBe(0);
+    // apps:destroy takes its containers and images too.
+    expect((await server.cli(['apps:destroy', other, '--force'])).code).toBe(0);
+    expect(server.containers(other)).toEqual([]);
+    expect(
+      execFileSync('docker', ['images', '-q', `goku/${other}`])
+        .toString()
+        .trim(),
+    ).toBe('');
   });
 
   it("app.json in the image's working directory sets the health checks, as Dokku reads it", async () => {
