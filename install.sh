@@ -57,13 +57,20 @@ fi
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.goku-package-lock.sha256
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
-  say "Node dependencies already match package-lock.json; building"
+  say "Node dependencies already match package-lock.json"
 else
-  say "Installing node dependencies and building"
+  say "Installing node dependencies"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_sum" >"$stamp"
 fi
-npm run build --silent
+# dist/ is rebuilt unless the last build (npm run build writes the stamp) was of exactly these
+# sources, tsconfig.json and lock file: an upgrade that changes nothing skips tsc (5 s here).
+if [ -f dist/main.js ] && [ "$(cat dist/.goku-build.sha256 2>/dev/null)" = "$(npm run --silent build:stamp)" ]; then
+  say "dist/ was built from these sources; not rebuilding"
+else
+  say "Building"
+  npm run build --silent
+fi
 
 [ "$DEPS_ONLY" = 1 ] && { say "Dependencies ready"; exit 0; }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GokuServer, ROOT, run } from '../helpers/goku.js';
 
-// install.sh as a user runs it (it rebuilds dist/, so it runs alone, after the parallel tests):
+// install.sh as a user runs it (it may rebuild dist/, so it runs alone, after the parallel tests):
 // goku's log is root's alone and never holds the admin token, which the first run shows once.
 describe('install.sh', () => {
   const server = new GokuServer();
@@ -38,6 +38,9 @@ describe('install.sh', () => {
     expect(again.stdout).not.toContain(token);
     // The same package-lock.json as the run before: npm ci is skipped.
     expect(again.stdout).toContain('Node dependencies already match package-lock.json');
+    // npm test built dist/ from these sources: neither run rebuilt it.
+    expect(first.stdout).toContain('dist/ was built from these sources; not rebuilding');
+    expect(again.stdout).toContain('dist/ was built from these sources; not rebuilding');
     expect(again.stdout).toContain(`in ${server.home}/admin-token (root only)`);
     expect(statSync(log).mode & 0o777).toBe(0o600);
     expect(readFileSync(log, 'utf8')).not.toContain(token);
