@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   GOKU_ERR_WEBHOOK_PAYLOAD: { text: 'webhook body is not JSON of the expected shape', status: 400 },
   GOKU_ERR_WEBHOOK_OWNER: { text: 'Docker Hub namespace is not in GOKU_WEBHOOK_OWNERS', status: 403 },
   GOKU_ERR_BODY_TOO_LARGE: { text: 'request body is over the limit', status: 413 },
+  GOKU_ERR_DOCKER_TIMEOUT: { text: 'the Docker engine did not answer in time', status: 504 },
   GOKU_ERR_INTERNAL: { text: 'internal error', status: 500 },
 } as const;
 

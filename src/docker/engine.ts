@@ -164,7 +164,7 @@ export class DockerEngine implements ContainerRuntime {
       Labels: spec.labels,
       HostConfig: {
         Init: true,
-        RestartPolicy: { Name: 'unless-stopped' },
+        RestartPolicy: { Name: spec.restart === false ? 'no' : 'unless-stopped' },
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
       },
     });
@@ -180,7 +180,11 @@ export class DockerEngine implements ContainerRuntime {
 
   async inspectContainer(id: string): Promise<ContainerState | null> {
     try {
-      const i = await this.docker.getContainer(id).inspect();
+      const i = await bounded(
+        this.docker.getContainer(id).inspect(),
+        15_000,
+        `inspecting container ${id.slice(0, 12)}`,
+      );
       const nets = Object.values(i.NetworkSettings.Networks ?? {});
       const ip =
         (i.NetworkSettings as { IPAddress?: string }).IPAddress ||
@@ -206,7 +210,8 @@ export class DockerEngine implements ContainerRuntime {
   /** The last lines a container wrote (stdout and stderr), or '' when it has none or is gone. */
   async containerLogs(id: string, tail: number): Promise<string> {
     const lines: string[] = [];
-    await this.streamLogs(id, { tail, follow: false }, (l) => lines.push(l)).catch((err) => {
+    const read = this.streamLogs(id, { tail, follow: false }, (l) => lines.push(l));
+    await bounded(read, 15_000, `reading the log of container ${id.slice(0, 12)}`).catch((err) => {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     });
     return lines.length ? `${lines.join('\n')}\n` : '';
@@ -265,6 +270,10 @@ export class DockerEngine implements ContainerRuntime {
     }));
   }
 
+  async keepRunning(id: string): Promise<void> {
+    await this.docker.getContainer(id).update({ RestartPolicy: { Name: 'unless-stopped' } });
+  }
+
   async renameContainer(id: string, name: string): Promise<void> {
     await this.docker.getContainer(id).rename({ name });
   }
@@ -284,7 +293,8 @@ export class DockerEngine implements ContainerRuntime {
 
   async removeContainer(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
+      const removal = this.docker.getContainer(id).remove({ force: true, v: true });
+      await bounded(removal, 60_000, `removing container ${id.slice(0, 12)}`);
     } catch (err) {
       const code = (err as { statusCode?: number }).statusCode;
       if (code !== 404 && code !== 409) throw err;
@@ -331,6 +341,27 @@ export class DockerEngine implements ContainerRuntime {
       }),
     }) as Promise<NodeJS.ReadableStream>;
   }
+}
+
+/**
+ * An engine call that must not hold a deploy for ever: a dockerd that stops answering one
+ * request fails the deploy (and its release) instead of leaving the pusher waiting.
+ */
+function bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new GokuError(
+            'GOKU_ERR_DOCKER_TIMEOUT',
+            `the Docker engine did not finish ${what} within ${ms / 1000}s`,
+          ),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** `goku/app:id` → [`goku/app`, `id`]. */

@@ -110,6 +110,13 @@ export async function withRelease<T>(
   const fields: Partial<ReleaseRecord> = {};
   let discarded = false;
   const version = await openRelease(d, app, base);
+  // A release that runs on and on says so, with its last output line (the stage it is in).
+  const started = Date.now();
+  const watchdog = setInterval(() => {
+    const secs = Math.round((Date.now() - started) / 1000);
+    d.log.warn({ app, version, secs, last: log.at(-1) ?? '' }, 'release still running');
+  }, 30_000);
+  watchdog.unref();
   const finish = (status: 'succeeded' | 'failed', reason: string | null) =>
     d.store.update((s) => {
       const a = s.apps[app];
@@ -146,5 +153,7 @@ export async function withRelease<T>(
       d.log.error({ app, version, err: oneLine(e) }, 'could not record the failed release'),
     );
     throw err;
+  } finally {
+    clearInterval(watchdog);
   }
 }

@@ -90,6 +90,8 @@ export async function switchTo(
     await routeTo(d, spec, appRec, ips, attempt, out, backups);
     await Promise.all(healthy.map((h) => h.watch()));
     if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
+    // Proven: from now on Docker restarts them if they exit, as every running release.
+    await Promise.all(attempt.started.map((id) => d.runtime.keepRunning(id)));
     await recordDeployment(d, spec, attempt.started);
     lap('route');
   } catch (err) {
@@ -122,6 +124,7 @@ async function startInstances(
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const id = await d.runtime.runContainer({
+        restart: false,
         name: `${containerName(d, deployment, i)}--${spec.release}`,
         image: spec.image,
         env: { ...env, ...(port ? { PORT: String(port) } : {}) },
@@ -202,6 +205,10 @@ async function recordDeployment(d: PipelineDeps, spec: SwitchSpec, started: stri
 
 /** A failed attempt: the old route back first, the new container's last log lines, then its removal. */
 async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out: Out): Promise<void> {
+  d.log.info(
+    { app: spec.app, release: spec.release, switched: attempt.switched },
+    'undoing a failed attempt',
+  );
   if (attempt.switched) {
     await restoreRoute(d, spec.deployment, attempt.previous).catch((e) =>
       d.log.error({ err: oneLine(e) }, 'could not restore route'),
@@ -219,6 +226,7 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
     }
   }
   await removeAttempt(d, spec, attempt.started);
+  d.log.info({ app: spec.app, release: spec.release }, 'failed attempt undone');
 }
 
 function restoreRoute(d: PipelineDeps, deployment: string, previous: Route | undefined): Promise<void> {

@@ -44,6 +44,9 @@ export function parseDockerHub(body: unknown): DockerHubHook {
   if (!r.success) throw shape('Docker Hub', r.error);
   const { push_data, repository, callback_url } = r.data;
   const ref = parseImageRef(`${repository.repo_name}:${push_data.tag}`);
+  if (ref.tag !== push_data.tag || ref.digest) {
+    throw new GokuError('GOKU_ERR_WEBHOOK_PAYLOAD', 'not a Docker Hub payload: push_data.tag is not a tag');
+  }
   if (ref.registry !== DOCKER_HUB) {
     throw new GokuError(
       'GOKU_ERR_WEBHOOK_PAYLOAD',
@@ -107,6 +110,8 @@ export function parseRegistryEvents(body: unknown): ImageUpdate[] {
     } catch {
       continue; // a host or name no reference can have: nothing of ours follows it
     }
+    // What the reference parser read must be what the event said (it trims; a tag has no spaces).
+    if (ref.tag !== t.tag) continue;
     if (!out.some((u) => u.registry === ref.registry && u.repository === ref.repository && u.tag === t.tag)) {
       out.push({ registry: ref.registry, repository: ref.repository, tag: t.tag });
     }

@@ -43,6 +43,8 @@ export interface ContainerRuntime {
   inspectContainer(id: string): Promise<ContainerState | null>;
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   renameContainer(id: string, name: string): Promise<void>;
+  /** From now on Docker restarts the container when it exits (unless-stopped). */
+  keepRunning(id: string): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) and removes; a missing container is fine. */
   ensureContainerStoppedAndRemoved(id: string, graceSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
@@ -74,6 +76,11 @@ export interface RunSpec {
   image: string;
   env: Record<string, string>;
   labels: Record<string, string>;
+  /**
+   * Docker restarts it when it exits (unless-stopped). False while a new container is being
+   * checked: one that exits then has failed, and is removed, not restarted under the removal.
+   */
+  restart?: boolean;
 }
 
 export interface ContainerSummary {
