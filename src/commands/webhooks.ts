@@ -26,12 +26,14 @@ export const webhooks: Command = {
       io.out(json(urls));
       return 0;
     }
-    io.out(
-      `Docker Hub:             ${urls.dockerhub}\nRegistry notifications: ${urls.registry}\nDeploy {"service"}:     ${urls.deploy}\n`,
-    );
+    io.out(listing(urls));
     return 0;
   },
 };
+
+function listing(urls: Record<'dockerhub' | 'registry' | 'deploy', string>): string {
+  return `Docker Hub:             ${urls.dockerhub}\nRegistry notifications: ${urls.registry}\nDeploy {"service"}:     ${urls.deploy}\n`;
+}
 
 export const webhooksRotate: Command = {
   name: 'webhooks:rotate',
@@ -41,10 +43,7 @@ export const webhooksRotate: Command = {
   args: { min: 0, max: 0 },
   async run({ io, services }) {
     await services.webhooks.rotate();
-    const urls = webhookUrls(services);
-    io.out(
-      `Webhook secret replaced; the old URLs no longer work.\nDocker Hub:             ${urls.dockerhub}\nRegistry notifications: ${urls.registry}\nDeploy {"service"}:     ${urls.deploy}\n`,
-    );
+    io.out(`Webhook secret replaced; the old URLs no longer work.\n${listing(webhookUrls(services))}`);
     return 0;
   },
 };

@@ -21,6 +21,13 @@ export interface HttpCheck {
 /** How a new container proves it is ready before it takes traffic. */
 export type HealthPlan = { kind: 'default' } | { kind: 'docker' } | { kind: 'checks'; checks: HttpCheck[] };
 
+/** The one rule for both sources: app.json's checks, else the image's HEALTHCHECK, else the default. */
+export function healthPlan(appJson: string | null, hasHealthcheck: boolean): HealthPlan {
+  const checks = appJson === null ? null : appJsonChecks(appJson);
+  if (checks) return { kind: 'checks', checks };
+  return hasHealthcheck ? { kind: 'docker' } : { kind: 'default' };
+}
+
 /** A number within [min, max] (whole when `int`), whose error names the limits. */
 const bounded = (min: number, max: number, int = false) => {
   const msg = `must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max}`;

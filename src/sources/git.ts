@@ -1,4 +1,4 @@
-import { appJsonChecks, type HealthPlan } from '../core/checks.js';
+import { type HealthPlan, healthPlan } from '../core/checks.js';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
 import { assertOwnDomain, parseCnameFile } from '../core/names.js';
 import { packContext } from '../docker/context.js';
@@ -48,13 +48,7 @@ export async function buildFromCommit(
   assertDomainsFree(d, app, deployment, domains);
 
   const facts = dockerfileFacts(dockerfile);
-  const appJson = await tree.readText('app.json', MAX_READ_BYTES);
-  const checks = appJson === null ? null : appJsonChecks(appJson);
-  const health: HealthPlan = checks
-    ? { kind: 'checks', checks }
-    : facts.healthcheck
-      ? { kind: 'docker' }
-      : { kind: 'default' };
+  const health = healthPlan(await tree.readText('app.json', MAX_READ_BYTES), !!facts.healthcheck);
   const release = newRouteId(commit);
   const image = `goku/${deployment}:${release}`;
   // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.

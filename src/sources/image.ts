@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { appJsonChecks, type HealthPlan } from '../core/checks.js';
+import { type HealthPlan, healthPlan } from '../core/checks.js';
 import { portFromImageConfig } from '../core/dockerfile.js';
 import { GokuError } from '../errors.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
@@ -62,12 +62,7 @@ export async function pullCandidate(
     { quiet: true },
   );
   const port = portOf(config.exposedPorts, appView(d, app).env.PORT);
-  const checks = file === null ? null : appJsonChecks(file);
-  const health: HealthPlan = checks
-    ? { kind: 'checks', checks }
-    : config.healthcheck
-      ? { kind: 'docker' }
-      : { kind: 'default' };
+  const health = healthPlan(file, config.healthcheck);
   return { image, imageId, release, digest, port, health, domains };
 }
 
