@@ -36,12 +36,19 @@ const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 let goku = null;
 let registry = null;
+/** Ids of the images this bench built (pushed to the registry). */
 const pushed = [];
 const handContainers = [];
 const cleanup = cleanupOnce(async () => {
   registry?.kill('SIGKILL');
   for (const c of handContainers) sh('docker', ['rm', '-f', c]);
-  await cleanupGoku(tmp, [goku], pushed);
+  await cleanupGoku(tmp, [goku]);
+  // After goku's images: the one it adopted from a pushed image holds that image as parent.
+  for (const img of new Set(pushed)) {
+    try {
+      sh('docker', ['rmi', '-f', img]);
+    } catch {}
+  }
 });
 
 /** An image serving `body`, pushed to the registry; returns when `docker push` does. */
@@ -54,8 +61,8 @@ function build(host, repo, body) {
     `FROM ${BASE}\nCOPY www /www\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
   );
   const ref = `${host}/${repo}:latest`;
-  sh('docker', ['build', '-q', '-t', ref, ctx]);
-  pushed.push(ref);
+  // Every build by id: each round's build takes the tag from the last, which left untagged.
+  pushed.push(sh('docker', ['build', '-q', '-t', ref, ctx]).trim());
   return ref;
 }
 
