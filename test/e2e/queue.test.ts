@@ -26,15 +26,18 @@ describe('the per-app queue', () => {
     await server.cleanup();
   });
 
+  type Request = (onOutput: (text: string) => void) => Promise<RunResult>;
   /**
    * Pushes a slow build (3 s) to a branch, waits until its release holds the app's lock, then
-   * runs two things `gap` ms apart: all three results, once each is done.
+   * sends the first request, waits until it says it is waiting for the lock (a start `gap` ms
+   * earlier is no proof of arrival on a loaded machine), then sends the second: all three
+   * results, once each is done.
    */
   async function twoBehindASlowPush(
     branch: string,
     body: string,
-    first: () => Promise<RunResult>,
-    second: () => Promise<RunResult>,
+    first: Request,
+    second: Request,
     gap = 300,
   ) {
     repo.write(httpdApp(body, 8000, 'RUN sleep 3\n'));
@@ -44,12 +47,19 @@ describe('the per-app queue', () => {
       async () => JSON.parse((await server.cli(['releases', app, '--json'])).stdout)[0],
       (r) => r?.status === 'running',
     );
-    const a = first();
+    let said = '';
+    let waiting!: () => void;
+    const queued = new Promise<void>((r) => (waiting = r));
+    const a = first((t) => {
+      said += t;
+      if (said.includes('is in progress; waiting for it to finish')) waiting();
+    });
+    await Promise.race([queued, a]);
     await new Promise((r) => setTimeout(r, gap));
-    const b = second();
+    const b = second(() => undefined);
     return Promise.all([a, b, push]);
   }
-  const cli = (args: string[]) => () => server.cli(args);
+  const cli = (args: string[]) => (onOutput: (text: string) => void) => server.cli(args, undefined, onOutput);
   const expectSuperseded = (r: RunResult, what: string) => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
@@ -131,18 +141,16 @@ describe('the per-app queue', () => {
   });
 
   it('two pushes of one branch queued behind a deploy: the newer lands, the waiting one is refused', async () => {
-    const pushOf = (body: string) => () => {
+    const pushOf = (body: string) => (onOutput: (text: string) => void) => {
       repo.write(httpdApp(body));
       repo.commit(body);
-      return repo.push('master:hot');
+      return repo.push('master:hot', [], onOutput);
     };
-    // A second's gap: the first push must be waiting for the lock before the second arrives.
     const [a, b, p] = await twoBehindASlowPush(
       'feature5',
       'slow, last',
       pushOf('first hot'),
       pushOf('second hot'),
-      1000,
     );
     expect(p.code, p.stderr).toBe(0);
     expect(a.code).toBe(1);

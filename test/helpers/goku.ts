@@ -48,7 +48,7 @@ export interface RunResult {
 export function run(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; onOutput?: (text: string) => void } = {},
 ) {
   return new Promise<RunResult>((res) => {
     const child = execFile(
@@ -60,6 +60,12 @@ export function run(
         res({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );
+    // Output as it comes (stdout and stderr), for a test that waits for a line.
+    if (opts.onOutput) {
+      const on = opts.onOutput;
+      child.stdout?.on('data', (d) => on(String(d)));
+      child.stderr?.on('data', (d) => on(String(d)));
+    }
     // A command that exits without reading its stdin (ssh, git) must not fail the test with EPIPE.
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
@@ -207,8 +213,8 @@ export class GokuServer {
     return key;
   }
 
-  cli(args: string[], input?: string): Promise<RunResult> {
-    return run(GOKU_BIN, args, { env: this.env(), input });
+  cli(args: string[], input?: string, onOutput?: (text: string) => void): Promise<RunResult> {
+    return run(GOKU_BIN, args, { env: this.env(), input, ...(onOutput ? { onOutput } : {}) });
   }
 
   /** The routes nginx (reloads on every change). */
@@ -443,10 +449,11 @@ export class AppRepo {
     return sha;
   }
 
-  push(refspec = 'master', extra: string[] = []): Promise<RunResult> {
+  push(refspec = 'master', extra: string[] = [], onOutput?: (text: string) => void): Promise<RunResult> {
     return run('git', ['push', ...extra, 'goku', refspec], {
       cwd: this.dir,
       env: { GIT_SSH_COMMAND: this.sshCommand() },
+      ...(onOutput ? { onOutput } : {}),
     });
   }
 
