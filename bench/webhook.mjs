@@ -6,6 +6,7 @@
 //   node bench/webhook.mjs [--rounds 7] [--uptime 1]
 // Both sides push from this machine, so the image's layers are already in the engine: what
 // is measured is the path from "the registry has it" to "it is served", not the download.
+// Each goku round starts after the last deploy is over (watch and retirement included).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -67,6 +68,18 @@ function build(host, repo, body) {
 }
 
 const results = { goku: [], hand: [] };
+
+/** The app's last release finished and its old container is gone. */
+async function settled(app) {
+  for (;;) {
+    const [last] = JSON.parse(sh(join(ROOT, 'bin/goku'), ['releases', app, '--json'], { env: goku.env }));
+    const running = sh('docker', ['ps', '-q', '--filter', `label=goku.app=${app}`])
+      .split(/\s+/)
+      .filter(Boolean);
+    if (last?.status !== 'running' && running.length === 1) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 try {
   buildBase(tmp);
   goku = await startGoku(tmp, { GOKU_CHECK_UPTIME: values.uptime });
@@ -105,6 +118,9 @@ try {
     let t = now();
     await until(() => get(goku.ports.proxy, domain), `${v}\n`);
     results.goku.push(now() - t);
+    // The deploy goes on after its content is served (the 1 s watch, then the old container
+    // retires) and holds the app's lock meanwhile: the next round starts once it is over.
+    await settled(app);
 
     // By hand: pull, run, first 200 from the container, remove the old one.
     const handRef = build(host, `bench/hand${id}`, v);

@@ -154,13 +154,20 @@ export class Webhooks {
    */
   private schedule(app: string, ref: string | null): void {
     this.inFlight.set(app, (this.inFlight.get(app) ?? 0) + 1);
-    void this.markPending(app, true, ref)
-      .then(() => this.d.deployer.deploy(app, { kind: 'image', by: 'webhook', ref }, () => undefined))
+    // The mark is written beside the deploy, not before it: a store write (an fsync) is 50 to
+    // 300 ms of the way from hook to live here. The store applies updates in call order, so
+    // the clearing below never lands before it.
+    const marked = this.markPending(app, true, ref).catch((err) =>
+      this.d.log.warn({ app, err: oneLine(err) }, 'could not mark the webhook deploy pending'),
+    );
+    void this.d.deployer
+      .deploy(app, { kind: 'image', by: 'webhook', ref }, () => undefined)
       .catch((err) => {
         if (err instanceof GokuError && err.code === 'GOKU_ERR_SUPERSEDED') return;
         this.d.log.warn({ app, err: oneLine(err) }, 'webhook deploy failed (see goku releases)');
       })
       .finally(async () => {
+        await marked;
         const left = (this.inFlight.get(app) ?? 1) - 1;
         if (left > 0) {
           this.inFlight.set(app, left);
