@@ -44,9 +44,8 @@ export function parsePortSpec(spec: string): number | null {
 }
 
 /** Fallback when the Dockerfile gives no port: the image config's ExposedPorts (from a base image). */
-export function portFromImageConfig(exposed: Record<string, unknown> | undefined | null): number | null {
-  if (!exposed) return null;
-  const ports = Object.keys(exposed)
+export function portFromImageConfig(exposed: readonly string[]): number | null {
+  const ports = exposed
     .map(parsePortSpec)
     .filter((p): p is number => p !== null)
     .sort((a, b) => a - b);

@@ -80,11 +80,6 @@ export class DockerEngine implements ContainerRuntime {
     }
   }
 
-  async imageExposedPorts(image: string): Promise<Record<string, unknown> | null> {
-    const info = await this.docker.getImage(image).inspect();
-    return (info.Config?.ExposedPorts as Record<string, unknown> | undefined) ?? null;
-  }
-
   async imageConfig(image: string): Promise<ImageConfig> {
     const info = await this.docker.getImage(image).inspect();
     const cfg = info.Config ?? {};

@@ -58,13 +58,14 @@ export class HttpServer {
       send(answer.status, answer.body);
     } catch (err) {
       const status = httpStatus(err);
-      if (status >= 500) this.d.log.warn({ err: errorBody(err).message }, 'webhook failed');
+      const body = errorBody(err);
+      if (status >= 500) this.d.log.warn({ err: body.message }, 'webhook failed');
       if (status === 413) {
         // A body still arriving past the limit: answer, then drop the connection.
         res.setHeader('connection', 'close');
         res.once('finish', () => req.socket.destroy());
       }
-      send(status, { message: errorBody(err).message, code: errorBody(err).code });
+      send(status, body);
     }
   }
 

@@ -158,8 +158,8 @@ export class Deployer {
       throw err;
     });
     lap('resolve');
-    const image = appView(this.d, app).image;
-    if (appView(this.d, app).deployments[app] && image?.digest === digest && image.ref === source) {
+    const { image, deployments } = appView(this.d, app);
+    if (deployments[app] && image?.digest === digest && image.ref === source) {
       rel.discard();
       rel.out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
       return;

@@ -12,7 +12,6 @@ export interface ContainerRuntime {
   buildImage(context: Readable, opts: { tag: string }, onLine: (line: string) => void): Promise<string>;
   imageId(ref: string): Promise<string>;
   imageExists(ref: string): Promise<boolean>;
-  imageExposedPorts(image: string): Promise<Record<string, unknown> | null>;
   /** What goku reads of an image's config: exposed ports, HEALTHCHECK, working directory. */
   imageConfig(image: string): Promise<ImageConfig>;
   /**

@@ -61,7 +61,7 @@ export async function buildFromCommit(
   });
   const imageId = await d.runtime.buildImage(context, { tag: image }, (l) => out(`       ${l}`));
   lap('build');
-  const port = facts.port ?? portFromImageConfig(await d.runtime.imageExposedPorts(imageId));
+  const port = facts.port ?? portFromImageConfig((await d.runtime.imageConfig(imageId)).exposedPorts);
   return { image, imageId, release, port, health, cname, domains };
 }
 

@@ -1,7 +1,6 @@
 import { posix } from 'node:path';
 import { type HealthPlan, healthPlan } from '../core/checks.js';
 import { portFromImageConfig } from '../core/dockerfile.js';
-import { GokuError } from '../errors.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
 import { assertDomainsFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
@@ -72,7 +71,7 @@ export function portOf(exposed: string[], configured: string | undefined): numbe
     const n = Number(configured);
     if (n >= 1 && n <= 65535) return n;
   }
-  return portFromImageConfig(Object.fromEntries(exposed.map((p) => [p, {}])));
+  return portFromImageConfig(exposed);
 }
 
 /** Pulls by digest; the engine's per-layer progress is condensed to one line per layer and state. */
@@ -93,16 +92,4 @@ async function pull(d: PipelineDeps, ref: ImageRef, digest: string, out: Out): P
     creds ? { username: creds.username, password: creds.password, serveraddress: pullHost } : null,
     onProgress,
   );
-}
-
-/** The image app's reference as stored, parsed; a reference edited by hand that no longer parses is an error. */
-export function storedRef(d: PipelineDeps, app: string, parse: (s: string) => ImageRef): ImageRef {
-  const img = appView(d, app).image;
-  if (!img) {
-    throw new GokuError(
-      'GOKU_ERR_SOURCE_MISMATCH',
-      `app ${app} deploys by git push, not from an image; goku apps:create APP --image REF makes an image app`,
-    );
-  }
-  return parse(img.ref);
 }

@@ -28,8 +28,8 @@ describe('Dockerfile facts', () => {
     expect(parsePortSpec('53/udp')).toBeNull();
     expect(parsePortSpec('70000')).toBeNull();
     expect(parsePortSpec('8000-8010')).toBeNull();
-    expect(portFromImageConfig({ '9000/tcp': {}, '53/udp': {}, '8080/tcp': {} })).toBe(8080);
-    expect(portFromImageConfig(null)).toBeNull();
+    expect(portFromImageConfig(['9000/tcp', '53/udp', '8080/tcp'])).toBe(8080);
+    expect(portFromImageConfig([])).toBeNull();
   });
   it('inserts goku labels right after the final FROM, continuation lines included', () => {
     expect(insertAfterFinalFrom('# c\nFROM a AS b\nRUN x\nFROM c \\\n  AS d\nRUN y\n', 'LABEL q=1')).toBe(
