@@ -39,6 +39,9 @@ export const get = (port, host, addr = '127.0.0.1') =>
         let b = '';
         r.on('data', (d) => (b += d));
         r.on('end', () => res({ status: r.statusCode, body: b }));
+        // Cut off mid-body: no 'end', and no 'error' without a listener.
+        r.on('error', () => res({ status: 0, body: '' }));
+        r.on('close', () => r.complete || res({ status: 0, body: '' }));
       },
     );
     req.on('error', () => res({ status: 0, body: '' }));

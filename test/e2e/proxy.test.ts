@@ -56,6 +56,10 @@ require('http').createServer((req, res) => {
             body += d;
           });
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
+          res.on('error', reject);
+          res.on('close', () => {
+            if (!res.complete) reject(new Error('the response was cut off'));
+          });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));

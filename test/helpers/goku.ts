@@ -387,6 +387,12 @@ export function httpRequest(
           body += d;
         });
         r.on('end', () => res({ status: r.statusCode ?? 0, body, headers: r.headers }));
+        // A response cut off mid-body ends with neither 'end' nor (without a listener) 'error':
+        // without these two the promise would wait forever.
+        r.on('error', rej);
+        r.on('close', () => {
+          if (!r.complete) rej(new Error('the response was cut off'));
+        });
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
