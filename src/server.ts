@@ -163,15 +163,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
-  // The client reads the logins' credentials; the logins verify through the client.
-  let logins: RegistryLogins | null = null;
-  const registry = new RegistryClient({
-    dockerHubRegistry: settings.GOKU_DOCKERHUB_REGISTRY ?? null,
-    credentials: (host) => logins?.credentials(host) ?? null,
-  });
-  logins = new RegistryLogins(store, await secretsKey(home), (host, creds) =>
-    registry.verifyLogin(host, creds),
-  );
+  const { registry, logins } = await makeRegistry(settings, home, store);
   const pipeline = {
     settings: { ...settings, GOKU_HOME: home },
     store,
@@ -186,13 +178,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const deployer = new Deployer(pipeline);
   const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
 
-  const interrupted = await failInterruptedReleases(store);
-  if (interrupted)
-    log.warn({ releases: interrupted }, 'marked releases interrupted by the last stop as failed');
-  const initial = await reconciler.initialRoutes();
-  routes.seed(initial);
-  await proxy.start(initial);
-  void reconciler.watch();
+  await resumeRouting({ store, reconciler, routes, proxy, log });
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
   const webhooks = new Webhooks({
@@ -212,24 +198,78 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     webhooks,
     version: packageVersion(),
   };
-  const table = commandTable();
-  const control = new ControlServer(socketPath(home), { table, services, log });
-  await control.listen();
-  const ssh = makeSsh(settings, home, log, { store, repos, deployer, ops, services, table });
-  const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
-  const http = new HttpServer({ webhooks, log });
-  const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
-  log.info({ ssh: sshPort, http: httpPort, proxy: settings.GOKU_PROXY_PORT, home }, 'goku is ready');
+  const endpoints = await listen(settings, home, log, { store, repos, deployer, ops, services, webhooks });
+  log.info(
+    { ssh: endpoints.sshPort, http: endpoints.httpPort, proxy: settings.GOKU_PROXY_PORT, home },
+    'goku is ready',
+  );
   webhooks.resume();
 
   return {
-    sshPort,
-    httpPort,
+    sshPort: endpoints.sshPort,
+    httpPort: endpoints.httpPort,
     async stop() {
       reconciler.stop();
       proxy.stop();
-      await Promise.all([ssh.close(), http.close(), control.close()]);
+      await endpoints.close();
       store.close();
+    },
+  };
+}
+
+/** What the last stop left: interrupted releases marked failed, routes as the containers say, nginx up. */
+async function resumeRouting(d: {
+  store: Store;
+  reconciler: Reconciler;
+  routes: RouteTable;
+  proxy: NginxProxy;
+  log: Logger;
+}): Promise<void> {
+  const interrupted = await failInterruptedReleases(d.store);
+  if (interrupted)
+    d.log.warn({ releases: interrupted }, 'marked releases interrupted by the last stop as failed');
+  const initial = await d.reconciler.initialRoutes();
+  d.routes.seed(initial);
+  await d.proxy.start(initial);
+  void d.reconciler.watch();
+}
+
+/** The registry client and the stored logins: the client reads their credentials, they verify through it. */
+async function makeRegistry(
+  settings: Settings,
+  home: string,
+  store: Store,
+): Promise<{ registry: RegistryClient; logins: RegistryLogins }> {
+  let logins: RegistryLogins | null = null;
+  const registry = new RegistryClient({
+    dockerHubRegistry: settings.GOKU_DOCKERHUB_REGISTRY ?? null,
+    credentials: (host) => logins?.credentials(host) ?? null,
+  });
+  logins = new RegistryLogins(store, await secretsKey(home), (host, creds) =>
+    registry.verifyLogin(host, creds),
+  );
+  return { registry, logins };
+}
+
+/** The three ways in: the local control socket (the CLI), ssh, and HTTP. */
+async function listen(
+  settings: Settings,
+  home: string,
+  log: Logger,
+  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & { webhooks: Webhooks },
+): Promise<{ sshPort: number; httpPort: number; close(): Promise<void> }> {
+  const table = commandTable();
+  const control = new ControlServer(socketPath(home), { table, services: d.services, log });
+  await control.listen();
+  const ssh = makeSsh(settings, home, log, { ...d, table });
+  const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
+  const http = new HttpServer({ webhooks: d.webhooks, log });
+  const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
+  return {
+    sshPort,
+    httpPort,
+    close: async () => {
+      await Promise.all([ssh.close(), http.close(), control.close()]);
     },
   };
 }

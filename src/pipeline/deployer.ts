@@ -364,55 +364,61 @@ export class Deployer {
           { ...base, config: to.config, rollbackOf: to.version },
           out,
           async (rel) => {
-            rel.out(
-              `-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`,
-            );
-            let image = to.image;
-            let release = newRouteId(to.commit);
-            if (pruned && to.digest && to.source) {
-              const ref = parseImageRef(to.source);
-              const c = await pullCandidate(this.d, { app, ref, digest: to.digest }, rel.out);
-              ({ image, release } = c);
-            }
-            rel.set({
-              image,
-              imageId: await this.d.runtime.imageId(image),
-              release,
-              ...(to.digest ? { digest: to.digest } : {}),
-              ...(to.source ? { source: to.source } : {}),
-            });
-            const { tail } = await switchTo(
-              this.d,
-              {
-                app,
-                deployment: to.deployment,
-                branch: to.branch,
-                commit: to.commit,
-                image,
-                port: dep.port,
-                cname: [...dep.cnameDomains],
-                release,
-                ownsImage: pruned,
-                env: { ...to.config },
-                health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
-              },
-              rel.out,
-            );
-            tails.push(tail);
-            const { digest, source } = to;
-            if (digest && source) {
-              // An image app follows what it runs: a later deploy of the tag brings the newer digest back.
-              await this.d.store.update((s) => {
-                const a = s.apps[app];
-                if (a?.image) a.image = { ref: source, digest, pulledAt: a.image.pulledAt };
-              });
-            }
-            rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
+            tails.push(await this.switchBack(app, { to, dep, pruned }, rel));
           },
         );
       },
       { replaces: 'rollback' },
     );
+  }
+
+  /** The rollback's release: vN's image (pulled again if an image release was pruned) with vN's config. */
+  private async switchBack(
+    app: string,
+    { to, dep, pruned }: { to: DeepReadonly<ReleaseRecord>; dep: DeploymentView; pruned: boolean },
+    rel: ReleaseHandle,
+  ): Promise<() => Promise<void>> {
+    rel.out(`-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`);
+    let image = to.image;
+    let release = newRouteId(to.commit);
+    if (pruned && to.digest && to.source) {
+      const ref = parseImageRef(to.source);
+      ({ image, release } = await pullCandidate(this.d, { app, ref, digest: to.digest }, rel.out));
+    }
+    rel.set({
+      image,
+      imageId: await this.d.runtime.imageId(image),
+      release,
+      ...(to.digest ? { digest: to.digest } : {}),
+      ...(to.source ? { source: to.source } : {}),
+    });
+    const { tail } = await switchTo(
+      this.d,
+      {
+        app,
+        deployment: to.deployment,
+        branch: to.branch,
+        commit: to.commit,
+        image,
+        port: dep.port,
+        cname: [...dep.cnameDomains],
+        release,
+        ownsImage: pruned,
+        env: { ...to.config },
+        health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
+      },
+      rel.out,
+    );
+    const { digest, source } = to;
+    if (digest && source) {
+      // An image app follows what it runs: a later deploy of the tag brings the newer digest back.
+      await this.d.store.update((s) => {
+        const a = s.apps[app];
+        if (a?.image) a.image = { ref: source, digest, pulledAt: a.image.pulledAt };
+      });
+    }
+    rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
+    return tail;
   }
 
   /** The release a rollback goes to, checked: succeeded, its deployment still there, its image kept. */

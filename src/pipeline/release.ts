@@ -87,6 +87,30 @@ export async function failRelease(
   });
 }
 
+/** Writes a release's outcome (null: the release was discarded and goes from the list). */
+function closeRelease(
+  d: PipelineDeps,
+  app: string,
+  version: number,
+  outcome: (Partial<ReleaseRecord> & { status: 'succeeded' | 'failed' }) | null,
+): Promise<void> {
+  return d.store.update((s) => {
+    const a = s.apps[app];
+    if (!a?.releases) return;
+    if (!outcome) {
+      a.releases = a.releases.filter((r) => r.version !== version);
+      return;
+    }
+    const r = a.releases.find((x) => x.version === version);
+    if (r)
+      Object.assign(r, outcome, {
+        finishedAt: new Date().toISOString(),
+        // Nothing rolls back to a failed release: it keeps no config (which may be what failed).
+        ...(outcome.status === 'failed' ? { config: {} } : {}),
+      });
+  });
+}
+
 /**
  * Records one change as release vN of the app: created as running, finished as succeeded or
  * failed (with the reason), keeping the output it produced. A failed attempt changes nothing
@@ -118,24 +142,7 @@ export async function withRelease<T>(
   }, 30_000);
   watchdog.unref();
   const finish = (status: 'succeeded' | 'failed', reason: string | null) =>
-    d.store.update((s) => {
-      const a = s.apps[app];
-      if (!a?.releases) return;
-      if (discarded) {
-        a.releases = a.releases.filter((r) => r.version !== version);
-        return;
-      }
-      const r = a.releases.find((x) => x.version === version);
-      if (r)
-        Object.assign(r, fields, {
-          status,
-          reason,
-          finishedAt: new Date().toISOString(),
-          log: log.join('\n'),
-          // Nothing rolls back to a failed release: it keeps no config (which may be what failed).
-          ...(status === 'failed' ? { config: {} } : {}),
-        });
-    });
+    closeRelease(d, app, version, discarded ? null : { ...fields, status, reason, log: log.join('\n') });
   const handle: ReleaseHandle = {
     version,
     out: relOut,
