@@ -168,12 +168,13 @@ export class Deployer {
     rel.set({ digest, source, commit: hex });
     const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
     lap('pull');
-    rel.set({ image: c.image, imageId: c.imageId, release: c.release });
+    rel.set({ image: c.image, release: c.release });
     const { tail } = await switchTo(
       this.d,
       {
         app,
         deployment: app,
+        ready: c.committed.then((imageId) => rel.set({ imageId })),
         branch: '',
         commit: hex,
         image: c.image,
@@ -383,7 +384,9 @@ export class Deployer {
     let release = newRouteId(to.commit);
     if (pruned && to.digest && to.source) {
       const ref = parseImageRef(to.source);
-      ({ image, release } = await pullCandidate(this.d, { app, ref, digest: to.digest }, rel.out));
+      const c = await pullCandidate(this.d, { app, ref, digest: to.digest }, rel.out);
+      await c.committed;
+      ({ image, release } = c);
     }
     rel.set({
       image,

@@ -30,6 +30,8 @@ export interface SwitchSpec {
   count?: number;
   /** Checked just before the switch: the change can no longer be kept (the pusher left). */
   abandoned?: () => boolean;
+  /** Work on the image still under way (an image app's commit): awaited before routing or an undo. */
+  ready?: Promise<unknown>;
 }
 
 export interface Switched {
@@ -79,6 +81,7 @@ export async function switchTo(
   const backups = watched ? (attempt.previous?.upstreams ?? []) : [];
   try {
     const healthy = await startInstances(d, spec, env, count, attempt, out, backups.length > 0);
+    await spec.ready;
     const ips = healthy.map((h) => h.ip);
     lap('start');
     if (spec.abandoned?.()) {
@@ -88,6 +91,7 @@ export async function switchTo(
       );
     }
     await routeTo(d, spec, appRec, ips, attempt, out, backups);
+    lap('switch');
     await Promise.all(healthy.map((h) => h.watch()));
     if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
     // Proven: from now on Docker restarts them if they exit, as every running release.
@@ -95,6 +99,8 @@ export async function switchTo(
     await recordDeployment(d, spec, attempt.started);
     lap('route');
   } catch (err) {
+    // The image must be whole before an undo removes it (a commit landing after would leak it).
+    await spec.ready?.catch(() => undefined);
     await undoAttempt(d, spec, attempt, out);
     throw err;
   }

@@ -126,6 +126,7 @@ export class NginxProxy {
     const master = this.mode.masterPid();
     const oldWorkers = master ? childPids(master) : [];
     if (!(await this.mode.signalReload(master))) return;
+    if (master) await retireEarly(master, oldWorkers);
     await waitForRetirement(oldWorkers);
     for (const w of oldWorkers) this.retiring.add(w);
   }
@@ -220,6 +221,34 @@ function childPids(pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
+  }
+}
+
+/**
+ * After a reload nginx's master starts the new workers, then sleeps 100 ms before it tells the
+ * old ones to shut down. Meanwhile the old workers keep serving the edge's kept-alive
+ * connections with the old routes: each switch would show new content 100 ms late. Once the
+ * new workers exist, goku sends the old ones the same graceful shutdown (SIGQUIT) itself. The
+ * master blocks SIGCHLD during that sleep, so it still sees them as its own exiting workers
+ * and does not respawn them; connections that arrive meanwhile wait in the listen backlog,
+ * which the master and the new workers keep open. No new worker (a config the master could
+ * not load): nothing is sent, and the old workers keep serving.
+ */
+async function retireEarly(master: number, oldWorkers: number[], timeoutMs = 1000): Promise<void> {
+  const old = new Set(oldWorkers);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (childPids(master).some((p) => !old.has(p))) {
+      for (const w of oldWorkers) {
+        try {
+          process.kill(w, 'SIGQUIT');
+        } catch {
+          // Already gone.
+        }
+      }
+      return;
+    }
+    await sleep(2);
   }
 }
 

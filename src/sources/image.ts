@@ -11,9 +11,10 @@ const MAX_APP_JSON_BYTES = 1024 * 1024;
 
 /** What an image reference yields for the switch: the pulled image, labelled, and how to run it. */
 export interface ImageCandidate {
-  /** goku/APP:ROUTEID, FROM the pulled digest with goku's labels. */
+  /** goku/APP:ROUTEID: the pulled digest, then (once `committed`) the same with goku's labels. */
   image: string;
-  imageId: string;
+  /** The labelled image's id, once its commit is done (a failed deploy must await it before removing it). */
+  committed: Promise<string>;
   release: string;
   digest: string;
   port: number | null;
@@ -39,7 +40,7 @@ export async function pullCandidate(
   const name = pullName(d.registry.endpoint(ref).pullHost, ref, digest);
   // One pull of a digest at a time: another app's deploy of it must not drop the name between
   // this pull and this build.
-  const { imageId, file, config } = await d.locks.run(
+  const { committed, file, config } = await d.locks.run(
     `pull ${digest}`,
     async () => {
       out(`-----> Pulling ${familiarImageRef(ref)} (${digest.slice(0, 19)})`);
@@ -52,8 +53,9 @@ export async function pullCandidate(
         readPath: posix.join(config.workingDir || '/', 'app.json'),
         maxBytes: MAX_APP_JSON_BYTES,
       });
-      // The adopted image holds the layers; without its own name the pulled image goes when
-      // the last image made from it is pruned, and is pulled again if a rollback needs it.
+      // `image` names the pulled image now and holds the layers; without its own name the
+      // pulled image goes when the last image made from it is pruned, and is pulled again if a
+      // rollback needs it.
       await d.runtime.removeImageTag(name);
       return { ...adopted, config };
     },
@@ -62,7 +64,7 @@ export async function pullCandidate(
   );
   const port = portOf(config.exposedPorts, appView(d, app).env.PORT);
   const health = healthPlan(file, config.healthcheck);
-  return { image, imageId, release, digest, port, health, domains };
+  return { image, committed, release, digest, port, health, domains };
 }
 
 /** The port to route: PORT from the app's config when set, else the image's first exposed TCP port. */

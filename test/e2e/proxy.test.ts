@@ -4,7 +4,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_IMAGE } from '../helpers/global-setup.js';
-import { AppRepo, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import { AppRepo, eventually, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // What goes through goku's nginx pair (the edge on the proxy port, the routes nginx behind
 // it): request bodies of any size, the client's address, and kept-alive client connections
@@ -127,6 +127,26 @@ require('http').createServer((req, res) => {
       agent.destroy();
     }
   });
+  it('retires the old routes workers itself at a reload, and nginx respawns none of them', async () => {
+    const master = server.nginxPid() as number;
+    const workers = () =>
+      readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const before = workers();
+    expect(before.length).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) {
+      const r = await server.cli(['ps:restart', app]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // Old workers exit once their requests are done; as many new ones run as before.
+    const after = await eventually(
+      async () => workers(),
+      (w) => w.length === before.length,
+    );
+    expect(after.filter((w) => before.includes(w))).toEqual([]);
+    expect(server.nginxPid()).toBe(master);
+    expect((await request(false)).status).toBe(200);
+  });
+
   it("lets no other local user reach the routes nginx's socket (only the edge may set X-Real-IP)", async () => {
     const sock = join(server.home, 'nginx', 'sock', 'routes.sock');
     const tryAs = (uid: number) =>
