@@ -1,12 +1,14 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AppRepo,
   eventually,
+  freePort,
   GokuServer,
   httpdApp,
+  httpGet,
   makeKey,
   type RunResult,
   type SshKey,
@@ -137,7 +139,19 @@ describe('image apps', () => {
     expect((await server.cli(['domains:add', other, `www.${other}.example`])).code).toBe(0);
     expect((await server.get(`www.${other}.example`)).body).toBe('port 9000\n');
     expect((await server.cli(['logs', other, '-n', '5'])).code).toBe(0);
-    // apps:destroy takes its containers and images too.
+    const hostPort = await freePort();
+    const published = await server.cli(['ports:add', other, `${hostPort}:9000`]);
+    expect(published.code, published.stderr).toBe(0);
+    expect((await httpGet(hostPort, 'any')).body).toBe('port 9000\n');
+    // What this app's images are made of: the labelled image and the pulled one under it
+    // (the registry helper removed its own copy, so the pull made it).
+    const [dep] = (await info(other)).deployments;
+    const inspect = (fmt: string, what: string) =>
+      execFileSync('docker', ['image', 'inspect', '-f', fmt, what]).toString().trim();
+    expect(inspect('{{index .Config.Labels "goku.app"}}', dep.image)).toBe(other);
+    const pulled = inspect('{{.Parent}}', dep.image);
+    expect(pulled).toMatch(/^sha256:/);
+    // apps:destroy takes its containers, ports and images too, the pulled one included.
     expect((await server.cli(['apps:destroy', other, '--force'])).code).toBe(0);
     expect(server.containers(other)).toEqual([]);
     expect(
@@ -145,6 +159,10 @@ describe('image apps', () => {
         .toString()
         .trim(),
     ).toBe('');
+    expect(spawnSync('docker', ['image', 'inspect', pulled]).status).not.toBe(0);
+    expect(await httpGet(hostPort, 'any').catch((e: Error) => e.message)).toMatch(
+      /ECONNREFUSED|socket hang up/,
+    );
   });
 
   it("app.json in the image's working directory sets the health checks, as Dokku reads it", async () => {
@@ -171,6 +189,22 @@ describe('image apps', () => {
     const [failed] = await releases(checked);
     expect(failed).toMatchObject({ kind: 'image', status: 'failed' });
     expect(server.containers(checked)).toEqual([]);
+    // A container that exits at once fails before its image's labelling commit may be done:
+    // the failed attempt still leaves no image behind.
+    const crash = `${p}-crash`;
+    registry.push(`${p}/crash:v1`, 'crash', { cmd: 'CMD ["sh", "-c", "exit 3"]' });
+    expect((await server.cli(['apps:create', crash, '--image', `${registry.host}/${p}/crash:v1`])).code).toBe(
+      0,
+    );
+    const crashed = await server.cli(['deploy', crash]);
+    expect(crashed.code).not.toBe(0);
+    expect(crashed.stderr).toMatch(/^error: the container exited during start/);
+    expect(server.containers(crash)).toEqual([]);
+    expect(
+      execFileSync('docker', ['images', '-q', `goku/${crash}`])
+        .toString()
+        .trim(),
+    ).toBe('');
   });
 
   it('registries:login checks and stores credentials encrypted; wrong ones fail the release and keep the app', async () => {
