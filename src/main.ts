@@ -57,6 +57,9 @@ function localServices(): Services {
     get registries() {
       return unavailable();
     },
+    get watch() {
+      return unavailable();
+    },
     get webhooks() {
       return unavailable();
     },

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { KeyService } from './app/keys.js';
 import { AppOps } from './app/ops.js';
 import { RegistryLogins } from './app/registries.js';
+import { WatchService } from './app/watch.js';
 import { commandTable } from './commands/index.js';
 import type { Command, Services } from './commands/types.js';
 import { ControlServer } from './control/server.js';
@@ -20,6 +21,8 @@ import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { NginxProxy } from './proxy/nginx.js';
 import { RegistryClient } from './registry/client.js';
+import { ImageUpdates } from './registry/updates.js';
+import { Watcher } from './registry/watcher.js';
 import { Webhooks } from './registry/webhooks.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import type { Settings } from './settings.js';
@@ -64,7 +67,8 @@ async function secretsKey(home: string): Promise<Buffer> {
 }
 
 /** GOKU_HOME and its secrets, with the modes nginx's workers and the secrets need. */
-async function prepareHome(home: string, log: Logger): Promise<void> {
+/** Makes GOKU_HOME and its secrets; returns the admin token (GOKU_ADMIN_TOKEN wins over the file). */
+async function prepareHome(home: string, log: Logger, fromEnv: string | undefined): Promise<string> {
   // Pass-through only for others: nginx's workers (user nobody) need to reach their socket and
   // temp files under GOKU_HOME/nginx; everything secret in it is 0600 or 0700 itself.
   await mkdir(home, { recursive: true, mode: 0o711 });
@@ -80,6 +84,7 @@ async function prepareHome(home: string, log: Logger): Promise<void> {
     log.info({ file: join(home, 'admin-token') }, 'admin token created (0600; `cat` it as root)');
     if (process.stderr.isTTY) process.stderr.write(`admin token (shown once): ${admin.token}\n`);
   }
+  return fromEnv ?? admin.token;
 }
 
 async function connectRuntime(): Promise<ContainerRuntime> {
@@ -155,7 +160,7 @@ function makeSsh(
 /** The composition root: builds every adapter from settings and starts the endpoints. */
 export async function startGoku(settings: Settings, log: Logger): Promise<RunningGoku> {
   const home = resolve(settings.GOKU_HOME);
-  await prepareHome(home, log);
+  const token = await prepareHome(home, log, settings.GOKU_ADMIN_TOKEN);
   const runtime = await connectRuntime();
   const store = await openStore(settings, home, log);
   const proxy = makeProxy(settings, home, log);
@@ -181,34 +186,39 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   await resumeRouting({ store, reconciler, routes, proxy, log });
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
-  const webhooks = new Webhooks({
-    store,
-    deployer,
-    settings,
-    log,
-    secretFile: join(home, 'webhook-secret'),
-  });
-  await webhooks.init();
+  const images = await followImages({ settings, home, store, deployer, registry, log });
   const services: Services = {
     settings,
     store,
     ops,
     keys: new KeyService(store),
     registries: logins,
-    webhooks,
+    webhooks: images.webhooks,
+    watch: images.watch,
     version: packageVersion(),
   };
-  const endpoints = await listen(settings, home, log, { store, repos, deployer, ops, services, webhooks });
+  const webhooks = images.webhooks;
+  const endpoints = await listen(settings, home, log, {
+    store,
+    repos,
+    deployer,
+    ops,
+    services,
+    webhooks,
+    token,
+  });
   log.info(
     { ssh: endpoints.sshPort, http: endpoints.httpPort, proxy: settings.GOKU_PROXY_PORT, home },
     'goku is ready',
   );
-  webhooks.resume();
+  images.updates.resume();
+  images.watcher.start();
 
   return {
     sshPort: endpoints.sshPort,
     httpPort: endpoints.httpPort,
     async stop() {
+      images.watcher.stop();
       reconciler.stop();
       proxy.stop();
       await endpoints.close();
@@ -234,6 +244,37 @@ async function resumeRouting(d: {
   void d.reconciler.watch();
 }
 
+/** How image apps follow their registry: the update gate, the watcher, webhooks, and their commands. */
+async function followImages(d: {
+  settings: Settings;
+  home: string;
+  store: Store;
+  deployer: Deployer;
+  registry: RegistryClient;
+  log: Logger;
+}): Promise<{ updates: ImageUpdates; watcher: Watcher; webhooks: Webhooks; watch: WatchService }> {
+  const clock = () => new Date();
+  const { store, deployer, log } = d;
+  const updates = new ImageUpdates({ store, deployer, log, clock });
+  const watcher = new Watcher({
+    store,
+    registry: d.registry,
+    updates,
+    log,
+    interval: d.settings.GOKU_WATCH_INTERVAL,
+    clock,
+  });
+  const webhooks = new Webhooks({
+    store,
+    updates,
+    settings: d.settings,
+    log,
+    secretFile: join(d.home, 'webhook-secret'),
+  });
+  await webhooks.init();
+  return { updates, watcher, webhooks, watch: new WatchService({ store, watcher, deployer, clock }) };
+}
+
 /** The registry client and the stored logins: the client reads their credentials, they verify through it. */
 async function makeRegistry(
   settings: Settings,
@@ -256,14 +297,14 @@ async function listen(
   settings: Settings,
   home: string,
   log: Logger,
-  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & { webhooks: Webhooks },
+  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & { webhooks: Webhooks; token: string },
 ): Promise<{ sshPort: number; httpPort: number; close(): Promise<void> }> {
   const table = commandTable();
   const control = new ControlServer(socketPath(home), { table, services: d.services, log });
   await control.listen();
   const ssh = makeSsh(settings, home, log, { ...d, table });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
-  const http = new HttpServer({ webhooks: d.webhooks, log });
+  const http = new HttpServer({ webhooks: d.webhooks, watch: d.services.watch, adminToken: d.token, log });
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
   return {
     sshPort,

@@ -41,6 +41,13 @@ const schema = z.object({
     .string()
     .regex(/^[a-z0-9_.-]+(\s*,\s*[a-z0-9_.-]+)*$/, 'a comma list of Docker Hub namespaces')
     .optional(),
+  /** Bearer token of the HTTP API; unset: the one goku made in GOKU_HOME/admin-token. */
+  GOKU_ADMIN_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]{16,256}$/, 'must be 16 to 256 printable characters, no spaces')
+    .optional(),
+  /** Seconds between registry polls of one image app (the registry watcher). */
+  GOKU_WATCH_INTERVAL: z.coerce.number().min(5, 'must be at least 5 (seconds)').max(86400).default(60),
   /** For tests and mirrors: Docker Hub references are resolved and pulled from this registry. */
   GOKU_DOCKERHUB_REGISTRY: z
     .string()

@@ -23,6 +23,9 @@ export const appsInfo: Command = {
             `Source:         image ${img.ref}`,
             `Digest:         ${img.digest ?? 'none deployed yet'}`,
             `Pulled:         ${img.pulledAt ?? '-'}`,
+            ...(img.held
+              ? [`Pending:        ${img.held.ref} (held by its schedule since ${img.held.since})`]
+              : []),
           ]
         : [`Source:         git`, `Default branch: ${info.defaultBranch ?? '-'}`]),
       `Created:        ${info.createdAt}`,

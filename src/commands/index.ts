@@ -30,8 +30,15 @@ import { registriesLogout } from './registries-logout.js';
 import { releases } from './releases.js';
 import { releasesInfo } from './releases-info.js';
 import { rollback } from './rollback.js';
+import { schedule } from './schedule.js';
+import { scheduleClear } from './schedule-clear.js';
+import { scheduleSet } from './schedule-set.js';
 import { serverCommand } from './server.js';
 import type { Caller, Command, CommandIO, Services } from './types.js';
+import { watch } from './watch.js';
+import { watchAuto } from './watch-auto.js';
+import { watchPin } from './watch-pin.js';
+import { watchReset } from './watch-reset.js';
 import { webhooks, webhooksRotate } from './webhooks.js';
 
 /** The command table shared by the local CLI and ssh. One module per command. */
@@ -69,6 +76,13 @@ export function commandTable(): Command[] {
     registriesLogout,
     webhooks,
     webhooksRotate,
+    watch,
+    watchPin,
+    watchReset,
+    watchAuto,
+    schedule,
+    scheduleSet,
+    scheduleClear,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),

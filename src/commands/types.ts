@@ -2,6 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 import type { KeyService } from '../app/keys.js';
 import type { AppOps } from '../app/ops.js';
 import type { RegistryLogins } from '../app/registries.js';
+import type { WatchService } from '../app/watch.js';
 import type { Webhooks } from '../registry/webhooks.js';
 import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
@@ -30,6 +31,7 @@ export interface Services {
   keys: KeyService;
   registries: RegistryLogins;
   webhooks: Webhooks;
+  watch: WatchService;
   version: string;
 }
 

@@ -1,17 +1,29 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { errorBody, GokuError, httpStatus } from '../errors.js';
+import type { WatchService } from '../app/watch.js';
+import { errorBody, GokuError, httpStatus, oneLine } from '../errors.js';
 import { HOOK_KINDS, type HookKind, type Webhooks } from '../registry/webhooks.js';
+import { watcherRoute } from './watcher-api.js';
 
 /** Webhook bodies past this are refused with 413 before they are read whole. */
 export const MAX_HOOK_BODY = 1024 * 1024;
 
-/** The HTTP endpoint: /ping and the registry webhooks; the API and dashboard arrive with their issue. */
+/** API bodies past this are refused with 413. */
+const MAX_API_BODY = 64 * 1024;
+
+/**
+ * The HTTP endpoint: /ping, the registry webhooks (secret in the path) and, behind the admin
+ * bearer token, registrywatcher's API; the rest of the API and the dashboard arrive with
+ * their issue.
+ */
 export class HttpServer {
   private server: http.Server | null = null;
 
-  constructor(private readonly d: { webhooks: Webhooks; log: Logger }) {}
+  constructor(
+    private readonly d: { webhooks: Webhooks; watch: WatchService; adminToken: string; log: Logger },
+  ) {}
 
   async listen(host: string, port: number): Promise<number> {
     const server = http.createServer((req, res) => {
@@ -34,7 +46,9 @@ export class HttpServer {
       res.end(JSON.stringify(body));
     };
     const path = (req.url ?? '/').split('?')[0] as string;
-    if (req.method === 'GET' && path === '/ping') return send(200, { message: 'pong' });
+    if (req.method === 'GET' && (path === '/ping' || path === '/ping/'))
+      return send(200, { message: 'pong' });
+    if (!path.startsWith('/hooks/')) return this.api(req, path, send);
     const hook = /^\/hooks\/([a-z]+)\/([^/]*)$/.exec(path);
     // The secret is part of the path: a wrong one (or an unknown hook) is a plain 404, and
     // neither the path nor the body is logged.
@@ -67,6 +81,50 @@ export class HttpServer {
       }
       send(status, body);
     }
+  }
+
+  /** Everything but /ping and the hooks: the admin token first, then the route. */
+  private async api(
+    req: http.IncomingMessage,
+    path: string,
+    send: (status: number, body: unknown) => void,
+  ): Promise<void> {
+    try {
+      if (!this.authorized(req.headers.authorization)) {
+        req.resume();
+        throw new GokuError(
+          'GOKU_ERR_UNAUTHORIZED',
+          'send Authorization: Bearer TOKEN (GOKU_HOME/admin-token)',
+        );
+      }
+      const body = async () => {
+        const text = await readBody(req, MAX_API_BODY);
+        try {
+          return text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+        } catch {
+          throw new GokuError('GOKU_ERR_USAGE', 'the body is not JSON');
+        }
+      };
+      const answer = await watcherRoute(this.d.watch, req.method ?? 'GET', path, body);
+      if (!answer) {
+        req.resume();
+        throw new GokuError('GOKU_ERR_NOT_FOUND', `no route ${req.method} ${path.slice(0, 80)}`);
+      }
+      send(answer.status, answer.body);
+    } catch (err) {
+      const status = httpStatus(err);
+      if (status >= 500)
+        this.d.log.warn({ err: oneLine(err), path: path.slice(0, 80) }, 'API request failed');
+      send(status, errorBody(err));
+    }
+  }
+
+  /** Constant time, as the webhook secret: hashes of both are compared. */
+  private authorized(header: string | undefined): boolean {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    if (!m) return false;
+    const h = (v: string) => createHash('sha256').update(v).digest();
+    return timingSafeEqual(h(m[1] as string), h(this.d.adminToken));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { HealthPlan } from '../core/checks.js';
 import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
+import { policyFor } from '../core/tag-policy.js';
 import { GokuError, oneLine } from '../errors.js';
 import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit } from '../sources/git.js';
@@ -190,7 +191,7 @@ export class Deployer {
     tails.push(tail);
     await this.d.store.update((s) => {
       const a = s.apps[app];
-      if (a) a.image = { ref: source, digest, pulledAt: new Date().toISOString() };
+      if (a?.image) a.image = { ...a.image, ref: source, digest, pulledAt: new Date().toISOString() };
     });
     this.d.log.info({ app, release: c.release, version: rel.version, ms: timings }, 'deployed');
     this.announce(app, app, c, started, rel);
@@ -414,11 +415,22 @@ export class Deployer {
     );
     const { digest, source } = to;
     if (digest && source) {
-      // An image app follows what it runs: a later deploy of the tag brings the newer digest back.
+      // An image app follows what it runs: a later deploy of the tag brings the newer digest
+      // back. The watcher and webhooks would do so at once, undoing the rollback: it turns
+      // auto-deploy off until the operator turns it on again.
+      let wasOn = false;
       await this.d.store.update((s) => {
         const a = s.apps[app];
-        if (a?.image) a.image = { ref: source, digest, pulledAt: a.image.pulledAt };
+        if (!a?.image) return;
+        const policy = policyFor(a.image.watch, parseImageRef(a.image.ref).tag);
+        wasOn = policy.auto;
+        a.image = { ...a.image, ref: source, digest, watch: { ...policy, auto: false } };
       });
+      if (wasOn) {
+        rel.out(
+          `       Auto-deploy of registry updates is now off (goku watch:auto ${app} on to follow ${source} again)`,
+        );
+      }
     }
     rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
     return tail;

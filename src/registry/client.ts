@@ -29,6 +29,8 @@ const MANIFEST_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',
 ].join(', ');
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Basic credentials do not expire; kept for an hour so a changed login is picked up anyway. */
+const BASIC_TTL_MS = 3_600_000;
 const MAX_TOKEN_BYTES = 64 * 1024;
 
 function isLoopback(host: string): boolean {
@@ -79,7 +81,22 @@ async function readLimited(res: Response, max: number): Promise<Buffer> {
  * at now? It answers the auth challenges Docker's registries send (Basic, and Bearer tokens
  * from the realm they name) with the stored credentials. Payloads are never trusted for that.
  */
+/** What a tags listing gave: the tags, or that they did not change since `etag`. */
+export type TagList = { tags: string[]; etag: string | null } | { notModified: true };
+
+/** A tag as the reference grammar allows it (a registry is not trusted to send only those). */
+const TAG = /^[\w][\w.-]{0,127}$/;
+const MAX_TAG_PAGES = 20;
+const TAG_PAGE = 1000;
+const MAX_TAGS_BYTES = 4 * 1024 * 1024;
+
 export class RegistryClient {
+  /**
+   * The Authorization that last worked per registry and repository, sent up front next time:
+   * a poll then costs its requests, not a 401 and a retry each (Bearer tokens until they expire).
+   */
+  private readonly auth = new Map<string, { header: string; until: number }>();
+
   constructor(private readonly opts: RegistryOptions) {}
 
   endpoint(ref: ImageRef): RegistryEndpoint {
@@ -111,6 +128,46 @@ export class RegistryClient {
     return `sha256:${createHash('sha256').update(body).digest('hex')}`;
   }
 
+  /**
+   * The repository's tags (GET /v2/REPO/tags/list, following `Link` pages, at most
+   * 20 × 1,000). With the ETag of an earlier one-page listing, an unchanged list is a 304.
+   */
+  async listTags(ref: ImageRef, etag: string | null = null): Promise<TagList> {
+    const api = this.endpoint(ref).api;
+    let url: string | null = `${api}/v2/${ref.repository}/tags/list?n=${TAG_PAGE}`;
+    const tags: string[] = [];
+    let firstEtag: string | null = null;
+    for (let page = 0; url && page < MAX_TAG_PAGES; page++) {
+      const res = await this.request(ref, url, 'GET', page === 0 && etag ? { 'If-None-Match': etag } : {});
+      if (res.status === 304 && page === 0) {
+        await res.body?.cancel();
+        return { notModified: true };
+      }
+      if (res.status === 404) {
+        await res.body?.cancel();
+        throw new GokuError('GOKU_ERR_TAG_NOT_FOUND', `${ref.registry} has no repository ${ref.repository}`);
+      }
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw this.unexpected(ref, res.status);
+      }
+      if (page === 0) firstEtag = res.headers.get('etag');
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse((await readLimited(res, MAX_TAGS_BYTES)).toString('utf8')) as { tags?: unknown };
+      } catch (err) {
+        if (err instanceof GokuError) throw err;
+        throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} sent a tags list that is not JSON`);
+      }
+      if (Array.isArray(body.tags)) {
+        for (const t of body.tags) if (typeof t === 'string' && TAG.test(t)) tags.push(t);
+      }
+      url = nextPage(api, res.headers.get('link'));
+      if (url) firstEtag = null; // an ETag speaks for one page: a later page may change alone
+    }
+    return { tags, etag: firstEtag };
+  }
+
   private unexpected(ref: ImageRef, status: number): GokuError {
     return new GokuError(
       'GOKU_ERR_REGISTRY',
@@ -118,21 +175,37 @@ export class RegistryClient {
     );
   }
 
-  /** One request, answering a 401 challenge once (Basic or a Bearer token for pull scope). */
-  private async request(ref: ImageRef, url: string, method: 'HEAD' | 'GET'): Promise<Response> {
-    const headers: Record<string, string> = { Accept: MANIFEST_TYPES };
-    const first = await this.fetch(ref, url, { method, headers });
+  /**
+   * One request, with the Authorization that last worked for this repository; a 401 is
+   * answered once (Basic, or a Bearer token for pull scope) and what worked is kept.
+   */
+  private async request(
+    ref: ImageRef,
+    url: string,
+    method: 'HEAD' | 'GET',
+    extra: Record<string, string> = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { Accept: MANIFEST_TYPES, ...extra };
+    const key = `${ref.registry}/${ref.repository}`;
+    const known = this.auth.get(key);
+    const usable = known && known.until > Date.now() ? known.header : null;
+    const first = await this.fetch(ref, url, {
+      method,
+      headers: usable ? { ...headers, Authorization: usable } : headers,
+    });
     if (first.status !== 401) return first;
     await first.body?.cancel();
+    this.auth.delete(key);
     const creds = this.credentials(ref);
-    const auth = await this.authorize(
+    const { header, ttl } = await this.authorize(
       ref,
       first.headers.get('www-authenticate') ?? '',
       creds,
       ref.repository,
     );
-    const again = await this.fetch(ref, url, { method, headers: { ...headers, Authorization: auth } });
+    const again = await this.fetch(ref, url, { method, headers: { ...headers, Authorization: header } });
     if (again.status === 401 || again.status === 403) throw this.refused(ref, creds);
+    this.auth.set(key, { header, until: Date.now() + ttl });
     return again;
   }
 
@@ -147,8 +220,8 @@ export class RegistryClient {
     await first.body?.cancel();
     if (first.status === 200) return;
     if (first.status !== 401) throw this.unexpected(ref, first.status);
-    const auth = await this.authorize(ref, first.headers.get('www-authenticate') ?? '', creds, null);
-    const again = await this.fetch(ref, url, { method: 'GET', headers: { Authorization: auth } });
+    const { header } = await this.authorize(ref, first.headers.get('www-authenticate') ?? '', creds, null);
+    const again = await this.fetch(ref, url, { method: 'GET', headers: { Authorization: header } });
     await again.body?.cancel();
     if (again.status === 401 || again.status === 403) throw this.refused(ref, creds);
     if (again.status !== 200) throw this.unexpected(ref, again.status);
@@ -164,20 +237,23 @@ export class RegistryClient {
     );
   }
 
-  /** The Authorization header a 401's challenge asks for: Basic, or a Bearer token (pull scope). */
+  /**
+   * The Authorization header a 401's challenge asks for: Basic, or a Bearer token (pull
+   * scope), and how long to keep using it (a token's expires_in, less a margin).
+   */
   private async authorize(
     ref: ImageRef,
     header: string,
     creds: RegistryCredentials | null,
     repository: string | null,
-  ): Promise<string> {
+  ): Promise<{ header: string; ttl: number }> {
     const { scheme, params } = parseChallenge(header);
     const basic = creds
       ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
       : null;
     if (scheme === 'basic') {
       if (!basic) throw this.refused(ref, creds);
-      return basic;
+      return { header: basic, ttl: BASIC_TTL_MS };
     }
     if (scheme !== 'bearer' || !params.realm) {
       throw new GokuError(
@@ -199,19 +275,23 @@ export class RegistryClient {
     if (res.status === 401 || res.status === 403) throw this.refused(ref, creds);
     if (res.status !== 200) throw this.unexpected(ref, res.status);
     let token: unknown;
+    let expires: unknown;
     try {
       const body = JSON.parse((await readLimited(res, MAX_TOKEN_BYTES)).toString('utf8')) as Record<
         string,
         unknown
       >;
       token = body.token ?? body.access_token;
+      expires = body.expires_in;
     } catch {
       token = null;
     }
     if (typeof token !== 'string' || !token) {
       throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry}'s token service gave no token`);
     }
-    return `Bearer ${token}`;
+    // The token spec's default lifetime is 60 s; keep a tenth (at most 30 s) as margin.
+    const secs = typeof expires === 'number' && expires > 0 && expires < 86_400 ? expires : 60;
+    return { header: `Bearer ${token}`, ttl: secs * 1000 - Math.min(30_000, secs * 100) };
   }
 
   private async fetch(ref: ImageRef, url: string, init: RequestInit): Promise<Response> {
@@ -226,4 +306,17 @@ export class RegistryClient {
       throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} could not be reached (${why})`);
     }
   }
+}
+
+/** The next page of a listing: `Link: </v2/…?last=…&n=…>; rel="next"`, on the registry's own origin only. */
+export function nextPage(api: string, link: string | null): string | null {
+  const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/i.exec(link) : null;
+  if (!m) return null;
+  let u: URL;
+  try {
+    u = new URL(m[1] as string, api);
+  } catch {
+    return null;
+  }
+  return u.origin === new URL(api).origin ? u.toString() : null;
 }

@@ -2,12 +2,13 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { eligibleTags } from '../core/tag-policy.js';
 import { GokuError, oneLine } from '../errors.js';
-import type { Deployer } from '../pipeline/deployer.js';
 import type { Settings } from '../settings.js';
-import type { Store } from '../store/types.js';
+import type { DeepReadonly, ImageSource, Store } from '../store/types.js';
 import { type ImageUpdate, parseDeployHook, parseDockerHub, parseRegistryEvents } from './payloads.js';
 import { formatImageRef, parseImageRef } from './reference.js';
+import { type ImageUpdates, policyOf } from './updates.js';
 
 export type HookKind = 'dockerhub' | 'registry' | 'deploy';
 export const HOOK_KINDS: readonly HookKind[] = ['dockerhub', 'registry', 'deploy'];
@@ -25,13 +26,11 @@ export interface HookAnswer {
  */
 export class Webhooks {
   private current: string;
-  /** Deploys queued or running per app, by hooks. */
-  private readonly inFlight = new Map<string, number>();
 
   constructor(
     private readonly d: {
       store: Store;
-      deployer: Deployer;
+      updates: ImageUpdates;
       settings: Settings;
       log: Logger;
       secretFile: string;
@@ -65,16 +64,6 @@ export class Webhooks {
     return this.current.length > 0 && timingSafeEqual(h(candidate), h(this.current));
   }
 
-  /** Image apps that deploy from pending hooks resume after a restart. */
-  resume(): void {
-    for (const a of Object.values(this.d.store.read().apps)) {
-      if (a.image?.pendingSince) {
-        this.d.log.info({ app: a.name }, 'resuming a webhook deploy cut off by the last stop');
-        this.schedule(a.name, a.image.pendingRef ?? null);
-      }
-    }
-  }
-
   async handle(kind: HookKind, body: unknown): Promise<HookAnswer> {
     switch (kind) {
       case 'dockerhub':
@@ -101,12 +90,12 @@ export class Webhooks {
         `Docker Hub namespace ${hook.namespace} is not in GOKU_WEBHOOK_OWNERS; nothing was pulled`,
       );
     }
-    const answer = this.queueUpdates([hook.update], 'Docker Hub push');
+    const answer = await this.queueUpdates([hook.update], 'Docker Hub push');
     if (hook.callbackUrl) void this.callBack(hook.callbackUrl, answer.body.apps ?? []);
     return answer;
   }
 
-  private deployHook(body: unknown): HookAnswer {
+  private async deployHook(body: unknown): Promise<HookAnswer> {
     const { app, tag } = parseDeployHook(body);
     const rec = this.d.store.read().apps[app];
     if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
@@ -118,88 +107,39 @@ export class Webhooks {
       const cur = parseImageRef(rec.image.ref);
       ref = formatImageRef(parseImageRef(`${cur.registry}/${cur.repository}:${tag}`));
     }
-    this.schedule(app, ref);
-    return { status: 202, body: { message: `deploy of ${app} queued`, apps: [app] } };
-  }
-
-  /** Every image app following one of the updates' registry, repository and tag gets a deploy. */
-  private queueUpdates(updates: ImageUpdate[], what: string): HookAnswer {
-    const apps: string[] = [];
-    for (const a of Object.values(this.d.store.read().apps)) {
-      if (!a.image) continue;
-      let ref: ReturnType<typeof parseImageRef>;
-      try {
-        ref = parseImageRef(a.image.ref);
-      } catch {
-        continue;
-      }
-      const hit = updates.some(
-        (u) => u.registry === ref.registry && u.repository === ref.repository && u.tag === ref.tag,
-      );
-      if (hit) apps.push(a.name);
-    }
-    for (const app of apps) this.schedule(app, null);
-    const message = apps.length
-      ? `${what}: deploy of ${apps.join(', ')} queued`
-      : updates.length
-        ? `${what}: no app follows ${updates.map((u) => `${u.registry}/${u.repository}:${u.tag}`).join(', ')}`
-        : `${what}: no tagged manifest push in it; nothing to deploy`;
-    return { status: 202, body: { message, apps } };
+    const offer = await this.d.updates.offer(app, ref, 'webhook');
+    return { status: 202, body: { message: offer.message, apps: offer.status === 'queued' ? [app] : [] } };
   }
 
   /**
-   * Queues an image deploy. The deployer's per-app queue keeps one running and one waiting: a
-   * newer request replaces the waiting one, which asks the registry for the digest only when
-   * it runs, so a burst ends at the newest digest and none is lost.
+   * Every image app following one of the updates' registry and repository is offered what
+   * its policy takes of them: its own tag (pinned), or a newer version (semver).
    */
-  private schedule(app: string, ref: string | null): void {
-    this.inFlight.set(app, (this.inFlight.get(app) ?? 0) + 1);
-    // The mark is written beside the deploy, not before it: a store write (an fsync) is 50 to
-    // 300 ms of the way from hook to live here. The store applies updates in call order, so
-    // the clearing below never lands before it.
-    const marked = this.markPending(app, true, ref).catch((err) =>
-      this.d.log.warn({ app, err: oneLine(err) }, 'could not mark the webhook deploy pending'),
-    );
-    void this.d.deployer
-      .deploy(app, { kind: 'image', by: 'webhook', ref }, () => undefined)
-      .catch((err) => {
-        if (err instanceof GokuError && err.code === 'GOKU_ERR_SUPERSEDED') return;
-        this.d.log.warn({ app, err: oneLine(err) }, 'webhook deploy failed (see goku releases)');
-      })
-      .finally(async () => {
-        await marked;
-        const left = (this.inFlight.get(app) ?? 1) - 1;
-        if (left > 0) {
-          this.inFlight.set(app, left);
-          return;
-        }
-        this.inFlight.delete(app);
-        await this.markPending(app, false).catch((err) =>
-          this.d.log.warn({ app, err: oneLine(err) }, 'could not clear the pending webhook mark'),
-        );
-      });
-  }
-
-  /** The mark a restart resumes from, with the reference a `{"service", "tag"}` hook asked for. */
-  private markPending(app: string, on: boolean, ref: string | null = null): Promise<void> {
-    return this.d.store.update((s) => {
-      const img = s.apps[app]?.image;
-      if (!img) return;
-      if (on) {
-        img.pendingSince ??= new Date().toISOString();
-        if (ref) img.pendingRef = ref;
-        else delete img.pendingRef;
-      } else {
-        delete img.pendingSince;
-        delete img.pendingRef;
-      }
-    });
+  private async queueUpdates(updates: ImageUpdate[], what: string): Promise<HookAnswer> {
+    const apps: string[] = [];
+    const notes: string[] = [];
+    for (const a of Object.values(this.d.store.read().apps)) {
+      if (!a.image) continue;
+      const wanted = wantedRef(a.image, updates);
+      if (wanted === undefined) continue;
+      const offer = await this.d.updates.offer(a.name, wanted, 'webhook');
+      if (offer.status === 'queued') apps.push(a.name);
+      else notes.push(offer.message);
+    }
+    const message = apps.length
+      ? `${what}: deploy of ${apps.join(', ')} queued${notes.length ? `; ${notes.join('; ')}` : ''}`
+      : notes.length
+        ? `${what}: ${notes.join('; ')}`
+        : updates.length
+          ? `${what}: no app follows ${updates.map((u) => `${u.registry}/${u.repository}:${u.tag}`).join(', ')}`
+          : `${what}: no tagged manifest push in it; nothing to deploy`;
+    return { status: 202, body: { message, apps } };
   }
 
   /** Docker Hub's callback (only ever its own https URL): success once every queued deploy is done. */
   private async callBack(url: string, apps: string[]): Promise<void> {
     const idle = async () => {
-      while (apps.some((a) => this.inFlight.has(a))) await new Promise((r) => setTimeout(r, 500));
+      while (apps.some((a) => this.d.updates.busy(a))) await new Promise((r) => setTimeout(r, 500));
     };
     await idle();
     const failed = apps.some((a) => {
@@ -214,4 +154,26 @@ export class Webhooks {
       signal: AbortSignal.timeout(10_000),
     }).catch((err) => this.d.log.warn({ err: oneLine(err) }, 'Docker Hub callback failed'));
   }
+}
+
+/**
+ * What an app takes of pushed tags: undefined when none concerns it; null (its own reference)
+ * when its own tag was pushed; a newer version's reference when it follows semver.
+ */
+export function wantedRef(img: DeepReadonly<ImageSource>, updates: ImageUpdate[]): string | null | undefined {
+  let ref: ReturnType<typeof parseImageRef>;
+  try {
+    ref = parseImageRef(img.ref);
+  } catch {
+    return undefined;
+  }
+  const pushed = updates
+    .filter((u) => u.registry === ref.registry && u.repository === ref.repository)
+    .map((u) => u.tag);
+  if (pushed.length === 0) return undefined;
+  if (policyOf(img).mode === 'semver') {
+    const newest = eligibleTags(pushed, ref.tag)[0];
+    if (newest !== undefined) return formatImageRef({ ...ref, tag: newest, digest: null });
+  }
+  return ref.tag !== null && pushed.includes(ref.tag) && !ref.digest ? null : undefined;
 }

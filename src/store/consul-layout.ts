@@ -1,8 +1,11 @@
 import { isValidAppName, normalizeDomain } from '../core/names.js';
+import type { Schedule } from '../core/schedule.js';
+import type { WatchPolicy } from '../core/tag-policy.js';
 import { excerpt } from '../errors.js';
 import type {
   AppRecord,
   DeploymentRecord,
+  HeldUpdate,
   ImageSource,
   KeyRecord,
   RegistryLogin,
@@ -182,6 +185,7 @@ const READERS: Record<string, (k: KeyRead) => void> = {
         pulledAt: typeof img.pulledAt === 'string' ? img.pulledAt : null,
         ...(typeof img.pendingSince === 'string' ? { pendingSince: img.pendingSince } : {}),
         ...(typeof img.pendingRef === 'string' ? { pendingRef: img.pendingRef } : {}),
+        ...imageExtras(img, key, problems),
       };
     }
   },
@@ -227,4 +231,47 @@ export function planOps(before: Snapshot, after: Snapshot, indexOf: (key: string
     if (!a.has(key) && !inGone(key)) ops.push({ verb: 'delete-cas', key, index: indexOf(key) });
   }
   return ops;
+}
+
+/** The watcher's policy, the schedule and a held update, each kept only when it has its shape. */
+function imageExtras(
+  img: Partial<ImageSource>,
+  key: string,
+  problems: { push(msg: string): unknown },
+): Pick<ImageSource, 'watch' | 'schedule' | 'held'> {
+  const out: Pick<ImageSource, 'watch' | 'schedule' | 'held'> = {};
+  const w = img.watch as Partial<WatchPolicy> | undefined;
+  if (w !== undefined) {
+    if ((w?.mode === 'semver' || w?.mode === 'pinned') && typeof w.auto === 'boolean') {
+      out.watch = { mode: w.mode, auto: w.auto };
+    } else problems.push(`${key}: image.watch is not a watch policy; ignored`);
+  }
+  const sc = img.schedule as Partial<Schedule> | undefined;
+  if (sc !== undefined) {
+    const win = sc?.window;
+    const okWindow =
+      win === undefined ||
+      (Number.isInteger(win.start) &&
+        Number.isInteger(win.end) &&
+        win.start >= 0 &&
+        win.end >= 0 &&
+        win.start < 1440 &&
+        win.end < 1440 &&
+        win.start !== win.end);
+    const okAt = sc?.at === undefined || (typeof sc.at === 'string' && Number.isFinite(Date.parse(sc.at)));
+    if (sc && okWindow && okAt && (sc.downtime === undefined || typeof sc.downtime === 'boolean')) {
+      out.schedule = {
+        ...(win ? { window: { start: win.start, end: win.end } } : {}),
+        ...(sc.at ? { at: sc.at } : {}),
+        ...(sc.downtime ? { downtime: true } : {}),
+      };
+    } else problems.push(`${key}: image.schedule is not a schedule; ignored`);
+  }
+  const h = img.held as Partial<HeldUpdate> | undefined;
+  if (h !== undefined) {
+    if (h && typeof h.ref === 'string' && typeof h.since === 'string' && typeof h.by === 'string') {
+      out.held = { ref: h.ref, since: h.since, by: h.by };
+    } else problems.push(`${key}: image.held is not a held update; ignored`);
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 import { freeze, produce } from 'immer';
 import type { HealthPlan } from '../core/checks.js';
 import type { PortMapping } from '../core/routes.js';
+import type { Schedule } from '../core/schedule.js';
+import type { WatchPolicy } from '../core/tag-policy.js';
 
 export interface KeyRecord {
   name: string;
@@ -97,6 +99,20 @@ export interface ImageSource {
   pendingSince?: string;
   /** The reference that pending deploy switches to (a `{"service", "tag"}` hook). */
   pendingRef?: string;
+  /** The registry watcher's policy (watch:*); absent: defaultPolicy() of the reference's tag. */
+  watch?: WatchPolicy;
+  /** When updates may deploy (schedule:set); absent: at once. */
+  schedule?: Schedule;
+  /** An update that arrived while the schedule held it: deployed when it allows (a newer one replaces it). */
+  held?: HeldUpdate;
+}
+
+export interface HeldUpdate {
+  /** The reference to deploy; its digest is asked of the registry when it deploys. */
+  ref: string;
+  since: string;
+  /** What brought it: webhook, watcher. */
+  by: string;
 }
 
 /**

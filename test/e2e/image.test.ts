@@ -112,6 +112,9 @@ describe('image apps', () => {
     const back = await server.cli(['rollback', app, 'v1']);
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout).toContain('-----> Pulling');
+    // The watcher would bring the tag's newer digest straight back: the rollback stops it.
+    expect(back.stdout).toContain(`Auto-deploy of registry updates is now off (goku watch:auto ${app} on`);
+    expect(JSON.parse((await server.cli(['watch', app, '--json'])).stdout).autoDeploy).toBe(false);
     expect((await server.get(host)).body).toBe('one\n');
     const [last] = await releases(app);
     expect(last).toMatchObject({ kind: 'rollback', rollbackOf: 1, status: 'succeeded' });

@@ -1,0 +1,228 @@
+import type { Logger } from 'pino';
+import { deployAllowed } from '../core/schedule.js';
+import { desiredTag, eligibleTags, sortTags } from '../core/tag-policy.js';
+import { oneLine } from '../errors.js';
+import type { DeepReadonly, ImageSource, Store } from '../store/types.js';
+import type { RegistryClient } from './client.js';
+import { formatImageRef, type ImageRef, parseImageRef } from './reference.js';
+import { type ImageUpdates, policyOf } from './updates.js';
+
+/** What the watcher last saw of an app's repository (in memory: the registry is the truth). */
+export interface Observation {
+  lastPoll: string | null;
+  lastError: string | null;
+  /** Polls failed in a row; each doubles the wait before the next (backoff). */
+  failures: number;
+  /** Epoch ms of the next poll. */
+  nextPoll: number;
+  /** Known tags, versions newest first (capped). */
+  tags: string[];
+  /** The tag the policy wants and its digest now. */
+  desiredTag: string | null;
+  desiredDigest: string | null;
+  /** The newest version newer than the app's tag, whether or not the policy follows it. */
+  newestEligible: string | null;
+  /** What the last poll did: deployed, held, left (auto off), nothing, or why not. */
+  outcome: string;
+  /** The tags list's ETag and the tags it stood for (a 304 reuses them). */
+  etag: string | null;
+  allTags: string[];
+  running: boolean;
+}
+
+export interface WatcherDeps {
+  store: Store;
+  registry: RegistryClient;
+  updates: ImageUpdates;
+  log: Logger;
+  /** Seconds between polls of one app (GOKU_WATCH_INTERVAL). */
+  interval: number;
+  clock: () => Date;
+  random?: () => number;
+}
+
+/** How often due polls and schedules are looked at: a poll starts at most this late. */
+const TICK_MS = 500;
+/** Polls at once at most; more wait for the next tick. */
+const MAX_PARALLEL = 8;
+/** The backoff's ceiling: a failing registry is still asked this often. */
+const MAX_BACKOFF_S = 600;
+
+/**
+ * The registry watcher: every image app's repository is polled (tags list, then a HEAD of the
+ * tag its policy wants) every GOKU_WATCH_INTERVAL seconds, less up to 10 % of jitter. It compares what
+ * should run with what runs, not the moment of a change: an update published while auto-deploy
+ * was off deploys when it is turned on, and one missed across a restart deploys at the next
+ * poll. A failing registry backs off for that app only. Apps never deployed are watched but
+ * not deployed: the first deploy is `goku deploy`.
+ */
+export class Watcher {
+  private readonly obs = new Map<string, Observation>();
+  private timer: NodeJS.Timeout | null = null;
+  private running = 0;
+
+  constructor(private readonly d: WatcherDeps) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** What the watcher knows of the app (a fresh app: nothing yet). */
+  observation(app: string): Observation {
+    return { ...this.entry(app) };
+  }
+
+  /** Every tick: held updates the schedule now allows, set times reached, polls due. */
+  tick(): void {
+    const now = this.d.clock();
+    this.d.updates.release(now);
+    const apps = this.d.store.read().apps;
+    for (const name of this.obs.keys()) if (!apps[name]?.image) this.obs.delete(name);
+    for (const a of Object.values(apps)) {
+      if (!a.image) continue;
+      const o = this.entry(a.name);
+      const due = o.nextPoll <= now.getTime() || this.timeReached(a.name, a.image, now);
+      if (due && !o.running && this.running < MAX_PARALLEL) void this.poll(a.name);
+    }
+  }
+
+  /** A schedule's set time has come and nothing is held for it: poll now, it deploys what is newest. */
+  private timeReached(app: string, img: DeepReadonly<ImageSource>, now: Date): boolean {
+    return !!img.schedule?.at && !img.held && !this.d.updates.busy(app) && deployAllowed(img.schedule, now);
+  }
+
+  /**
+   * One poll: the tags (304 reuses the last list), the digest of the tag the policy wants, and
+   * that offered as an update when it differs from what runs. `explicit` (watch:reset,
+   * watch:auto on) offers it even if that digest failed before.
+   */
+  async poll(app: string, opts: { explicit?: boolean } = {}): Promise<Observation> {
+    const o = this.entry(app);
+    if (o.running) return { ...o };
+    o.running = true;
+    this.running++;
+    try {
+      const img = this.d.store.read().apps[app]?.image;
+      if (img) {
+        await this.observe(app, img, o, opts.explicit === true);
+        await this.endSetTime(app);
+      }
+    } catch (err) {
+      o.failures++;
+      o.lastError = oneLine(err);
+      o.outcome = 'the registry could not be asked';
+      this.d.log.warn({ app, err: o.lastError, failures: o.failures }, 'registry watch failed');
+    } finally {
+      o.lastPoll = this.d.clock().toISOString();
+      o.nextPoll = this.d.clock().getTime() + this.wait(o.failures);
+      o.running = false;
+      this.running--;
+    }
+    return { ...o };
+  }
+
+  private async observe(
+    app: string,
+    img: DeepReadonly<ImageSource>,
+    o: Observation,
+    explicit: boolean,
+  ): Promise<void> {
+    const ref = parseImageRef(img.ref);
+    const listed = await this.d.registry.listTags(ref, o.etag);
+    if (!('notModified' in listed)) {
+      o.allTags = listed.tags;
+      o.etag = listed.etag;
+    }
+    o.tags = sortTags(o.allTags);
+    o.newestEligible = eligibleTags(o.allTags, ref.tag)[0] ?? null;
+    const policy = policyOf(img);
+    const tag = ref.digest ? null : desiredTag(policy, ref.tag, o.allTags);
+    o.failures = 0;
+    o.lastError = null;
+    if (tag === null) {
+      o.desiredTag = null;
+      o.desiredDigest = ref.digest;
+      o.outcome = 'a reference by digest is not followed';
+      return;
+    }
+    const wanted: ImageRef = { ...ref, tag, digest: null };
+    o.desiredTag = tag;
+    o.desiredDigest = await this.d.registry.resolveDigest(wanted);
+    o.outcome = await this.act(app, img, formatImageRef(wanted), o.desiredDigest, explicit);
+  }
+
+  /** Offers the wanted image when it is not what runs; says what came of it. */
+  private async act(
+    app: string,
+    img: DeepReadonly<ImageSource>,
+    wanted: string,
+    digest: string,
+    explicit: boolean,
+  ): Promise<string> {
+    if (img.digest === null) return 'never deployed: goku deploy deploys it first';
+    if (img.digest === digest && img.ref === wanted) return 'up to date';
+    const failed = this.d.store
+      .read()
+      .apps[app]?.releases?.some((r) => r.status === 'failed' && r.digest === digest && r.source === wanted);
+    if (failed && !explicit) return `${wanted}@${digest.slice(0, 19)} failed to deploy before; not retried`;
+    const offer = await this.d.updates.offer(app, wanted, 'watcher');
+    if (offer.status === 'queued') {
+      this.d.log.info({ app, ref: wanted, digest }, 'registry watcher deploys an update');
+      await offer.done;
+      const now = this.d.store.read().apps[app]?.image;
+      return now?.digest === digest
+        ? `deployed ${wanted}`
+        : `deploying ${wanted} failed (see goku releases ${app})`;
+    }
+    return offer.message;
+  }
+
+  /** A set time that has come is used up by this poll: it deployed what was newest, or there was nothing newer. */
+  private async endSetTime(app: string): Promise<void> {
+    const img = this.d.store.read().apps[app]?.image;
+    if (!img?.schedule?.at || img.schedule.window || img.held || this.d.updates.busy(app)) return;
+    if (!deployAllowed(img.schedule, this.d.clock())) return;
+    await this.d.store.update((s) => {
+      const i = s.apps[app]?.image;
+      if (i?.schedule?.at && !i.schedule.window) delete i.schedule;
+    });
+  }
+
+  private wait(failures: number): number {
+    const base = this.d.interval * 1000;
+    const backoff = Math.min(MAX_BACKOFF_S * 1000, base * 2 ** Math.min(failures, 10));
+    // Jitter only shortens the wait, so an update is seen within one interval of its push.
+    const jitter = 1 - (this.d.random ?? Math.random)() * 0.1;
+    return (failures ? backoff : base) * jitter;
+  }
+
+  private entry(app: string): Observation {
+    let o = this.obs.get(app);
+    if (!o) {
+      // First polls spread over one interval, so a restart does not ask for every app at once.
+      const spread = (this.d.random ?? Math.random)() * this.d.interval * 1000;
+      o = {
+        lastPoll: null,
+        lastError: null,
+        failures: 0,
+        nextPoll: this.d.clock().getTime() + spread,
+        tags: [],
+        desiredTag: null,
+        desiredDigest: null,
+        newestEligible: null,
+        outcome: 'not polled yet',
+        etag: null,
+        allTags: [],
+        running: false,
+      };
+      this.obs.set(app, o);
+    }
+    return o;
+  }
+}
