@@ -104,7 +104,12 @@ export async function startGoku(tmp, extraEnv = {}, name = 'home') {
     GOKU_DOMAIN: 'bench.test',
     ...extraEnv,
   };
-  const server = spawn(join(ROOT, 'bin/goku'), ['server'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_PROFILE=DIR: the daemon writes a CPU profile there when it stops (node --cpu-prof).
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const server = spawn(process.execPath, [...profile, join(ROOT, 'bin/goku'), 'server'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (process.env.BENCH_LOG) server.stdout.on('data', (d) => process.stderr.write(d));
   await new Promise((res, rej) => {
     let log = '';

@@ -219,6 +219,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     httpPort: endpoints.httpPort,
     async stop() {
       images.watcher.stop();
+      registry.close();
       reconciler.stop();
       proxy.stop();
       await endpoints.close();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GokuError } from '../errors.js';
+import { RegistryHttp, type Reply } from './http.js';
 import { DOCKER_HUB, type ImageRef } from './reference.js';
 
 /** Credentials for one registry host (registries:login). */
@@ -64,11 +65,10 @@ export function parseChallenge(header: string): { scheme: string; params: Record
   return { scheme: (m[1] ?? '').toLowerCase(), params };
 }
 
-async function readLimited(res: Response, max: number): Promise<Buffer> {
+async function readLimited(res: Reply, max: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
-  if (!res.body) return Buffer.alloc(0);
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body) {
     size += chunk.length;
     if (size > max) throw new GokuError('GOKU_ERR_REGISTRY', `the registry's answer is over ${max} bytes`);
     parts.push(Buffer.from(chunk));
@@ -97,7 +97,14 @@ export class RegistryClient {
    */
   private readonly auth = new Map<string, { header: string; until: number }>();
 
+  private readonly http = new RegistryHttp();
+
   constructor(private readonly opts: RegistryOptions) {}
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.http.close();
+  }
 
   endpoint(ref: ImageRef): RegistryEndpoint {
     return registryEndpoint(ref.registry, this.opts.dockerHubRegistry);
@@ -112,6 +119,7 @@ export class RegistryClient {
     const target = ref.digest ?? ref.tag ?? 'latest';
     const url = `${this.endpoint(ref).api}/v2/${ref.repository}/manifests/${encodeURIComponent(target)}`;
     const res = await this.request(ref, url, 'HEAD');
+    res.discard();
     if (res.status === 404) {
       throw new GokuError(
         'GOKU_ERR_TAG_NOT_FOUND',
@@ -119,11 +127,14 @@ export class RegistryClient {
       );
     }
     if (res.status !== 200) throw this.unexpected(ref, res.status);
-    const header = res.headers.get('docker-content-digest');
+    const header = res.header('docker-content-digest');
     if (header && /^sha256:[a-f0-9]{64}$/.test(header)) return header;
     // Some registries leave the header out of HEAD: the digest is the manifest's own hash.
     const got = await this.request(ref, url, 'GET');
-    if (got.status !== 200) throw this.unexpected(ref, got.status);
+    if (got.status !== 200) {
+      got.discard();
+      throw this.unexpected(ref, got.status);
+    }
     const body = await readLimited(got, MAX_MANIFEST_BYTES);
     return `sha256:${createHash('sha256').update(body).digest('hex')}`;
   }
@@ -140,29 +151,33 @@ export class RegistryClient {
     for (let page = 0; url && page < MAX_TAG_PAGES; page++) {
       const res = await this.request(ref, url, 'GET', page === 0 && etag ? { 'If-None-Match': etag } : {});
       if (res.status === 304 && page === 0) {
-        await res.body?.cancel();
+        res.discard();
         return { notModified: true };
       }
       if (res.status === 404) {
-        await res.body?.cancel();
+        res.discard();
         throw new GokuError('GOKU_ERR_TAG_NOT_FOUND', `${ref.registry} has no repository ${ref.repository}`);
       }
       if (res.status !== 200) {
-        await res.body?.cancel();
+        res.discard();
         throw this.unexpected(ref, res.status);
       }
-      if (page === 0) firstEtag = res.headers.get('etag');
+      if (page === 0) firstEtag = res.header('etag');
       let body: { tags?: unknown };
       try {
-        body = JSON.parse((await readLimited(res, MAX_TAGS_BYTES)).toString('utf8')) as { tags?: unknown };
+        body = JSON.parse(await res.text(MAX_TAGS_BYTES)) as { tags?: unknown };
       } catch (err) {
-        if (err instanceof GokuError) throw err;
-        throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} sent a tags list that is not JSON`);
+        throw new GokuError(
+          'GOKU_ERR_REGISTRY',
+          (err as { code?: string }).code === 'E2BIG'
+            ? `${ref.registry}'s tags list is over ${MAX_TAGS_BYTES} bytes`
+            : `${ref.registry} sent a tags list that is not JSON`,
+        );
       }
       if (Array.isArray(body.tags)) {
         for (const t of body.tags) if (typeof t === 'string' && TAG.test(t)) tags.push(t);
       }
-      url = nextPage(api, res.headers.get('link'));
+      url = nextPage(api, res.header('link'));
       if (url) firstEtag = null; // an ETag speaks for one page: a later page may change alone
     }
     return { tags, etag: firstEtag };
@@ -184,7 +199,7 @@ export class RegistryClient {
     url: string,
     method: 'HEAD' | 'GET',
     extra: Record<string, string> = {},
-  ): Promise<Response> {
+  ): Promise<Reply> {
     const headers: Record<string, string> = { Accept: MANIFEST_TYPES, ...extra };
     const key = `${ref.registry}/${ref.repository}`;
     const known = this.auth.get(key);
@@ -194,17 +209,20 @@ export class RegistryClient {
       headers: usable ? { ...headers, Authorization: usable } : headers,
     });
     if (first.status !== 401) return first;
-    await first.body?.cancel();
+    first.discard();
     this.auth.delete(key);
     const creds = this.credentials(ref);
     const { header, ttl } = await this.authorize(
       ref,
-      first.headers.get('www-authenticate') ?? '',
+      first.header('www-authenticate') ?? '',
       creds,
       ref.repository,
     );
     const again = await this.fetch(ref, url, { method, headers: { ...headers, Authorization: header } });
-    if (again.status === 401 || again.status === 403) throw this.refused(ref, creds);
+    if (again.status === 401 || again.status === 403) {
+      again.discard();
+      throw this.refused(ref, creds);
+    }
     this.auth.set(key, { header, until: Date.now() + ttl });
     return again;
   }
@@ -217,12 +235,12 @@ export class RegistryClient {
     const ref: ImageRef = { registry: host, repository: '', tag: null, digest: null };
     const url = `${this.endpoint(ref).api}/v2/`;
     const first = await this.fetch(ref, url, { method: 'GET' });
-    await first.body?.cancel();
+    first.discard();
     if (first.status === 200) return;
     if (first.status !== 401) throw this.unexpected(ref, first.status);
-    const { header } = await this.authorize(ref, first.headers.get('www-authenticate') ?? '', creds, null);
+    const { header } = await this.authorize(ref, first.header('www-authenticate') ?? '', creds, null);
     const again = await this.fetch(ref, url, { method: 'GET', headers: { Authorization: header } });
-    await again.body?.cancel();
+    again.discard();
     if (again.status === 401 || again.status === 403) throw this.refused(ref, creds);
     if (again.status !== 200) throw this.unexpected(ref, again.status);
   }
@@ -272,8 +290,12 @@ export class RegistryClient {
       method: 'GET',
       headers: basic ? { Authorization: basic } : {},
     });
-    if (res.status === 401 || res.status === 403) throw this.refused(ref, creds);
-    if (res.status !== 200) throw this.unexpected(ref, res.status);
+    if (res.status !== 200) {
+      res.discard();
+      throw res.status === 401 || res.status === 403
+        ? this.refused(ref, creds)
+        : this.unexpected(ref, res.status);
+    }
     let token: unknown;
     let expires: unknown;
     try {
@@ -294,15 +316,15 @@ export class RegistryClient {
     return { header: `Bearer ${token}`, ttl: secs * 1000 - Math.min(30_000, secs * 100) };
   }
 
-  private async fetch(ref: ImageRef, url: string, init: RequestInit): Promise<Response> {
+  private async fetch(
+    ref: ImageRef,
+    url: string,
+    init: { method: 'GET' | 'HEAD'; headers?: Record<string, string> },
+  ): Promise<Reply> {
     try {
-      return await fetch(url, {
-        ...init,
-        redirect: 'follow',
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000),
-      });
+      return await this.http.request(url, { ...init, timeoutMs: this.opts.timeoutMs ?? 15_000 });
     } catch (err) {
-      const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const why = (err as { code?: string }).code ?? (err as Error).name;
       throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} could not be reached (${why})`);
     }
   }

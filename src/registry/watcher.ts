@@ -27,6 +27,9 @@ export interface Observation {
   /** The tags list's ETag and the tags it stood for (a 304 reuses them). */
   etag: string | null;
   allTags: string[];
+  /** The app's tag and policy the derived fields were computed for, and the tag wanted. */
+  basis: string;
+  wanted: string | null;
   running: boolean;
 }
 
@@ -44,7 +47,7 @@ export interface WatcherDeps {
 /** How often due polls and schedules are looked at: a poll starts at most this late. */
 const TICK_MS = 500;
 /** Polls at once at most; more wait for the next tick. */
-const MAX_PARALLEL = 8;
+const MAX_PARALLEL = 16;
 /** The backoff's ceiling: a failing registry is still asked this often. */
 const MAX_BACKOFF_S = 600;
 
@@ -60,6 +63,8 @@ export class Watcher {
   private readonly obs = new Map<string, Observation>();
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
+  /** No poll is due before this (epoch ms); the tick scans anyway (new apps, set times). */
+  private quietUntil = 0;
 
   constructor(private readonly d: WatcherDeps) {}
 
@@ -84,12 +89,27 @@ export class Watcher {
     this.d.updates.release(now);
     const apps = this.d.store.read().apps;
     for (const name of this.obs.keys()) if (!apps[name]?.image) this.obs.delete(name);
-    for (const a of Object.values(apps)) {
+    this.quietUntil = 0;
+    this.pump(now);
+  }
+
+  /**
+   * Starts due polls up to MAX_PARALLEL; each poll that ends starts the next due one. A scan
+   * that started all that was due notes when the next one is, so the polls ending before then
+   * do not scan every app again.
+   */
+  private pump(now: Date): void {
+    if (this.running >= MAX_PARALLEL || now.getTime() < this.quietUntil) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const a of Object.values(this.d.store.read().apps)) {
       if (!a.image) continue;
       const o = this.entry(a.name);
       const due = o.nextPoll <= now.getTime() || this.timeReached(a.name, a.image, now);
-      if (due && !o.running && this.running < MAX_PARALLEL) void this.poll(a.name);
+      if (due && !o.running) void this.poll(a.name);
+      else if (!o.running) next = Math.min(next, o.nextPoll);
+      if (this.running >= MAX_PARALLEL) return;
     }
+    this.quietUntil = next;
   }
 
   /** A schedule's set time has come and nothing is held for it: poll now, it deploys what is newest. */
@@ -123,6 +143,7 @@ export class Watcher {
       o.nextPoll = this.d.clock().getTime() + this.wait(o.failures);
       o.running = false;
       this.running--;
+      if (this.timer) this.pump(this.d.clock());
     }
     return { ...o };
   }
@@ -135,14 +156,24 @@ export class Watcher {
   ): Promise<void> {
     const ref = parseImageRef(img.ref);
     const listed = await this.d.registry.listTags(ref, o.etag);
-    if (!('notModified' in listed)) {
-      o.allTags = listed.tags;
-      o.etag = listed.etag;
-    }
-    o.tags = sortTags(o.allTags);
-    o.newestEligible = eligibleTags(o.allTags, ref.tag)[0] ?? null;
     const policy = policyOf(img);
-    const tag = ref.digest ? null : desiredTag(policy, ref.tag, o.allTags);
+    // The tags are read as versions only when they, the app's tag or its policy changed.
+    const basis = `${ref.tag}|${policy.mode}`;
+    if (
+      !('notModified' in listed) &&
+      (listed.tags.length !== o.allTags.length || listed.tags.some((t, i) => t !== o.allTags[i]))
+    ) {
+      o.allTags = listed.tags;
+      o.basis = '';
+    }
+    if (!('notModified' in listed)) o.etag = listed.etag;
+    if (o.basis !== basis) {
+      o.tags = sortTags(o.allTags);
+      o.newestEligible = eligibleTags(o.allTags, ref.tag)[0] ?? null;
+      o.wanted = ref.digest ? null : desiredTag(policy, ref.tag, o.allTags);
+      o.basis = basis;
+    }
+    const tag = o.wanted;
     o.failures = 0;
     o.lastError = null;
     if (tag === null) {
@@ -219,6 +250,8 @@ export class Watcher {
         outcome: 'not polled yet',
         etag: null,
         allTags: [],
+        basis: '',
+        wanted: null,
         running: false,
       };
       this.obs.set(app, o);

@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// Registry watcher cost and detection latency.
+//   node bench/watcher.mjs [--apps 200] [--seconds 120] [--interval 5] [--deployed 5] [--rounds 3]
+// One docker-registry on 127.0.0.1 with htpasswd auth (so the auth goku caches is exercised)
+// and its request log; N image apps on one repository, `--deployed` of them deployed (the
+// rest are polled the same way; the watcher only deploys apps that run). For `--seconds` at
+// GOKU_WATCH_INTERVAL=`--interval`: registry requests per poll per app, goku's CPU share of
+// one core, its RSS growth. Then `--rounds` times: a new version pushed, and the time until
+// the watcher's deploy starts (the release's startedAt), against the interval.
+import { spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { BASE, buildBase, cleanupGoku, cleanupOnce, freePort, ROOT, sh, startGoku } from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    apps: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '120' },
+    interval: { type: 'string', default: '5' },
+    deployed: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const APPS = Number(values.apps);
+const SECONDS = Number(values.seconds);
+const INTERVAL = Number(values.interval);
+const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
+sh('chmod', ['711', tmp]);
+let goku = null;
+let registry = null;
+const built = [];
+const cleanup = cleanupOnce(async () => {
+  registry?.kill('SIGKILL');
+  await cleanupGoku(tmp, [goku]);
+  for (const img of built) {
+    try {
+      sh('docker', ['rmi', '-f', img]);
+    } catch {}
+  }
+});
+
+const clk = Number(sh('getconf', ['CLK_TCK']).trim());
+const cpuTicks = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+/** goku's requests in the registry's log (its user agent), and its polls (tags listings answered). */
+const registryRequests = async (log) => {
+  let requests = 0;
+  let polls = 0;
+  const lines = createInterface({ input: createReadStream(log) });
+  for await (const l of lines) {
+    if (!l.includes('response completed') || !l.includes('useragent="goku')) continue;
+    requests++;
+    if (l.includes('/tags/list') && /http\.response\.status=(200|304)/.test(l)) polls++;
+  }
+  return { requests, polls };
+};
+
+function push(host, tag, body) {
+  const ctx = join(tmp, `ctx-${tag}`);
+  sh('mkdir', ['-p', join(ctx, 'www')]);
+  writeFileSync(join(ctx, 'www/index.html'), `${body}\n`);
+  writeFileSync(
+    join(ctx, 'Dockerfile'),
+    `FROM ${BASE}\nCOPY www /www\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+  );
+  const ref = `${host}/bench/watched:${tag}`;
+  built.push(sh('docker', ['build', '-q', '-t', ref, ctx]).trim());
+  sh('docker', ['push', ref], { env: { ...process.env, DOCKER_CONFIG: join(tmp, 'docker') } });
+}
+
+try {
+  buildBase(tmp);
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  writeFileSync(join(tmp, 'htpasswd'), `${sh('htpasswd', ['-Bbn', 'ci', 'bench-secret']).trim()}\n`);
+  writeFileSync(
+    join(tmp, 'registry.yml'),
+    `version: 0.1\nlog:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(tmp, 'registry')}\nhttp:\n  addr: ${host}\nauth:\n  htpasswd:\n    realm: bench\n    path: ${join(tmp, 'htpasswd')}\n`,
+  );
+  const log = join(tmp, 'registry.log');
+  const out = (await import('node:fs')).openSync(log, 'a');
+  registry = spawn('docker-registry', ['serve', join(tmp, 'registry.yml')], { stdio: ['ignore', out, out] });
+  for (let i = 0; i < 100; i++) {
+    const s = await fetch(`http://${host}/v2/`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (s === 401) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  sh('docker', ['login', host, '-u', 'ci', '--password-stdin'], {
+    input: 'bench-secret',
+    env: { ...process.env, DOCKER_CONFIG: join(tmp, 'docker') },
+  });
+  push(host, 'v1.0.0', 'v1.0.0');
+
+  goku = await startGoku(tmp, { GOKU_WATCH_INTERVAL: String(INTERVAL), GOKU_CHECK_UPTIME: '0' });
+  const bin = join(ROOT, 'bin/goku');
+  const cli = (args, input) => sh(bin, args, { env: goku.env, ...(input ? { input } : {}) });
+  cli(['registries:login', host, 'ci'], 'bench-secret');
+  const apps = Array.from({ length: APPS }, (_, i) => `w${String(i).padStart(4, '0')}`);
+  for (const a of apps) cli(['apps:create', a, '--image', `${host}/bench/watched:v1.0.0`]);
+  const deployed = apps.slice(0, Number(values.deployed));
+  for (const a of deployed) cli(['deploy', a]);
+
+  // Let every app's first poll (spread over one interval) happen, then measure.
+  await new Promise((r) => setTimeout(r, INTERVAL * 1000 + 2000));
+  const pid = goku.server.pid;
+  const [req0, cpu0, rss0, t0] = [await registryRequests(log), cpuTicks(pid), rssMb(pid), Date.now()];
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const [req1, cpu1, rss1, t1] = [await registryRequests(log), cpuTicks(pid), rssMb(pid), Date.now()];
+  const secs = (t1 - t0) / 1000;
+  const polls = req1.polls - req0.polls;
+  const requests = req1.requests - req0.requests;
+  const perPoll = requests / polls;
+  const cpu = ((cpu1 - cpu0) / clk / secs) * 100;
+
+  // Detection latency: a new version pushed, until the watcher's deploy of it starts.
+  const latencies = [];
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const tag = `v1.${round + 1}.0`;
+    push(host, tag, tag);
+    const pushed = Date.now();
+    for (;;) {
+      const rel = JSON.parse(cli(['releases', deployed[0], '--json'])).find(
+        (r) => r.source === `${host}/bench/watched:${tag}`,
+      );
+      if (rel) {
+        latencies.push((Date.parse(rel.startedAt) - pushed) / 1000);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The other deployed apps follow too; let them finish before the next round.
+    await new Promise((r) => setTimeout(r, INTERVAL * 1000 + 3000));
+  }
+
+  console.log(
+    `registry watcher, ${APPS} image apps (${deployed.length} deployed), GOKU_WATCH_INTERVAL=${INTERVAL}, ${Math.round(secs)} s`,
+  );
+  console.log(
+    `registry requests per app per poll   ${perPoll.toFixed(2)}   (${requests} requests in ${polls} polls; ${((polls / APPS / secs) * INTERVAL).toFixed(2)} polls per app per interval)`,
+  );
+  console.log(`goku CPU, share of one core          ${cpu.toFixed(2)} %`);
+  console.log(
+    `goku RSS                             ${rss0.toFixed(1)} MB -> ${rss1.toFixed(1)} MB (${(rss1 - rss0).toFixed(1)} MB)`,
+  );
+  console.log(
+    `push to deploy start                 ${latencies.map((l) => `${l.toFixed(2)} s`).join(', ')} (interval ${INTERVAL} s)`,
+  );
+} finally {
+  await cleanup();
+}
