@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import WaitingFirst from './test/helpers/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -9,6 +10,7 @@ export default defineConfig({
     // e2e files each run a whole server with Docker builds and mostly wait on Docker, nginx and
     // git: three at a time keeps a 2-core machine busy (four gained 9% more and less margin).
     maxWorkers: 4,
+    sequence: { sequencer: WaitingFirst },
     reporters: ['default'],
   },
 });

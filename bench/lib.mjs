@@ -105,7 +105,9 @@ export async function startGoku(tmp, extraEnv = {}, name = 'home') {
     ...extraEnv,
   };
   // BENCH_PROFILE=DIR: the daemon writes a CPU profile there when it stops (node --cpu-prof).
-  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
   const server = spawn(process.execPath, [...profile, join(ROOT, 'bin/goku'), 'server'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -235,6 +235,27 @@ describe('registry watcher', () => {
     expect(await body(semverApp)).toBe('one-five\n');
   });
 
+  it('a webhook and a poll for the same digest deploy it once', async () => {
+    const before = (await releases(semverApp)).length;
+    const urls = JSON.parse((await server.cli(['webhooks', '--json'])).stdout) as { deploy: string };
+    registry.push(`${p}/web:v1.6.0`, 'one-six');
+    const hook = await fetch(urls.deploy.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${server.httpPort}`), {
+      method: 'POST',
+      body: JSON.stringify({ service: semverApp, tag: 'v1.6.0' }),
+    });
+    expect(hook.status).toBe(202);
+    await eventually(
+      () => body(semverApp),
+      (b) => b === 'one-six\n',
+      20_000,
+    );
+    await nextPoll(semverApp);
+    await nextPoll(semverApp);
+    const after = await releases(semverApp);
+    expect(after.length).toBe(before + 1);
+    expect(after[0]).toMatchObject({ by: 'webhook', status: 'succeeded' });
+  });
+
   it('refuses what it cannot follow with one error line, changing nothing', async () => {
     const git = `${p}-git2`;
     expect((await server.cli(['apps:create', git])).code).toBe(0);
@@ -253,7 +274,7 @@ describe('registry watcher', () => {
     const missing = await server.cli(['watch:pin', semverApp, 'v9.9.9']);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/has no .*:v9\.9\.9/);
-    expect(await body(semverApp)).toBe('one-five\n');
+    expect(await body(semverApp)).toBe('one-six\n');
     expect((await view(semverApp)).mode).toBe('semver');
   });
 });
