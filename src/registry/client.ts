@@ -200,7 +200,9 @@ export class RegistryClient {
     method: 'HEAD' | 'GET',
     extra: Record<string, string> = {},
   ): Promise<Reply> {
-    const headers: Record<string, string> = { Accept: MANIFEST_TYPES, ...extra };
+    // Manifests need the list of kinds goku takes; a tags listing is plain JSON.
+    const accept = url.includes('/manifests/') ? MANIFEST_TYPES : 'application/json';
+    const headers: Record<string, string> = { Accept: accept, ...extra };
     const key = `${ref.registry}/${ref.repository}`;
     const known = this.auth.get(key);
     const usable = known && known.until > Date.now() ? known.header : null;
