@@ -104,7 +104,7 @@ export class Watcher {
     for (const a of Object.values(this.d.store.read().apps)) {
       if (!a.image) continue;
       const o = this.entry(a.name);
-      const due = o.nextPoll <= now.getTime() || this.timeReached(a.name, a.image, now);
+      const due = o.nextPoll <= now.getTime() || this.timeReached(a.name, a.image, o, now);
       if (due && !o.running) void this.poll(a.name);
       else if (!o.running) next = Math.min(next, o.nextPoll);
       if (this.running >= MAX_PARALLEL) return;
@@ -112,9 +112,14 @@ export class Watcher {
     this.quietUntil = next;
   }
 
-  /** A schedule's set time has come and nothing is held for it: poll now, it deploys what is newest. */
-  private timeReached(app: string, img: DeepReadonly<ImageSource>, now: Date): boolean {
-    return !!img.schedule?.at && !img.held && !this.d.updates.busy(app) && deployAllowed(img.schedule, now);
+  /**
+   * A schedule's set time has come, nothing is held for it, and no poll has run since: poll
+   * now, it deploys what is newest. Once: a failed poll then waits its backoff as any other.
+   */
+  private timeReached(app: string, img: DeepReadonly<ImageSource>, o: Observation, now: Date): boolean {
+    const at = img.schedule?.at;
+    if (!at || img.held || this.d.updates.busy(app) || !deployAllowed(img.schedule, now)) return false;
+    return o.lastPoll === null || Date.parse(o.lastPoll) < Date.parse(at);
   }
 
   /**
