@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Registry watcher cost and detection latency.
-//   node bench/watcher.mjs [--apps 200] [--seconds 120] [--interval 5] [--deployed 5] [--rounds 3]
+//   node bench/watcher.mjs [--apps 200] [--repos 200] [--seconds 120] [--interval 5] [--deployed 5] [--rounds 3]
 // One docker-registry on 127.0.0.1 with htpasswd auth (so the auth goku caches is exercised)
-// and its request log; N image apps on one repository, `--deployed` of them deployed (the
-// rest are polled the same way; the watcher only deploys apps that run). For `--seconds` at
+// and its request log; N image apps spread over `--repos` repositories (default: one each,
+// the worst case: polls of apps on one repository share the registry's answers), `--deployed`
+// of them deployed (the rest are polled the same way; the watcher only deploys apps that run). For `--seconds` at
 // GOKU_WATCH_INTERVAL=`--interval`: registry requests per poll per app, goku's CPU share of
 // one core, its RSS growth. Then `--rounds` times: a new version pushed, and the time until
 // the watcher's deploy starts (the release's startedAt), against the interval.
@@ -18,6 +19,7 @@ import { BASE, buildBase, cleanupGoku, cleanupOnce, freePort, ROOT, sh, startGok
 const { values } = parseArgs({
   options: {
     apps: { type: 'string', default: '200' },
+    repos: { type: 'string' },
     seconds: { type: 'string', default: '120' },
     interval: { type: 'string', default: '5' },
     deployed: { type: 'string', default: '5' },
@@ -25,6 +27,7 @@ const { values } = parseArgs({
   },
 });
 const APPS = Number(values.apps);
+const REPOS = Number(values.repos ?? values.apps);
 const SECONDS = Number(values.seconds);
 const INTERVAL = Number(values.interval);
 const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
@@ -61,7 +64,7 @@ const registryRequests = async (log) => {
   return { requests, polls };
 };
 
-function push(host, tag, body) {
+function push(host, tag, body, repo = 'r0') {
   const ctx = join(tmp, `ctx-${tag}`);
   sh('mkdir', ['-p', join(ctx, 'www')]);
   writeFileSync(join(ctx, 'www/index.html'), `${body}\n`);
@@ -69,9 +72,21 @@ function push(host, tag, body) {
     join(ctx, 'Dockerfile'),
     `FROM ${BASE}\nCOPY www /www\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
   );
-  const ref = `${host}/bench/watched:${tag}`;
+  const ref = `${host}/bench/${repo}:${tag}`;
   built.push(sh('docker', ['build', '-q', '-t', ref, ctx]).trim());
   sh('docker', ['push', ref], { env: { ...process.env, DOCKER_CONFIG: join(tmp, 'docker') } });
+  return ref;
+}
+
+/** The same image in `count` more repositories (the registry mounts its layers across them). */
+function copyTo(host, ref, tag, count) {
+  const env = { ...process.env, DOCKER_CONFIG: join(tmp, 'docker') };
+  for (let r = 1; r < count; r++) {
+    const to = `${host}/bench/r${r}:${tag}`;
+    sh('docker', ['tag', ref, to]);
+    sh('docker', ['push', to], { env });
+    sh('docker', ['rmi', to]);
+  }
 }
 
 try {
@@ -98,14 +113,15 @@ try {
     input: 'bench-secret',
     env: { ...process.env, DOCKER_CONFIG: join(tmp, 'docker') },
   });
-  push(host, 'v1.0.0', 'v1.0.0');
+  copyTo(host, push(host, 'v1.0.0', 'v1.0.0'), 'v1.0.0', REPOS);
 
   goku = await startGoku(tmp, { GOKU_WATCH_INTERVAL: String(INTERVAL), GOKU_CHECK_UPTIME: '0' });
   const bin = join(ROOT, 'bin/goku');
   const cli = (args, input) => sh(bin, args, { env: goku.env, ...(input ? { input } : {}) });
   cli(['registries:login', host, 'ci'], 'bench-secret');
   const apps = Array.from({ length: APPS }, (_, i) => `w${String(i).padStart(4, '0')}`);
-  for (const a of apps) cli(['apps:create', a, '--image', `${host}/bench/watched:v1.0.0`]);
+  for (const [i, a] of apps.entries())
+    cli(['apps:create', a, '--image', `${host}/bench/r${i % REPOS}:v1.0.0`]);
   const deployed = apps.slice(0, Number(values.deployed));
   for (const a of deployed) cli(['deploy', a]);
 
@@ -118,7 +134,9 @@ try {
   const secs = (t1 - t0) / 1000;
   const polls = req1.polls - req0.polls;
   const requests = req1.requests - req0.requests;
-  const perPoll = requests / polls;
+  // Each app polls once per interval (less up to 10 % of jitter); apps on one repository
+  // share the registry's answers, so tags listings can be fewer than app polls.
+  const perApp = requests / (APPS * (secs / INTERVAL));
   const cpu = ((cpu1 - cpu0) / clk / secs) * 100;
 
   // Detection latency: a new version pushed, until the watcher's deploy of it starts.
@@ -129,7 +147,7 @@ try {
     const pushed = Date.now();
     for (;;) {
       const rel = JSON.parse(cli(['releases', deployed[0], '--json'])).find(
-        (r) => r.source === `${host}/bench/watched:${tag}`,
+        (r) => r.source === `${host}/bench/r0:${tag}`,
       );
       if (rel) {
         latencies.push((Date.parse(rel.startedAt) - pushed) / 1000);
@@ -142,10 +160,10 @@ try {
   }
 
   console.log(
-    `registry watcher, ${APPS} image apps (${deployed.length} deployed), GOKU_WATCH_INTERVAL=${INTERVAL}, ${Math.round(secs)} s`,
+    `registry watcher, ${APPS} image apps on ${REPOS} repositories (${deployed.length} deployed), GOKU_WATCH_INTERVAL=${INTERVAL}, ${Math.round(secs)} s`,
   );
   console.log(
-    `registry requests per app per poll   ${perPoll.toFixed(2)}   (${requests} requests in ${polls} polls; ${((polls / APPS / secs) * INTERVAL).toFixed(2)} polls per app per interval)`,
+    `registry requests per app per interval   ${perApp.toFixed(2)}   (${requests} requests; ${polls} tags listings, ${(requests / polls).toFixed(2)} requests each)`,
   );
   console.log(`goku CPU, share of one core          ${cpu.toFixed(2)} %`);
   console.log(

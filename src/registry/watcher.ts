@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { deployAllowed } from '../core/schedule.js';
 import { desiredTag, eligibleTags, sortTags } from '../core/tag-policy.js';
-import { oneLine } from '../errors.js';
+import { GokuError, oneLine } from '../errors.js';
 import type { DeepReadonly, ImageSource, Store } from '../store/types.js';
 import type { RegistryClient } from './client.js';
 import { formatImageRef, type ImageRef, parseImageRef } from './reference.js';
@@ -24,8 +24,7 @@ export interface Observation {
   newestEligible: string | null;
   /** What the last poll did: deployed, held, left (auto off), nothing, or why not. */
   outcome: string;
-  /** The tags list's ETag and the tags it stood for (a 304 reuses them). */
-  etag: string | null;
+  /** The repository's tags at the last poll. */
   allTags: string[];
   /** The app's tag and policy the derived fields were computed for, and the tag wanted. */
   basis: string;
@@ -44,6 +43,8 @@ export interface WatcherDeps {
   random?: () => number;
 }
 
+/** How long one registry answer serves other apps' polls of the same repository and tag. */
+const SHARE_MS = 1000;
 /** How often due polls and schedules are looked at: a poll starts at most this late. */
 const TICK_MS = 500;
 /** Polls at once at most; more wait for the next tick. */
@@ -61,12 +62,19 @@ const MAX_BACKOFF_S = 600;
  */
 export class Watcher {
   private readonly obs = new Map<string, Observation>();
+  /** The last full tags listing per repository, with its ETag. */
+  private readonly listings = new Map<string, { tags: string[]; etag: string | null }>();
+  private readonly recent: Recent;
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
   /** No poll is due before this (epoch ms); the tick scans anyway (new apps, set times). */
   private quietUntil = 0;
 
-  constructor(private readonly d: WatcherDeps) {}
+  constructor(private readonly d: WatcherDeps) {
+    // Within a second of another poll's answer, and at most half an interval: an update is
+    // still seen within one interval and a second of its push.
+    this.recent = new Recent(Math.min(SHARE_MS, d.interval * 500), () => this.d.clock().getTime());
+  }
 
   start(): void {
     this.timer = setInterval(() => this.tick(), TICK_MS);
@@ -87,8 +95,16 @@ export class Watcher {
   tick(): void {
     const now = this.d.clock();
     this.d.updates.release(now);
+    this.recent.sweep();
     const apps = this.d.store.read().apps;
     for (const name of this.obs.keys()) if (!apps[name]?.image) this.obs.delete(name);
+    const followed = new Set<string>();
+    for (const a of Object.values(apps)) {
+      if (!a.image) continue;
+      const r = parseImageRef(a.image.ref);
+      followed.add(`${r.registry}/${r.repository}`);
+    }
+    for (const key of this.listings.keys()) if (!followed.has(key)) this.listings.delete(key);
     this.quietUntil = 0;
     this.pump(now);
   }
@@ -160,18 +176,14 @@ export class Watcher {
     explicit: boolean,
   ): Promise<void> {
     const ref = parseImageRef(img.ref);
-    const listed = await this.d.registry.listTags(ref, o.etag);
+    const tags = await this.tagsOf(ref, explicit);
     const policy = policyOf(img);
     // The tags are read as versions only when they, the app's tag or its policy changed.
     const basis = `${ref.tag}|${policy.mode}`;
-    if (
-      !('notModified' in listed) &&
-      (listed.tags.length !== o.allTags.length || listed.tags.some((t, i) => t !== o.allTags[i]))
-    ) {
-      o.allTags = listed.tags;
+    if (tags !== o.allTags) {
+      o.allTags = tags;
       o.basis = '';
     }
-    if (!('notModified' in listed)) o.etag = listed.etag;
     if (o.basis !== basis) {
       o.tags = sortTags(o.allTags);
       o.newestEligible = eligibleTags(o.allTags, ref.tag)[0] ?? null;
@@ -189,7 +201,9 @@ export class Watcher {
     }
     const wanted: ImageRef = { ...ref, tag, digest: null };
     o.desiredTag = tag;
-    o.desiredDigest = await this.d.registry.resolveDigest(wanted);
+    o.desiredDigest = await this.recent.get(`digest ${formatImageRef(wanted)}`, explicit, () =>
+      this.d.registry.resolveDigest(wanted),
+    );
     o.outcome = await this.act(app, img, formatImageRef(wanted), o.desiredDigest, explicit);
   }
 
@@ -217,6 +231,28 @@ export class Watcher {
         : `deploying ${wanted} failed (see goku releases ${app})`;
     }
     return offer.message;
+  }
+
+  /**
+   * The repository's tags: one listing serves every app that follows the repository and polls
+   * within SHARE_MS of it (an explicit poll asks afresh); the last full listing and its ETag
+   * answer a 304. The same array comes back while the tags stay the same.
+   */
+  private tagsOf(ref: ImageRef, fresh: boolean): Promise<string[]> {
+    const key = `${ref.registry}/${ref.repository}`;
+    return this.recent.get(`tags ${key}`, fresh, async () => {
+      const last = this.listings.get(key);
+      const listed = await this.d.registry.listTags(ref, last?.etag ?? null);
+      if ('notModified' in listed) {
+        if (last) return last.tags;
+        throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} answered 304 to a first tags listing`);
+      }
+      const same =
+        last && last.tags.length === listed.tags.length && last.tags.every((t, i) => t === listed.tags[i]);
+      const kept = same ? last.tags : listed.tags;
+      this.listings.set(key, { tags: kept, etag: listed.etag });
+      return kept;
+    });
   }
 
   /** A set time that has come is used up by this poll: it deployed what was newest, or there was nothing newer. */
@@ -253,7 +289,6 @@ export class Watcher {
         desiredDigest: null,
         newestEligible: null,
         outcome: 'not polled yet',
-        etag: null,
         allTags: [],
         basis: '',
         wanted: null,
@@ -262,5 +297,32 @@ export class Watcher {
       this.obs.set(app, o);
     }
     return o;
+  }
+}
+
+/** Registry answers shared by the polls that ask the same within `ttlMs`; a failure is not kept. */
+class Recent {
+  private readonly map = new Map<string, { at: number; value: Promise<unknown> }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  get<T>(key: string, fresh: boolean, ask: () => Promise<T>): Promise<T> {
+    const t = this.now();
+    const hit = this.map.get(key);
+    if (!fresh && hit && t - hit.at < this.ttlMs) return hit.value as Promise<T>;
+    const value = ask();
+    this.map.set(key, { at: t, value });
+    value.catch(() => {
+      if (this.map.get(key)?.value === value) this.map.delete(key);
+    });
+    return value;
+  }
+
+  sweep(): void {
+    const t = this.now();
+    for (const [k, v] of this.map) if (t - v.at >= this.ttlMs) this.map.delete(k);
   }
 }
