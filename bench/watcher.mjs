@@ -129,7 +129,12 @@ try {
   await new Promise((r) => setTimeout(r, INTERVAL * 1000 + 2000));
   const pid = goku.server.pid;
   const [req0, cpu0, rss0, t0] = [await registryRequests(log), cpuTicks(pid), rssMb(pid), Date.now()];
-  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  // RSS every 30 s: a leak keeps climbing, a heap settling at a larger size levels off.
+  const rssSeries = [rss0];
+  for (let left = SECONDS; left > 0; left -= 30) {
+    await new Promise((r) => setTimeout(r, Math.min(30, left) * 1000));
+    rssSeries.push(rssMb(pid));
+  }
   const [req1, cpu1, rss1, t1] = [await registryRequests(log), cpuTicks(pid), rssMb(pid), Date.now()];
   const secs = (t1 - t0) / 1000;
   const polls = req1.polls - req0.polls;
@@ -167,7 +172,7 @@ try {
   );
   console.log(`goku CPU, share of one core          ${cpu.toFixed(2)} %`);
   console.log(
-    `goku RSS                             ${rss0.toFixed(1)} MB -> ${rss1.toFixed(1)} MB (${(rss1 - rss0).toFixed(1)} MB)`,
+    `goku RSS                             ${rss0.toFixed(1)} MB -> ${rss1.toFixed(1)} MB (${(rss1 - rss0).toFixed(1)} MB; every 30 s: ${rssSeries.map((x) => x.toFixed(0)).join(', ')})`,
   );
   console.log(
     `push to deploy start                 ${latencies.map((l) => `${l.toFixed(2)} s`).join(', ')} (interval ${INTERVAL} s)`,
