@@ -73,17 +73,18 @@ async function update(watch: WatchService, app: string, body: unknown): Promise<
       'give pinned_tag (a tag, or "" to follow semver) and/or auto_deploy',
     );
   }
+  // The pin first: one that fails (a bad or missing tag) changes nothing, auto-deploy included.
   const said: string[] = [];
-  if (auto !== undefined) {
-    await watch.auto(app, auto);
-    said.push(`auto-deploy ${auto ? 'on' : 'off'}`);
-  }
   if (pin === '') {
     await watch.reset(app);
     said.push('follows semver');
   } else if (pin !== undefined) {
     await watch.pin(app, pin, 'api', () => undefined);
     said.push(`pinned to ${pin} and deployed`);
+  }
+  if (auto !== undefined) {
+    await watch.auto(app, auto);
+    said.push(`auto-deploy ${auto ? 'on' : 'off'}`);
   }
   return { message: `${app}: ${said.join('; ')}` };
 }

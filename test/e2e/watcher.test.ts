@@ -215,11 +215,13 @@ describe('registry watcher', () => {
       [],
       'nope',
       '{"pinned_tag": "bad tag!"}',
+      { pinned_tag: 'bad tag!', auto_deploy: false },
     ]) {
       const r = await api('POST', `/tags/${semverApp}`, { body: bad });
       expect(r.status, JSON.stringify(bad)).toBe(400);
       expect(typeof r.json.message).toBe('string');
     }
+    expect((await api('GET', '/repos')).json[semverApp]).toMatchObject({ auto_deploy: true });
     const git = `${p}-git`;
     const key = await server.cli(['apps:create', git]);
     expect(key.code).toBe(0);
