@@ -40,6 +40,16 @@ export interface ScheduleView {
   nextDeploy: string | null;
 }
 
+/** A held update in one line: what, since when, brought by what. */
+export function heldLine(held: DeepReadonly<HeldUpdate> | null | undefined): string {
+  return held ? `${held.ref} (held since ${held.since}, from ${held.by})` : '-';
+}
+
+/** What a poll came to, in one line: its error, else its outcome. */
+export function pollSummary(o: Observation): string {
+  return o.lastError ? `the poll failed: ${o.lastError}` : o.outcome;
+}
+
 /** The registry watcher's and the schedule's commands (watch:*, schedule:*), for every caller. */
 export class WatchService {
   constructor(

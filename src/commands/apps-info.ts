@@ -1,3 +1,4 @@
+import { heldLine } from '../app/watch.js';
 import { json } from '../cli/format.js';
 import { assertAppName } from '../core/names.js';
 import type { Command } from './types.js';
@@ -23,9 +24,7 @@ export const appsInfo: Command = {
             `Source:         image ${img.ref}`,
             `Digest:         ${img.digest ?? 'none deployed yet'}`,
             `Pulled:         ${img.pulledAt ?? '-'}`,
-            ...(img.held
-              ? [`Pending:        ${img.held.ref} (held by its schedule since ${img.held.since})`]
-              : []),
+            ...(img.held ? [`Pending:        ${heldLine(img.held)}`] : []),
           ]
         : [`Source:         git`, `Default branch: ${info.defaultBranch ?? '-'}`]),
       `Created:        ${info.createdAt}`,

@@ -1,3 +1,4 @@
+import { heldLine } from '../app/watch.js';
 import { json } from '../cli/format.js';
 import { assertAppName } from '../core/names.js';
 import type { Command } from './types.js';
@@ -16,9 +17,7 @@ export const schedule: Command = {
       io.out(json({ app: v.app, schedule: v.schedule, pending: v.held }));
       return 0;
     }
-    io.out(
-      `Schedule: ${scheduleLine(v.schedule)}\nPending:  ${v.held ? `${v.held.ref} (held since ${v.held.since}, from ${v.held.by})` : '-'}\n`,
-    );
+    io.out(`Schedule: ${scheduleLine(v.schedule)}\nPending:  ${heldLine(v.held)}\n`);
     return 0;
   },
 };

@@ -1,3 +1,4 @@
+import { pollSummary } from '../app/watch.js';
 import { assertAppName } from '../core/names.js';
 import { GokuError } from '../errors.js';
 import type { Command } from './types.js';
@@ -13,9 +14,7 @@ export const watchAuto: Command = {
     const v = args[1];
     if (v !== 'on' && v !== 'off') throw new GokuError('GOKU_ERR_USAGE', 'usage: goku watch:auto APP on|off');
     const o = await services.watch.auto(app, v === 'on');
-    io.out(
-      `auto-deploy of ${app} is ${v}${o ? `; ${o.lastError ? `the poll failed: ${o.lastError}` : o.outcome}` : ''}\n`,
-    );
+    io.out(`auto-deploy of ${app} is ${v}${o ? `; ${pollSummary(o)}` : ''}\n`);
     return 0;
   },
 };

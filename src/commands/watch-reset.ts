@@ -1,3 +1,4 @@
+import { pollSummary } from '../app/watch.js';
 import { assertAppName } from '../core/names.js';
 import type { Command } from './types.js';
 
@@ -10,9 +11,7 @@ export const watchReset: Command = {
   async run({ args, io, services }) {
     const app = assertAppName(args[0] as string);
     const o = await services.watch.reset(app);
-    io.out(
-      `${app} follows the newest version; ${o.lastError ? `the poll failed: ${o.lastError}` : o.outcome}\n`,
-    );
+    io.out(`${app} follows the newest version; ${pollSummary(o)}\n`);
     return 0;
   },
 };

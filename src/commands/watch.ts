@@ -1,4 +1,4 @@
-import type { WatchView } from '../app/watch.js';
+import { heldLine, type WatchView } from '../app/watch.js';
 import { json } from '../cli/format.js';
 import { assertAppName } from '../core/names.js';
 import type { Command } from './types.js';
@@ -31,7 +31,7 @@ export function watchText(v: WatchView): string {
     `Last poll:       ${v.lastPoll ?? 'not yet'}${v.lastError ? ` (error: ${v.lastError})` : ''}`,
     `Last outcome:    ${v.lastOutcome}`,
     `Next poll:       ${v.nextPoll ?? 'within GOKU_WATCH_INTERVAL'}`,
-    `Pending:         ${v.held ? `${v.held.ref} (held since ${v.held.since}, from ${v.held.by})` : '-'}`,
+    `Pending:         ${heldLine(v.held)}`,
     `Schedule:        ${scheduleLine(v.schedule)}`,
   ];
   return `${lines.join('\n')}\n`;

@@ -1,4 +1,4 @@
-import type { WatchService, WatchView } from '../app/watch.js';
+import { pollSummary, type WatchService, type WatchView } from '../app/watch.js';
 import { isValidAppName } from '../core/names.js';
 import { GokuError } from '../errors.js';
 import { formatImageRef, parseImageRef } from '../registry/reference.js';
@@ -32,7 +32,7 @@ export async function watcherRoute(
   if (m[2]) {
     if (method !== 'POST') return null;
     const o = await watch.reset(app);
-    return { status: 200, body: { message: `${app} follows semver; ${o.lastError ?? o.outcome}` } };
+    return { status: 200, body: { message: `${app} follows semver; ${pollSummary(o)}` } };
   }
   if (method === 'GET') return { status: 200, body: { repo_tag: repoTag(watch.view(app)) } };
   if (method !== 'POST') return null;

@@ -63,7 +63,7 @@ const MAX_BACKOFF_S = 600;
 export class Watcher {
   private readonly obs = new Map<string, Observation>();
   /** The last full tags listing per repository, with its ETag. */
-  private readonly listings = new Map<string, { tags: string[]; etag: string | null }>();
+  private readonly listings = new Map<string, { tags: string[]; etag: string | null; at: number }>();
   private readonly recent: Recent;
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
@@ -98,13 +98,9 @@ export class Watcher {
     this.recent.sweep();
     const apps = this.d.store.read().apps;
     for (const name of this.obs.keys()) if (!apps[name]?.image) this.obs.delete(name);
-    const followed = new Set<string>();
-    for (const a of Object.values(apps)) {
-      if (!a.image) continue;
-      const r = parseImageRef(a.image.ref);
-      followed.add(`${r.registry}/${r.repository}`);
-    }
-    for (const key of this.listings.keys()) if (!followed.has(key)) this.listings.delete(key);
+    // A repository no app has listed for ten intervals is followed no more.
+    const stale = now.getTime() - this.d.interval * 10_000;
+    for (const [key, l] of this.listings) if (l.at < stale) this.listings.delete(key);
     this.quietUntil = 0;
     this.pump(now);
   }
@@ -244,13 +240,16 @@ export class Watcher {
       const last = this.listings.get(key);
       const listed = await this.d.registry.listTags(ref, last?.etag ?? null);
       if ('notModified' in listed) {
-        if (last) return last.tags;
+        if (last) {
+          last.at = this.d.clock().getTime();
+          return last.tags;
+        }
         throw new GokuError('GOKU_ERR_REGISTRY', `${ref.registry} answered 304 to a first tags listing`);
       }
       const same =
         last && last.tags.length === listed.tags.length && last.tags.every((t, i) => t === listed.tags[i]);
       const kept = same ? last.tags : listed.tags;
-      this.listings.set(key, { tags: kept, etag: listed.etag });
+      this.listings.set(key, { tags: kept, etag: listed.etag, at: this.d.clock().getTime() });
       return kept;
     });
   }
