@@ -3,7 +3,7 @@ import type { WatchPolicy } from '../core/tag-policy.js';
 import { GokuError } from '../errors.js';
 import type { Out } from '../pipeline/context.js';
 import type { Deployer } from '../pipeline/deployer.js';
-import { formatImageRef, parseImageRef } from '../registry/reference.js';
+import { parseImageRef, withTag } from '../registry/reference.js';
 import { policyOf } from '../registry/updates.js';
 import type { Observation, Watcher } from '../registry/watcher.js';
 import type { DeepReadonly, HeldUpdate, ImageSource, Store } from '../store/types.js';
@@ -94,17 +94,13 @@ export class WatchService {
   /** watch:pin: follow TAG (redeployed whenever its digest changes) and deploy it now. */
   async pin(app: string, tag: string, by: string, out: Out): Promise<void> {
     const img = this.image(app);
-    const cur = parseImageRef(img.ref);
-    const next = parseImageRef(`${cur.registry}/${cur.repository}:${tag}`);
-    if (next.tag !== tag || next.digest) {
-      throw new GokuError('GOKU_ERR_INVALID_IMAGE', `invalid tag ${JSON.stringify(tag.slice(0, 40))}`);
-    }
+    const next = withTag(img.ref, tag);
     // Pinned before the deploy, so a poll meanwhile does not move the app elsewhere; a deploy
     // that fails (no such tag, a failed check) leaves the policy as it was.
     const before = img.watch ? { ...img.watch } : null;
     await this.setPolicy(app, { mode: 'pinned' });
     try {
-      await this.d.deployer.deploy(app, { kind: 'image', by, ref: formatImageRef(next) }, out);
+      await this.d.deployer.deploy(app, { kind: 'image', by, ref: next }, out);
     } catch (err) {
       await this.d.store.update((s) => {
         const i = s.apps[app]?.image;

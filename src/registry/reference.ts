@@ -88,6 +88,19 @@ export function formatImageRef(r: ImageRef): string {
   return `${r.registry}/${r.repository}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }
 
+/**
+ * The canonical reference to TAG of the same repository (watch:pin, a `{"service", "tag"}`
+ * hook); GOKU_ERR_INVALID_IMAGE when TAG is not a tag.
+ */
+export function withTag(refText: string, tag: string): string {
+  const cur = parseImageRef(refText);
+  const next = parseImageRef(`${cur.registry}/${cur.repository}:${tag}`);
+  if (next.tag !== tag || next.digest) {
+    throw new GokuError('GOKU_ERR_INVALID_IMAGE', `invalid tag ${JSON.stringify(tag.slice(0, 40))}`);
+  }
+  return formatImageRef(next);
+}
+
 /** What the Docker engine pulls for a digest: `HOST/REPO@sha256:…` (HOST: the registry or its mirror). */
 export function pullName(host: string, r: ImageRef, digest: string): string {
   return `${host}/${r.repository}@${digest}`;

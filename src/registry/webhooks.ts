@@ -7,7 +7,7 @@ import { GokuError, oneLine } from '../errors.js';
 import type { Settings } from '../settings.js';
 import type { DeepReadonly, ImageSource, Store } from '../store/types.js';
 import { type ImageUpdate, parseDeployHook, parseDockerHub, parseRegistryEvents } from './payloads.js';
-import { formatImageRef, parseImageRef } from './reference.js';
+import { formatImageRef, parseImageRef, withTag } from './reference.js';
 import { type ImageUpdates, policyOf } from './updates.js';
 
 export type HookKind = 'dockerhub' | 'registry' | 'deploy';
@@ -102,11 +102,7 @@ export class Webhooks {
     if (!rec.image) {
       throw new GokuError('GOKU_ERR_SOURCE_MISMATCH', `app ${app} deploys by git push, not from an image`);
     }
-    let ref: string | null = null;
-    if (tag !== null) {
-      const cur = parseImageRef(rec.image.ref);
-      ref = formatImageRef(parseImageRef(`${cur.registry}/${cur.repository}:${tag}`));
-    }
+    const ref = tag === null ? null : withTag(rec.image.ref, tag);
     const offer = await this.d.updates.offer(app, ref, 'webhook');
     return { status: 202, body: { message: offer.message, apps: offer.status === 'queued' ? [app] : [] } };
   }
