@@ -56,6 +56,10 @@ export const ERROR_CODES = {
   GOKU_ERR_WEBHOOK_OWNER: { text: 'Docker Hub namespace is not in GOKU_WEBHOOK_OWNERS', status: 403 },
   GOKU_ERR_BODY_TOO_LARGE: { text: 'request body is over the limit', status: 413 },
   GOKU_ERR_UNAUTHORIZED: { text: 'the admin bearer token is missing or wrong', status: 401 },
+  GOKU_ERR_OUTSIDE_WINDOW: {
+    text: 'app may not run two copies and its deploy window is closed (add --force)',
+    status: 409,
+  },
   GOKU_ERR_NOT_WATCHED: { text: 'app is not an image app the registry watcher follows', status: 400 },
   GOKU_ERR_NOT_FOUND: { text: 'no such HTTP route', status: 404 },
   GOKU_ERR_DOCKER_TIMEOUT: { text: 'the Docker engine did not answer in time', status: 504 },

@@ -168,6 +168,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
+  const clock = () => new Date();
   const { registry, logins } = await makeRegistry(settings, home, store);
   const pipeline = {
     settings: { ...settings, GOKU_HOME: home },
@@ -179,6 +180,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     registry,
     log,
     homeLabel,
+    clock,
   };
   const deployer = new Deployer(pipeline);
   const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
@@ -186,7 +188,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   await resumeRouting({ store, reconciler, routes, proxy, log });
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
-  const images = await followImages({ settings, home, store, deployer, registry, log });
+  const images = await followImages({ settings, home, store, deployer, registry, log, clock });
   const services: Services = {
     settings,
     store,
@@ -253,9 +255,9 @@ async function followImages(d: {
   deployer: Deployer;
   registry: RegistryClient;
   log: Logger;
+  clock: () => Date;
 }): Promise<{ updates: ImageUpdates; watcher: Watcher; webhooks: Webhooks; watch: WatchService }> {
-  const clock = () => new Date();
-  const { store, deployer, log } = d;
+  const { store, deployer, log, clock } = d;
   const updates = new ImageUpdates({ store, deployer, log, clock });
   const watcher = new Watcher({
     store,

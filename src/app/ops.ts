@@ -202,10 +202,10 @@ export class AppOps {
   }
 
   /** Pulls and deploys an image app now; with `ref` it follows that image from then on. */
-  deploy(app: string, ref: string | null, by: string, out: Out): Promise<void> {
+  deploy(app: string, ref: string | null, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
     if (ref !== null) parseImageRef(ref); // a bad reference is refused before the lock
-    return this.d.deployer.deploy(app, { kind: 'image', by, ref }, out);
+    return this.d.deployer.deploy(app, { kind: 'image', by, ref, force }, out);
   }
 
   /**
@@ -267,12 +267,12 @@ export class AppOps {
     return this.d.deployer.destroy(app, out);
   }
 
-  restart(app: string, by: string, out: Out): Promise<void> {
+  restart(app: string, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
-    return this.d.deployer.deploy(app, { kind: 'restart', by }, out);
+    return this.d.deployer.deploy(app, { kind: 'restart', by, force }, out);
   }
 
-  async scale(app: string, raw: string, by: string, out: Out): Promise<void> {
+  async scale(app: string, raw: string, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
     const max = this.d.settings.GOKU_MAX_SCALE;
     const n = Number(raw);
@@ -282,12 +282,12 @@ export class AppOps {
         `invalid instance count ${JSON.stringify(raw.slice(0, 20))}: a whole number from 0 to ${max} (GOKU_MAX_SCALE)`,
       );
     }
-    await this.d.deployer.deploy(app, { kind: 'scale', by, count: n }, out);
+    await this.d.deployer.deploy(app, { kind: 'scale', by, count: n, force }, out);
   }
 
-  rollback(app: string, target: number | null, by: string, out: Out): Promise<void> {
+  rollback(app: string, target: number | null, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
-    return this.d.deployer.deploy(app, { kind: 'rollback', by, target }, out);
+    return this.d.deployer.deploy(app, { kind: 'rollback', by, target, force }, out);
   }
 
   /** Every domain the app is served at: per deployment, and the extra ones (domains:add). */
@@ -351,11 +351,18 @@ export class AppOps {
   }
 
   /** Sets and unsets env vars in one change (validated before anything is touched). */
-  async setConfig(app: string, change: ConfigChange, restart: boolean, by: string, out: Out): Promise<void> {
+  async setConfig(
+    app: string,
+    change: ConfigChange,
+    restart: boolean,
+    by: string,
+    out: Out,
+    force = false,
+  ): Promise<void> {
     // Refused at once if it cannot fit; the deploy applies the change to the env it finds
     // under the app's lock, so two changes queued one behind the other both take effect.
     assertConfigSize(applyConfigChange(this.get(app).env, change));
-    await this.d.deployer.deploy(app, { kind: 'config', by, change, restart }, out);
+    await this.d.deployer.deploy(app, { kind: 'config', by, change, restart, force }, out);
   }
 
   releases(app: string): ReleaseView[] {

@@ -36,6 +36,8 @@ export interface WatchView {
 export interface ScheduleView {
   window: string | null;
   at: string | null;
+  /** The app may not run two copies: its deploys stop the old container first. */
+  downtime: boolean;
   /** When held updates deploy: null when the schedule allows them now. */
   nextDeploy: string | null;
 }
@@ -92,7 +94,7 @@ export class WatchService {
   }
 
   /** watch:pin: follow TAG (redeployed whenever its digest changes) and deploy it now. */
-  async pin(app: string, tag: string, by: string, out: Out): Promise<void> {
+  async pin(app: string, tag: string, by: string, out: Out, force = false): Promise<void> {
     const img = this.image(app);
     const next = withTag(img.ref, tag);
     // Pinned before the deploy, so a poll meanwhile does not move the app elsewhere; a deploy
@@ -100,7 +102,7 @@ export class WatchService {
     const before = img.watch ? { ...img.watch } : null;
     await this.setPolicy(app, { mode: 'pinned' });
     try {
-      await this.d.deployer.deploy(app, { kind: 'image', by, ref: next }, out);
+      await this.d.deployer.deploy(app, { kind: 'image', by, ref: next, force }, out);
     } catch (err) {
       await this.d.store.update((s) => {
         const i = s.apps[app]?.image;
@@ -126,16 +128,31 @@ export class WatchService {
     return on ? this.d.watcher.poll(app, { explicit: true }) : null;
   }
 
-  /** schedule:set: a daily window (HH:MM-HH:MM, UTC) or one set time (--at). */
-  async setSchedule(app: string, spec: { window?: string; at?: string }): Promise<ScheduleView> {
+  /**
+   * schedule:set: a daily window (HH:MM-HH:MM, UTC) or one set time (--at); downtime: the app
+   * may not run two copies, so its deploys stop the old container first.
+   */
+  async setSchedule(
+    app: string,
+    spec: { window?: string; at?: string; downtime?: boolean },
+  ): Promise<ScheduleView> {
     this.image(app);
     if ((spec.window === undefined) === (spec.at === undefined)) {
       throw new GokuError('GOKU_ERR_USAGE', 'give a window HH:MM-HH:MM or --at TIME, not both');
     }
-    const schedule: Schedule =
-      spec.window !== undefined
+    const scale = this.d.store.read().apps[app]?.scale ?? 1;
+    if (spec.downtime && scale > 1) {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        `${app} runs ${scale} instances; an app that may not run two copies (--downtime) runs one: ps:scale ${app} 1 first`,
+      );
+    }
+    const schedule: Schedule = {
+      ...(spec.window !== undefined
         ? { window: parseWindow(spec.window) }
-        : { at: parseAt(spec.at as string, this.d.clock()).toISOString() };
+        : { at: parseAt(spec.at as string, this.d.clock()).toISOString() }),
+      ...(spec.downtime ? { downtime: true } : {}),
+    };
     await this.d.store.update((s) => {
       const img = s.apps[app]?.image;
       if (img) img.schedule = schedule;
@@ -159,6 +176,7 @@ export class WatchService {
     return {
       window: s.window ? `${formatWindow(s.window)} UTC` : null,
       at: s.at ?? null,
+      downtime: s.downtime === true,
       nextDeploy: next ? next.toISOString() : null,
     };
   }

@@ -40,5 +40,6 @@ export function watchText(v: WatchView): string {
 export function scheduleLine(s: WatchView['schedule']): string {
   if (!s) return 'none (updates deploy at once)';
   const what = s.window ? `daily window ${s.window}` : `once at ${s.at}`;
-  return `${what}; ${s.nextDeploy ? `updates wait until ${s.nextDeploy}` : 'updates deploy now'}`;
+  const stops = s.downtime ? '; deploys stop the old container first (--downtime)' : '';
+  return `${what}; ${s.nextDeploy ? `updates wait until ${s.nextDeploy}` : 'updates deploy now'}${stops}`;
 }

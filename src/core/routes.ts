@@ -136,3 +136,22 @@ export function deploymentDomains(opts: {
   for (const d of [...opts.cname, ...opts.extra]) if (!out.includes(d)) out.push(d);
   return out;
 }
+
+/**
+ * The route with each instance address moved (old IP → new IP), for containers that were
+ * stopped and started again: Docker may give them other addresses.
+ */
+export function remapRoute(route: Route, moved: ReadonlyMap<string, string>): Route {
+  const move = (target: string) => {
+    const at = target.lastIndexOf(':');
+    const ip = target.slice(0, at);
+    return `${moved.get(ip) ?? ip}${target.slice(at)}`;
+  };
+  return {
+    ...route,
+    domains: [...route.domains],
+    upstreams: route.upstreams.map(move),
+    ...(route.backups ? { backups: route.backups.map(move) } : {}),
+    streams: route.streams.map((st) => ({ mapping: { ...st.mapping }, targets: st.targets.map(move) })),
+  };
+}

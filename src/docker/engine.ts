@@ -285,6 +285,26 @@ export class DockerEngine implements ContainerRuntime {
     await this.docker.getContainer(id).rename({ name });
   }
 
+  /** Graceful stop (SIGTERM, then kill after the grace period); an already stopped one is fine. */
+  async stopContainer(id: string, graceSeconds = 10): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: graceSeconds });
+    } catch (err) {
+      // 304: already stopped.
+      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+    }
+  }
+
+  /** Starts a stopped container again; a running one is fine. */
+  async startContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      // 304: already running.
+      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+    }
+  }
+
   /** Graceful stop (SIGTERM, then kill after the grace period), then removal; a missing container is fine. */
   async ensureContainerStoppedAndRemoved(id: string, graceSeconds = 10): Promise<void> {
     const c = this.docker.getContainer(id);

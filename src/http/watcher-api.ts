@@ -59,13 +59,19 @@ function repoTag(v: WatchView): string {
   return formatImageRef({ ...ref, tag: v.desiredTag ?? ref.tag, digest: v.desiredTag ? null : ref.digest });
 }
 
-/** POST /tags/APP: pinned_tag (a tag, or "" for semver) and/or auto_deploy; the pin deploys now. */
+/** POST /tags/APP: pinned_tag (a tag, or "" for semver) and/or auto_deploy (and force); the pin deploys now. */
 async function update(watch: WatchService, app: string, body: unknown): Promise<{ message: string }> {
-  const b = body as { pinned_tag?: unknown; auto_deploy?: unknown } | null;
-  const pin = b && typeof b === 'object' && !Array.isArray(b) ? b.pinned_tag : undefined;
-  const auto = b && typeof b === 'object' && !Array.isArray(b) ? b.auto_deploy : undefined;
-  if ((pin !== undefined && typeof pin !== 'string') || (auto !== undefined && typeof auto !== 'boolean')) {
-    throw new GokuError('GOKU_ERR_USAGE', 'pinned_tag must be a string and auto_deploy a boolean');
+  const b = body as { pinned_tag?: unknown; auto_deploy?: unknown; force?: unknown } | null;
+  const obj = b && typeof b === 'object' && !Array.isArray(b) ? b : null;
+  const pin = obj?.pinned_tag;
+  const auto = obj?.auto_deploy;
+  const force = obj?.force;
+  if (
+    (pin !== undefined && typeof pin !== 'string') ||
+    (auto !== undefined && typeof auto !== 'boolean') ||
+    (force !== undefined && typeof force !== 'boolean')
+  ) {
+    throw new GokuError('GOKU_ERR_USAGE', 'pinned_tag must be a string, and auto_deploy and force booleans');
   }
   if (pin === undefined && auto === undefined) {
     throw new GokuError(
@@ -79,7 +85,8 @@ async function update(watch: WatchService, app: string, body: unknown): Promise<
     await watch.reset(app);
     said.push('follows semver');
   } else if (pin !== undefined) {
-    await watch.pin(app, pin, 'api', () => undefined);
+    // force: deploy now although the app may not run two copies and its window is closed.
+    await watch.pin(app, pin, 'api', () => undefined, force === true);
     said.push(`pinned to ${pin} and deployed`);
   }
   if (auto !== undefined) {

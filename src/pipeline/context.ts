@@ -25,6 +25,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Label value that marks this server's Docker objects (its GOKU_HOME). */
   homeLabel: string;
+  /** The time deploy windows are judged by (tests move it inside the process). */
+  clock: () => Date;
 }
 
 /** The app's record as the store holds it now; a missing app is a coded error. */

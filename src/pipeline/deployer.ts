@@ -14,7 +14,7 @@ import {
   thaw,
 } from '../store/types.js';
 import { appView, type Out, type PipelineDeps, urlOf } from './context.js';
-import { assertDeploymentNameFree, assertDomainsFree } from './guards.js';
+import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } from './guards.js';
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
 import { destroyApp, removeDeployment } from './retire.js';
 import { switchTo } from './switch.js';
@@ -58,17 +58,32 @@ interface PendingPush {
  */
 export type DeploySource =
   /** Pushed commits of branches: sources/git.ts builds each. */
-  | { kind: 'push'; push: PushRequest }
-  /** An image app's registry image (ref: switch the app to this reference first). */
-  | { kind: 'image'; by: string; ref: string | null }
-  /** The running image of every deployment again. */
-  | { kind: 'restart'; by: string }
-  /** The running images with a new env (restart: false only stores it). */
-  | { kind: 'config'; by: string; change: ConfigChange; restart: boolean }
-  /** The default deployment's image as N instances. */
-  | { kind: 'scale'; by: string; count: number }
-  /** An earlier release's image and config (null: the one before the current). */
-  | { kind: 'rollback'; by: string; target: number | null };
+  (
+    | { kind: 'push'; push: PushRequest }
+    /** An image app's registry image (ref: switch the app to this reference first). */
+    | { kind: 'image'; by: string; ref: string | null }
+    /** The running image of every deployment again. */
+    | { kind: 'restart'; by: string }
+    /** The running images with a new env (restart: false only stores it). */
+    | { kind: 'config'; by: string; change: ConfigChange; restart: boolean }
+    /** The default deployment's image as N instances. */
+    | { kind: 'scale'; by: string; count: number }
+    /** An earlier release's image and config (null: the one before the current). */
+    | { kind: 'rollback'; by: string; target: number | null }
+  ) & {
+    /** Deploy now although the app may not run two copies and its schedule does not allow it (--force). */
+    force?: boolean;
+  };
+
+/** What each kind is called in the refusal of a stop-first deploy outside its window. */
+const WHAT: Record<DeploySource['kind'], string> = {
+  push: 'a push',
+  image: 'a deploy',
+  restart: 'a restart',
+  config: 'a config change',
+  scale: 'a scale change',
+  rollback: 'a rollback',
+};
 
 /** How long git gets after the hook's verdict to update the refs and exit. */
 const LANDING_TIMEOUT_MS = 120_000;
@@ -85,6 +100,13 @@ export class Deployer {
    * the old containers continues afterwards under the app's lock.
    */
   deploy(app: string, source: DeploySource, out: Out): Promise<void> {
+    const stops =
+      !(source.kind === 'config' && !source.restart) && !(source.kind === 'scale' && source.count === 0);
+    try {
+      if (stops) assertDowntimeAllowed(this.d, app, WHAT[source.kind], source.force === true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     switch (source.kind) {
       case 'push':
         return this.handlePush({ ...source.push, app }, out);

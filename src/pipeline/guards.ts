@@ -1,3 +1,4 @@
+import { deployAllowed, formatWindow, nextDeployTime } from '../core/schedule.js';
 import { GokuError } from '../errors.js';
 import { containerName, type PipelineDeps } from './context.js';
 
@@ -55,8 +56,39 @@ export async function assertNamesOurs(d: PipelineDeps, deployment: string, count
   }
 }
 
+/**
+ * An app that may not run two copies (schedule --downtime) is down during each deploy, so one
+ * asked for while its schedule does not allow deploys is refused unless forced. Updates that
+ * passed the schedule (webhooks, the watcher, a window opening) come forced; an app with no
+ * running container has nothing to stop.
+ */
+export function assertDowntimeAllowed(d: PipelineDeps, app: string, what: string, force: boolean): void {
+  const rec = d.store.read().apps[app];
+  const s = rec?.image?.schedule;
+  if (!rec || !s?.downtime || force) return;
+  const running = Object.values(rec.deployments).some((dep) =>
+    (dep.containerIds ?? [dep.containerId]).some(Boolean),
+  );
+  const now = d.clock();
+  if (!running || deployAllowed(s, now)) return;
+  const when = nextDeployTime(s, now)?.toISOString() ?? 'its schedule allows it';
+  const rule = s.window
+    ? `its window ${formatWindow(s.window)} UTC opens at ${when}`
+    : `its set time is ${when}`;
+  throw new GokuError(
+    'GOKU_ERR_OUTSIDE_WINDOW',
+    `${app} may not run two copies (schedule --downtime), so ${what} stops it for a while, and ${rule}; wait, or add --force to do it now`,
+  );
+}
+
 /** The stored instance count may have been written by hand (APP/CONTAINERS in Consul). */
 export function assertScale(d: PipelineDeps, app: string, count: number): void {
+  if (count > 1 && d.store.read().apps[app]?.image?.schedule?.downtime) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${app} may not run two copies (schedule --downtime), so it runs at most one instance; scale it to 0 or 1, or set its schedule again without --downtime`,
+    );
+  }
   const max = d.settings.GOKU_MAX_SCALE;
   if (count > max) {
     throw new GokuError(

@@ -41,23 +41,13 @@ export class Reconciler {
     const data = this.d.store.read();
     const ours = await this.d.runtime.listContainers({ 'goku.home': this.d.homeLabel });
     const listed = byId(ours);
-    const owned = new Set<string>();
-    const routes: Route[] = [];
-    for (const app of Object.values(data.apps)) {
-      for (const dep of Object.values(app.deployments)) {
-        for (const id of idsOf(dep)) owned.add(id);
-        // One listing for all apps: a thousand apps must not cost a thousand inspects at start.
-        const r = await this.routeFor(
-          app,
-          dep,
-          idsOf(dep).map((id) => listed.get(id) ?? null),
-        );
-        if (r) routes.push(r);
-      }
-    }
-    // Records of apps destroyed while goku was down.
-    const stale = new Set((await this.d.store.services().catch(() => [])).map((r) => r.app));
-    for (const app of stale) if (!data.apps[app]) await this.syncServices(app, []);
+    const stateOf = new Map(ours.map((c) => [c.id, c.state]));
+    const deps = Object.values(data.apps).flatMap((app) =>
+      Object.values(app.deployments).map((dep) => ({ app, dep })),
+    );
+    const owned = new Set(deps.flatMap(({ dep }) => idsOf(dep)));
+    // Leftovers go first: a recorded container started again below may be of an app that
+    // must not run two copies (a stop-first deploy cut off with its new container running).
     for (const c of ours) {
       if (!owned.has(c.id)) {
         this.d.log.info({ container: c.name }, 'removing leftover container of an interrupted deploy');
@@ -66,6 +56,21 @@ export class Reconciler {
           .catch((err) => this.d.log.warn({ container: c.name, err: oneLine(err) }, 'could not remove it'));
       }
     }
+    const routes: Route[] = [];
+    for (const { app, dep } of deps) {
+      // One listing for all apps: a thousand apps must not cost a thousand inspects at start.
+      const r = await this.routeFor(
+        app,
+        dep,
+        await Promise.all(
+          idsOf(dep).map((id) => this.running(app.name, id, listed.get(id) ?? null, stateOf.get(id))),
+        ),
+      );
+      if (r) routes.push(r);
+    }
+    // Records of apps destroyed while goku was down.
+    const stale = new Set((await this.d.store.services().catch(() => [])).map((r) => r.app));
+    for (const app of stale) if (!data.apps[app]) await this.syncServices(app, []);
     await this.restoreNames(data.apps, ours);
     return routes;
   }
@@ -89,6 +94,28 @@ export class Reconciler {
             .catch((err) => this.d.log.warn({ container: c.name, err: oneLine(err) }, 'could not rename'));
         }
       }
+    }
+  }
+
+  /**
+   * A recorded container found stopped at start is started again: Docker restarts the ones that
+   * crash, so a stopped one was stopped, by a stop-first deploy (schedule --downtime) that goku's
+   * stop cut off, or by hand; goku's record says it runs.
+   */
+  private async running(
+    app: string,
+    id: string,
+    seen: Instance | null,
+    state: string | undefined,
+  ): Promise<Instance | null> {
+    if (!seen || (state !== 'exited' && state !== 'created')) return seen;
+    this.d.log.info({ app, container: id.slice(0, 12) }, 'starting a recorded container found stopped');
+    try {
+      await this.d.runtime.startContainer(id);
+      return await this.d.runtime.inspectContainer(id);
+    } catch (err) {
+      this.d.log.warn({ app, container: id.slice(0, 12), err: oneLine(err) }, 'could not start it');
+      return seen;
     }
   }
 

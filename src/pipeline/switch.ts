@@ -1,6 +1,6 @@
 import type { HealthPlan } from '../core/checks.js';
 import { assertConfigSize } from '../core/config.js';
-import { makeRoute, type Route } from '../core/routes.js';
+import { makeRoute, type Route, remapRoute } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import { type AppView, type DeploymentRecord, type DeploymentView, thaw } from '../store/types.js';
 import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
@@ -45,6 +45,8 @@ export interface Switched {
 interface Attempt {
   started: string[];
   switched: boolean;
+  /** Stop-first (schedule --downtime): the old containers this attempt stopped, with their addresses. */
+  stopped: { id: string; ip: string | null }[];
   previous: Route | undefined;
   previousRecord: DeploymentView | undefined;
 }
@@ -70,6 +72,7 @@ export async function switchTo(
   const attempt: Attempt = {
     started: [],
     switched: false,
+    stopped: [],
     previous: d.routes.get(spec.deployment),
     previousRecord: appRec.deployments[spec.deployment],
   };
@@ -78,8 +81,13 @@ export async function switchTo(
   // nginx as the backup meanwhile, so a failure in the watch costs no request; with none (a
   // first deploy), a failure takes the route away again, as it was.
   const watched = spec.health.kind === 'default' && !!spec.port && d.settings.GOKU_CHECK_UPTIME > 0;
-  const backups = watched ? (attempt.previous?.upstreams ?? []) : [];
+  // An app that may not run two copies (schedule --downtime) has its old containers stopped
+  // before the new ones start: no backup then, and a failure starts the old ones again.
+  const stopFirst = !!appRec.image?.schedule?.downtime && !!attempt.previousRecord;
+  const backups = watched && !stopFirst ? (attempt.previous?.upstreams ?? []) : [];
+  const downSince = Date.now();
   try {
+    if (stopFirst) await stopOld(d, spec, attempt, out);
     const healthy = await startInstances(d, spec, env, count, attempt, out, backups.length > 0);
     await spec.ready;
     const ips = healthy.map((h) => h.ip);
@@ -92,6 +100,8 @@ export async function switchTo(
     }
     await routeTo(d, spec, appRec, ips, attempt, out, backups);
     lap('switch');
+    if (stopFirst)
+      out(`       ${spec.deployment} was down for ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
     await Promise.all(healthy.map((h) => h.watch()));
     if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
     // Proven: from now on Docker restarts them if they exit, as every running release.
@@ -106,6 +116,33 @@ export async function switchTo(
   }
   const ids = [...attempt.started];
   return { tail: () => settle(d, spec, ids), revert: () => revertSwitch(d, spec, attempt) };
+}
+
+/** Stop-first: stops every running container of the deployment (kept, to start again on a failure). */
+async function stopOld(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out: Out): Promise<void> {
+  const list = await d.runtime.listContainers(labels(d, spec.app, spec.deployment));
+  const running = list.filter((c) => c.state === 'running' || c.state === 'restarting');
+  if (running.length === 0) return;
+  out(`-----> Stopping ${spec.deployment} first: it may not run two copies (schedule --downtime)`);
+  // Listed before stopping, so a stop that fails half-way is still started again.
+  attempt.stopped.push(...running.map((c) => ({ id: c.id, ip: c.ip })));
+  await Promise.all(running.map((c) => d.runtime.stopContainer(c.id, d.settings.GOKU_STOP_GRACE)));
+}
+
+/**
+ * A stop-first attempt that failed or is reverted: its new containers are gone, so the old
+ * ones start again and get their route back, at the addresses Docker gives them now.
+ */
+async function startOld(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out: Out): Promise<void> {
+  if (attempt.stopped.length === 0) return;
+  out(`-----> Starting the running release of ${spec.deployment} again`);
+  const moved = new Map<string, string>();
+  for (const c of attempt.stopped) {
+    await d.runtime.startContainer(c.id);
+    const st = await d.runtime.inspectContainer(c.id);
+    if (c.ip && st?.ip) moved.set(c.ip, st.ip);
+  }
+  await restoreRoute(d, spec.deployment, attempt.previous && remapRoute(attempt.previous, moved));
 }
 
 /** Starts `count` containers of the spec and waits for each to pass its health check. */
@@ -215,7 +252,7 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
     { app: spec.app, release: spec.release, switched: attempt.switched },
     'undoing a failed attempt',
   );
-  if (attempt.switched) {
+  if (attempt.switched && attempt.stopped.length === 0) {
     await restoreRoute(d, spec.deployment, attempt.previous).catch((e) =>
       d.log.error({ err: oneLine(e) }, 'could not restore route'),
     );
@@ -232,6 +269,10 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
     }
   }
   await removeAttempt(d, spec, attempt.started);
+  // Only now: the app may not run two copies.
+  await startOld(d, spec, attempt, out).catch((e) =>
+    d.log.error({ app: spec.app, err: oneLine(e) }, 'could not start the old containers again'),
+  );
   d.log.info({ app: spec.app, release: spec.release }, 'failed attempt undone');
 }
 
@@ -258,7 +299,7 @@ async function settle(d: PipelineDeps, spec: SwitchSpec, ids: string[]): Promise
 
 /** Undoes a switch that went live but must not stay (its push did not land). */
 async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt): Promise<void> {
-  await restoreRoute(d, spec.deployment, attempt.previous);
+  if (attempt.stopped.length === 0) await restoreRoute(d, spec.deployment, attempt.previous);
   await d.store.update((s) => {
     const a = s.apps[spec.app];
     if (!a) return;
@@ -267,4 +308,5 @@ async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt)
     else delete a.deployments[spec.deployment];
   });
   await removeAttempt(d, spec, attempt.started);
+  await startOld(d, spec, attempt, () => undefined);
 }

@@ -105,24 +105,27 @@ export class ImageUpdates {
     const marked = this.mark(app, true, ref).catch((err) =>
       this.d.log.warn({ app, err: oneLine(err) }, 'could not mark the image deploy pending'),
     );
-    return this.d.deployer
-      .deploy(app, { kind: 'image', by, ref }, () => undefined)
-      .catch((err) => {
-        if (err instanceof GokuError && err.code === 'GOKU_ERR_SUPERSEDED') return;
-        this.d.log.warn({ app, by, err: oneLine(err) }, 'image deploy failed (see goku releases)');
-      })
-      .finally(async () => {
-        await marked;
-        const left = (this.inFlight.get(app) ?? 1) - 1;
-        if (left > 0) {
-          this.inFlight.set(app, left);
-          return;
-        }
-        this.inFlight.delete(app);
-        await this.mark(app, false).catch((err) =>
-          this.d.log.warn({ app, err: oneLine(err) }, 'could not clear the pending image deploy mark'),
-        );
-      });
+    return (
+      this.d.deployer
+        // Forced: the schedule allowed this update (or a restart resumes one it allowed).
+        .deploy(app, { kind: 'image', by, ref, force: true }, () => undefined)
+        .catch((err) => {
+          if (err instanceof GokuError && err.code === 'GOKU_ERR_SUPERSEDED') return;
+          this.d.log.warn({ app, by, err: oneLine(err) }, 'image deploy failed (see goku releases)');
+        })
+        .finally(async () => {
+          await marked;
+          const left = (this.inFlight.get(app) ?? 1) - 1;
+          if (left > 0) {
+            this.inFlight.set(app, left);
+            return;
+          }
+          this.inFlight.delete(app);
+          await this.mark(app, false).catch((err) =>
+            this.d.log.warn({ app, err: oneLine(err) }, 'could not clear the pending image deploy mark'),
+          );
+        })
+    );
   }
 
   /** The mark a restart resumes from, with the reference asked for; clearing it also ends a hold. */

@@ -46,6 +46,10 @@ export interface ContainerRuntime {
   renameContainer(id: string, name: string): Promise<void>;
   /** From now on Docker restarts the container when it exits (unless-stopped). */
   keepRunning(id: string): Promise<void>;
+  /** Stops (SIGTERM, SIGKILL after the grace period) without removing it (a stop-first deploy). */
+  stopContainer(id: string, graceSeconds?: number): Promise<void>;
+  /** Starts a stopped container again (a stop-first deploy that failed). */
+  startContainer(id: string): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) and removes; a missing container is fine. */
   ensureContainerStoppedAndRemoved(id: string, graceSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;

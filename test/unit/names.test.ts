@@ -9,7 +9,7 @@ import {
   normalizeDomain,
   parseCnameFile,
 } from '../../src/core/names.js';
-import { deploymentDomains, parsePortMapping } from '../../src/core/routes.js';
+import { deploymentDomains, makeRoute, parsePortMapping, remapRoute } from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 
 describe('names', () => {
@@ -139,5 +139,26 @@ describe('domains goku gives out itself', () => {
       expect(() => normalizeDomain(ip)).toThrow(/an IP address is not a domain/);
     }
     expect(normalizeDomain('1.2.3.4.sslip.io')).toBe('1.2.3.4.sslip.io');
+  });
+});
+
+describe('routes of containers started again', () => {
+  it('moves each instance address, HTTP and streams, and keeps the rest', () => {
+    const route = makeRoute({
+      app: 'a',
+      deployment: 'a',
+      domains: ['a.example'],
+      ips: ['172.17.0.2', '172.17.0.20'],
+      port: 8000,
+      ports: [{ host: 2222, container: 22, proto: 'tcp' }],
+      release: 'r1',
+    });
+    if (!route) throw new Error('no route');
+    const moved = remapRoute(route, new Map([['172.17.0.2', '172.17.0.9']]));
+    expect(moved.upstreams).toEqual(['172.17.0.9:8000', '172.17.0.20:8000']);
+    expect(moved.streams[0]?.targets).toEqual(['172.17.0.9:22', '172.17.0.20:22']);
+    expect(moved.domains).toEqual(['a.example']);
+    expect(moved.release).toBe('r1');
+    expect(route.upstreams[0]).toBe('172.17.0.2:8000'); // the original is untouched
   });
 });
