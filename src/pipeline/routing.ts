@@ -4,6 +4,8 @@ import type { NginxProxy } from '../proxy/nginx.js';
 /** The live route table; every change is applied to nginx as a whole config. */
 export class RouteTable {
   private readonly routes = new Map<string, Route>();
+  /** The change applied last (or being applied): the next one starts after it. */
+  private last: Promise<void> = Promise.resolve();
   constructor(private readonly proxy: NginxProxy) {}
 
   get(deployment: string): Route | undefined {
@@ -21,14 +23,24 @@ export class RouteTable {
     return owners;
   }
 
-  /** Applies a change; if nginx refuses it the table is left as it was. */
-  async change(set: Route[], remove: string[] = []): Promise<void> {
-    const next = new Map(this.routes);
-    for (const d of remove) next.delete(d);
-    for (const r of set) next.set(r.deployment, r);
-    await this.proxy.apply([...next.values()]);
-    this.routes.clear();
-    for (const [k, v] of next) this.routes.set(k, v);
+  /**
+   * Applies a change; if nginx refuses it the table is left as it was. Changes run one at a
+   * time, each on the table the one before left: deploys of different apps run in parallel,
+   * and a change computed from a table another change was replacing would put that one's
+   * routes back as they were (in nginx too), until the reconciler noticed.
+   */
+  change(set: Route[], remove: string[] = []): Promise<void> {
+    const run = async () => {
+      const next = new Map(this.routes);
+      for (const d of remove) next.delete(d);
+      for (const r of set) next.set(r.deployment, r);
+      await this.proxy.apply([...next.values()]);
+      this.routes.clear();
+      for (const [k, v] of next) this.routes.set(k, v);
+    };
+    const done = this.last.then(run, run);
+    this.last = done.catch(() => undefined);
+    return done;
   }
 
   /** Asks through nginx until the domain answers with the release header. */
