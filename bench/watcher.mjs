@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Registry watcher cost and detection latency.
-//   node bench/watcher.mjs [--apps 200] [--repos 200] [--seconds 120] [--interval 5] [--deployed 5] [--rounds 3]
+//   node bench/watcher.mjs [--apps 200] [--repos 200] [--seconds 120] [--interval 5] [--deployed 5] [--rounds 3] [--pinned]
 // One docker-registry on 127.0.0.1 with htpasswd auth (so the auth goku caches is exercised)
 // and its request log; N image apps spread over `--repos` repositories (default: one each,
 // the worst case: polls of apps on one repository share the registry's answers), `--deployed`
 // of them deployed (the rest are polled the same way; the watcher only deploys apps that run). For `--seconds` at
 // GOKU_WATCH_INTERVAL=`--interval`: registry requests per poll per app, goku's CPU share of
 // one core, its RSS growth. Then `--rounds` times: a new version pushed, and the time until
-// the watcher's deploy starts (the release's startedAt), against the interval.
+// the watcher's deploy starts (the release's startedAt), against the interval. The apps follow
+// v1.0.0 (semver: the tags listing each poll, a digest only for a newer version); --pinned:
+// they follow :latest (pinned: its digest each poll, the listing every tenth), and each round
+// pushes :latest again.
 import { spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '5' },
     deployed: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
+    pinned: { type: 'boolean', default: false },
   },
 });
 const APPS = Number(values.apps);
@@ -55,13 +59,15 @@ const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/s
 const registryRequests = async (log) => {
   let requests = 0;
   let polls = 0;
+  let heads = 0;
   const lines = createInterface({ input: createReadStream(log) });
   for await (const l of lines) {
     if (!l.includes('response completed') || !l.includes('useragent="goku')) continue;
     requests++;
     if (l.includes('/tags/list') && /http\.response\.status=(200|304)/.test(l)) polls++;
+    if (l.includes('http.request.method=HEAD')) heads++;
   }
-  return { requests, polls };
+  return { requests, polls, heads };
 };
 
 function push(host, tag, body, repo = 'r0') {
@@ -113,7 +119,8 @@ try {
     input: 'bench-secret',
     env: { ...process.env, DOCKER_CONFIG: join(tmp, 'docker') },
   });
-  copyTo(host, push(host, 'v1.0.0', 'v1.0.0'), 'v1.0.0', REPOS);
+  const TAG = values.pinned ? 'latest' : 'v1.0.0';
+  copyTo(host, push(host, TAG, 'v1.0.0'), TAG, REPOS);
 
   goku = await startGoku(tmp, { GOKU_WATCH_INTERVAL: String(INTERVAL), GOKU_CHECK_UPTIME: '0' });
   const bin = join(ROOT, 'bin/goku');
@@ -121,9 +128,20 @@ try {
   cli(['registries:login', host, 'ci'], 'bench-secret');
   const apps = Array.from({ length: APPS }, (_, i) => `w${String(i).padStart(4, '0')}`);
   for (const [i, a] of apps.entries())
-    cli(['apps:create', a, '--image', `${host}/bench/r${i % REPOS}:v1.0.0`]);
+    cli(['apps:create', a, '--image', `${host}/bench/r${i % REPOS}:${TAG}`]);
   const deployed = apps.slice(0, Number(values.deployed));
-  for (const a of deployed) cli(['deploy', a]);
+  // Eight deploys at once: goku runs deploys of different apps in parallel.
+  const { execFile } = await import('node:child_process');
+  const queue = [...deployed];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let a = queue.shift(); a; a = queue.shift()) {
+        await new Promise((res, rej) =>
+          execFile(bin, ['deploy', a], { env: goku.env }, (err) => (err ? rej(err) : res())),
+        );
+      }
+    }),
+  );
 
   // Let every app's first poll (spread over one interval) happen, then measure.
   await new Promise((r) => setTimeout(r, INTERVAL * 1000 + 2000));
@@ -147,13 +165,13 @@ try {
   // Detection latency: a new version pushed, until the watcher's deploy of it starts.
   const latencies = [];
   for (let round = 0; round < Number(values.rounds); round++) {
-    const tag = `v1.${round + 1}.0`;
-    push(host, tag, tag);
+    const tag = values.pinned ? 'latest' : `v1.${round + 1}.0`;
+    const known = JSON.parse(cli(['releases', deployed[0], '--json'])).length;
+    push(host, tag, `v1.${round + 1}.0`);
     const pushed = Date.now();
     for (;;) {
-      const rel = JSON.parse(cli(['releases', deployed[0], '--json'])).find(
-        (r) => r.source === `${host}/bench/r0:${tag}`,
-      );
+      const rels = JSON.parse(cli(['releases', deployed[0], '--json']));
+      const rel = rels.length > known && rels.find((r) => r.source === `${host}/bench/r0:${tag}`);
       if (rel) {
         latencies.push((Date.parse(rel.startedAt) - pushed) / 1000);
         break;
@@ -165,10 +183,10 @@ try {
   }
 
   console.log(
-    `registry watcher, ${APPS} image apps on ${REPOS} repositories (${deployed.length} deployed), GOKU_WATCH_INTERVAL=${INTERVAL}, ${Math.round(secs)} s`,
+    `registry watcher, ${APPS} image apps (${values.pinned ? 'pinned to :latest' : 'semver from v1.0.0'}) on ${REPOS} repositories (${deployed.length} deployed), GOKU_WATCH_INTERVAL=${INTERVAL}, ${Math.round(secs)} s`,
   );
   console.log(
-    `registry requests per app per interval   ${perApp.toFixed(2)}   (${requests} requests; ${polls} tags listings, ${(requests / polls).toFixed(2)} requests each)`,
+    `registry requests per app per interval   ${perApp.toFixed(2)}   (${requests} requests: ${polls} tags listings, ${req1.heads - req0.heads} manifest HEADs)`,
   );
   console.log(`goku CPU, share of one core          ${cpu.toFixed(2)} %`);
   console.log(

@@ -24,8 +24,9 @@ export interface Observation {
   newestEligible: string | null;
   /** What the last poll did: deployed, held, left (auto off), nothing, or why not. */
   outcome: string;
-  /** The repository's tags at the last poll. */
+  /** The repository's tags at the last listing, and when that was (epoch ms; 0: never). */
   allTags: string[];
+  listedAt: number;
   /** The app's tag and policy the derived fields were computed for, and the tag wanted. */
   basis: string;
   wanted: string | null;
@@ -47,6 +48,9 @@ export interface WatcherDeps {
 const SHARE_MS = 1000;
 /** How often due polls and schedules are looked at: a poll starts at most this late. */
 const TICK_MS = 500;
+const NEVER_DEPLOYED = 'never deployed: goku deploy deploys it first';
+/** A pinned app needs only its tag's digest: its known tags (for `watch`) are listed every this many intervals. */
+const PINNED_LISTING_INTERVALS = 10;
 /** Polls at once at most; more wait for the next tick. */
 const MAX_PARALLEL = 16;
 /** The backoff's ceiling: a failing registry is still asked this often. */
@@ -172,8 +176,14 @@ export class Watcher {
     explicit: boolean,
   ): Promise<void> {
     const ref = parseImageRef(img.ref);
-    const tags = await this.tagsOf(ref, explicit);
     const policy = policyOf(img);
+    const now = this.d.clock().getTime();
+    const list =
+      policy.mode === 'semver' ||
+      explicit ||
+      now - o.listedAt >= this.d.interval * 1000 * PINNED_LISTING_INTERVALS;
+    const tags = list ? await this.tagsOf(ref, explicit) : o.allTags;
+    if (list) o.listedAt = now;
     // The tags are read as versions only when they, the app's tag or its policy changed.
     const basis = `${ref.tag}|${policy.mode}`;
     if (tags !== o.allTags) {
@@ -197,6 +207,13 @@ export class Watcher {
     }
     const wanted: ImageRef = { ...ref, tag, digest: null };
     o.desiredTag = tag;
+    // Semver follows versions: while the newest is the one that runs (or the app never ran)
+    // there is no digest to ask for. A version tag pushed again is followed when pinned.
+    if (policy.mode === 'semver' && !explicit && (img.digest === null || tag === ref.tag)) {
+      o.desiredDigest = tag === ref.tag ? img.digest : null;
+      o.outcome = img.digest === null ? NEVER_DEPLOYED : 'up to date';
+      return;
+    }
     o.desiredDigest = await this.recent.get(`digest ${formatImageRef(wanted)}`, explicit, () =>
       this.d.registry.resolveDigest(wanted),
     );
@@ -211,7 +228,7 @@ export class Watcher {
     digest: string,
     explicit: boolean,
   ): Promise<string> {
-    if (img.digest === null) return 'never deployed: goku deploy deploys it first';
+    if (img.digest === null) return NEVER_DEPLOYED;
     if (img.digest === digest && img.ref === wanted) return 'up to date';
     const failed = this.d.store
       .read()
@@ -289,6 +306,7 @@ export class Watcher {
         newestEligible: null,
         outcome: 'not polled yet',
         allTags: [],
+        listedAt: 0,
         basis: '',
         wanted: null,
         running: false,

@@ -104,6 +104,16 @@ describe('registry watcher', () => {
     expect(v.deployedTag).toBe('v1.1.0');
     expect(v.lastOutcome).toBe('up to date');
     expect(await body(semverApp)).toBe('one-one\n');
+    // Semver follows versions: the running version's tag pushed again is not asked for (its
+    // digest), so not redeployed; watch:pin follows a tag's digest.
+    const running = v.deployedDigest;
+    registry.push(`${p}/web:v1.1.0`, 'one-one', { extra: 'LABEL pushed=again\n' });
+    const again = await nextPoll(semverApp);
+    expect(again).toMatchObject({
+      deployedDigest: running,
+      desiredDigest: running,
+      lastOutcome: 'up to date',
+    });
   });
 
   it('pinned (latest): the tag pushed again is redeployed; other tags are not followed', async () => {
