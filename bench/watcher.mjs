@@ -166,12 +166,13 @@ try {
   const latencies = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     const tag = values.pinned ? 'latest' : `v1.${round + 1}.0`;
-    const known = JSON.parse(cli(['releases', deployed[0], '--json'])).length;
+    const newest = (rels) => Math.max(0, ...rels.map((r) => r.version));
+    const known = newest(JSON.parse(cli(['releases', deployed[0], '--json'])));
     push(host, tag, `v1.${round + 1}.0`);
     const pushed = Date.now();
     for (;;) {
       const rels = JSON.parse(cli(['releases', deployed[0], '--json']));
-      const rel = rels.length > known && rels.find((r) => r.source === `${host}/bench/r0:${tag}`);
+      const rel = rels.find((r) => r.version > known && r.source === `${host}/bench/r0:${tag}`);
       if (rel) {
         latencies.push((Date.parse(rel.startedAt) - pushed) / 1000);
         break;

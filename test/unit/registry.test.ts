@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RegistryLogins } from '../../src/app/registries.js';
+import { webPort } from '../../src/core/config.js';
+import { portFromImageConfig } from '../../src/core/dockerfile.js';
 import { parseChallenge, registryEndpoint } from '../../src/registry/client.js';
 import { familiarImageRef, formatImageRef, parseImageRef } from '../../src/registry/reference.js';
-import { portOf } from '../../src/sources/image.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 
 const HEX = 'a'.repeat(64);
@@ -87,13 +88,14 @@ describe('registry endpoints and challenges', () => {
     });
   });
 
-  it('the port: PORT from the config when it is a port, else the first exposed TCP port', () => {
-    expect(portOf(['8000/tcp', '53/udp'], undefined)).toBe(8000);
-    expect(portOf(['9000/tcp', '8000/tcp'], undefined)).toBe(8000);
-    expect(portOf(['8000/tcp'], '9000')).toBe(9000);
-    expect(portOf(['8000/tcp'], 'abc')).toBe(8000);
-    expect(portOf(['8000/tcp'], '70000')).toBe(8000);
-    expect(portOf([], undefined)).toBe(null);
+  it('the port: PORT from the config when it is a port (else refused), else the first exposed TCP port', () => {
+    expect(webPort({}, portFromImageConfig(['8000/tcp', '53/udp']))).toBe(8000);
+    expect(webPort({}, portFromImageConfig(['9000/tcp', '8000/tcp']))).toBe(8000);
+    expect(webPort({ PORT: '9000' }, 8000)).toBe(9000);
+    expect(webPort({ PORT: '9000' }, null)).toBe(9000);
+    for (const bad of ['abc', '70000', '0', '', ' 80'])
+      expect(() => webPort({ PORT: bad }, 8000)).toThrow(/is not a port/);
+    expect(webPort({}, portFromImageConfig([]))).toBe(null);
   });
 });
 
@@ -134,5 +136,44 @@ describe('registry logins, sealed at rest', () => {
     expect(logins.credentials('docker.io')).toBe(null);
     await logins.logout('docker.io');
     expect(logins.list().map((r) => r.host)).toEqual(['reg.example.com:5000']);
+  });
+});
+
+// Debian's docker-registry sends no ETag for tags listings, so this path is tested against a
+// small server that speaks that part of the registry API (as hosted registries answer it).
+describe('tags listing with an ETag', () => {
+  it('sends the ETag back and takes a 304 as "unchanged"; a changed list comes whole', async () => {
+    const { createServer } = await import('node:http');
+    const { RegistryClient } = await import('../../src/registry/client.js');
+    let tags = ['v1.0.0', 'v1.1.0'];
+    const seen: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers['if-none-match']);
+      const etag = `"${tags.join(',')}"`;
+      if (!req.url?.startsWith('/v2/team/app/tags/list')) {
+        res.writeHead(404).end();
+      } else if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { etag }).end();
+      } else {
+        res.writeHead(200, { etag, 'content-type': 'application/json' });
+        res.end(JSON.stringify({ name: 'team/app', tags }));
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new RegistryClient({ dockerHubRegistry: null, credentials: () => null });
+    try {
+      const ref = parseImageRef(`127.0.0.1:${port}/team/app:v1.0.0`);
+      const first = await client.listTags(ref);
+      expect(first).toEqual({ tags: ['v1.0.0', 'v1.1.0'], etag: '"v1.0.0,v1.1.0"' });
+      expect(await client.listTags(ref, '"v1.0.0,v1.1.0"')).toEqual({ notModified: true });
+      tags = ['v1.0.0', 'v1.1.0', 'v1.2.0'];
+      const changed = await client.listTags(ref, '"v1.0.0,v1.1.0"');
+      expect(changed).toEqual({ tags: ['v1.0.0', 'v1.1.0', 'v1.2.0'], etag: '"v1.0.0,v1.1.0,v1.2.0"' });
+      expect(seen).toEqual([undefined, '"v1.0.0,v1.1.0"', '"v1.0.0,v1.1.0"']);
+    } finally {
+      client.close();
+      server.close();
+    }
   });
 });
