@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
+import { applyConfigChange, assertConfigSize, type ConfigChange, webPort } from '../core/config.js';
 import { assertAppName, assertOwnDomain, normalizeDomain } from '../core/names.js';
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
@@ -361,7 +361,9 @@ export class AppOps {
   ): Promise<void> {
     // Refused at once if it cannot fit; the deploy applies the change to the env it finds
     // under the app's lock, so two changes queued one behind the other both take effect.
-    assertConfigSize(applyConfigChange(this.get(app).env, change));
+    const env = applyConfigChange(this.get(app).env, change);
+    assertConfigSize(env);
+    webPort(env, null); // a PORT that is not a port is refused before anything changes
     await this.d.deployer.deploy(app, { kind: 'config', by, change, restart, force }, out);
   }
 

@@ -1,5 +1,6 @@
+import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
 import { z } from 'zod';
-import { excerpt, GokuError } from '../errors.js';
+import { GokuError } from '../errors.js';
 
 /** One HTTP check of app.json's healthchecks.web (Dokku's format). */
 export interface HttpCheck {
@@ -62,20 +63,31 @@ const appJson = z
   .passthrough();
 
 /**
+ * app.json as Dokku reads it: JSON with comments (`//`, `/* *\/`) and trailing commas. The
+ * first syntax error is named with its line and column.
+ */
+export function parseAppJson(text: string): unknown {
+  const errors: ParseError[] = [];
+  const raw: unknown = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
+  const first = errors[0];
+  if (first) {
+    const before = text.slice(0, first.offset);
+    const line = before.split('\n').length;
+    const column = first.offset - before.lastIndexOf('\n');
+    throw new GokuError(
+      'GOKU_ERR_APP_JSON',
+      `app.json is not valid JSON (comments and trailing commas are fine): ${printParseErrorCode(first.error)} at line ${line}, column ${column}`,
+    );
+  }
+  return raw;
+}
+
+/**
  * The checks of an app.json, or null when it has none. Only startup checks gate a deploy;
  * liveness and readiness checks are accepted and not run.
  */
 export function appJsonChecks(text: string): HttpCheck[] | null {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new GokuError(
-      'GOKU_ERR_APP_JSON',
-      `app.json is not valid JSON: ${excerpt((err as Error).message, 120)}`,
-    );
-  }
-  const parsed = appJson.safeParse(raw);
+  const parsed = appJson.safeParse(parseAppJson(text));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new GokuError(

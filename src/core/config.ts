@@ -82,3 +82,20 @@ export function applyConfigChange(
   for (const k of change.unset ?? []) delete next[k];
   return next;
 }
+
+/**
+ * The port the web process listens on and is routed to: a config PORT wins over the image's
+ * EXPOSE, as Dokku does. A PORT that is not a port is refused with the value named.
+ */
+export function webPort(env: Readonly<Record<string, string>>, exposed: number | null): number | null {
+  const raw = env.PORT;
+  if (raw === undefined) return exposed;
+  const n = Number(raw);
+  if (!/^\d{1,5}$/.test(raw) || n < 1 || n > 65535) {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_CONFIG',
+      `config PORT=${JSON.stringify(raw.slice(0, 20))} is not a port: the web process listens on PORT, a number from 1 to 65535`,
+    );
+  }
+  return n;
+}

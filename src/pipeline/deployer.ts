@@ -192,7 +192,7 @@ export class Deployer {
     const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
     lap('pull');
     rel.set({ image: c.image, release: c.release });
-    const { tail } = await switchTo(
+    const { tail, port } = await switchTo(
       this.d,
       {
         app,
@@ -216,7 +216,7 @@ export class Deployer {
       if (a?.image) a.image = { ...a.image, ref: source, digest, pulledAt: new Date().toISOString() };
     });
     this.d.log.info({ app, release: c.release, version: rel.version, ms: timings }, 'deployed');
-    this.announce(app, app, c, started, rel);
+    this.announce(app, app, { domains: c.domains, port }, started, rel);
   }
 
   /**
@@ -348,7 +348,7 @@ export class Deployer {
             app,
             ...base,
             image: dep.image,
-            port: dep.port,
+            port: dep.exposedPort === undefined ? dep.port : dep.exposedPort,
             cname: [...dep.cnameDomains],
             release,
             ownsImage: false,
@@ -426,7 +426,7 @@ export class Deployer {
         branch: to.branch,
         commit: to.commit,
         image,
-        port: dep.port,
+        port: dep.exposedPort === undefined ? dep.port : dep.exposedPort,
         cname: [...dep.cnameDomains],
         release,
         ownsImage: pruned,
@@ -637,7 +637,7 @@ export class Deployer {
       return null;
     }
     rel.set({ image: c.image, imageId: c.imageId, release: c.release });
-    const { tail, revert } = await switchTo(
+    const { tail, revert, port } = await switchTo(
       this.d,
       {
         app,
@@ -657,7 +657,7 @@ export class Deployer {
     );
     this.d.log.info({ app, deployment, release: c.release, version: rel.version, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
-    this.announce(app, deployment, c, started, rel);
+    this.announce(app, deployment, { domains: c.domains, port }, started, rel);
     return { tail, revert, version: rel.version };
   }
 

@@ -1,5 +1,5 @@
 import type { HealthPlan } from '../core/checks.js';
-import { assertConfigSize } from '../core/config.js';
+import { assertConfigSize, webPort } from '../core/config.js';
 import { makeRoute, type Route, remapRoute } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import { type AppView, type DeploymentRecord, type DeploymentView, thaw } from '../store/types.js';
@@ -16,6 +16,7 @@ export interface SwitchSpec {
   commit: string;
   /** Image tag to run. */
   image: string;
+  /** The image's HTTP port (its EXPOSE); a PORT in the env it runs with wins. */
   port: number | null;
   cname: string[];
   /** The routing id: container name suffix, image tag, X-Goku-Release. */
@@ -35,6 +36,8 @@ export interface SwitchSpec {
 }
 
 export interface Switched {
+  /** The port the new containers were routed to (null: not routed). */
+  port: number | null;
   /** Retires the old containers, names the new ones, prunes images (after the caller returns). */
   tail: () => Promise<void>;
   /** Before the tail only: gives the old containers their route back and removes the new ones. */
@@ -58,16 +61,18 @@ interface Attempt {
  */
 export async function switchTo(
   d: PipelineDeps,
-  spec: SwitchSpec,
+  asked: SwitchSpec,
   out: Out,
   lap: (stage: string) => void = () => undefined,
 ): Promise<Switched> {
-  const appRec = appView(d, spec.app);
-  const count = spec.count ?? (spec.deployment === spec.app ? (appRec.scale ?? 1) : 1);
-  assertScale(d, spec.app, count);
+  const appRec = appView(d, asked.app);
+  const count = asked.count ?? (asked.deployment === asked.app ? (appRec.scale ?? 1) : 1);
+  assertScale(d, asked.app, count);
   // The stored env may have been written by hand (Consul), past what Docker takes.
-  const env = spec.env ?? appRec.env;
+  const env = asked.env ?? appRec.env;
   assertConfigSize(env);
+  const exposedPort = asked.port;
+  const spec = { ...asked, port: webPort(env, exposedPort) };
   await assertNamesOurs(d, spec.deployment, count);
   const attempt: Attempt = {
     started: [],
@@ -106,7 +111,7 @@ export async function switchTo(
     if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
     // Proven: from now on Docker restarts them if they exit, as every running release.
     await Promise.all(attempt.started.map((id) => d.runtime.keepRunning(id)));
-    await recordDeployment(d, spec, attempt.started);
+    await recordDeployment(d, spec, attempt.started, exposedPort);
     lap('route');
   } catch (err) {
     // The image must be whole before an undo removes it (a commit landing after would leak it).
@@ -115,7 +120,7 @@ export async function switchTo(
     throw err;
   }
   const ids = [...attempt.started];
-  return { tail: () => settle(d, spec, ids), revert: () => revertSwitch(d, spec, attempt) };
+  return { port: spec.port, tail: () => settle(d, spec, ids), revert: () => revertSwitch(d, spec, attempt) };
 }
 
 /** Stop-first: stops every running container of the deployment (kept, to start again on a failure). */
@@ -221,7 +226,12 @@ async function routeTo(
 }
 
 /** The deployment now runs the spec: its record (and env, scale) in the store. */
-async function recordDeployment(d: PipelineDeps, spec: SwitchSpec, started: string[]): Promise<void> {
+async function recordDeployment(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  started: string[],
+  exposedPort: number | null,
+): Promise<void> {
   const { app, deployment, branch } = spec;
   const rec: DeploymentRecord = {
     name: deployment,
@@ -229,6 +239,7 @@ async function recordDeployment(d: PipelineDeps, spec: SwitchSpec, started: stri
     commit: spec.commit,
     image: spec.image,
     port: spec.port,
+    exposedPort,
     cnameDomains: spec.cname,
     health: spec.health,
     containerId: started[0] ?? '',

@@ -62,18 +62,10 @@ export async function pullCandidate(
     undefined,
     { quiet: true },
   );
-  const port = portOf(config.exposedPorts, appView(d, app).env.PORT);
+  // The image's port; a config PORT wins in the switch, for every source.
+  const port = portFromImageConfig(config.exposedPorts);
   const health = healthPlan(file, config.healthcheck);
   return { image, committed, release, digest, port, health, domains };
-}
-
-/** The port to route: PORT from the app's config when set, else the image's first exposed TCP port. */
-export function portOf(exposed: string[], configured: string | undefined): number | null {
-  if (configured !== undefined && /^\d{1,5}$/.test(configured)) {
-    const n = Number(configured);
-    if (n >= 1 && n <= 65535) return n;
-  }
-  return portFromImageConfig(exposed);
 }
 
 /** Pulls by digest; the engine's per-layer progress is condensed to one line per layer and state. */

@@ -20,6 +20,8 @@ export interface DeploymentRecord {
   image: string;
   /** HTTP port inside the container, null when the Dockerfile exposes none (no routing). */
   port: number | null;
+  /** The image's own port (EXPOSE), which a config PORT overrides; absent in older stores. */
+  exposedPort?: number | null;
   /** Domains from the CNAME file of the deployed commit. */
   cnameDomains: string[];
   /** The first instance (kept for older stores); containerIds lists them all. */

@@ -272,6 +272,32 @@ describe('health checks', () => {
     await repo.deploy(httpdApp('good'), 'back');
   });
 
+  it('app.json with comments and trailing commas, as Dokku reads it (a syntax error names its line)', async () => {
+    repo.write({
+      Dockerfile: `FROM goku-test/busybox:1\nRUN mkdir -p /www && echo good > /www/index.html && echo ok > /www/health\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+      'app.json': `{
+  // Dokku's app.json may carry comments
+  "healthchecks": {
+    "web": [
+      /* the one check */
+      { "name": "commented", "path": "/health", "content": "ok", },
+    ],
+  },
+}
+`,
+    });
+    repo.commit('jsonc');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Health check commented: GET /health answered 200');
+    await rejected(
+      { ...httpdApp('good'), 'app.json': '{\n  "healthchecks": {}\n  "scripts": {}\n}\n' },
+      /app.json is not valid JSON \(comments and trailing commas are fine\): CommaExpected at line 3, column 3/,
+    );
+    repo.remove('app.json');
+    await repo.deploy(httpdApp('good'), 'back');
+  });
+
   it('a Dockerfile HEALTHCHECK is honoured: healthy deploys, unhealthy is refused', async () => {
     const ok = await (async () => {
       repo.write({
