@@ -139,9 +139,41 @@ describe('registry logins, sealed at rest', () => {
   });
 });
 
-// Debian's docker-registry sends no ETag for tags listings, so this path is tested against a
-// small server that speaks that part of the registry API (as hosted registries answer it).
-describe('tags listing with an ETag', () => {
+// Debian's docker-registry (distribution 2.8) sends no ETag for tags listings and does not
+// page them (it ignores `n`), so these paths are tested against a small server that speaks
+// that part of the registry API as registries that do answer.
+describe('tags listing with an ETag, and in Link pages', () => {
+  it('follows Link pages (relative, same origin) and keeps no ETag for a listing of several', async () => {
+    const { createServer } = await import('node:http');
+    const { RegistryClient } = await import('../../src/registry/client.js');
+    const pages: Record<string, { tags: string[]; next?: string }> = {
+      '': { tags: ['v1.0.0', 'v1.1.0'], next: '/v2/team/app/tags/list?last=v1.1.0&n=2' },
+      'v1.1.0': { tags: ['v1.2.0', 'v2.0.0'], next: '/v2/team/app/tags/list?last=v2.0.0&n=2' },
+      'v2.0.0': { tags: ['latest'] },
+    };
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const page = pages[url.searchParams.get('last') ?? ''];
+      if (!page) return void res.writeHead(404).end();
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        etag: `"${page.tags.join(',')}"`,
+        ...(page.next ? { link: `<${page.next}>; rel="next"` } : {}),
+      });
+      res.end(JSON.stringify({ name: 'team/app', tags: page.tags }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new RegistryClient({ dockerHubRegistry: null, credentials: () => null });
+    try {
+      const listed = await client.listTags(parseImageRef(`127.0.0.1:${port}/team/app:v1.0.0`));
+      expect(listed).toEqual({ tags: ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v2.0.0', 'latest'], etag: null });
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
   it('sends the ETag back and takes a 304 as "unchanged"; a changed list comes whole', async () => {
     const { createServer } = await import('node:http');
     const { RegistryClient } = await import('../../src/registry/client.js');
