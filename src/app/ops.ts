@@ -290,6 +290,28 @@ export class AppOps {
     return this.d.deployer.deploy(app, { kind: 'rollback', by, target, force }, out);
   }
 
+  /** `url APP`: where the default deployment answers; an error says why there is none. */
+  url(app: string): string {
+    const rec = this.get(app);
+    const route = this.d.routes.get(app);
+    if (!rec.deployments[app]) {
+      throw new GokuError('GOKU_ERR_NOT_DEPLOYED', `app ${app} has no default deployment yet; push it first`);
+    }
+    if (!route?.http || !route.domains[0]) {
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        `app ${app} runs with no HTTP port (no EXPOSE, no config PORT), so it has no URL`,
+      );
+    }
+    const port = this.d.settings.GOKU_PROXY_PORT;
+    return `http://${route.domains[0]}${port === 80 ? '' : `:${port}`}/`;
+  }
+
+  /** The app's stored instance count (ps:scale); 1 when never set. */
+  scaleOf(app: string): number {
+    return this.get(app).scale ?? 1;
+  }
+
   /** Every domain the app is served at: per deployment, and the extra ones (domains:add). */
   domains(app: string): { extra: string[]; deployments: Record<string, string[]> } {
     const rec = this.get(app);

@@ -3,9 +3,10 @@ import type { Command } from './types.js';
 
 export const apps: Command = {
   name: 'apps',
+  aliases: ['apps:list'],
   usage: 'apps [--json]',
   summary: 'List apps with their deployments',
-  help: 'Lists every app, its default branch and its deployments (one per pushed branch).',
+  help: 'Lists every app, its default branch and its deployments (one per pushed branch). Also: goku apps:list.',
   options: { json: { type: 'boolean' } },
   args: { min: 0, max: 0 },
   run({ flags, io, services }) {

@@ -4,9 +4,10 @@ import type { Command } from './types.js';
 
 export const config: Command = {
   name: 'config',
+  aliases: ['config:show'],
   usage: 'config APP [--json]',
   summary: "Show the app's env vars",
-  help: 'Env vars of every deployment of the app, one KEY=VALUE per line (values as stored; --json for exact values with newlines).',
+  help: 'Env vars of every deployment of the app, one KEY=VALUE per line (values as stored; --json for exact values with newlines). Also: goku config:show.',
   options: { json: { type: 'boolean' } },
   args: { min: 1, max: 1 },
   run({ args, flags, io, services }) {

@@ -12,9 +12,10 @@ export function helpCommand(all: () => Command[], unknown: (name: string) => Err
     run({ args, io }) {
       const list = all();
       if (args[0]) {
-        const c = list.find((x) => x.name === args[0]);
+        const c = list.find((x) => x.name === args[0] || x.aliases?.includes(args[0] as string));
         if (!c) throw unknown(args[0]);
-        io.out(`Usage: goku ${c.usage}\n\n${c.summary}.\n${c.help}\n`);
+        const also = c.aliases?.length ? `\nAlso: ${c.aliases.map((a) => `goku ${a}`).join(', ')}\n` : '';
+        io.out(`Usage: goku ${c.usage}\n\n${c.summary}.\n${c.help}\n${also}`);
         return 0;
       }
       const width = Math.max(...list.map((c) => c.usage.length));

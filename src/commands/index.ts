@@ -6,7 +6,9 @@ import { appsCreate } from './apps-create.js';
 import { appsDestroy } from './apps-destroy.js';
 import { appsInfo } from './apps-info.js';
 import { config } from './config.js';
+import { configExport } from './config-export.js';
 import { configGet } from './config-get.js';
+import { configKeys } from './config-keys.js';
 import { configSet } from './config-set.js';
 import { configUnset } from './config-unset.js';
 import { deploy } from './deploy.js';
@@ -35,6 +37,7 @@ import { scheduleClear } from './schedule-clear.js';
 import { scheduleSet } from './schedule-set.js';
 import { serverCommand } from './server.js';
 import type { Caller, Command, CommandIO, Services } from './types.js';
+import { url } from './url.js';
 import { watch } from './watch.js';
 import { watchAuto } from './watch-auto.js';
 import { watchPin } from './watch-pin.js';
@@ -54,10 +57,13 @@ export function commandTable(): Command[] {
     appsInfo,
     appsDestroy,
     deploy,
+    url,
     config,
     configGet,
     configSet,
     configUnset,
+    configKeys,
+    configExport,
     domains,
     domainsAdd,
     domainsRemove,
@@ -92,15 +98,31 @@ export function commandTable(): Command[] {
 }
 
 export function findCommand(table: Command[], name: string): Command | undefined {
-  return table.find((c) => c.name === name);
+  return table.find((c) => c.name === name || c.aliases?.includes(name));
 }
 
-/** "did you mean" when a known command is a few edits away. */
+/**
+ * "did you mean" when a known command is a few edits away. A name whose noun (the part before
+ * the colon) is a known one is only matched within that noun (ps:creat is not apps:create);
+ * with none near, the noun's commands are listed.
+ */
 export function unknownCommand(table: Command[], name: string): GokuError {
-  const names = table.map((c) => c.name);
-  const near = closest(name, names);
-  const hint =
-    distance(name, near) <= Math.max(2, Math.floor(near.length / 3)) ? `; did you mean ${near}?` : '';
+  const names = table.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  const near = (among: string[]) => {
+    if (among.length === 0) return null;
+    const n = closest(name, among);
+    return distance(name, n) <= Math.max(2, Math.floor(n.length / 3)) ? n : null;
+  };
+  const noun = name.includes(':') ? name.slice(0, name.indexOf(':')) : null;
+  const same = noun ? names.filter((n) => n === noun || n.startsWith(`${noun}:`)) : [];
+  let hint = '';
+  if (same.length > 0) {
+    const guess = near(same);
+    hint = guess ? `; did you mean ${guess}?` : `; ${noun} commands: ${same.join(', ')}`;
+  } else {
+    const guess = near(names);
+    if (guess) hint = `; did you mean ${guess}?`;
+  }
   return new GokuError(
     'GOKU_ERR_UNKNOWN_COMMAND',
     `unknown command ${JSON.stringify(name.slice(0, 80))}${hint} (see goku help)`,

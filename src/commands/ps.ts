@@ -16,7 +16,12 @@ export const ps: Command = {
       return 0;
     }
     if (list.length === 0) {
-      io.out('No containers: push the app to deploy it.\n');
+      const app = args[0] as string;
+      io.out(
+        services.ops.scaleOf(app) === 0
+          ? `${app} is scaled to zero: no containers (goku ps:scale ${app} 1 starts it again).\n`
+          : 'No containers: push the app to deploy it.\n',
+      );
       return 0;
     }
     io.out(

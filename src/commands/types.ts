@@ -50,6 +50,8 @@ export interface Command {
   /** Longer help shown by `goku help NAME`. */
   help: string;
   options?: ParseArgsConfig['options'];
+  /** Other names it answers to (Dokku's: apps:list, config:show). */
+  aliases?: string[];
   args: { min: number; max: number };
   /** Reads stdin (keys:add); other commands never wait for it. */
   stdin?: boolean;

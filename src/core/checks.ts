@@ -17,16 +17,99 @@ export interface HttpCheck {
   initialDelay: number;
   /** Port to ask; default the deployment's port. */
   port: number | null;
+  /** Host header to send (a CHECKS line `//HOST/PATH`); default none. */
+  host?: string;
 }
 
 /** How a new container proves it is ready before it takes traffic. */
 export type HealthPlan = { kind: 'default' } | { kind: 'docker' } | { kind: 'checks'; checks: HttpCheck[] };
 
-/** The one rule for both sources: app.json's checks, else the image's HEALTHCHECK, else the default. */
-export function healthPlan(appJson: string | null, hasHealthcheck: boolean): HealthPlan {
-  const checks = appJson === null ? null : appJsonChecks(appJson);
+/**
+ * The one rule for both sources: app.json's checks, else a CHECKS file's (Dokku's older
+ * format), else the image's HEALTHCHECK, else the default.
+ */
+export function healthPlan(
+  appJson: string | null,
+  hasHealthcheck: boolean,
+  checksFile: string | null = null,
+): HealthPlan {
+  const checks =
+    (appJson === null ? null : appJsonChecks(appJson)) ??
+    (checksFile === null ? null : checksFileChecks(checksFile));
   if (checks) return { kind: 'checks', checks };
   return hasHealthcheck ? { kind: 'docker' } : { kind: 'default' };
+}
+
+/** Dokku's CHECKS defaults: 5 s before the first check, 30 s per attempt, 5 attempts. */
+const CHECKS_DEFAULTS = { WAIT: 5, TIMEOUT: 30, ATTEMPTS: 5 };
+
+/**
+ * A CHECKS file (Dokku's format before app.json): blank lines and `#` comments, settings
+ * WAIT=, TIMEOUT=, ATTEMPTS= (a `#` comment may follow), and check lines `/PATH [CONTENT]`
+ * or `//HOST/PATH [CONTENT]` (asked with that Host header). Null when it has no check. Any
+ * other line is refused, naming its number.
+ */
+export function checksFileChecks(text: string): HttpCheck[] | null {
+  const settings = { ...CHECKS_DEFAULTS };
+  const found: { path: string; host?: string; content: string | null; line: number }[] = [];
+  const bad = (n: number, why: string) => new GokuError('GOKU_ERR_APP_JSON', `CHECKS line ${n}: ${why}`);
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const n = i + 1;
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const setting = /^([A-Z_]+)=(\S*)\s*(#.*)?$/.exec(line);
+    if (setting) {
+      const [, key, value] = setting as unknown as [string, keyof typeof CHECKS_DEFAULTS, string];
+      const limit = {
+        WAIT: CHECK_LIMITS.initialDelay,
+        TIMEOUT: CHECK_LIMITS.timeout,
+        ATTEMPTS: CHECK_LIMITS.attempts,
+      }[key];
+      if (limit === undefined) throw bad(n, `unknown setting ${key} (WAIT, TIMEOUT and ATTEMPTS are known)`);
+      const v = Number(value);
+      const min = key === 'WAIT' ? 0 : 1;
+      if (!/^\d+$/.test(value) || v < min || v > limit)
+        throw bad(n, `${key} must be a whole number from ${min} to ${limit}`);
+      settings[key] = v;
+      continue;
+    }
+    const check = /^(\/\/[^/\s]+)?(\/\S*)(?:\s+(.*))?$/.exec(line);
+    if (!check) {
+      throw bad(
+        n,
+        `${JSON.stringify(line.slice(0, 60))} is not a check (/PATH [CONTENT], //HOST/PATH [CONTENT]) nor a setting (WAIT=, TIMEOUT=, ATTEMPTS=)`,
+      );
+    }
+    const host = check[1]?.slice(2);
+    if (host !== undefined && !/^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/.test(host))
+      throw bad(n, `${JSON.stringify(host.slice(0, 60))} is not a host name`);
+    if ((check[2] as string).length > 2000) throw bad(n, 'the path is over 2000 characters');
+    found.push({
+      path: check[2] as string,
+      ...(host !== undefined ? { host } : {}),
+      content: check[3]?.trim() || null,
+      line: n,
+    });
+  }
+  if (found.length === 0) return null;
+  if (found.length > CHECK_LIMITS.checks) {
+    throw new GokuError(
+      'GOKU_ERR_APP_JSON',
+      `CHECKS has ${found.length} checks; at most ${CHECK_LIMITS.checks}`,
+    );
+  }
+  // WAIT is Dokku's pause before the checks start: before the first check only.
+  return found.map((c, i) => ({
+    name: `CHECKS line ${c.line}`,
+    path: c.path,
+    ...(c.host !== undefined ? { host: c.host } : {}),
+    content: c.content,
+    attempts: settings.ATTEMPTS,
+    timeout: settings.TIMEOUT,
+    wait: 1,
+    initialDelay: i === 0 ? settings.WAIT : 0,
+    port: null,
+  }));
 }
 
 /** A number within [min, max] (whole when `int`), whose error names the limits. */

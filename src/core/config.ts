@@ -19,7 +19,21 @@ export function assertConfigKey(key: string): string {
  * KEY=VALUE pairs as given on the command line: the value is everything after the first '=',
  * kept exactly (spaces, '=', quotes, newlines, UTF-8).
  */
-export function parseAssignments(pairs: string[]): Record<string, string> {
+/** config:set --encoded (Dokku's): each value is base64; one that is not is refused by key. */
+function decodeBase64(key: string, text: string): string {
+  const clean = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.length % 4 === 1) {
+    throw new GokuError('GOKU_ERR_INVALID_CONFIG', `the value of ${key} is not base64 (--encoded)`);
+  }
+  const bytes = Buffer.from(clean, 'base64');
+  const value = bytes.toString('utf8');
+  if (!Buffer.from(value, 'utf8').equals(bytes)) {
+    throw new GokuError('GOKU_ERR_INVALID_CONFIG', `the value of ${key} decodes to bytes that are not UTF-8`);
+  }
+  return value;
+}
+
+export function parseAssignments(pairs: string[], encoded = false): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of pairs) {
     const i = pair.indexOf('=');
@@ -30,7 +44,7 @@ export function parseAssignments(pairs: string[]): Record<string, string> {
       );
     }
     const key = assertConfigKey(pair.slice(0, i));
-    const value = pair.slice(i + 1);
+    const value = encoded ? decodeBase64(key, pair.slice(i + 1)) : pair.slice(i + 1);
     if (Buffer.byteLength(value) > MAX_VALUE_BYTES) {
       throw new GokuError(
         'GOKU_ERR_INVALID_CONFIG',

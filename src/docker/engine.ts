@@ -121,8 +121,8 @@ export class DockerEngine implements ContainerRuntime {
 
   async adoptImage(
     image: string,
-    opts: { tag: string; labels: Record<string, string>; readPath: string; maxBytes: number },
-  ): Promise<{ committed: Promise<string>; file: string | null }> {
+    opts: { tag: string; labels: Record<string, string>; readPaths: string[]; maxBytes: number },
+  ): Promise<{ committed: Promise<string>; files: (string | null)[] }> {
     // The image's own command is kept (a commit records the container's config); it never runs.
     let c: Docker.Container;
     try {
@@ -136,13 +136,18 @@ export class DockerEngine implements ContainerRuntime {
       throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `the image cannot run: ${String(msg).trim()}`);
     }
     const [repo, tag] = splitTag(opts.tag);
-    let file: string | null = null;
+    let files: (string | null)[] = [];
     try {
-      try {
-        file = await firstFileOf(await c.getArchive({ path: opts.readPath }), opts.readPath, opts.maxBytes);
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-      }
+      files = await Promise.all(
+        opts.readPaths.map(async (path) => {
+          try {
+            return await firstFileOf(await c.getArchive({ path }), path, opts.maxBytes);
+          } catch (err) {
+            if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+            return null;
+          }
+        }),
+      );
       await this.docker.getImage(image).tag({ repo, tag });
     } catch (err) {
       await c.remove({ force: true }).catch(() => undefined);
@@ -159,7 +164,7 @@ export class DockerEngine implements ContainerRuntime {
     })();
     // Handled here so a caller that fails before awaiting it is no unhandled rejection.
     committed.catch(() => undefined);
-    return { committed, file };
+    return { committed, files };
   }
 
   /** Creates and starts a container with goku's defaults: an init process (fast SIGTERM), restart policy, bounded logs. */

@@ -72,7 +72,7 @@ async function checkHealthy(
   }
   let said = false;
   for (;;) {
-    const r = await get(ip, port, '/', 1000);
+    const r = answer(await get(ip, port, '/', 1000));
     if (r && r.status < 500) {
       const then =
         d.uptime <= 0
@@ -107,10 +107,10 @@ async function watchUptime(d: Check, id: string, ip: string | null, port: number
     await sleep(Math.min(100, Math.max(0, until - Date.now())));
     await running(d, id);
     const r = await get(ip ?? '', port, '/', 1000);
-    if (!r || r.status >= 500) {
+    if ('failed' in r || r.status >= 500) {
       throw new GokuError(
         'GOKU_ERR_UNHEALTHY',
-        `the container stopped answering on port ${port} during its first ${d.uptime}s (${r ? `status ${r.status}` : 'no answer'})`,
+        `the container stopped answering on port ${port} during its first ${d.uptime}s (${'failed' in r ? r.failed : `status ${r.status}`})`,
       );
     }
   }
@@ -198,8 +198,8 @@ async function httpCheck(
   for (let attempt = 1; attempt <= c.attempts; attempt++) {
     if (left() <= 0) throw overtime();
     await running(d, id);
-    const r = await get(ip, port, c.path, Math.min(c.timeout * 1000, left()));
-    if (!r) why = `no answer within ${c.timeout}s`;
+    const r = await askOnce(ip, port, c, Math.min(c.timeout * 1000, left()));
+    if ('failed' in r) why = r.failed;
     else if (r.status >= 400) why = `status ${r.status}`;
     else if (c.content !== null && !r.body.includes(c.content))
       why = `the body does not contain ${JSON.stringify(c.content)}`;
@@ -221,28 +221,69 @@ async function httpCheck(
   );
 }
 
-/** One GET; null when nothing answers in time. The body is read up to 64 KiB. */
+/** An answer, or why there was none: "connection refused" is not "no answer within 5s". */
+type Got = { status: number; body: string } | { failed: string };
+
+function answer(r: Got): { status: number; body: string } | null {
+  return 'failed' in r ? null : r;
+}
+
+/**
+ * One attempt of a check: a GET within `timeoutMs`. A port nobody listens on yet is asked
+ * again until the attempt's time is up, so one attempt waits for the app to open its port.
+ */
+async function askOnce(ip: string, port: number, c: HttpCheck, timeoutMs: number): Promise<Got> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await get(ip, port, c.path, Math.max(1, until - Date.now()), c.host);
+    if (!('failed' in r) || !r.refused || Date.now() + 100 >= until) {
+      return 'failed' in r && r.refused
+        ? {
+            failed: `connection refused on port ${port} for ${(timeoutMs / 1000).toFixed(1).replace(/\.0$/, '')}s (nothing listening)`,
+          }
+        : r;
+    }
+    await sleep(100);
+  }
+}
+
+/** One GET; why it failed when nothing answered. The body is read up to 64 KiB. */
 function get(
   ip: string,
   port: number,
   path: string,
   timeoutMs: number,
-): Promise<{ status: number; body: string } | null> {
+  host?: string,
+): Promise<Got & { refused?: boolean }> {
   return new Promise((resolve) => {
     // Lenient like nginx (bare LF line ends, as many small servers and CGI scripts send):
     // the check asks whether the app answers, not whether it is RFC-perfect.
     const req = http.get(
-      { host: ip, port, path, agent: false, timeout: timeoutMs, insecureHTTPParser: true },
+      {
+        host: ip,
+        port,
+        path,
+        agent: false,
+        timeout: timeoutMs,
+        insecureHTTPParser: true,
+        ...(host ? { headers: { Host: host } } : {}),
+      },
       (res) => {
         let body = '';
         res.on('data', (chunk: Buffer) => {
           if (body.length < 65536) body += chunk.toString('utf8');
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', () => resolve(null));
+        res.on('error', () => resolve({ failed: 'the answer was cut off' }));
       },
     );
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(null));
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const secs = (timeoutMs / 1000).toFixed(1).replace(/\.0$/, '');
+      if (err.code === 'ECONNREFUSED') resolve({ failed: 'connection refused', refused: true });
+      else if (err.code === 'ETIMEDOUT') resolve({ failed: `no answer within ${secs}s` });
+      else if (err.code === 'ECONNRESET') resolve({ failed: 'the connection was reset before an answer' });
+      else resolve({ failed: `${err.code ?? err.message}` });
+    });
   });
 }

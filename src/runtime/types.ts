@@ -22,15 +22,15 @@ export interface ContainerRuntime {
   /**
    * Makes a pulled image goku's without running it or building: a created (never started)
    * container carrying the labels is committed as `tag` (so the new image carries them), and
-   * the regular file at readPath is read from it on the way (null when missing;
+   * the regular files at readPaths are read from it on the way (each null when missing;
    * GOKU_ERR_UNSAFE_FILE when not a regular file or over maxBytes). It resolves once `tag`
    * names the pulled image, so containers can be made from it while the commit runs; the
    * commit then moves `tag` to the labelled image, and `committed` gives that image's id.
    */
   adoptImage(
     image: string,
-    opts: { tag: string; labels: Record<string, string>; readPath: string; maxBytes: number },
-  ): Promise<{ committed: Promise<string>; file: string | null }>;
+    opts: { tag: string; labels: Record<string, string>; readPaths: string[]; maxBytes: number },
+  ): Promise<{ committed: Promise<string>; files: (string | null)[] }>;
   /** Images of one repository (goku/DEPLOYMENT) carrying all the labels, newest first. */
   listImages(
     repo: string,

@@ -48,7 +48,11 @@ export async function buildFromCommit(
   assertDomainsFree(d, app, deployment, domains);
 
   const facts = dockerfileFacts(dockerfile);
-  const health = healthPlan(await tree.readText('app.json', MAX_READ_BYTES), !!facts.healthcheck);
+  const health = healthPlan(
+    await tree.readText('app.json', MAX_READ_BYTES),
+    !!facts.healthcheck,
+    await tree.readText('CHECKS', MAX_READ_BYTES),
+  );
   const release = newRouteId(commit);
   const image = `goku/${deployment}:${release}`;
   // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.

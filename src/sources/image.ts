@@ -40,7 +40,7 @@ export async function pullCandidate(
   const name = pullName(d.registry.endpoint(ref).pullHost, ref, digest);
   // One pull of a digest at a time: another app's deploy of it must not drop the name between
   // this pull and this build.
-  const { committed, file, config } = await d.locks.run(
+  const { committed, files, config } = await d.locks.run(
     `pull ${digest}`,
     async () => {
       out(`-----> Pulling ${familiarImageRef(ref)} (${digest.slice(0, 19)})`);
@@ -49,8 +49,8 @@ export async function pullCandidate(
       const adopted = await d.runtime.adoptImage(name, {
         tag: image,
         labels: labels(d, app, app),
-        // app.json in the image's working directory, as Dokku reads it for images.
-        readPath: posix.join(config.workingDir || '/', 'app.json'),
+        // app.json and CHECKS in the image's working directory, as Dokku reads them for images.
+        readPaths: ['app.json', 'CHECKS'].map((f) => posix.join(config.workingDir || '/', f)),
         maxBytes: MAX_APP_JSON_BYTES,
       });
       // `image` names the pulled image now and holds the layers; without its own name the
@@ -64,7 +64,8 @@ export async function pullCandidate(
   );
   // The image's port; a config PORT wins in the switch, for every source.
   const port = portFromImageConfig(config.exposedPorts);
-  const health = healthPlan(file, config.healthcheck);
+  const [appJson = null, checks = null] = files;
+  const health = healthPlan(appJson, config.healthcheck, checks);
   return { image, committed, release, digest, port, health, domains };
 }
 

@@ -82,6 +82,28 @@ describe('app, process and log commands, locally and over ssh', () => {
     }
   });
 
+  it("Dokku's names and small commands: apps:list, url", async () => {
+    for (const r of await both(['apps:list'])) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(app);
+    }
+    const [local] = await both(['apps']);
+    expect((await server.cli(['apps:list'])).stdout).toBe(local.stdout);
+    for (const r of await both(['url', app])) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`http://${app}.${server.domain}:${server.proxyPort}/\n`);
+    }
+    expect((await httpGet(server.proxyPort, `${app}.${server.domain}`)).body).toBe('cmd\n');
+    expect((await server.cli(['help', 'apps:list'])).stdout).toContain('Usage: goku apps [--json]');
+    const made = await server.cli(['apps:create', `${p}-nourl`]);
+    expect(made.code, made.stderr).toBe(0);
+    expectError(
+      await server.cli(['url', `${p}-nourl`]),
+      /app .*-nourl has no default deployment yet; push it first/,
+    );
+    expect((await server.cli(['apps:destroy', `${p}-nourl`, '--force'])).code).toBe(0);
+  });
+
   it('apps and apps:info, in text and JSON', async () => {
     for (const r of await both(['apps'])) {
       expect(r.code, r.stderr).toBe(0);
@@ -271,6 +293,13 @@ describe('app, process and log commands, locally and over ssh', () => {
 
   it('refuses unknown commands (with a suggestion), bad arguments and unknown apps', async () => {
     for (const r of await both(['lgos', app])) expectError(r, /unknown command "lgos"; did you mean logs\?/);
+    // Within the noun typed: never a command of another noun.
+    for (const r of await both(['ps:sacle', app, '2']))
+      expectError(r, /unknown command "ps:sacle"; did you mean ps:scale\?/);
+    for (const r of await both(['ps:create', app]))
+      expectError(r, /unknown command "ps:create"; ps commands: ps, ps:restart, ps:scale \(see goku help\)/);
+    for (const r of await both(['domain:add', app, 'x.example']))
+      expectError(r, /did you mean domains:add\?/);
     for (const r of await both(['frobnicate']))
       expectError(r, /unknown command "frobnicate" \(see goku help\)/);
     for (const r of await both(['ps'])) expectError(r, /missing argument; usage: goku ps APP/);

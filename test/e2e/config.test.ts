@@ -166,6 +166,33 @@ describe('config commands', () => {
     expect((await server.get(`${big}.${server.domain}`)).body).toBe('big\n');
   });
 
+  it("Dokku's config commands: config:show, config:keys, config:export (eval'd by sh), config:set --encoded", async () => {
+    const enc = Buffer.from(tricky).toString('base64');
+    const set = await server.cli(['config:set', app, `ENC=${enc}`, '--encoded', '--no-restart']);
+    expect(set.code, set.stderr).toBe(0);
+    expect((await server.cli(['config:get', app, 'ENC'])).stdout).toBe(`${tricky}\n`);
+    const show = await server.cli(['config:show', app]);
+    expect(show.stdout).toBe((await server.cli(['config', app])).stdout);
+    const keys = await server.cli(['config:keys', app]);
+    expect(keys.stdout).toBe(
+      `${Object.keys(JSON.parse((await server.cli(['config', app, '--json'])).stdout))
+        .sort()
+        .join('\n')}\n`,
+    );
+    const exported = await server.cli(['config:export', app]);
+    expect(exported.code, exported.stderr).toBe(0);
+    // A shell reads every value back exactly, $HOME and quotes included.
+    const back = execFileSync('sh', ['-c', `${exported.stdout}\nprintf %s "$ENC"`], { env: {} }).toString();
+    expect(back).toBe(tricky);
+    for (const bad of ['not base64!', 'QQ=Q', '/w==']) {
+      const r = await server.cli(['config:set', app, `ENC=${bad}`, '--encoded']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/the value of ENC (is not base64|decodes to bytes that are not UTF-8)/);
+    }
+    expect((await server.cli(['config:get', app, 'ENC'])).stdout).toBe(`${tricky}\n`);
+    expect((await server.cli(['config:unset', app, 'ENC', '--no-restart'])).code).toBe(0);
+  });
+
   it('refuses bad keys, missing =, unknown apps and huge values, changing nothing', async () => {
     const before = (await server.cli(['config', app, '--json'])).stdout;
     const ids = server

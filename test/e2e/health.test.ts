@@ -298,6 +298,50 @@ describe('health checks', () => {
     await repo.deploy(httpdApp('good'), 'back');
   });
 
+  it("a CHECKS file (Dokku's older format) is honoured: content that is not there rejects, then one that is deploys", async () => {
+    await rejected(
+      {
+        ...httpdApp('good'),
+        CHECKS: 'WAIT=0\nATTEMPTS=2\nTIMEOUT=1\n# the page must say so\n/   Ready for work\n',
+      },
+      /health check CHECKS line 5 failed: GET \/: the body does not contain "Ready for work" after 2 attempts/,
+    );
+    await rejected(
+      { ...httpdApp('good'), CHECKS: 'WAIT=0\nhealth please\n' },
+      /CHECKS line 2: "health please" is not a check/,
+    );
+    repo.write({ ...httpdApp('good'), CHECKS: 'WAIT=0\n/  good\n' });
+    repo.commit('checks');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Health check CHECKS line 2: GET / answered 200');
+    repo.remove('CHECKS');
+    await repo.deploy(httpdApp('good'), 'back');
+  });
+
+  it('says "connection refused" when nothing listens, and an attempt waits for the port for its timeout', async () => {
+    await rejected(
+      {
+        ...httpdApp('good'),
+        'app.json': JSON.stringify({
+          healthchecks: { web: [{ name: 'other', port: 9999, attempts: 1, timeout: 1 }] },
+        }),
+      },
+      /health check other failed: GET \/: connection refused on port 9999 for 1s \(nothing listening\) after 1 attempts/,
+    );
+    // One attempt of 5 s: the app opens its port 2 s after it starts, and passes.
+    repo.write({
+      Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nCMD ["sh", "-c", "sleep 2; exec httpd -f -p 8000 -h /www"]\n`,
+      'app.json': JSON.stringify({ healthchecks: { web: [{ name: 'late', attempts: 1, timeout: 5 }] } }),
+    });
+    repo.commit('late');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Health check late: GET / answered 200 (attempt 1/1)');
+    repo.remove('app.json');
+    await repo.deploy(httpdApp('good'), 'back');
+  });
+
   it('a Dockerfile HEALTHCHECK is honoured: healthy deploys, unhealthy is refused', async () => {
     const ok = await (async () => {
       repo.write({

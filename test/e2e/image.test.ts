@@ -168,6 +168,24 @@ describe('image apps', () => {
     );
   });
 
+  it("a CHECKS file in the image's working directory is honoured when there is no app.json check", async () => {
+    const checks = `${p}-checksfile`;
+    registry.push(`${p}/checksfile:v1`, 'checksfile', {
+      files: { CHECKS: 'WAIT=0\nATTEMPTS=2\n/   Welcome\n' },
+      extra: 'WORKDIR /ctx\n',
+    });
+    expect(
+      (await server.cli(['apps:create', checks, '--image', `${registry.host}/${p}/checksfile:v1`])).code,
+    ).toBe(0);
+    const r = await server.cli(['deploy', checks]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain(
+      'Health check CHECKS line 3: GET /: the body does not contain "Welcome" (attempt 2/2)',
+    );
+    expect(server.containers(checks)).toEqual([]);
+    expect((await server.cli(['apps:destroy', checks, '--force'])).code).toBe(0);
+  });
+
   it("app.json in the image's working directory sets the health checks, as Dokku reads it", async () => {
     const checked = `${p}-checked`;
     const appJson = JSON.stringify({

@@ -55,6 +55,9 @@ describe('ps:scale', () => {
     const r = await server.get(`${app}.${server.domain}`);
     expect(r.status).toBe(503);
     expect(r.body).toContain(`${app} is not running`);
+    expect((await server.cli(['ps', app])).stdout).toBe(
+      `${app} is scaled to zero: no containers (goku ps:scale ${app} 1 starts it again).\n`,
+    );
     // Nothing runs, so no service records.
     await eventually(
       async () => JSON.parse((await server.cli(['apps:info', app, '--json'])).stdout).deployments[0].services,
