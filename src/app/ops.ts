@@ -267,6 +267,60 @@ export class AppOps {
     return this.d.deployer.destroy(app, out);
   }
 
+  /**
+   * ps:stop: every container of the app stops (SIGTERM, GOKU_STOP_GRACE) and stays stopped,
+   * across goku restarts, until ps:start or a deploy; nginx answers 503 meanwhile.
+   */
+  async stop(app: string, out: Out): Promise<number> {
+    this.get(app);
+    const stopped = await this.d.locks.run(app, async () => {
+      await this.d.store.update((s) => {
+        const a = s.apps[app];
+        if (a) a.stopped = true;
+      });
+      const list = await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
+      const running = list.filter((c) => c.state === 'running' || c.state === 'restarting');
+      for (const c of running) out(`-----> Stopping ${c.name}`);
+      await Promise.all(
+        running.map((c) => this.d.runtime.stopContainer(c.id, this.d.settings.GOKU_STOP_GRACE)),
+      );
+      return running.length;
+    });
+    await this.d.reconciler.refresh(app);
+    return stopped;
+  }
+
+  /** ps:start: the recorded containers of a stopped app start again and take their routes back. */
+  async start(app: string, out: Out): Promise<number> {
+    const rec = this.get(app);
+    const ids = Object.values(rec.deployments).flatMap((d) =>
+      (d.containerIds ?? [d.containerId]).filter(Boolean),
+    );
+    if (ids.length === 0) {
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        `app ${app} has no containers to start; push it (or ps:scale ${app} 1 if it is scaled to zero)`,
+      );
+    }
+    const started = await this.d.locks.run(app, async () => {
+      let n = 0;
+      for (const id of ids) {
+        const st = await this.d.runtime.inspectContainer(id);
+        if (!st || st.running) continue;
+        out(`-----> Starting ${st.name}`);
+        await this.d.runtime.startContainer(id);
+        n++;
+      }
+      await this.d.store.update((s) => {
+        const a = s.apps[app];
+        if (a) delete a.stopped;
+      });
+      return n;
+    });
+    await this.d.reconciler.refresh(app);
+    return started;
+  }
+
   restart(app: string, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
     return this.d.deployer.deploy(app, { kind: 'restart', by, force }, out);

@@ -26,6 +26,8 @@ import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
 import { psRestart } from './ps-restart.js';
 import { psScale } from './ps-scale.js';
+import { psStart } from './ps-start.js';
+import { psStop } from './ps-stop.js';
 import { registries } from './registries.js';
 import { registriesLogin } from './registries-login.js';
 import { registriesLogout } from './registries-logout.js';
@@ -70,6 +72,8 @@ export function commandTable(): Command[] {
     ps,
     psRestart,
     psScale,
+    psStop,
+    psStart,
     logs,
     ports,
     portsAdd,

@@ -63,7 +63,12 @@ export class Reconciler {
         app,
         dep,
         await Promise.all(
-          idsOf(dep).map((id) => this.running(app.name, id, listed.get(id) ?? null, stateOf.get(id))),
+          idsOf(dep).map((id) =>
+            // ps:stop keeps them stopped.
+            app.stopped
+              ? (listed.get(id) ?? null)
+              : this.running(app.name, id, listed.get(id) ?? null, stateOf.get(id)),
+          ),
         ),
       );
       if (r) routes.push(r);

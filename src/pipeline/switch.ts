@@ -251,6 +251,7 @@ async function recordDeployment(
     const a = s.apps[app];
     if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} was destroyed during the deploy`);
     a.deployments[deployment] = rec;
+    delete a.stopped; // a deploy starts a stopped app (ps:stop) again
     if (spec.env) a.env = { ...spec.env };
     if (spec.count !== undefined) a.scale = spec.count;
     a.updatedAt = rec.deployedAt;

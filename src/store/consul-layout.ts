@@ -54,6 +54,7 @@ export function toPairs(data: Snapshot): Pairs {
     };
     if (a.ports) meta.ports = a.ports;
     if (a.createdBy) meta.createdBy = a.createdBy;
+    if (a.stopped) meta.stopped = true;
     if (a.image) meta.image = a.image;
     out.set(`${p}app`, JSON.stringify(meta));
     for (const [k, v] of Object.entries(a.env)) out.set(`${p}env/${k}`, v);
@@ -177,6 +178,7 @@ const READERS: Record<string, (k: KeyRead) => void> = {
     if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
     if (Array.isArray(v.ports)) a.ports = v.ports;
     if (typeof v.createdBy === 'string') a.createdBy = v.createdBy;
+    if (v.stopped === true) a.stopped = true;
     const img = v.image as Partial<ImageSource> | undefined;
     if (img && typeof img.ref === 'string') {
       a.image = {

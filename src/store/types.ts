@@ -83,6 +83,8 @@ export interface AppRecord {
   releases?: ReleaseRecord[];
   /** Instances of the default deployment (ps:scale); absent means 1. */
   scale?: number;
+  /** ps:stop: its containers are kept stopped (not started again at goku's start) until ps:start or a deploy. */
+  stopped?: boolean;
   /** The key whose first push created the app (counted by GOKU_MAX_APPS_PER_KEY); absent for apps:create. */
   createdBy?: string;
   /** An image app's source (apps:create --image); absent for git apps. */

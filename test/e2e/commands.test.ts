@@ -297,7 +297,10 @@ describe('app, process and log commands, locally and over ssh', () => {
     for (const r of await both(['ps:sacle', app, '2']))
       expectError(r, /unknown command "ps:sacle"; did you mean ps:scale\?/);
     for (const r of await both(['ps:create', app]))
-      expectError(r, /unknown command "ps:create"; ps commands: ps, ps:restart, ps:scale \(see goku help\)/);
+      expectError(
+        r,
+        /unknown command "ps:create"; ps commands: ps, ps:restart, ps:scale, ps:stop, ps:start \(see goku help\)/,
+      );
     for (const r of await both(['domain:add', app, 'x.example']))
       expectError(r, /did you mean domains:add\?/);
     for (const r of await both(['frobnicate']))

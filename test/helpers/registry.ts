@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +104,12 @@ export class TestRegistry {
       `FROM ${BASE_IMAGE}\n${opts.files ? 'COPY . /ctx\n' : ''}COPY www /www\n${opts.extra ?? ''}EXPOSE ${port}\n${opts.cmd ?? `CMD ["httpd", "-f", "-p", "${port}", "-h", "/www"]`}\n`,
     );
     const name = `${this.host}/${repoTag}`;
-    execFileSync('docker', ['build', '-q', '-t', name, '--label', 'goku-test=1', ctx], { stdio: 'pipe' });
+    // A label of its own: two test files pushing the same content would otherwise build one
+    // image id, and their concurrent `docker rmi` of it race in dockerd ("unrecognized image ID").
+    const own = `goku-test-push=${randomBytes(6).toString('hex')}`;
+    execFileSync('docker', ['build', '-q', '-t', name, '--label', 'goku-test=1', '--label', own, ctx], {
+      stdio: 'pipe',
+    });
     this.images.add(name);
     const out = this.docker(['push', name]);
     const digest = /digest: (sha256:[a-f0-9]{64})/.exec(out)?.[1];

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
+
+// ps:stop and ps:start, as Dokku has them: the app's containers stop and stay stopped (also
+// across a goku restart) until ps:start starts the same ones again, or a deploy.
+describe('ps:stop and ps:start', () => {
+  const server = new GokuServer();
+  const p = uniquePrefix();
+  const app = `${p}-stop`;
+  let key: SshKey;
+  let repo: AppRepo;
+
+  const get = () => server.get(`${app}.${server.domain}`);
+  const ok = async (args: string[]) => {
+    const r = await server.cli(args);
+    expect(r.code, r.stderr).toBe(0);
+    return r;
+  };
+
+  beforeAll(async () => {
+    key = await server.startWithKey();
+    repo = new AppRepo(server.tmp, app, server, key);
+    await repo.deploy(httpdApp('on'), 'one');
+  });
+  afterAll(() => server.cleanup());
+
+  it('stops the containers (503), keeps them stopped across a goku restart, and starts the same ones', async () => {
+    const ids = server.ids(app);
+    const stop = await ok(['ps:stop', app]);
+    expect(stop.stdout).toContain(`-----> Stopping ${app}`);
+    expect(stop.stdout).toContain(`=====> ${app} stopped`);
+    expect(server.containers(app).map((c) => c.state)).toEqual(['exited']);
+    expect((await eventually(get, (r) => r.status === 503)).body).toContain(`${app} is not running`);
+    expect((await ok(['ps:stop', app])).stdout).toContain('stopped (nothing was running)');
+
+    await server.stop();
+    await server.start();
+    expect(server.containers(app).map((c) => c.state)).toEqual(['exited']);
+    expect((await get()).status).toBe(503);
+
+    const start = await ok(['ps:start', app]);
+    expect(start.stdout).toContain(`=====> ${app} started`);
+    expect(server.ids(app)).toEqual(ids);
+    expect((await eventually(get, (r) => r.status === 200)).body).toBe('on\n');
+    expect((await ok(['ps:start', app])).stdout).toContain('was already running');
+  });
+
+  it('a deploy starts a stopped app; a goku restart then leaves it running', async () => {
+    await ok(['ps:stop', app]);
+    await repo.deploy(httpdApp('on again'), 'two');
+    expect((await get()).body).toBe('on again\n');
+    await server.stop();
+    await server.start();
+    expect((await eventually(get, (r) => r.status === 200)).body).toBe('on again\n');
+  });
+
+  it('refuses ps:start of an app with nothing deployed, and unknown apps', async () => {
+    await ok(['apps:create', `${p}-empty`]);
+    const r = await server.cli(['ps:start', `${p}-empty`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/has no containers to start; push it/);
+    for (const cmd of ['ps:stop', 'ps:start']) {
+      const u = await server.cli([cmd, `${p}-nope`]);
+      expect(u.code).not.toBe(0);
+      expect(u.stderr).toMatch(/does not exist/);
+    }
+  });
+});
