@@ -321,6 +321,12 @@ export class AppOps {
     return started;
   }
 
+  /** ps:rebuild: built again from the branches' commits, or an image app pulled again. */
+  rebuild(app: string, by: string, out: Out, force = false): Promise<void> {
+    this.get(app);
+    return this.d.deployer.deploy(app, { kind: 'rebuild', by, force }, out);
+  }
+
   restart(app: string, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
     return this.d.deployer.deploy(app, { kind: 'restart', by, force }, out);

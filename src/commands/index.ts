@@ -24,6 +24,7 @@ import { ports } from './ports.js';
 import { portsAdd } from './ports-add.js';
 import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
+import { psRebuild } from './ps-rebuild.js';
 import { psRestart } from './ps-restart.js';
 import { psScale } from './ps-scale.js';
 import { psStart } from './ps-start.js';
@@ -74,6 +75,7 @@ export function commandTable(): Command[] {
     psScale,
     psStop,
     psStart,
+    psRebuild,
     logs,
     ports,
     portsAdd,

@@ -20,7 +20,8 @@ const EXIT = '\u0001exit ';
 export function serveHook(
   channel: Duplex,
   deploy: (push: HookPush, out: (line: string) => void) => Promise<void>,
-  onFailure: (err: unknown) => void,
+  /** Logs the failure and says what still runs, for the push's last line. */
+  onFailure: (err: unknown) => string,
 ): void {
   const push: HookPush = { objectDir: null, updates: [] };
   let done = false;
@@ -40,9 +41,9 @@ export function serveHook(
         deploy(push, out).then(
           () => write(`${EXIT}0\n`),
           (err: unknown) => {
-            onFailure(err);
+            const still = onFailure(err);
             out(` !     ${oneLine(err)}`);
-            out(' !     Push rejected: the previous release keeps running');
+            out(` !     Push rejected: ${still}`);
             write(`${EXIT}1\n`);
           },
         );

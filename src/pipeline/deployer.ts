@@ -70,6 +70,8 @@ export type DeploySource =
     | { kind: 'scale'; by: string; count: number }
     /** An earlier release's image and config (null: the one before the current). */
     | { kind: 'rollback'; by: string; target: number | null }
+    /** ps:rebuild: each deployment built again from its branch's commit; an image app pulled again. */
+    | { kind: 'rebuild'; by: string }
   ) & {
     /** Deploy now although the app may not run two copies and its schedule does not allow it (--force). */
     force?: boolean;
@@ -83,6 +85,7 @@ const WHAT: Record<DeploySource['kind'], string> = {
   config: 'a config change',
   scale: 'a scale change',
   rollback: 'a rollback',
+  rebuild: 'a rebuild',
 };
 
 /** How long git gets after the hook's verdict to update the refs and exit. */
@@ -120,6 +123,10 @@ export class Deployer {
         return this.scale(app, source.count, source.by, out);
       case 'rollback':
         return this.rollback(app, source.target, source.by, out);
+      case 'rebuild':
+        return appView(this.d, app).image
+          ? this.deployImage(app, null, source.by, out, true)
+          : this.rebuild(app, source.by, out);
     }
   }
 
@@ -143,7 +150,13 @@ export class Deployer {
    * already running that digest of that reference gets no release. A deploy still waiting is
    * replaced by a newer one: the newest digest is what is wanted.
    */
-  private deployImage(app: string, refText: string | null, by: string, out: Out): Promise<void> {
+  private deployImage(
+    app: string,
+    refText: string | null,
+    by: string,
+    out: Out,
+    again = false,
+  ): Promise<void> {
     return this.withTails(
       app,
       out,
@@ -158,7 +171,9 @@ export class Deployer {
         const ref = parseImageRef(refText ?? rec.image.ref);
         const source = formatImageRef(ref);
         const base = { kind: 'image' as const, deployment: app, branch: '', commit: '', by, config: rec.env };
-        await withRelease(this.d, app, base, out, (rel) => this.pullAndSwitch(app, ref, source, rel, tails));
+        await withRelease(this.d, app, base, out, (rel) =>
+          this.pullAndSwitch(app, ref, source, rel, tails, again),
+        );
       },
       { replaces: 'image deploy' },
     );
@@ -171,6 +186,8 @@ export class Deployer {
     source: string,
     rel: ReleaseHandle,
     tails: (() => Promise<void>)[],
+    /** ps:rebuild: pull and deploy even the digest that runs. */
+    again = false,
   ): Promise<void> {
     const started = Date.now();
     const { timings, lap } = stopwatch();
@@ -182,7 +199,7 @@ export class Deployer {
     });
     lap('resolve');
     const { image, deployments } = appView(this.d, app);
-    if (deployments[app] && image?.digest === digest && image.ref === source) {
+    if (!again && deployments[app] && image?.digest === digest && image.ref === source) {
       rel.discard();
       rel.out(`=====> ${app} already runs ${source}@${digest.slice(0, 19)}; nothing to deploy`);
       return;
@@ -217,6 +234,25 @@ export class Deployer {
     });
     this.d.log.info({ app, release: c.release, version: rel.version, ms: timings }, 'deployed');
     this.announce(app, app, { domains: c.domains, port }, started, rel);
+  }
+
+  /**
+   * ps:rebuild of a git app: every deployment is built again from the commit its branch holds
+   * now, through the push pipeline (a release of kind push, by the caller), as Dokku's does.
+   */
+  private async rebuild(app: string, by: string, out: Out): Promise<void> {
+    const deps = Object.values(appView(this.d, app).deployments);
+    if (deps.length === 0) {
+      throw new GokuError('GOKU_ERR_NOT_DEPLOYED', `app ${app} has no deployment to rebuild; push it first`);
+    }
+    const updates: RefUpdate[] = [];
+    for (const dep of deps) {
+      const ref = `refs/heads/${dep.branch}`;
+      const sha = await this.d.repos.refValue(app, ref);
+      if (sha === ZERO_SHA) out(`-----> Skipping ${dep.name}: its branch ${dep.branch} is gone`);
+      else updates.push({ oldSha: sha, newSha: sha, ref });
+    }
+    return this.handlePush({ app, keyName: by, updates, objectDir: null }, out);
   }
 
   /**

@@ -295,7 +295,14 @@ export class SshServer {
         const abandoned = () => child.exitCode !== null || child.signalCode !== null;
         return this.d.deploy({ ...push, app, keyName: key.name, landed, abandoned }, out);
       },
-      (err) => this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed'),
+      (err) => {
+        this.d.log.warn({ app, code: errorCode(err), err: oneLine(err) }, 'deploy failed');
+        // A first push that fails has no earlier release to speak of.
+        const deployments = Object.keys(this.d.store.read().apps[app]?.deployments ?? {});
+        return deployments.length > 0
+          ? `what ran before keeps running (${deployments.join(', ')})`
+          : 'nothing was deployed; the app has no running release yet';
+      },
     );
   }
 

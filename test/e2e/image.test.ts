@@ -100,6 +100,13 @@ describe('image apps', () => {
       `already runs ${registry.host}/${p}/web:v1@${d2.slice(0, 19)}; nothing to deploy`,
     );
     expect((await releases(app)).map((x: { version: number }) => x.version)).toEqual([2, 1]);
+    // ps:rebuild pulls and deploys it again all the same, as a new release.
+    const rebuilt = await server.cli(['ps:rebuild', app]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(rebuilt.stdout).toContain('-----> Pulling');
+    const [v3] = await releases(app);
+    expect(v3).toMatchObject({ version: 3, kind: 'image', status: 'succeeded' });
+    expect((await server.get(host)).body).toBe('two\n');
   });
 
   it('deploy APP REF switches the image; rollback goes back to the earlier digest, pulled again once pruned', async () => {

@@ -3,7 +3,7 @@ import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } 
 
 // ps:stop and ps:start, as Dokku has them: the app's containers stop and stay stopped (also
 // across a goku restart) until ps:start starts the same ones again, or a deploy.
-describe('ps:stop and ps:start', () => {
+describe('ps:stop, ps:start and ps:rebuild', () => {
   const server = new GokuServer();
   const p = uniquePrefix();
   const app = `${p}-stop`;
@@ -54,12 +54,32 @@ describe('ps:stop and ps:start', () => {
     expect((await eventually(get, (r) => r.status === 200)).body).toBe('on again\n');
   });
 
-  it('refuses ps:start of an app with nothing deployed, and unknown apps', async () => {
+  it('ps:rebuild builds each deployment again from its commit, as a new push release, without downtime', async () => {
+    const sha = repo.commit('nothing new');
+    expect((await repo.push()).code).toBe(0);
+    const before = JSON.parse((await ok(['releases', app, '--json'])).stdout) as { version: number }[];
+    const r = await ok(['ps:rebuild', app]);
+    expect(r.stdout).toContain(`-----> Building ${app} (master ${sha.slice(0, 7)})`);
+    const [last] = JSON.parse((await ok(['releases', app, '--json'])).stdout) as {
+      version: number;
+      kind: string;
+      commit: string;
+      status: string;
+    }[];
+    expect(last).toMatchObject({ kind: 'push', commit: sha, status: 'succeeded' });
+    expect(last?.version).toBe((before[0]?.version ?? 0) + 1);
+    expect((await get()).body).toBe('on again\n');
+  });
+
+  it('refuses ps:start and ps:rebuild of an app with nothing deployed, and unknown apps', async () => {
     await ok(['apps:create', `${p}-empty`]);
     const r = await server.cli(['ps:start', `${p}-empty`]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/has no containers to start; push it/);
-    for (const cmd of ['ps:stop', 'ps:start']) {
+    const none = await server.cli(['ps:rebuild', `${p}-empty`]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/has no deployment to rebuild; push it first/);
+    for (const cmd of ['ps:stop', 'ps:start', 'ps:rebuild']) {
       const u = await server.cli([cmd, `${p}-nope`]);
       expect(u.code).not.toBe(0);
       expect(u.stderr).toMatch(/does not exist/);

@@ -37,6 +37,7 @@ describe('a broken push is rejected and changes nothing', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('[remote rejected] master -> master (pre-receive hook declined)');
     expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(`Push rejected: what ran before keeps running (${app})`);
     expect(await repo.remoteRef('master')).toBe(goodSha);
     const res = await server.get(`${app}.${server.domain}`);
     expect(res.status).toBe(200);
@@ -50,6 +51,16 @@ describe('a broken push is rejected and changes nothing', () => {
     repo.write(httpdApp('good'));
     return r.stderr;
   }
+
+  it('a first push that fails speaks of no earlier release', async () => {
+    const fresh = new AppRepo(server.tmp, `${app}-first`, server, key);
+    fresh.write({ Dockerfile: 'FROM goku-test/busybox:1\nRUN exit 7\n' });
+    fresh.commit('broken first');
+    const r = await fresh.push();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('Push rejected: nothing was deployed; the app has no running release yet');
+    expect(r.stderr).not.toMatch(/previous release|ran before/);
+  });
 
   it('a Dockerfile that does not parse', async () => {
     await expectRejectedAndUnchanged(
