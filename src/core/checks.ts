@@ -19,6 +19,20 @@ export interface HttpCheck {
   port: number | null;
   /** Host header to send (a CHECKS line `//HOST/PATH`); default none. */
   host?: string;
+  /**
+   * What is checked, as Dokku decides it: `listening` (the port takes connections), a
+   * `command` run in the container, an HTTP `path`, else `uptime` (running, never restarted,
+   * for `uptime` seconds). Absent: path.
+   */
+  kind?: 'path' | 'command' | 'listening' | 'uptime';
+  /** The command check's argv (run with docker exec; exit 0 passes). */
+  command?: string[];
+  /** Seconds the container must have been up (uptime checks). */
+  uptime?: number;
+  /** A failing check is reported and does not fail the deploy. */
+  warn?: boolean;
+  /** Extra request headers of a path check. */
+  headers?: { name: string; value: string }[];
 }
 
 /** How a new container proves it is ready before it takes traffic. */
@@ -120,21 +134,70 @@ const bounded = (min: number, max: number, int = false) => {
 };
 
 /** Limits of one app.json check (documented in the README). */
-export const CHECK_LIMITS = { attempts: 100, timeout: 600, wait: 600, initialDelay: 600, checks: 20 };
+export const CHECK_LIMITS = {
+  attempts: 100,
+  timeout: 600,
+  wait: 600,
+  initialDelay: 600,
+  uptime: 600,
+  checks: 20,
+};
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
+/** One check of Dokku's format (docker-container-healthchecker's fields); any other field is refused. */
 const check = z
   .object({
     type: z.enum(['startup', 'liveness', 'readiness']).default('startup'),
     name: z.string().max(100).optional(),
-    path: z.string().startsWith('/').max(2000).default('/'),
+    description: z.string().max(1000).optional(),
+    path: z.string().startsWith('/').max(2000).optional(),
     content: z.string().max(10000).optional(),
     attempts: bounded(1, CHECK_LIMITS.attempts, true).default(5),
     timeout: bounded(0.001, CHECK_LIMITS.timeout).default(5),
     wait: bounded(0, CHECK_LIMITS.wait).default(1),
     initialDelay: bounded(0, CHECK_LIMITS.initialDelay).default(0),
     port: bounded(1, 65535, true).optional(),
+    command: z.array(z.string().max(4096)).min(1).max(100).optional(),
+    listening: z.boolean().optional(),
+    uptime: bounded(1, CHECK_LIMITS.uptime, true).optional(),
+    warn: z.boolean().optional(),
+    httpHeaders: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(HEADER_NAME, { message: 'must be an HTTP header name' }),
+            value: z
+              .string()
+              .max(4096)
+              .regex(/^[^\r\n\0]*$/, { message: 'must be one line' }),
+          })
+          .strict(),
+      )
+      .max(20)
+      .optional(),
+    scheme: z.literal('http', { message: 'goku asks the container over plain HTTP: only "http"' }).optional(),
+    onFailure: z
+      .unknown()
+      .refine(() => false, { message: 'is not supported: goku runs nothing on the host for a pushed app' })
+      .optional(),
   })
-  .passthrough();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Dokku's own rule: a check is one kind of thing.
+    const kinds = [
+      c.command ? 'a command' : null,
+      c.path !== undefined ? 'a path' : null,
+      c.listening ? 'listening' : null,
+      c.uptime !== undefined ? 'an uptime' : null,
+    ].filter((k): k is string => k !== null);
+    if (kinds.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `a check has one of command, path, listening and uptime, not ${kinds.join(' and ')}`,
+      });
+    }
+  });
 
 const appJson = z
   .object({
@@ -184,12 +247,17 @@ export function appJsonChecks(text: string): HttpCheck[] | null {
   if (startup.length === 0) return null;
   return startup.map((c, i) => ({
     name: c.name ?? `check ${i + 1}`,
-    path: c.path,
+    path: c.path ?? '/',
     content: c.content ?? null,
     attempts: c.attempts,
     timeout: c.timeout,
     wait: c.wait,
     initialDelay: c.initialDelay,
     port: c.port ?? null,
+    kind: c.listening ? 'listening' : c.command ? 'command' : c.path !== undefined ? 'path' : 'uptime',
+    ...(c.command ? { command: c.command } : {}),
+    ...(c.uptime !== undefined ? { uptime: c.uptime } : {}),
+    ...(c.warn ? { warn: true } : {}),
+    ...(c.httpHeaders?.length ? { headers: c.httpHeaders } : {}),
   }));
 }

@@ -290,6 +290,39 @@ export class DockerEngine implements ContainerRuntime {
     await this.docker.getContainer(id).rename({ name });
   }
 
+  async execInContainer(
+    id: string,
+    argv: string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number | null; output: string }> {
+    const exec = await this.docker
+      .getContainer(id)
+      .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    let output = '';
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => {
+      if (output.length < 65536) output += d.toString('utf8');
+    });
+    this.docker.modem.demuxStream(stream, sink, sink);
+    const finished = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        stream.destroy();
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      stream.on('end', done);
+      stream.on('close', done);
+      stream.on('error', done);
+    });
+    if (!finished) return { exitCode: null, output };
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? null, output };
+  }
+
   /** Graceful stop (SIGTERM, then kill after the grace period); an already stopped one is fine. */
   async stopContainer(id: string, graceSeconds = 10): Promise<void> {
     try {

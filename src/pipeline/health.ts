@@ -1,7 +1,8 @@
 import http from 'node:http';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthPlan, HttpCheck } from '../core/checks.js';
-import { GokuError } from '../errors.js';
+import { GokuError, oneLine } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 
 export interface HealthDeps {
@@ -61,7 +62,7 @@ async function checkHealthy(
   if (plan.kind === 'docker') return dockerHealthy(d, id, deadline, out).then(() => ip);
   if (plan.kind === 'checks') {
     // One deadline bounds all the checks, whatever their delays, attempts and waits add up to.
-    for (const c of plan.checks) await httpCheck(d, id, ip, c.port ?? port, c, deadline, out);
+    for (const c of plan.checks) await runCheck(d, id, ip, c.port ?? port, c, deadline, out);
     return ip;
   }
   if (!port) {
@@ -170,7 +171,11 @@ async function dockerHealthy(
   }
 }
 
-async function httpCheck(
+/**
+ * One check of a plan, by its kind. A check with `warn` that fails is reported and passes;
+ * a container that exits fails the deploy whatever the check says.
+ */
+async function runCheck(
   d: Check,
   id: string,
   ip: string,
@@ -179,8 +184,124 @@ async function httpCheck(
   deadline: number,
   out: (l: string) => void,
 ): Promise<void> {
-  if (!port)
+  try {
+    await attempts(d, id, c, deadline, out, describe(c, port), (timeoutMs) =>
+      once(d, id, ip, port, c, timeoutMs, deadline),
+    );
+  } catch (err) {
+    if (!c.warn || (err instanceof GokuError && err.code === 'GOKU_ERR_CONTAINER_EXITED')) throw err;
+    out(
+      `-----> Health check ${c.name} failed, but it has warn: true, so the deploy goes on (${oneLine(err)})`,
+    );
+  }
+}
+
+/** What a check asks, for its lines: GET /path, port 8000 listening, command [...], uptime 5s. */
+function describe(c: HttpCheck, port: number | null): string {
+  switch (c.kind ?? 'path') {
+    case 'listening':
+      return `port ${port ?? '?'} listening`;
+    case 'command':
+      return `command ${JSON.stringify(c.command ?? [])}`;
+    case 'uptime':
+      return `up ${c.uptime ?? 0}s without a restart`;
+    default:
+      return `GET ${c.path}`;
+  }
+}
+
+/** One attempt of the check: null when it passed, else why not. */
+async function once(
+  d: Check,
+  id: string,
+  ip: string,
+  port: number | null,
+  c: HttpCheck,
+  timeoutMs: number,
+  deadline: number,
+): Promise<{ ok: string } | { why: string }> {
+  const kind = c.kind ?? 'path';
+  if (kind === 'uptime') {
+    // Running since its first start (running() throws on an exit or a restart) for long enough.
+    const st = await d.runtime.inspectContainer(id);
+    const since = st ? Date.parse(st.startedAt) : Date.now();
+    const left = since + (c.uptime ?? 0) * 1000 - Date.now();
+    if (Date.now() + left > deadline)
+      return { why: `it cannot be up ${c.uptime}s within GOKU_DEPLOY_TIMEOUT (${d.timeout}s)` };
+    if (left > 0) await sleep(left);
+    await running(d, id);
+    return { ok: 'running' };
+  }
+  if (kind === 'command') {
+    const r = await d.runtime.execInContainer(id, c.command ?? [], timeoutMs);
+    const tail = r.output.trim().split('\n').slice(-1)[0]?.slice(0, 200) ?? '';
+    if (r.exitCode === 0) return { ok: 'exited 0' };
+    return {
+      why:
+        r.exitCode === null
+          ? `did not finish within ${(timeoutMs / 1000).toFixed(1).replace(/\.0$/, '')}s`
+          : `exited ${r.exitCode}${tail ? ` (${JSON.stringify(tail)})` : ''}`,
+    };
+  }
+  if (!port) {
     throw new GokuError('GOKU_ERR_UNHEALTHY', `health check ${c.name} has no port: EXPOSE one or set "port"`);
+  }
+  if (kind === 'listening') {
+    const why = await connects(ip, port, timeoutMs);
+    return why === null ? { ok: 'accepts connections' } : { why };
+  }
+  const r = await askOnce(ip, port, c, timeoutMs);
+  if ('failed' in r) return { why: r.failed };
+  if (r.status >= 400) return { why: `status ${r.status}` };
+  if (c.content !== null && !r.body.includes(c.content))
+    return { why: `the body does not contain ${JSON.stringify(c.content)}` };
+  return { ok: `answered ${r.status}` };
+}
+
+/** A TCP connection to ip:port within the time; null when it was accepted, else why not. */
+function connects(ip: string, port: number, timeoutMs: number): Promise<string | null> {
+  const until = Date.now() + timeoutMs;
+  const tryOnce = () =>
+    new Promise<string | null>((resolve) => {
+      const sock = net.connect({ host: ip, port, timeout: Math.max(1, until - Date.now()) });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve(null);
+      });
+      sock.once('timeout', () => {
+        sock.destroy();
+        resolve('no connection within the timeout');
+      });
+      sock.once('error', (err: NodeJS.ErrnoException) =>
+        resolve(err.code === 'ECONNREFUSED' ? 'refused' : `${err.code}`),
+      );
+    });
+  return (async () => {
+    for (;;) {
+      const why = await tryOnce();
+      if (why !== 'refused' || Date.now() + 100 >= until) {
+        return why === 'refused'
+          ? `connection refused on port ${port} (nothing listening on the container's address)`
+          : why;
+      }
+      await sleep(100);
+    }
+  })();
+}
+
+/**
+ * A check's attempts within one deadline: its initial delay, then up to `attempts` tries,
+ * `wait` seconds apart, each line saying what the attempt found.
+ */
+async function attempts(
+  d: Check,
+  id: string,
+  c: HttpCheck,
+  deadline: number,
+  out: (l: string) => void,
+  what: string,
+  tryOnce: (timeoutMs: number) => Promise<{ ok: string } | { why: string }>,
+): Promise<void> {
   const left = () => deadline - Date.now();
   let why = 'it never ran';
   const overtime = () =>
@@ -198,18 +319,13 @@ async function httpCheck(
   for (let attempt = 1; attempt <= c.attempts; attempt++) {
     if (left() <= 0) throw overtime();
     await running(d, id);
-    const r = await askOnce(ip, port, c, Math.min(c.timeout * 1000, left()));
-    if ('failed' in r) why = r.failed;
-    else if (r.status >= 400) why = `status ${r.status}`;
-    else if (c.content !== null && !r.body.includes(c.content))
-      why = `the body does not contain ${JSON.stringify(c.content)}`;
-    else {
-      out(
-        `-----> Health check ${c.name}: GET ${c.path} answered ${r.status} (attempt ${attempt}/${c.attempts})`,
-      );
+    const r = await tryOnce(Math.min(c.timeout * 1000, left()));
+    if ('ok' in r) {
+      out(`-----> Health check ${c.name}: ${what} ${r.ok} (attempt ${attempt}/${c.attempts})`);
       return;
     }
-    out(`-----> Health check ${c.name}: GET ${c.path}: ${why} (attempt ${attempt}/${c.attempts})`);
+    why = r.why;
+    out(`-----> Health check ${c.name}: ${what}: ${why} (attempt ${attempt}/${c.attempts})`);
     if (attempt < c.attempts) {
       if (c.wait * 1000 >= left()) throw overtime();
       await sleep(c.wait * 1000);
@@ -217,7 +333,7 @@ async function httpCheck(
   }
   throw new GokuError(
     'GOKU_ERR_UNHEALTHY',
-    `health check ${c.name} failed: GET ${c.path}: ${why} after ${c.attempts} attempts`,
+    `health check ${c.name} failed: ${what}: ${why} after ${c.attempts} attempts`,
   );
 }
 
@@ -235,7 +351,7 @@ function answer(r: Got): { status: number; body: string } | null {
 async function askOnce(ip: string, port: number, c: HttpCheck, timeoutMs: number): Promise<Got> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const r = await get(ip, port, c.path, Math.max(1, until - Date.now()), c.host);
+    const r = await get(ip, port, c.path, Math.max(1, until - Date.now()), c.host, c.headers);
     if (!('failed' in r) || !r.refused || Date.now() + 100 >= until) {
       return 'failed' in r && r.refused
         ? {
@@ -254,6 +370,7 @@ function get(
   path: string,
   timeoutMs: number,
   host?: string,
+  extra: { name: string; value: string }[] = [],
 ): Promise<Got & { refused?: boolean }> {
   return new Promise((resolve) => {
     // Lenient like nginx (bare LF line ends, as many small servers and CGI scripts send):
@@ -266,7 +383,10 @@ function get(
         agent: false,
         timeout: timeoutMs,
         insecureHTTPParser: true,
-        ...(host ? { headers: { Host: host } } : {}),
+        headers: {
+          ...Object.fromEntries(extra.map((h) => [h.name, h.value])),
+          ...(host ? { Host: host } : {}),
+        },
       },
       (res) => {
         let body = '';

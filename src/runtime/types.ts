@@ -55,6 +55,15 @@ export interface ContainerRuntime {
   removeContainer(id: string): Promise<void>;
 
   containerLogs(id: string, tail: number): Promise<string>;
+  /**
+   * Runs argv in a running container (docker exec, no shell, no tty): its exit code and the
+   * first 64 KiB of its output; exitCode null when it did not finish within timeoutMs.
+   */
+  execInContainer(
+    id: string,
+    argv: string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number | null; output: string }>;
   streamLogs(
     id: string,
     opts: { tail: number; follow: boolean; signal?: AbortSignal },

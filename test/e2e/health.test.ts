@@ -324,7 +324,7 @@ describe('health checks', () => {
       {
         ...httpdApp('good'),
         'app.json': JSON.stringify({
-          healthchecks: { web: [{ name: 'other', port: 9999, attempts: 1, timeout: 1 }] },
+          healthchecks: { web: [{ name: 'other', path: '/', port: 9999, attempts: 1, timeout: 1 }] },
         }),
       },
       /health check other failed: GET \/: connection refused on port 9999 for 1s \(nothing listening\) after 1 attempts/,
@@ -332,12 +332,72 @@ describe('health checks', () => {
     // One attempt of 5 s: the app opens its port 2 s after it starts, and passes.
     repo.write({
       Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nCMD ["sh", "-c", "sleep 2; exec httpd -f -p 8000 -h /www"]\n`,
-      'app.json': JSON.stringify({ healthchecks: { web: [{ name: 'late', attempts: 1, timeout: 5 }] } }),
+      'app.json': JSON.stringify({
+        healthchecks: { web: [{ name: 'late', path: '/', attempts: 1, timeout: 5 }] },
+      }),
     });
     repo.commit('late');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('Health check late: GET / answered 200 (attempt 1/1)');
+    repo.remove('app.json');
+    await repo.deploy(httpdApp('good'), 'back');
+  });
+
+  it("Dokku's other check kinds: command, listening, uptime; warn reports and goes on; unknown fields are refused", async () => {
+    const checks = (web: unknown[]) => ({
+      ...httpdApp('good'),
+      'app.json': JSON.stringify({ healthchecks: { web } }),
+    });
+    await rejected(
+      checks([{ name: 'cmd', command: ['sh', '-c', 'echo not ready; exit 3'], attempts: 2, wait: 0 }]),
+      /health check cmd failed: command \["sh","-c","echo not ready; exit 3"\]: exited 3 \("not ready"\) after 2 attempts/,
+    );
+    await rejected(
+      checks([{ name: 'ears', listening: true, port: 8100, attempts: 1, timeout: 1 }]),
+      /health check ears failed: port 8100 listening: connection refused on port 8100/,
+    );
+    // Up 1 s, then it dies: an uptime of 3 s is not reached.
+    await rejected(
+      {
+        Dockerfile: `FROM goku-test/busybox:1\n${www}EXPOSE 8000\nCMD ["sh", "-c", "httpd -p 8000 -h /www; sleep 1; exit 4"]\n`,
+        'www/index.html': 'good\n',
+        'app.json': JSON.stringify({ healthchecks: { web: [{ name: 'stays', uptime: 3 }] } }),
+      },
+      /the container exited during start/,
+    );
+    await rejected(checks([{ path: '/', frobnicate: true }]), /app.json: healthchecks.web.0: .*frobnicate/i);
+    await rejected(
+      checks([{ path: '/', onFailure: { command: ['rm', '-rf', '/'] } }]),
+      /app.json: healthchecks.web.0.onFailure: is not supported: goku runs nothing on the host/,
+    );
+    await rejected(
+      checks([{ path: '/', uptime: 2 }]),
+      /a check has one of command, path, listening and uptime, not a path and an uptime/,
+    );
+    await rejected(checks([{ path: '/', scheme: 'https' }]), /only "http"/);
+
+    repo.write(
+      checks([
+        { name: 'cmd', command: ['test', '-f', '/www/index.html'] },
+        { name: 'ears', listening: true },
+        { name: 'stays', uptime: 1 },
+        { name: 'hdr', path: '/', httpHeaders: [{ name: 'X-Check', value: 'yes' }] },
+        { name: 'optional', path: '/missing', attempts: 1, warn: true },
+      ]),
+    );
+    repo.commit('kinds');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'Health check cmd: command ["test","-f","/www/index.html"] exited 0 (attempt 1/5)',
+    );
+    expect(r.stderr).toContain('Health check ears: port 8000 listening accepts connections');
+    expect(r.stderr).toContain('Health check stays: up 1s without a restart running');
+    expect(r.stderr).toContain('Health check hdr: GET / answered 200');
+    expect(r.stderr).toContain(
+      'Health check optional failed, but it has warn: true, so the deploy goes on (health check optional failed: GET /missing: status 404 after 1 attempts)',
+    );
     repo.remove('app.json');
     await repo.deploy(httpdApp('good'), 'back');
   });

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,7 +118,7 @@ export class TestRegistry {
     // when the registry notifies goku: goku may be pulling it already, and an image removed
     // under its pull is a test's race, not a server's.
     if (!this.opts.notify) {
-      execFileSync('docker', ['rmi', name], { stdio: 'pipe' });
+      removeTag(name);
       this.images.delete(name);
     }
     return digest;
@@ -151,5 +151,25 @@ export class TestRegistry {
       }
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `docker rmi NAME`. dockerd 20.10 sometimes answers "unrecognized image ID" when other
+ * removals run at once (parallel test files); the name is asked for again, and one that no
+ * longer resolves is gone, which is all the caller wants.
+ */
+function removeTag(name: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('docker', ['rmi', name], { stdio: 'pipe' });
+      return;
+    } catch (err) {
+      const msg = String((err as { stderr?: Buffer }).stderr ?? err);
+      if (!/unrecognized image ID|No such image/.test(msg) || attempt >= 5) throw err;
+      const still = spawnSync('docker', ['image', 'inspect', name], { stdio: 'pipe' });
+      if (still.status !== 0) return;
+      execFileSync('sleep', ['0.2']);
+    }
   }
 }
