@@ -132,6 +132,15 @@ describe('goku on Consul', () => {
     expect(bad.stderr).toMatch(/^error: .*9 instances, above GOKU_MAX_SCALE \(4\)/m);
     expect(server.containers(app).map((c) => c.id)).toEqual(before);
     consul.put(`goku/apps/${app}/CONTAINERS`, '2');
+    // Settled before the next test takes Consul away: goku has seen the 2 (a restart passes).
+    await eventually(
+      () => server.cli(['ps:restart', app]),
+      (r) => r.code === 0,
+    );
+    await eventually(
+      async () => server.containers(app),
+      (cs) => cs.length === 2 && !cs.some((c) => c.name.includes('--')),
+    );
   });
 
   it('fails clearly when Consul answers 500 or is down, and the app keeps serving as it was', async () => {
