@@ -19,6 +19,8 @@ import type { AppView, ImageSource, ReleaseRecord, ServiceRecord, Store } from '
 export interface Instance {
   deployment: string;
   name: string;
+  /** The container's short id (12 hex digits), as docker ps shows it. */
+  id: string;
   state: string;
   status: string;
   /** The release the container runs, as users number them: vN. */
@@ -350,6 +352,35 @@ export class AppOps {
     return this.d.deployer.deploy(app, { kind: 'rollback', by, target, force }, out);
   }
 
+  /** ps:report: Dokku's process report, from the records and the containers. */
+  async psReport(app: string): Promise<{
+    deployed: boolean;
+    processes: number;
+    running: 'true' | 'false' | 'mixed';
+    restore: boolean;
+    restartPolicy: string;
+    scale: number;
+    status: { deployment: string; instance: number; state: string; id: string }[];
+  }> {
+    const rec = this.get(app);
+    const list = await this.ps(app);
+    const up = list.filter((c) => c.state === 'running').length;
+    return {
+      deployed: Object.keys(rec.deployments).length > 0,
+      processes: list.length,
+      running: list.length > 0 && up === list.length ? 'true' : up === 0 ? 'false' : 'mixed',
+      restore: !rec.stopped,
+      restartPolicy: 'unless-stopped',
+      scale: rec.scale ?? 1,
+      status: list.map((c) => ({
+        deployment: c.deployment,
+        instance: Number(/\.(\d+)$/.exec(c.name)?.[1] ?? 1),
+        state: c.state,
+        id: c.id,
+      })),
+    };
+  }
+
   /** `url APP`: where the default deployment answers; an error says why there is none. */
   url(app: string): string {
     const rec = this.get(app);
@@ -470,6 +501,7 @@ export class AppOps {
       .map((c) => ({
         deployment: c.labels['goku.deployment'] ?? '',
         name: c.name,
+        id: c.id.slice(0, 12),
         state: c.state,
         status: c.status,
         release: version(c.labels['goku.release'] ?? ''),

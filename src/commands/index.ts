@@ -25,6 +25,7 @@ import { portsAdd } from './ports-add.js';
 import { portsRemove } from './ports-remove.js';
 import { ps } from './ps.js';
 import { psRebuild } from './ps-rebuild.js';
+import { psReport } from './ps-report.js';
 import { psRestart } from './ps-restart.js';
 import { psScale } from './ps-scale.js';
 import { psStart } from './ps-start.js';
@@ -76,6 +77,7 @@ export function commandTable(): Command[] {
     psStop,
     psStart,
     psRebuild,
+    psReport,
     logs,
     ports,
     portsAdd,

@@ -299,7 +299,7 @@ describe('app, process and log commands, locally and over ssh', () => {
     for (const r of await both(['ps:create', app]))
       expectError(
         r,
-        /unknown command "ps:create"; ps commands: ps, ps:restart, ps:scale, ps:stop, ps:start, ps:rebuild \(see goku help\)/,
+        /unknown command "ps:create"; ps commands: ps, ps:restart, ps:scale, ps:stop, ps:start, ps:rebuild, ps:report \(see goku help\)/,
       );
     for (const r of await both(['domain:add', app, 'x.example']))
       expectError(r, /did you mean domains:add\?/);

@@ -3,7 +3,7 @@ import { AppRepo, eventually, GokuServer, httpdApp, type SshKey, uniquePrefix } 
 
 // ps:stop and ps:start, as Dokku has them: the app's containers stop and stay stopped (also
 // across a goku restart) until ps:start starts the same ones again, or a deploy.
-describe('ps:stop, ps:start and ps:rebuild', () => {
+describe('ps:stop, ps:start, ps:rebuild and ps:report', () => {
   const server = new GokuServer();
   const p = uniquePrefix();
   const app = `${p}-stop`;
@@ -43,6 +43,28 @@ describe('ps:stop, ps:start and ps:rebuild', () => {
     expect(server.ids(app)).toEqual(ids);
     expect((await eventually(get, (r) => r.status === 200)).body).toBe('on\n');
     expect((await ok(['ps:start', app])).stdout).toContain('was already running');
+  });
+
+  it("ps:report says what runs and whether it comes back, in Dokku's words and in JSON", async () => {
+    const id = server.ids(app)[0] as string;
+    const text = (await ok(['ps:report', app])).stdout;
+    expect(text).toContain(`=====> ${app} ps information`);
+    expect(text).toMatch(/Deployed: +true/);
+    expect(text).toMatch(/Running: +true/);
+    expect(text).toMatch(/Restore: +true/);
+    expect(text).toContain(`Status ${app} 1: `);
+    expect(text).toContain(`running (CID: ${id.slice(0, 12)})`);
+    await ok(['ps:stop', app]);
+    const stopped = JSON.parse((await ok(['ps:report', app, '--json'])).stdout);
+    expect(stopped).toMatchObject({
+      deployed: true,
+      processes: 1,
+      running: 'false',
+      restore: false,
+      scale: 1,
+    });
+    expect(stopped.status).toEqual([{ deployment: app, instance: 1, state: 'exited', id: id.slice(0, 12) }]);
+    await ok(['ps:start', app]);
   });
 
   it('a deploy starts a stopped app; a goku restart then leaves it running', async () => {
