@@ -210,7 +210,7 @@ function describe(c: HttpCheck, port: number | null): string {
   }
 }
 
-/** One attempt of the check: null when it passed, else why not. */
+/** One attempt of the check: what it found when it passed (ok), else why not. */
 async function once(
   d: Check,
   id: string,

@@ -78,12 +78,8 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(br.code, br.stderr).toBe(0);
     expect((await server.get(`${app}-feature-new-ui.${server.domain}`)).body).toBe('feature\n');
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('hello v3\n');
-    expect(
-      server
-        .containers(app)
-        .map((c) => c.name)
-        .sort(),
-    ).toEqual([app, `${app}-feature-new-ui`]);
+    // The new container takes its final name in the push's tail, just after git is answered.
+    await server.settled(app, [app, `${app}-feature-new-ui`]);
 
     // Deleting the branch removes its deployment and routes; the default one keeps serving.
     const del = await repo.push(':refs/heads/Feature/New_UI');
