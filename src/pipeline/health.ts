@@ -259,34 +259,44 @@ async function once(
 }
 
 /** A TCP connection to ip:port within the time; null when it was accepted, else why not. */
-function connects(ip: string, port: number, timeoutMs: number): Promise<string | null> {
+async function connects(ip: string, port: number, timeoutMs: number): Promise<string | null> {
   const until = Date.now() + timeoutMs;
-  const tryOnce = () =>
-    new Promise<string | null>((resolve) => {
-      const sock = net.connect({ host: ip, port, timeout: Math.max(1, until - Date.now()) });
-      sock.once('connect', () => {
-        sock.destroy();
-        resolve(null);
-      });
-      sock.once('timeout', () => {
-        sock.destroy();
-        resolve('no connection within the timeout');
-      });
-      sock.once('error', (err: NodeJS.ErrnoException) =>
-        resolve(err.code === 'ECONNREFUSED' ? 'refused' : `${err.code}`),
-      );
-    });
-  return (async () => {
-    for (;;) {
-      const why = await tryOnce();
-      if (why !== 'refused' || Date.now() + 100 >= until) {
-        return why === 'refused'
-          ? `connection refused on port ${port} (nothing listening on the container's address)`
-          : why;
-      }
-      await sleep(100);
-    }
-  })();
+  const r = await whileRefused(
+    until,
+    () =>
+      new Promise<{ why: string | null; refused?: boolean }>((resolve) => {
+        const sock = net.connect({ host: ip, port, timeout: Math.max(1, until - Date.now()) });
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve({ why: null });
+        });
+        sock.once('timeout', () => {
+          sock.destroy();
+          resolve({ why: 'no connection within the timeout' });
+        });
+        sock.once('error', (err: NodeJS.ErrnoException) =>
+          resolve(err.code === 'ECONNREFUSED' ? { why: 'refused', refused: true } : { why: `${err.code}` }),
+        );
+      }),
+  );
+  return r.refused
+    ? `connection refused on port ${port} (nothing listening on the container's address)`
+    : r.why;
+}
+
+/**
+ * Asks again (every 0.1 s) while nobody listens on the port yet, until `until`: one attempt
+ * of a check waits for the app to open its port. The last answer comes back.
+ */
+async function whileRefused<T extends { refused?: boolean }>(
+  until: number,
+  ask: () => Promise<T>,
+): Promise<T> {
+  for (;;) {
+    const r = await ask();
+    if (!r.refused || Date.now() + 100 >= until) return r;
+    await sleep(100);
+  }
 }
 
 /**
@@ -350,17 +360,12 @@ function answer(r: Got): { status: number; body: string } | null {
  */
 async function askOnce(ip: string, port: number, c: HttpCheck, timeoutMs: number): Promise<Got> {
   const until = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await get(ip, port, c.path, Math.max(1, until - Date.now()), c.host, c.headers);
-    if (!('failed' in r) || !r.refused || Date.now() + 100 >= until) {
-      return 'failed' in r && r.refused
-        ? {
-            failed: `connection refused on port ${port} for ${(timeoutMs / 1000).toFixed(1).replace(/\.0$/, '')}s (nothing listening)`,
-          }
-        : r;
-    }
-    await sleep(100);
-  }
+  const r = await whileRefused(until, () =>
+    get(ip, port, c.path, Math.max(1, until - Date.now()), c.host, c.headers),
+  );
+  if (!('failed' in r) || !r.refused) return r;
+  const secs = (timeoutMs / 1000).toFixed(1).replace(/\.0$/, '');
+  return { failed: `connection refused on port ${port} for ${secs}s (nothing listening)` };
 }
 
 /** One GET; why it failed when nothing answered. The body is read up to 64 KiB. */
