@@ -6,6 +6,7 @@ import { assertAppName, assertOwnDomain, normalizeDomain } from '../core/names.j
 import { type PortMapping, parsePortMapping } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
+import { urlOf } from '../pipeline/context.js';
 import type { Deployer, Out } from '../pipeline/deployer.js';
 import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
@@ -14,7 +15,14 @@ import { formatImageRef, parseImageRef } from '../registry/reference.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
-import type { AppView, ImageSource, ReleaseRecord, ServiceRecord, Store } from '../store/types.js';
+import {
+  type AppView,
+  containerIdsOf,
+  type ImageSource,
+  type ReleaseRecord,
+  type ServiceRecord,
+  type Store,
+} from '../store/types.js';
 
 export interface Instance {
   deployment: string;
@@ -295,9 +303,7 @@ export class AppOps {
   /** ps:start: the recorded containers of a stopped app start again and take their routes back. */
   async start(app: string, out: Out): Promise<number> {
     const rec = this.get(app);
-    const ids = Object.values(rec.deployments).flatMap((d) =>
-      (d.containerIds ?? [d.containerId]).filter(Boolean),
-    );
+    const ids = Object.values(rec.deployments).flatMap(containerIdsOf);
     if (ids.length === 0) {
       throw new GokuError(
         'GOKU_ERR_NOT_DEPLOYED',
@@ -394,8 +400,7 @@ export class AppOps {
         `app ${app} runs with no HTTP port (no EXPOSE, no config PORT), so it has no URL`,
       );
     }
-    const port = this.d.settings.GOKU_PROXY_PORT;
-    return `http://${route.domains[0]}${port === 80 ? '' : `:${port}`}/`;
+    return urlOf(this.d, route.domains[0]);
   }
 
   /** The app's stored instance count (ps:scale); 1 when never set. */

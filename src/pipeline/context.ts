@@ -65,7 +65,7 @@ export function domainsFor(
 }
 
 /** The address a domain is served at through goku's proxy. */
-export function urlOf(d: PipelineDeps, domain: string): string {
+export function urlOf(d: { settings: Pick<Settings, 'GOKU_PROXY_PORT'> }, domain: string): string {
   const port = d.settings.GOKU_PROXY_PORT;
   return `http://${domain}${port === 80 ? '' : `:${port}`}/`;
 }

@@ -1,5 +1,6 @@
 import { deployAllowed, formatWindow, nextDeployTime } from '../core/schedule.js';
 import { GokuError } from '../errors.js';
+import { containerIdsOf } from '../store/types.js';
 import { containerName, type PipelineDeps } from './context.js';
 
 /** APP-SLUG of one app may equal another app's name or deployment; containers would collide. */
@@ -66,9 +67,7 @@ export function assertDowntimeAllowed(d: PipelineDeps, app: string, what: string
   const rec = d.store.read().apps[app];
   const s = rec?.image?.schedule;
   if (!rec || !s?.downtime || force) return;
-  const running = Object.values(rec.deployments).some((dep) =>
-    (dep.containerIds ?? [dep.containerId]).some(Boolean),
-  );
+  const running = Object.values(rec.deployments).some((dep) => containerIdsOf(dep).length > 0);
   const now = d.clock();
   if (!running || deployAllowed(s, now)) return;
   const when = nextDeployTime(s, now)?.toISOString() ?? 'its schedule allows it';

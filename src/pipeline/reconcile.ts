@@ -4,7 +4,14 @@ import { deploymentDomains, makeRoute, type Route } from '../core/routes.js';
 import { oneLine } from '../errors.js';
 import type { ContainerRuntime, ContainerState, ContainerSummary } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
-import type { AppView, DeploymentView, ServiceRecord, Snapshot, Store } from '../store/types.js';
+import {
+  type AppView,
+  containerIdsOf,
+  type DeploymentView,
+  type ServiceRecord,
+  type Snapshot,
+  type Store,
+} from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -359,9 +366,7 @@ export function serviceRecords(
 /** What routing needs of a container, from an inspect or a listing. */
 type Instance = Pick<ContainerState, 'running' | 'ip'>;
 
-function idsOf(dep: DeploymentView): string[] {
-  return (dep.containerIds ?? [dep.containerId]).filter(Boolean);
-}
+const idsOf = containerIdsOf;
 
 /** A listing by container id; a container missing from it does not exist (the listing has all states). */
 function byId(list: ContainerSummary[]): Map<string, Instance> {

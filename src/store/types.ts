@@ -205,3 +205,8 @@ export interface Store {
   syncServices(app: string, records: ServiceRecord[]): Promise<void>;
   close(): void;
 }
+
+/** A deployment's container ids, in order (older stores recorded only the first). */
+export function containerIdsOf(dep: DeepReadonly<DeploymentRecord>): string[] {
+  return (dep.containerIds ?? [dep.containerId]).filter(Boolean);
+}
