@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   GOKU_ERR_RELEASE_NOT_FOUND: { text: 'no such release to roll back to', status: 404 },
   GOKU_ERR_IMAGE_PRUNED: { text: 'release image was pruned', status: 410 },
   GOKU_ERR_APP_JSON: { text: 'app.json is invalid', status: 422 },
+  GOKU_ERR_TASK_FAILED: { text: 'a release task (predeploy, release) failed', status: 422 },
+  GOKU_ERR_PROCFILE: { text: 'Procfile is invalid, or names no such process type', status: 422 },
   GOKU_ERR_UNHEALTHY: { text: 'container failed its health check', status: 422 },
   GOKU_ERR_INVALID_CONFIG: { text: 'config key or value is invalid', status: 400 },
   GOKU_ERR_DOCKERFILE: { text: 'Dockerfile does not parse', status: 422 },

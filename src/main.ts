@@ -70,8 +70,8 @@ function localServices(): Services {
 /** `goku COMMAND`: help and version answer locally; everything else goes to the running daemon. */
 async function client(argv: string[]): Promise<number> {
   const table = commandTable();
-  const out = (t: string) => process.stdout.write(t);
-  const err = (t: string) => process.stderr.write(t);
+  const out = (t: string | Buffer) => process.stdout.write(t);
+  const err = (t: string | Buffer) => process.stderr.write(t);
   const name = argv[0];
   const local = !name || name === '--version' || name === 'version' || findCommand(table, name)?.local;
   if (local) {
@@ -84,8 +84,38 @@ async function client(argv: string[]): Promise<number> {
     );
   }
   const home = process.env.GOKU_HOME || '/var/lib/goku';
-  const stdin = findCommand(table, name)?.stdin ? await readStdin() : '';
+  const command = findCommand(table, name);
+  if (command?.interactive) return session(socketPath(home), argv);
+  const stdin = command?.stdin ? await readStdin() : '';
   return callDaemon(socketPath(home), { op: 'command', argv, stdin, color: useColor() }, out, err);
+}
+
+/**
+ * run and enter from the server's own terminal: stdin streams to the daemon (raw, so Ctrl-C
+ * reaches the container's tty as it would over ssh -t), output comes back as bytes, and the
+ * terminal's size follows its resizes.
+ */
+async function session(path: string, argv: string[]): Promise<number> {
+  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  const size = () => ({ cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 });
+  if (tty) process.stdin.setRawMode(true);
+  try {
+    return await callDaemon(
+      path,
+      { op: 'command', argv, stdin: '', color: useColor(), session: { tty: tty ? size() : null } },
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+      (send) => {
+        process.stdin.on('data', (d: Buffer) => send({ i: d.toString('base64') }));
+        process.stdin.on('end', () => send({ eof: true }));
+        if (tty) process.stdout.on('resize', () => send({ r: [size().cols, size().rows] }));
+      },
+    );
+  } finally {
+    if (tty) process.stdin.setRawMode(false);
+    // The daemon is done: stdin must not keep the process alive.
+    process.stdin.destroy();
+  }
 }
 
 const argv = process.argv.slice(2);

@@ -16,6 +16,7 @@ import { Repos } from './git/repos.js';
 import { HttpServer } from './http/server.js';
 import { PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
 import { Deployer } from './pipeline/deployer.js';
+import { LivenessMonitor } from './pipeline/liveness.js';
 import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
@@ -215,12 +216,15 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   );
   images.updates.resume();
   images.watcher.start();
+  const liveness = new LivenessMonitor({ store, runtime, log, settings });
+  liveness.start();
 
   return {
     sshPort: endpoints.sshPort,
     httpPort: endpoints.httpPort,
     async stop() {
       images.watcher.stop();
+      liveness.stop();
       registry.close();
       reconciler.stop();
       proxy.stop();

@@ -22,6 +22,8 @@ const schema = z.object({
   GOKU_NGINX_PID: z.string().min(1).default('/run/nginx.pid'),
   /** Seconds a new container has to answer HTTP on its port. */
   GOKU_DEPLOY_TIMEOUT: z.coerce.number().positive().max(3600).default(60),
+  /** Seconds a release task (predeploy, the Procfile's release, postdeploy) may run. */
+  GOKU_RELEASE_TIMEOUT: z.coerce.number().positive().max(86400).default(900),
   /** Upper bound of ps:scale. */
   GOKU_MAX_SCALE: z.coerce.number().int().min(1).max(1000).default(20),
   /** Seconds an old container gets between SIGTERM and SIGKILL when it is retired. */

@@ -1,9 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { applyConfigChange, assertConfigSize, type ConfigChange, webPort } from '../core/config.js';
 import { assertAppName, assertOwnDomain, normalizeDomain } from '../core/names.js';
-import { type PortMapping, parsePortMapping } from '../core/routes.js';
+import {
+  changeChecks,
+  commandArgv,
+  DEFAULT_WEB_PORT,
+  formationOf,
+  parseScaleArgs,
+  processTypes,
+} from '../core/procfile.js';
+import {
+  type HttpPortMapping,
+  type PortMapping,
+  parseHttpMapping,
+  parsePortMapping,
+} from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
 import { urlOf } from '../pipeline/context.js';
@@ -12,12 +27,12 @@ import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
 import type { RouteTable } from '../pipeline/routing.js';
 import { formatImageRef, parseImageRef } from '../registry/reference.js';
-import type { ContainerRuntime } from '../runtime/types.js';
+import type { AttachedIO, ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
 import {
   type AppView,
-  containerIdsOf,
+  allContainerIdsOf,
   type ImageSource,
   type ReleaseRecord,
   type ServiceRecord,
@@ -26,6 +41,8 @@ import {
 
 export interface Instance {
   deployment: string;
+  /** Its process type (web, worker, ...; Procfile). */
+  process: string;
   name: string;
   /** The container's short id (12 hex digits), as docker ps shows it. */
   id: string;
@@ -123,6 +140,12 @@ export class AppOps {
     }
     for (const [name, rec] of Object.entries(this.d.store.read().apps)) {
       const clash = (rec.ports ?? []).find((p) => p.host === m.host && p.proto === m.proto);
+      if (m.proto === 'tcp' && (rec.proxyPorts ?? []).some((p) => p.host === m.host)) {
+        throw new GokuError(
+          'GOKU_ERR_PORT_TAKEN',
+          `host port ${m.host} is an HTTP port of app ${name} (proxy:ports-add)`,
+        );
+      }
       if (clash) {
         throw new GokuError(
           'GOKU_ERR_PORT_TAKEN',
@@ -146,6 +169,125 @@ export class AppOps {
       throw err;
     }
     return m;
+  }
+
+  /**
+   * proxy:ports (Dokku's): the app's HTTP mappings, SCHEME:HOST:CONTAINER, the default one
+   * first (http:GOKU_PROXY_PORT:the web port), then proxy:ports-add's.
+   */
+  proxyPorts(app: string): { scheme: 'http'; host: number; container: number | null; default: boolean }[] {
+    const rec = this.get(app);
+    const port = rec.deployments[app]?.port ?? null;
+    return [
+      { scheme: 'http' as const, host: this.d.settings.GOKU_PROXY_PORT, container: port, default: true },
+      ...[...(rec.proxyPorts ?? [])]
+        .sort((a, b) => a.host - b.host)
+        .map((m) => ({ scheme: 'http' as const, host: m.host, container: m.container, default: false })),
+    ];
+  }
+
+  /**
+   * proxy:ports-add APP http:HOST:CONTAINER: the app's domains are also served on HOST, to
+   * CONTAINER of its web instances. The port may be shared with other apps' extra ports (by
+   * host name) but not be goku's own, a ports:add port, or taken by another program; the
+   * change is confirmed by asking through the new port.
+   */
+  async addProxyPort(app: string, spec: string): Promise<HttpPortMapping> {
+    const rec = this.get(app);
+    const m = parseHttpMapping(spec);
+    const s = this.d.settings;
+    if (m.host === s.GOKU_PROXY_PORT) {
+      throw new GokuError(
+        'GOKU_ERR_PORT_TAKEN',
+        `host port ${m.host} is the default mapping (http:${m.host}:PORT); to send it to another container port, goku config:set ${app} PORT=${m.container}`,
+      );
+    }
+    if (m.host === s.GOKU_SSH_PORT || m.host === s.GOKU_HTTP_PORT) {
+      throw new GokuError(
+        'GOKU_ERR_PORT_TAKEN',
+        `host port ${m.host} is goku's own (ssh or HTTP API); pick another`,
+      );
+    }
+    if ((rec.proxyPorts ?? []).some((p) => p.host === m.host)) {
+      throw new GokuError(
+        'GOKU_ERR_PORT_TAKEN',
+        `app ${app} already maps host port ${m.host}; proxy:ports-remove it first`,
+      );
+    }
+    const apps = Object.values(this.d.store.read().apps);
+    const stream = apps.find((a) => (a.ports ?? []).some((p) => p.host === m.host && p.proto === 'tcp'));
+    if (stream) {
+      throw new GokuError(
+        'GOKU_ERR_PORT_TAKEN',
+        `host port ${m.host}/tcp is published by app ${stream.name} (ports:add)`,
+      );
+    }
+    // Shared with another app's extra HTTP port (nginx picks by host name), else it must be free.
+    if (!apps.some((a) => (a.proxyPorts ?? []).some((p) => p.host === m.host))) {
+      await assertBindable(s.GOKU_PROXY_HOST, { host: m.host, container: m.container, proto: 'tcp' });
+    }
+    await this.d.store.update((st) => {
+      const a = st.apps[app];
+      if (a) a.proxyPorts = [...(a.proxyPorts ?? []), m];
+    });
+    try {
+      await this.d.reconciler.refresh(app);
+      await this.confirmExtraPort(app, m.host);
+    } catch (err) {
+      await this.dropProxyPort(app, m.host);
+      await this.d.reconciler.refresh(app).catch(() => undefined);
+      throw err;
+    }
+    return m;
+  }
+
+  /** proxy:ports-remove APP http:HOST:CONTAINER or HOST: no longer served there. */
+  async removeProxyPort(app: string, spec: string): Promise<HttpPortMapping[]> {
+    const rec = this.get(app);
+    const host = /^\d{1,5}$/.test(spec) ? Number(spec) : parseHttpMapping(spec).host;
+    const gone = (rec.proxyPorts ?? []).filter((p) => p.host === host);
+    if (gone.length === 0) {
+      throw new GokuError(
+        'GOKU_ERR_INVALID_PORT',
+        host === this.d.settings.GOKU_PROXY_PORT
+          ? `the default mapping (http:${host}:PORT) is not removed; goku domains and ps:scale ${app} 0 decide what it serves`
+          : `app ${app} maps no host port ${host}; see goku proxy:ports ${app}`,
+      );
+    }
+    await this.dropProxyPort(app, host);
+    await this.d.reconciler.refresh(app);
+    return gone;
+  }
+
+  private async dropProxyPort(app: string, host: number): Promise<void> {
+    await this.d.store.update((st) => {
+      const a = st.apps[app];
+      if (!a) return;
+      a.proxyPorts = (a.proxyPorts ?? []).filter((p) => p.host !== host);
+      if (a.proxyPorts.length === 0) delete a.proxyPorts;
+    });
+  }
+
+  /**
+   * A port nginx cannot bind passes nginx -t and its reload keeps the old config: the mapping
+   * counts only once a request through it answers with the app's release.
+   */
+  private async confirmExtraPort(app: string, port: number): Promise<void> {
+    const route = this.d.routes.get(app);
+    if (!route?.http) return; // nothing deployed yet: it is served from the first deploy on
+    const host = this.d.settings.GOKU_PROXY_HOST;
+    const addr = host === '0.0.0.0' || host === '*' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    const deadline = Date.now() + 5000;
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      last = await releaseAt(addr, port, route.domains[0] as string).catch((e: Error) => e.message);
+      if (last === route.release) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new GokuError(
+      'GOKU_ERR_ROUTING_FAILED',
+      `nginx does not serve ${app} on port ${port} (${last}); see its error log`,
+    );
   }
 
   async removePort(app: string, hostPort: string): Promise<PortMapping[]> {
@@ -303,7 +445,7 @@ export class AppOps {
   /** ps:start: the recorded containers of a stopped app start again and take their routes back. */
   async start(app: string, out: Out): Promise<number> {
     const rec = this.get(app);
-    const ids = Object.values(rec.deployments).flatMap(containerIdsOf);
+    const ids = Object.values(rec.deployments).flatMap(allContainerIdsOf);
     if (ids.length === 0) {
       throw new GokuError(
         'GOKU_ERR_NOT_DEPLOYED',
@@ -340,22 +482,158 @@ export class AppOps {
     return this.d.deployer.deploy(app, { kind: 'restart', by, force }, out);
   }
 
-  async scale(app: string, raw: string, by: string, out: Out, force = false): Promise<void> {
+  /** ps:scale APP N (web) or TYPE=N ...: the default deployment again with these counts. */
+  async scale(app: string, args: string[], by: string, out: Out, force = false): Promise<void> {
     this.get(app);
-    const max = this.d.settings.GOKU_MAX_SCALE;
-    const n = Number(raw);
-    if (!/^\d{1,4}$/.test(raw) || n > max) {
-      throw new GokuError(
-        'GOKU_ERR_USAGE',
-        `invalid instance count ${JSON.stringify(raw.slice(0, 20))}: a whole number from 0 to ${max} (GOKU_MAX_SCALE)`,
-      );
-    }
-    await this.d.deployer.deploy(app, { kind: 'scale', by, count: n, force }, out);
+    const counts = parseScaleArgs(args, this.d.settings.GOKU_MAX_SCALE);
+    await this.d.deployer.deploy(app, { kind: 'scale', by, counts, force }, out);
+  }
+
+  /**
+   * The formation: each process type of the default deployment's Procfile (web alone without
+   * one) and how many instances it runs, and whether app.json sets them.
+   */
+  formation(app: string): {
+    types: { type: string; quantity: number; command: string | null }[];
+    appJson: boolean;
+  } {
+    const rec = this.get(app);
+    const dep = rec.deployments[app];
+    const procfile = dep?.procfile ?? null;
+    const counts = formationOf({
+      procfile,
+      appFormation: dep?.appFormation ?? null,
+      scale: rec.scale,
+      formation: rec.formation,
+      isDefault: true,
+    });
+    return {
+      types: Object.entries(counts).map(([type, quantity]) => ({
+        type,
+        quantity,
+        command: procfile?.[type] ?? null,
+      })),
+      appJson: !!dep?.appFormation,
+    };
   }
 
   rollback(app: string, target: number | null, by: string, out: Out, force = false): Promise<void> {
     this.get(app);
     return this.d.deployer.deploy(app, { kind: 'rollback', by, target, force }, out);
+  }
+
+  /**
+   * `run APP COMMAND...`: a one-off container of the default deployment's current image with
+   * the app's config (and PORT), attached to the caller (a tty when the caller has one), removed
+   * when it exits; its exit status is the command's. A single word naming a Procfile type runs
+   * that type's command (Dokku's shortcut). Detached: left running on its own, its name printed.
+   */
+  async run(
+    app: string,
+    argv: string[],
+    opts: { detach: boolean; io: Omit<AttachedIO, 'onResize'> & { onResize?: AttachedIO['onResize'] } },
+  ): Promise<{ exitCode: number | null; name: string }> {
+    const rec = this.get(app);
+    const dep = rec.deployments[app];
+    if (!dep) {
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        `app ${app} has no default deployment to run a command in; push it first`,
+      );
+    }
+    const port = String(dep.port ?? DEFAULT_WEB_PORT);
+    const env = { ...rec.env, PORT: port };
+    const type = argv.length === 1 ? dep.procfile?.[argv[0] as string] : undefined;
+    const cmd = type ? commandArgv(type, env) : argv;
+    const name = `${this.d.settings.GOKU_CONTAINER_PREFIX}${app}--run-${randomBytes(3).toString('hex')}`;
+    const spec = {
+      name,
+      image: dep.image,
+      env,
+      cmd,
+      labels: { 'goku.app': app, 'goku.home': this.d.homeLabel, 'goku.process': 'run', 'goku.oneoff': '1' },
+    };
+    if (opts.detach) {
+      await this.d.runtime.runDetached(spec);
+      return { exitCode: 0, name };
+    }
+    const exitCode = await this.d.runtime.runAttached(spec, { onResize: () => undefined, ...opts.io });
+    return { exitCode, name };
+  }
+
+  /**
+   * `enter APP [INSTANCE] [COMMAND...]`: a command (default /bin/sh) in a running container of
+   * the app, attached like `run`. INSTANCE is a container's name (APP.2, APP-worker) or a
+   * process type (its first container); default the default deployment's first web container.
+   */
+  async enter(app: string, words: string[], io: AttachedIO): Promise<number | null> {
+    this.get(app);
+    const running = (await this.ps(app)).filter((i) => i.state === 'running' && i.process !== 'run');
+    const prefix = this.d.settings.GOKU_CONTAINER_PREFIX;
+    const first = words[0];
+    const named =
+      first === undefined
+        ? undefined
+        : (running.find((i) => i.name === first || i.name === `${prefix}${first}`) ??
+          running.find((i) => i.process === first && i.deployment === app));
+    const target = named ?? running.find((i) => i.deployment === app && i.process === 'web') ?? running[0];
+    if (!target) {
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        `app ${app} has no running container to enter; push it or ps:start it`,
+      );
+    }
+    const argv = named ? words.slice(1) : words;
+    return this.d.runtime.execAttached(target.name, argv.length ? argv : ['/bin/sh'], io);
+  }
+
+  /**
+   * checks:enable / checks:disable / checks:skip APP [TYPES] (Dokku's): which process types'
+   * checks are skipped (no health check) or disabled (no check, old containers stopped first).
+   * Takes effect at the app's next deploy, restart or config change.
+   */
+  async setChecks(
+    app: string,
+    action: 'enable' | 'disable' | 'skip',
+    raw: string | undefined,
+  ): Promise<{ disabled: string[]; skipped: string[] }> {
+    const rec = this.get(app);
+    const dep = rec.deployments[app];
+    const known = processTypes(dep?.procfile ?? null);
+    const types =
+      raw === undefined
+        ? []
+        : raw
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean);
+    for (const t of types) {
+      if (!/^[a-z0-9][a-z0-9_-]{0,29}$/.test(t)) {
+        throw new GokuError(
+          'GOKU_ERR_USAGE',
+          `${JSON.stringify(t.slice(0, 40))} is not a process type (TYPE[,TYPE...])`,
+        );
+      }
+      if (dep && !known.includes(t)) {
+        throw new GokuError(
+          'GOKU_ERR_PROCFILE',
+          `${app} has no process type ${t}; it runs ${known.join(', ')}`,
+        );
+      }
+    }
+    const next = changeChecks(rec.checks, action, types, known);
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (!a) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
+      if (next.disabled.length || next.skipped.length) a.checks = next;
+      else delete a.checks;
+    });
+    return next;
+  }
+
+  checksReport(app: string): { disabled: string[]; skipped: string[] } {
+    const c = this.get(app).checks;
+    return { disabled: [...(c?.disabled ?? [])], skipped: [...(c?.skipped ?? [])] };
   }
 
   /** ps:report: Dokku's process report, from the records and the containers. */
@@ -366,7 +644,8 @@ export class AppOps {
     restore: boolean;
     restartPolicy: string;
     scale: number;
-    status: { deployment: string; instance: number; state: string; id: string }[];
+    formation: Record<string, number>;
+    status: { deployment: string; process: string; instance: number; state: string; id: string }[];
   }> {
     const rec = this.get(app);
     const list = await this.ps(app);
@@ -378,8 +657,10 @@ export class AppOps {
       restore: !rec.stopped,
       restartPolicy: 'unless-stopped',
       scale: rec.scale ?? 1,
+      formation: Object.fromEntries(this.formation(app).types.map((t) => [t.type, t.quantity])),
       status: list.map((c) => ({
         deployment: c.deployment,
+        process: c.process,
         instance: Number(/\.(\d+)$/.exec(c.name)?.[1] ?? 1),
         state: c.state,
         id: c.id,
@@ -505,6 +786,7 @@ export class AppOps {
     return list
       .map((c) => ({
         deployment: c.labels['goku.deployment'] ?? '',
+        process: c.labels['goku.process'] ?? 'web',
         name: c.name,
         id: c.id.slice(0, 12),
         state: c.state,
@@ -558,12 +840,18 @@ export class AppOps {
   /** Log lines of the app's containers, prefixed with the instance name when there are several. */
   async logs(
     app: string,
-    opts: { tail: number; follow: boolean; signal?: AbortSignal },
+    opts: { tail: number; follow: boolean; signal?: AbortSignal; process?: string },
     onLine: (line: string) => void,
   ): Promise<void> {
-    const running = (await this.ps(app)).filter((i) => i.state === 'running' || i.state === 'restarting');
+    const all = (await this.ps(app)).filter((i) => i.state === 'running' || i.state === 'restarting');
+    const running = opts.process ? all.filter((i) => i.process === opts.process) : all;
     if (running.length === 0) {
-      throw new GokuError('GOKU_ERR_NOT_DEPLOYED', `app ${app} has no running containers; push it first`);
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        opts.process && all.length > 0
+          ? `app ${app} has no running ${opts.process} process (running: ${[...new Set(all.map((i) => i.process))].join(', ')})`
+          : `app ${app} has no running containers; push it first`,
+      );
     }
     const prefix = running.length > 1;
     await Promise.all(
@@ -572,6 +860,18 @@ export class AppOps {
       ),
     );
   }
+}
+
+/** The X-Goku-Release a GET of `domain` through addr:port answers with (its error when none). */
+function releaseAt(addr: string, port: number, domain: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: addr, port, path: '/', headers: { host: domain }, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(String(res.headers['x-goku-release'] ?? `status ${res.statusCode} without a release`));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 1s')));
+    req.on('error', reject);
+  });
 }
 
 /** Binding the port ourselves is the one sure test that nothing else holds it. */

@@ -5,6 +5,7 @@ import { apps } from './apps.js';
 import { appsCreate } from './apps-create.js';
 import { appsDestroy } from './apps-destroy.js';
 import { appsInfo } from './apps-info.js';
+import { checksDisable, checksEnable, checksReport, checksSkip } from './checks.js';
 import { config } from './config.js';
 import { configExport } from './config-export.js';
 import { configGet } from './config-get.js';
@@ -15,6 +16,7 @@ import { deploy } from './deploy.js';
 import { domains } from './domains.js';
 import { domainsAdd } from './domains-add.js';
 import { domainsRemove } from './domains-remove.js';
+import { enter } from './enter.js';
 import { helpCommand } from './help.js';
 import { keysAdd } from './keys-add.js';
 import { keysList } from './keys-list.js';
@@ -23,6 +25,7 @@ import { logs } from './logs.js';
 import { ports } from './ports.js';
 import { portsAdd } from './ports-add.js';
 import { portsRemove } from './ports-remove.js';
+import { proxyPorts, proxyPortsAdd, proxyPortsRemove } from './proxy-ports.js';
 import { ps } from './ps.js';
 import { psRebuild } from './ps-rebuild.js';
 import { psReport } from './ps-report.js';
@@ -36,6 +39,7 @@ import { registriesLogout } from './registries-logout.js';
 import { releases } from './releases.js';
 import { releasesInfo } from './releases-info.js';
 import { rollback } from './rollback.js';
+import { run } from './run.js';
 import { schedule } from './schedule.js';
 import { scheduleClear } from './schedule-clear.js';
 import { scheduleSet } from './schedule-set.js';
@@ -78,10 +82,19 @@ export function commandTable(): Command[] {
     psStart,
     psRebuild,
     psReport,
+    checksReport,
+    checksEnable,
+    checksDisable,
+    checksSkip,
     logs,
+    run,
+    enter,
     ports,
     portsAdd,
     portsRemove,
+    proxyPorts,
+    proxyPortsAdd,
+    proxyPortsRemove,
     releases,
     releasesInfo,
     rollback,
@@ -146,16 +159,28 @@ export function parseCommand(
   if (!name) return { command: findCommand(table, 'help') as Command, args: [], flags: {} };
   const command = findCommand(table, name);
   if (!command) throw unknownCommand(table, name);
+  // A command that runs another (run, enter) takes its options before APP; every word after
+  // APP is the other command's, verbatim (a leading -- is dropped).
+  let own = rest;
+  let tail: string[] = [];
+  if (command.passThrough) {
+    const at = rest.findIndex((w) => !w.startsWith('-'));
+    if (at >= 0) {
+      own = rest.slice(0, at + 1);
+      tail = rest.slice(at + 1);
+      if (tail[0] === '--') tail = tail.slice(1);
+    }
+  }
   let parsed: ReturnType<typeof parseArgs<ParseArgsConfig>>;
   try {
-    parsed = parseArgs({ args: rest, options: command.options ?? {}, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: own, options: command.options ?? {}, allowPositionals: true, strict: true });
   } catch (err) {
     throw new GokuError(
       'GOKU_ERR_USAGE',
       `${oneLine(err).replace(/\. To specify.*$/, '')}; usage: goku ${command.usage}`,
     );
   }
-  const args = parsed.positionals;
+  const args = [...parsed.positionals, ...tail];
   if (args.length < command.args.min || args.length > command.args.max) {
     const what = args.length < command.args.min ? 'missing argument' : 'too many arguments';
     throw new GokuError('GOKU_ERR_USAGE', `${what}; usage: goku ${command.usage}`);

@@ -4,10 +4,14 @@ import type { Command } from './types.js';
 
 export const logs: Command = {
   name: 'logs',
-  usage: 'logs APP [-t] [-n LINES]',
+  usage: 'logs APP [-t] [-n LINES] [-p TYPE]',
   summary: "Show the app's container logs; -t follows them",
-  help: 'Lines of every running container of the app, prefixed with the container name when there are several. -n sets how many past lines (default 100); -t keeps streaming until you stop it.',
-  options: { tail: { type: 'boolean', short: 't' }, num: { type: 'string', short: 'n' } },
+  help: 'Lines of every running container of the app, prefixed with the container name when there are several. -n sets how many past lines (default 100); -t keeps streaming until you stop it; -p TYPE shows only that process type (web, worker, ...).',
+  options: {
+    tail: { type: 'boolean', short: 't' },
+    num: { type: 'string', short: 'n' },
+    process: { type: 'string', short: 'p' },
+  },
   args: { min: 1, max: 1 },
   async run({ args, flags, io, services }) {
     const app = assertAppName(args[0] as string);
@@ -20,7 +24,12 @@ export const logs: Command = {
     }
     await services.ops.logs(
       app,
-      { tail: Number(raw), follow: flags.tail === true, signal: io.signal },
+      {
+        tail: Number(raw),
+        follow: flags.tail === true,
+        signal: io.signal,
+        ...(typeof flags.process === 'string' ? { process: flags.process } : {}),
+      },
       (line) => io.out(`${line}\n`),
     );
     return 0;

@@ -6,7 +6,7 @@ export const psReport: Command = {
   name: 'ps:report',
   usage: 'ps:report APP [--json]',
   summary: "Report the app's processes, as Dokku's ps:report does",
-  help: "Whether the app is deployed and running, whether it comes back at a restart (not after ps:stop), its restart policy, its scale and each container's state. --json for the same as an object.",
+  help: "Whether the app is deployed and running, whether it comes back at a restart (not after ps:stop), its restart policy, its scale per process type and each container's state (by deployment, process type and instance). --json for the same as an object.",
   options: { json: { type: 'boolean' } },
   args: { min: 1, max: 1 },
   async run({ args, flags, io, services }) {
@@ -22,9 +22,14 @@ export const psReport: Command = {
       ['Running', r.running],
       ['Restore', String(r.restore)],
       ['Restart policy', r.restartPolicy],
-      ['Scale', `web=${r.scale}`],
+      [
+        'Scale',
+        Object.entries(r.formation)
+          .map(([t, n]) => `${t}=${n}`)
+          .join(' '),
+      ],
       ...r.status.map((s): [string, string] => [
-        `Status ${s.deployment} ${s.instance}`,
+        `Status ${s.deployment} ${s.process} ${s.instance}`,
         `${s.state} (CID: ${s.id})`,
       ]),
     ];

@@ -5,8 +5,8 @@ import type { Command } from './types.js';
 export const ps: Command = {
   name: 'ps',
   usage: 'ps APP [--json]',
-  summary: "List the app's containers with their deployment, state and release",
-  help: 'Every container of the app, across its deployments (one per pushed branch).',
+  summary: "List the app's containers with their deployment, process type, state and release",
+  help: "Every container of the app, across its deployments (one per pushed branch) and process types (web, and the Procfile's others).",
   options: { json: { type: 'boolean' } },
   args: { min: 1, max: 1 },
   async run({ args, flags, io, services }) {
@@ -26,8 +26,8 @@ export const ps: Command = {
     }
     io.out(
       table(
-        ['NAME', 'DEPLOYMENT', 'STATE', 'STATUS', 'RELEASE'],
-        list.map((i) => [i.name, i.deployment, state(i.state, io.color), i.status, i.release]),
+        ['NAME', 'DEPLOYMENT', 'TYPE', 'STATE', 'STATUS', 'RELEASE'],
+        list.map((i) => [i.name, i.deployment, i.process, state(i.state, io.color), i.status, i.release]),
         io.color,
       ),
     );

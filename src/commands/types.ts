@@ -21,6 +21,17 @@ export interface CommandIO {
   color: boolean;
   /** Aborts when the caller goes away (Ctrl-C, ssh disconnect): following commands stop. */
   signal: AbortSignal;
+  /** The caller's terminal, for interactive commands: streamed input, raw output, its size. */
+  terminal?: Terminal;
+}
+
+export interface Terminal {
+  input: NodeJS.ReadableStream;
+  write(data: Buffer): void;
+  writeErr(data: Buffer): void;
+  /** Set when the caller has a terminal (ssh -t, a local tty): a tty is allocated. */
+  tty: { cols: number; rows: number } | null;
+  onResize(cb: (cols: number, rows: number) => void): void;
 }
 
 /** What commands may use; built in the composition root. */
@@ -57,5 +68,9 @@ export interface Command {
   stdin?: boolean;
   /** Runs without a daemon (help, version). */
   local?: boolean;
+  /** Options come before APP; every word after APP belongs to the command it runs (run, enter). */
+  passThrough?: boolean;
+  /** Attaches the caller's terminal (io.terminal): stdin streams in, output streams out (run, enter). */
+  interactive?: boolean;
   run(ctx: CommandContext): Promise<number | undefined> | number | undefined;
 }

@@ -1,23 +1,32 @@
 import net from 'node:net';
-import { type ControlRequest, lineReader } from './protocol.js';
+import { type ClientFrame, type ControlRequest, lineReader } from './protocol.js';
 
 /** Sends one request to the daemon and relays its frames; resolves with the exit status. */
 export function callDaemon(
   socketPath: string,
   req: ControlRequest,
-  out: (t: string) => void,
-  err: (t: string) => void,
+  out: (t: string | Buffer) => void,
+  err: (t: string | Buffer) => void,
+  /** A session's other half: called once connected with a way to send frames to the daemon. */
+  session?: (send: (f: ClientFrame) => void) => void,
 ): Promise<number> {
   return new Promise((resolve) => {
     let code: number | null = null;
     const sock = net.createConnection(socketPath);
-    sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on('connect', () => {
+      sock.write(`${JSON.stringify(req)}\n`);
+      session?.((f) => {
+        if (!sock.destroyed) sock.write(`${JSON.stringify(f)}\n`);
+      });
+    });
     sock.on(
       'data',
       lineReader((line) => {
-        const f = JSON.parse(line) as Partial<{ o: string; e: string; x: number }>;
+        const f = JSON.parse(line) as Partial<{ o: string; e: string; x: number; ob: string; eb: string }>;
         if (f.o !== undefined) out(f.o);
         if (f.e !== undefined) err(f.e);
+        if (f.ob !== undefined) out(Buffer.from(f.ob, 'base64'));
+        if (f.eb !== undefined) err(Buffer.from(f.eb, 'base64'));
         if (f.x !== undefined) code = f.x;
       }),
     );

@@ -199,14 +199,90 @@ const check = z
     }
   });
 
+/** app.json's formation (Dokku's): per process type, its quantity (size and max_parallel are Heroku's, ignored). */
+const formation = z.record(
+  z.string(),
+  z
+    .object({
+      quantity: bounded(0, 1000, true).optional(),
+      size: z.string().max(100).optional(),
+      max_parallel: bounded(1, 1000, true).optional(),
+    })
+    .strict(),
+);
+
 const appJson = z
   .object({
     healthchecks: z
       .object({ web: z.array(check).max(CHECK_LIMITS.checks).optional() })
       .passthrough()
       .optional(),
+    formation: formation.optional(),
+    // Heroku's scripts may hold others (test, ...): only Dokku's and postdeploy run here.
+    scripts: z
+      .object({
+        dokku: z
+          .object({
+            predeploy: z.string().min(1).max(4096).optional(),
+            postdeploy: z.string().min(1).max(4096).optional(),
+          })
+          .strict()
+          .optional(),
+        postdeploy: z.string().min(1).max(4096).optional(),
+      })
+      .passthrough()
+      .optional(),
   })
   .passthrough();
+
+/** app.json's deployment tasks (Dokku's `scripts.dokku`, and Heroku's once-only `scripts.postdeploy`). */
+export interface AppScripts {
+  predeploy?: string;
+  postdeploy?: string;
+  /** Heroku's scripts.postdeploy: once, after the app's first deploy. */
+  firstDeploy?: string;
+}
+
+export function appJsonScripts(text: string): AppScripts {
+  const s = appJsonData(text).scripts;
+  return {
+    ...(s?.dokku?.predeploy ? { predeploy: s.dokku.predeploy } : {}),
+    ...(s?.dokku?.postdeploy ? { postdeploy: s.dokku.postdeploy } : {}),
+    ...(s?.postdeploy ? { firstDeploy: s.postdeploy } : {}),
+  };
+}
+
+/** app.json checked against its schema; the first problem is named by its field. */
+function appJsonData(text: string): z.infer<typeof appJson> {
+  const parsed = appJson.safeParse(parseAppJson(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new GokuError(
+      'GOKU_ERR_APP_JSON',
+      // A key is the pusher's text: quoted (one line) unless it is a plain name.
+      `app.json: ${issue?.path.map((k) => (/^[\w-]{1,40}$/.test(String(k)) ? String(k) : JSON.stringify(String(k).slice(0, 40)))).join('.') || 'root'}: ${issue?.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * app.json's formation as Dokku reads it: when any type has a quantity, the file sets every
+ * count (a type it does not name runs 0) and ps:scale is off. Null: no quantity given.
+ */
+export function appJsonFormation(text: string): Record<string, number> | null {
+  const f = appJsonData(text).formation;
+  for (const t of Object.keys(f ?? {})) {
+    if (!/^[a-z0-9][a-z0-9_-]{0,29}$/.test(t)) {
+      throw new GokuError(
+        'GOKU_ERR_APP_JSON',
+        `app.json: formation: ${JSON.stringify(t.slice(0, 40))} is not a process type (lowercase letters, digits, - and _)`,
+      );
+    }
+  }
+  if (!f || !Object.values(f).some((e) => e.quantity !== undefined)) return null;
+  return Object.fromEntries(Object.entries(f).map(([t, e]) => [t, e.quantity ?? 0]));
+}
 
 /**
  * app.json as Dokku reads it: JSON with comments (`//`, `/* *\/`) and trailing commas. The
@@ -229,21 +305,25 @@ export function parseAppJson(text: string): unknown {
 }
 
 /**
- * The checks of an app.json, or null when it has none. Only startup checks gate a deploy;
- * liveness and readiness checks are accepted and not run.
+ * The startup checks of an app.json, or null when it has none: they gate a deploy. Liveness
+ * checks run after it (appJsonLiveness); readiness checks are accepted and not run.
  */
 export function appJsonChecks(text: string): HttpCheck[] | null {
-  const parsed = appJson.safeParse(parseAppJson(text));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new GokuError(
-      'GOKU_ERR_APP_JSON',
-      `app.json: ${issue?.path.join('.') || 'root'}: ${issue?.message}`,
-    );
-  }
-  const web = parsed.data.healthchecks?.web;
+  return checksOfType(text, 'startup');
+}
+
+/**
+ * app.json's liveness checks: run against every running web container after the switch, every
+ * `wait` seconds (at least 1) after `initialDelay`; `attempts` failures in a row restart it.
+ */
+export function appJsonLiveness(text: string): HttpCheck[] | null {
+  return checksOfType(text, 'liveness');
+}
+
+function checksOfType(text: string, type: 'startup' | 'liveness'): HttpCheck[] | null {
+  const web = appJsonData(text).healthchecks?.web;
   if (!web || web.length === 0) return null;
-  const startup = web.filter((c) => c.type === 'startup');
+  const startup = web.filter((c) => c.type === type);
   if (startup.length === 0) return null;
   return startup.map((c, i) => ({
     name: c.name ?? `check ${i + 1}`,

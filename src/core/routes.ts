@@ -8,6 +8,15 @@ export interface PortMapping {
   proto: 'tcp' | 'udp';
 }
 
+/**
+ * An extra HTTP port of an app's default deployment (proxy:ports-add http:HOST:CONTAINER): its
+ * domains are served on edge port HOST too, sent to CONTAINER (Dokku's http:HOST:CONTAINER).
+ */
+export interface HttpPortMapping {
+  host: number;
+  container: number;
+}
+
 /** One routed deployment as nginx sees it. Pure data, rendered by the proxy adapter. */
 export interface Route {
   app: string;
@@ -24,15 +33,22 @@ export interface Route {
   backups?: string[];
   /** Published non-HTTP ports, each to the same instances' container port. */
   streams: { mapping: PortMapping; targets: string[] }[];
+  /** Extra HTTP ports (proxy:ports-add), each to the same instances' container port. */
+  extraHttp?: { mapping: HttpPortMapping; upstreams: string[] }[];
   /** Sent back in X-Goku-Release so a switch can be confirmed through nginx. */
   release: string;
 }
 
 export interface NginxModel {
   listen: string;
+  /** The extra HTTP ports' listen addresses (each gets goku's 404 for unknown hosts). */
+  extraListens: string[];
   managed: boolean;
   home: string;
-  routes: (Route & { upstreamName: string })[];
+  routes: (Route & {
+    upstreamName: string;
+    extras: { listen: string; upstreamName: string; upstreams: string[] }[];
+  })[];
   streams: { listen: string; udp: boolean; upstreamName: string; targets: string[] }[];
   streamModule: string;
 }
@@ -48,9 +64,12 @@ export function makeRoute(o: {
   ips: readonly string[];
   port: number | null;
   ports: readonly PortMapping[];
+  /** Extra HTTP ports (the default deployment's proxy:ports-add mappings); served only with web. */
+  httpPorts?: readonly HttpPortMapping[];
   release: string;
 }): Route | null {
   if (!o.port && o.ports.length === 0) return null;
+  const extras = o.port ? (o.httpPorts ?? []) : [];
   return {
     app: o.app,
     deployment: o.deployment,
@@ -58,6 +77,14 @@ export function makeRoute(o: {
     domains: [...o.domains],
     upstreams: o.port ? o.ips.map((ip) => `${ip}:${o.port}`) : [],
     streams: o.ports.map((m) => ({ mapping: { ...m }, targets: o.ips.map((ip) => `${ip}:${m.container}`) })),
+    ...(extras.length
+      ? {
+          extraHttp: extras.map((m) => ({
+            mapping: { ...m },
+            upstreams: o.ips.map((ip) => `${ip}:${m.container}`),
+          })),
+        }
+      : {}),
     release: o.release,
   };
 }
@@ -87,7 +114,24 @@ export function nginxModel(
     managed: opts.managed,
     home: opts.home,
     streamModule: opts.streamModule,
-    routes: sorted.filter((r) => r.http).map((r) => ({ ...r, upstreamName: name(r.deployment) })),
+    extraListens: [
+      ...new Set(
+        sorted.flatMap((r) =>
+          (r.http ? (r.extraHttp ?? []) : []).map((e) => listenAddress(opts.host, e.mapping.host)),
+        ),
+      ),
+    ],
+    routes: sorted
+      .filter((r) => r.http)
+      .map((r) => ({
+        ...r,
+        upstreamName: name(r.deployment),
+        extras: (r.extraHttp ?? []).map((e) => ({
+          listen: listenAddress(opts.host, e.mapping.host),
+          upstreamName: `${name(r.deployment)}_http_${e.mapping.host}`,
+          upstreams: e.upstreams,
+        })),
+      })),
     // A stream without a running instance is not rendered: nothing would answer on it.
     streams: sorted.flatMap((r) =>
       r.streams
@@ -153,5 +197,36 @@ export function remapRoute(route: Route, moved: ReadonlyMap<string, string>): Ro
     upstreams: route.upstreams.map(move),
     ...(route.backups ? { backups: route.backups.map(move) } : {}),
     streams: route.streams.map((st) => ({ mapping: { ...st.mapping }, targets: st.targets.map(move) })),
+    ...(route.extraHttp
+      ? {
+          extraHttp: route.extraHttp.map((e) => ({
+            mapping: { ...e.mapping },
+            upstreams: e.upstreams.map(move),
+          })),
+        }
+      : {}),
   };
+}
+
+/**
+ * Parses Dokku's SCHEME:HOST:CONTAINER for proxy:ports-add/remove. Only http is served (https
+ * comes with TLS); tcp and udp ports are ports:add's.
+ */
+export function parseHttpMapping(spec: string): HttpPortMapping {
+  const m = /^([a-z]+):(\d{1,5}):(\d{1,5})$/.exec(spec.trim());
+  const host = Number(m?.[2]);
+  const container = Number(m?.[3]);
+  if (!m || host < 1 || host > 65535 || container < 1 || container > 65535) {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_PORT',
+      `invalid proxy port mapping ${JSON.stringify(spec.slice(0, 40))}: use http:HOSTPORT:CONTAINERPORT with ports from 1 to 65535, e.g. http:8080:5000`,
+    );
+  }
+  if (m[1] !== 'http') {
+    throw new GokuError(
+      'GOKU_ERR_INVALID_PORT',
+      `scheme ${m[1]} is not served by proxy:ports-add: only http (for tcp or udp, use goku ports:add APP HOST:CONTAINER[/udp])`,
+    );
+  }
+  return { host, container };
 }

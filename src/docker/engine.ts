@@ -4,6 +4,7 @@ import Docker from 'dockerode';
 import tar from 'tar-stream';
 import { GokuError } from '../errors.js';
 import type {
+  AttachedIO,
   ContainerRuntime,
   ContainerState,
   ContainerSummary,
@@ -11,6 +12,7 @@ import type {
   PullAuth,
   PullProgress,
   RunSpec,
+  TaskSpec,
 } from '../runtime/types.js';
 import { splitter } from '../util/split.js';
 
@@ -86,6 +88,7 @@ export class DockerEngine implements ContainerRuntime {
     const test = (cfg as { Healthcheck?: { Test?: string[] } }).Healthcheck?.Test;
     return {
       exposedPorts: Object.keys(cfg.ExposedPorts ?? {}),
+      entrypoint: ([] as string[]).concat(cfg.Entrypoint ?? []),
       healthcheck: !!test && test.length > 0 && test[0] !== 'NONE',
       workingDir: cfg.WorkingDir || '/',
     };
@@ -172,6 +175,7 @@ export class DockerEngine implements ContainerRuntime {
     const c = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
+      ...(spec.cmd ? { Cmd: spec.cmd } : {}),
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       Labels: spec.labels,
       HostConfig: {
@@ -235,11 +239,12 @@ export class DockerEngine implements ContainerRuntime {
    */
   async streamLogs(
     id: string,
-    opts: { tail: number; follow: boolean; signal?: AbortSignal },
+    opts: { tail: number | 'all'; follow: boolean; signal?: AbortSignal },
     onLine: (line: string) => void,
   ): Promise<void> {
     const c = this.docker.getContainer(id);
-    const base = { stdout: true, stderr: true, tail: opts.tail };
+    // The engine takes "all" for tail; the types know only numbers.
+    const base = { stdout: true, stderr: true, tail: opts.tail as number };
     // Without follow the engine answers with a buffer, with follow a stream: the same frames.
     const raw = opts.follow
       ? ((await c.logs({ ...base, follow: true })) as unknown as Readable)
@@ -321,6 +326,191 @@ export class DockerEngine implements ContainerRuntime {
     if (!finished) return { exitCode: null, output };
     const info = await exec.inspect();
     return { exitCode: info.ExitCode ?? null, output };
+  }
+
+  async runTask(
+    spec: TaskSpec,
+    onLine: (line: string) => void,
+    opts: { timeoutMs: number; keep?: boolean },
+  ): Promise<{ id: string; exitCode: number | null }> {
+    const { Config } = await this.docker.getImage(spec.image).inspect();
+    // An image with an ENTRYPOINT and no CMD: the task's words go after the ENTRYPOINT in the
+    // entrypoint itself, so that a commit (which keeps the container's CMD when the image has
+    // none) does not make the task the image's command.
+    const entry = Config?.Entrypoint ?? [];
+    const noCmd = !Config?.Cmd?.length && (Array.isArray(entry) ? entry.length > 0 : !!entry);
+    const c = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      ...(noCmd
+        ? { Entrypoint: [...(Array.isArray(entry) ? entry : [entry]), ...spec.cmd], Cmd: [] }
+        : { Cmd: spec.cmd }),
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: spec.labels,
+      HostConfig: {
+        Init: true,
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+    });
+    let exitCode: number | null = null;
+    try {
+      await c.start();
+      const logs = this.streamLogs(c.id, { tail: 'all', follow: true }, onLine);
+      let killed = false;
+      const timer = setTimeout(() => {
+        killed = true;
+        void c.kill().catch(() => undefined);
+      }, opts.timeoutMs);
+      const waited = (await c.wait().finally(() => clearTimeout(timer))) as { StatusCode?: number };
+      await logs;
+      // Killed by the timer: no exit status of its own.
+      exitCode = killed ? null : (waited.StatusCode ?? null);
+    } catch (err) {
+      await c.remove({ force: true }).catch(() => undefined);
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `the task did not start: ${(err as Error).message}`);
+    }
+    if (!opts.keep) await c.remove({ force: true }).catch(() => undefined);
+    return { id: c.id, exitCode };
+  }
+
+  async runAttached(spec: TaskSpec, io: AttachedIO): Promise<number | null> {
+    const tty = io.tty !== null;
+    const c = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Cmd: spec.cmd,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: spec.labels,
+      Tty: tty,
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: {
+        Init: true,
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+    });
+    try {
+      const stream = (await c.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as unknown as NodeJS.ReadWriteStream;
+      const output = this.relay(stream, tty, io);
+      await c.start();
+      if (io.tty) await c.resize({ h: io.tty.rows, w: io.tty.cols }).catch(() => undefined);
+      io.onResize((cols, rows) => void c.resize({ h: rows, w: cols }).catch(() => undefined));
+      const left = () => void c.kill().catch(() => undefined);
+      io.signal.addEventListener('abort', left);
+      const waited = (await c.wait()) as { StatusCode?: number };
+      io.signal.removeEventListener('abort', left);
+      await output;
+      return io.signal.aborted ? null : (waited.StatusCode ?? null);
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async execAttached(id: string, argv: string[], io: AttachedIO): Promise<number | null> {
+    const tty = io.tty !== null;
+    const exec = await this.docker.getContainer(id).exec({
+      Cmd: argv,
+      Tty: tty,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = (await exec.start({
+      hijack: true,
+      stdin: true,
+      Tty: tty,
+    })) as unknown as NodeJS.ReadWriteStream;
+    if (io.tty) await exec.resize({ h: io.tty.rows, w: io.tty.cols }).catch(() => undefined);
+    io.onResize((cols, rows) => void exec.resize({ h: rows, w: cols }).catch(() => undefined));
+    const left = () => (stream as unknown as { destroy(): void }).destroy();
+    io.signal.addEventListener('abort', left);
+    await this.relay(stream, tty, io);
+    io.signal.removeEventListener('abort', left);
+    if (io.signal.aborted) return null;
+    return ((await exec.inspect()).ExitCode as number | null) ?? null;
+  }
+
+  /** Caller's input into the stream, the stream's output to the caller (demuxed without a tty). */
+  private relay(stream: NodeJS.ReadWriteStream, tty: boolean, io: AttachedIO): Promise<void> {
+    if (io.input) {
+      io.input.on('data', (d: Buffer) => stream.write(d));
+      // End of the caller's input closes the container's stdin (half-close of the hijacked socket).
+      io.input.on('end', () => (stream as unknown as { end(): void }).end());
+    } else (stream as unknown as { end(): void }).end();
+    if (tty) stream.on('data', (d: Buffer) => io.out(d));
+    else {
+      const out = new PassThrough();
+      const err = new PassThrough();
+      out.on('data', (d: Buffer) => io.out(d));
+      err.on('data', (d: Buffer) => io.err(d));
+      this.docker.modem.demuxStream(stream, out, err);
+    }
+    return new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', resolve);
+    });
+  }
+
+  async runDetached(spec: TaskSpec): Promise<string> {
+    const c = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Cmd: spec.cmd,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: spec.labels,
+      HostConfig: {
+        Init: true,
+        AutoRemove: true,
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+    });
+    try {
+      await c.start();
+    } catch (err) {
+      await c.remove({ force: true }).catch(() => undefined);
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `container did not start: ${(err as Error).message}`);
+    }
+    return c.id;
+  }
+
+  async commitTask(id: string, tag: string, from: string): Promise<string> {
+    const c = this.docker.getContainer(id);
+    try {
+      const image = (await this.docker.getImage(from).inspect()).Config;
+      const container = (await c.inspect()).Config;
+      // Docker's commit adds every env key of the container the given config lacks: the app's
+      // config keys are named with empty values so that no value is written into the image.
+      const own = new Set((image.Env ?? []).map((e) => e.slice(0, e.indexOf('='))));
+      const env = [
+        ...(image.Env ?? []),
+        ...(container.Env ?? [])
+          .map((e) => e.slice(0, e.indexOf('=')))
+          .filter((k) => !own.has(k))
+          .map((k) => `${k}=`),
+      ];
+      const [repo, t] = splitTag(tag);
+      const made = (await c.commit({
+        _query: { container: id, repo, tag: t, pause: false },
+        _body: { ...image, Env: env },
+      })) as { Id?: string; id?: string };
+      return (made.Id ?? made.id) as string;
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async restartContainer(id: string, graceSeconds: number): Promise<void> {
+    await this.docker.getContainer(id).restart({ t: graceSeconds });
   }
 
   /** Graceful stop (SIGTERM, then kill after the grace period); an already stopped one is fine. */

@@ -5,7 +5,7 @@ import type { Repos } from '../git/repos.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
-import type { AppView, Store } from '../store/types.js';
+import { type AppView, instanceName, type Store } from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -43,7 +43,7 @@ export function labels(d: PipelineDeps, app: string, deployment: string): Record
 
 /** Instance i (from 0) of a deployment: DEPLOYMENT, DEPLOYMENT.2, ... after GOKU_CONTAINER_PREFIX. */
 export function containerName(d: PipelineDeps, deployment: string, i: number): string {
-  return `${d.settings.GOKU_CONTAINER_PREFIX}${deployment}${i === 0 ? '' : `.${i + 1}`}`;
+  return instanceName(d.settings.GOKU_CONTAINER_PREFIX, deployment, i);
 }
 
 /** Every domain a deployment is served at (its own, the CNAME's, domains:add for the default one). */

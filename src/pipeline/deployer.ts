@@ -1,12 +1,14 @@
-import type { HealthPlan } from '../core/checks.js';
-import { applyConfigChange, assertConfigSize, type ConfigChange } from '../core/config.js';
+import type { AppScripts, HealthPlan, HttpCheck } from '../core/checks.js';
+import { applyConfigChange, assertConfigSize, type ConfigChange, webPort } from '../core/config.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
+import { type Procfile, processTypes } from '../core/procfile.js';
 import { policyFor } from '../core/tag-policy.js';
 import { GokuError, oneLine } from '../errors.js';
 import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit } from '../sources/git.js';
 import { pullCandidate } from '../sources/image.js';
 import {
+  type AppView,
   type DeepReadonly,
   type DeploymentView,
   type ReleaseKind,
@@ -18,6 +20,7 @@ import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } fr
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
 import { destroyApp, removeDeployment } from './retire.js';
 import { switchTo } from './switch.js';
+import { runAfterSwitch, runBeforeSwitch, type TaskPlan } from './tasks.js';
 
 export type { Out } from './context.js';
 
@@ -66,8 +69,8 @@ export type DeploySource =
     | { kind: 'restart'; by: string }
     /** The running images with a new env (restart: false only stores it). */
     | { kind: 'config'; by: string; change: ConfigChange; restart: boolean }
-    /** The default deployment's image as N instances. */
-    | { kind: 'scale'; by: string; count: number }
+    /** The default deployment's image with these instance counts (web, worker, ...). */
+    | { kind: 'scale'; by: string; counts: Record<string, number> }
     /** An earlier release's image and config (null: the one before the current). */
     | { kind: 'rollback'; by: string; target: number | null }
     /** ps:rebuild: each deployment built again from its branch's commit; an image app pulled again. */
@@ -104,7 +107,8 @@ export class Deployer {
    */
   deploy(app: string, source: DeploySource, out: Out): Promise<void> {
     const stops =
-      !(source.kind === 'config' && !source.restart) && !(source.kind === 'scale' && source.count === 0);
+      !(source.kind === 'config' && !source.restart) &&
+      !(source.kind === 'scale' && Object.values(source.counts).every((n) => n === 0));
     try {
       if (stops) assertDowntimeAllowed(this.d, app, WHAT[source.kind], source.force === true);
     } catch (err) {
@@ -120,7 +124,7 @@ export class Deployer {
       case 'config':
         return this.reconfigure(app, source.change, source.restart, source.by, out);
       case 'scale':
-        return this.scale(app, source.count, source.by, out);
+        return this.scale(app, source.counts, source.by, out);
       case 'rollback':
         return this.rollback(app, source.target, source.by, out);
       case 'rebuild':
@@ -208,7 +212,21 @@ export class Deployer {
     rel.set({ digest, source, commit: hex });
     const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
     lap('pull');
-    rel.set({ image: c.image, release: c.release });
+    rel.set({
+      image: c.image,
+      release: c.release,
+      procfile: c.procfile,
+      appFormation: c.appFormation,
+      scripts: c.scripts,
+    });
+    const plan = this.taskPlan(app, app, c.image, appView(this.d, app).env, c);
+    const first = !hasSucceeded(appView(this.d, app));
+    if (c.scripts.predeploy) {
+      // predeploy commits onto the labelled image: its own commit must be done first.
+      await c.committed;
+      const id = await this.beforeSwitch(plan, c, rel);
+      if (id) c.committed = Promise.resolve(id);
+    } else await this.beforeSwitch(plan, c, rel);
     const { tail, port } = await switchTo(
       this.d,
       {
@@ -223,11 +241,16 @@ export class Deployer {
         release: c.release,
         ownsImage: true,
         health: c.health,
+        procfile: c.procfile,
+        appFormation: c.appFormation,
+        scripts: c.scripts,
+        liveness: c.liveness,
       },
       rel.out,
       lap,
     );
     tails.push(tail);
+    await runAfterSwitch(this.d, plan, rel.out, first);
     await this.d.store.update((s) => {
       const a = s.apps[app];
       if (a?.image) a.image = { ...a.image, ref: source, digest, pulledAt: new Date().toISOString() };
@@ -326,10 +349,11 @@ export class Deployer {
   }
 
   /**
-   * Runs N instances of the default deployment (0 stops it: nginx answers 503) through the
-   * same switch: N new containers from the current image, checked, then the old ones retired.
+   * Runs the default deployment with new instance counts per process type (web 0 stops the web:
+   * nginx answers 503) through the same switch: new containers from the current image,
+   * checked, then the old ones retired.
    */
-  private scale(app: string, count: number, by: string, out: Out): Promise<void> {
+  private scale(app: string, counts: Record<string, number>, by: string, out: Out): Promise<void> {
     // A scale still waiting for the lock is replaced by a newer one: the latest count is wanted.
     return this.withTails(
       app,
@@ -342,8 +366,15 @@ export class Deployer {
             'GOKU_ERR_NOT_DEPLOYED',
             `app ${app} has no default deployment to scale; push it first`,
           );
-        await this.redeploy(app, dep, { kind: 'scale', by, config: rec.env, count }, out, tails, {
-          done: (v) => `=====> ${app} runs ${count} instance${count === 1 ? '' : 's'} as release v${v}`,
+        assertScalable(app, dep, counts);
+        const said =
+          Object.keys(counts).length === 1 && counts.web !== undefined
+            ? `${counts.web} instance${counts.web === 1 ? '' : 's'}`
+            : Object.entries(counts)
+                .map(([t, n]) => `${t}=${n}`)
+                .join(' ');
+        await this.redeploy(app, dep, { kind: 'scale', by, config: rec.env, scale: counts }, out, tails, {
+          done: (v) => `=====> ${app} runs ${said} as release v${v}`,
         });
       },
       { replaces: 'ps:scale' },
@@ -362,7 +393,7 @@ export class Deployer {
       by: string;
       config: Record<string, string>;
       env?: Record<string, string>;
-      count?: number;
+      scale?: Record<string, number>;
     },
     out: Out,
     tails: (() => Promise<void>)[],
@@ -377,7 +408,29 @@ export class Deployer {
       async (rel) => {
         if (text.intro) rel.out(text.intro);
         const release = newRouteId(dep.commit);
-        rel.set({ image: dep.image, imageId: await this.d.runtime.imageId(dep.image), release });
+        const procfile = dep.procfile ? thaw<Procfile>(dep.procfile) : null;
+        const appFormation = dep.appFormation ? { ...dep.appFormation } : null;
+        rel.set({
+          image: dep.image,
+          imageId: await this.d.runtime.imageId(dep.image),
+          release,
+          procfile,
+          appFormation,
+          ...(dep.scripts ? { scripts: { ...dep.scripts } } : {}),
+        });
+        // A config change is a new release: the release command runs again (predeploy's
+        // changes are in the image already); a restart or a scale is not.
+        const tasks = change.kind === 'config';
+        const plan: TaskPlan = {
+          app,
+          deployment: dep.name,
+          image: dep.image,
+          env: change.env ?? change.config,
+          port: dep.port,
+          procfile,
+          scripts: dep.scripts ?? null,
+        };
+        if (tasks) await runBeforeSwitch(this.d, plan, rel.out, { predeploy: false });
         const { tail } = await switchTo(
           this.d,
           {
@@ -389,12 +442,17 @@ export class Deployer {
             release,
             ownsImage: false,
             health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
+            procfile,
+            appFormation,
+            ...(dep.scripts ? { scripts: { ...dep.scripts } } : {}),
+            ...(dep.liveness ? { liveness: thaw<HttpCheck[]>(dep.liveness) } : {}),
             ...(change.env ? { env: change.env } : {}),
-            ...(change.count !== undefined ? { count: change.count } : {}),
+            ...(change.scale ? { scale: change.scale } : {}),
           },
           rel.out,
         );
         tails.push(tail);
+        if (tasks) await runAfterSwitch(this.d, plan, rel.out, false);
         rel.out(text.done(rel.version));
       },
     );
@@ -447,10 +505,28 @@ export class Deployer {
       await c.committed;
       ({ image, release } = c);
     }
+    // Releases recorded before Procfiles were read had none.
+    const procfile = to.procfile ? thaw<Procfile>(to.procfile) : null;
+    const appFormation = to.appFormation ? { ...to.appFormation } : null;
+    const scripts = to.scripts ? { ...to.scripts } : undefined;
+    // A rollback is a new release: vN's release command runs again, with vN's config.
+    const plan: TaskPlan = {
+      app,
+      deployment: to.deployment,
+      image,
+      env: to.config,
+      port: dep.port,
+      procfile,
+      scripts: scripts ?? null,
+    };
+    await runBeforeSwitch(this.d, plan, rel.out, { predeploy: false });
     rel.set({
       image,
       imageId: await this.d.runtime.imageId(image),
       release,
+      procfile,
+      appFormation,
+      ...(scripts ? { scripts } : {}),
       ...(to.digest ? { digest: to.digest } : {}),
       ...(to.source ? { source: to.source } : {}),
     });
@@ -468,9 +544,14 @@ export class Deployer {
         ownsImage: pruned,
         env: { ...to.config },
         health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
+        procfile,
+        appFormation,
+        ...(scripts ? { scripts } : {}),
+        ...(dep.liveness ? { liveness: thaw<HttpCheck[]>(dep.liveness) } : {}),
       },
       rel.out,
     );
+    await runAfterSwitch(this.d, plan, rel.out, false);
     const { digest, source } = to;
     if (digest && source) {
       // An image app follows what it runs: a later deploy of the tag brings the newer digest
@@ -672,7 +753,17 @@ export class Deployer {
       rel.discard(); // nothing changed: not a release
       return null;
     }
-    rel.set({ image: c.image, imageId: c.imageId, release: c.release });
+    rel.set({
+      image: c.image,
+      imageId: c.imageId,
+      release: c.release,
+      procfile: c.procfile,
+      appFormation: c.appFormation,
+      scripts: c.scripts,
+    });
+    const plan = this.taskPlan(app, deployment, c.image, appView(this.d, app).env, c);
+    const first = !hasSucceeded(appView(this.d, app));
+    await this.beforeSwitch(plan, c, rel);
     const { tail, revert, port } = await switchTo(
       this.d,
       {
@@ -686,15 +777,58 @@ export class Deployer {
         release: c.release,
         ownsImage: true,
         health: c.health,
+        procfile: c.procfile,
+        appFormation: c.appFormation,
+        scripts: c.scripts,
+        liveness: c.liveness,
         ...(p.req.abandoned ? { abandoned: p.req.abandoned } : {}),
       },
       out,
       lap,
     );
+    await runAfterSwitch(this.d, plan, out, first);
     this.d.log.info({ app, deployment, release: c.release, version: rel.version, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
     this.announce(app, deployment, { domains: c.domains, port }, started, rel);
     return { tail, revert, version: rel.version };
+  }
+
+  /** The tasks of a new image (push, image deploy), with the env and port it will run with. */
+  private taskPlan(
+    app: string,
+    deployment: string,
+    image: string,
+    env: Readonly<Record<string, string>>,
+    c: { port: number | null; procfile: Procfile | null; scripts: AppScripts },
+  ): TaskPlan {
+    let port: number | null = c.port;
+    try {
+      port = webPort(env, c.port);
+    } catch {
+      // A bad config PORT fails in the switch, with its own message.
+    }
+    return { app, deployment, image, env, port, procfile: c.procfile, scripts: c.scripts };
+  }
+
+  /**
+   * predeploy (committed into the new image) and the release command, before anything starts.
+   * A failure removes the new image: the running release stays as it was.
+   */
+  private async beforeSwitch(
+    plan: TaskPlan,
+    c: { image: string },
+    rel: ReleaseHandle,
+  ): Promise<string | null> {
+    try {
+      const id = await runBeforeSwitch(this.d, plan, rel.out, { predeploy: true });
+      if (id) rel.set({ imageId: id });
+      return id;
+    } catch (err) {
+      await this.d.runtime
+        .removeImageTag(c.image)
+        .catch((e) => this.d.log.warn({ image: c.image, err: oneLine(e) }, 'could not remove the image'));
+      throw err;
+    }
   }
 
   /** The push's last lines: where the deployment answers, how long it took, its release. */
@@ -750,4 +884,32 @@ function stopwatch(): { timings: Record<string, number>; lap: (stage: string) =>
       mark = Date.now();
     },
   };
+}
+
+/**
+ * ps:scale asks for types the running Procfile has, and not while app.json's formation sets
+ * the counts (Dokku turns ps:scale off then).
+ */
+function assertScalable(app: string, dep: DeploymentView, counts: Record<string, number>): void {
+  if (dep.appFormation) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `the formation of ${app} is set by the formation key of its app.json; change the quantities there and push (Dokku turns ps:scale off then)`,
+    );
+  }
+  const types = processTypes(dep.procfile ?? null);
+  for (const t of Object.keys(counts)) {
+    if (!types.includes(t)) {
+      throw new GokuError(
+        'GOKU_ERR_PROCFILE',
+        `${app} has no process type ${t}; ${dep.procfile ? 'its Procfile defines' : 'without a Procfile it runs only'} ${types.join(', ') || 'none'}`,
+      );
+    }
+  }
+}
+
+/** Whether the app has deployed before (Heroku's scripts.postdeploy runs only after its first deploy). */
+function hasSucceeded(rec: AppView): boolean {
+  // A config saved before the first deploy is a release that ran nothing (no image).
+  return (rec.releases ?? []).some((r) => r.status === 'succeeded' && r.image !== '');
 }

@@ -1,16 +1,48 @@
+import { type Procfile, processTypes } from '../core/procfile.js';
 import { deployAllowed, formatWindow, nextDeployTime } from '../core/schedule.js';
 import { GokuError } from '../errors.js';
-import { containerIdsOf } from '../store/types.js';
+import { allContainerIdsOf } from '../store/types.js';
 import { containerName, type PipelineDeps } from './context.js';
 
-/** APP-SLUG of one app may equal another app's name or deployment; containers would collide. */
+/**
+ * APP-SLUG of one app may equal another app's name or deployment, or the containers of a
+ * process type (DEPLOYMENT-TYPE) of any deployment; containers would collide.
+ */
 export function assertDeploymentNameFree(d: PipelineDeps, app: string, deployment: string): void {
   for (const [name, rec] of Object.entries(d.store.read().apps)) {
-    if (name === app) continue;
-    if (name === deployment || rec.deployments[deployment]) {
+    if (name !== app && (name === deployment || rec.deployments[deployment])) {
       throw new GokuError(
         'GOKU_ERR_NAME_TAKEN',
         `deployment name ${deployment} is already used by app ${name}; push this branch under another name`,
+      );
+    }
+    for (const dep of Object.values(rec.deployments)) {
+      const type = processTypes(dep.procfile ?? null).find((t) => `${dep.name}-${t}` === deployment);
+      if (type && dep.name !== deployment) {
+        throw new GokuError(
+          'GOKU_ERR_NAME_TAKEN',
+          `deployment name ${deployment} is the name of the ${type} processes of ${dep.name}; push this branch under another name`,
+        );
+      }
+    }
+  }
+}
+
+/** The containers of a process type (DEPLOYMENT-TYPE) must not take an app's or deployment's name. */
+export function assertProcessNamesFree(
+  d: PipelineDeps,
+  deployment: string,
+  procfile: Readonly<Procfile> | null,
+): void {
+  const apps = Object.values(d.store.read().apps);
+  for (const type of processTypes(procfile)) {
+    if (type === 'web') continue;
+    const base = `${deployment}-${type}`;
+    const owner = apps.find((a) => a.name === base || a.deployments[base]);
+    if (owner) {
+      throw new GokuError(
+        'GOKU_ERR_NAME_TAKEN',
+        `the ${type} processes would be named ${base}, the name of ${owner.name === base ? 'an app' : `a deployment of ${owner.name}`}; rename the process type in the Procfile`,
       );
     }
   }
@@ -67,7 +99,7 @@ export function assertDowntimeAllowed(d: PipelineDeps, app: string, what: string
   const rec = d.store.read().apps[app];
   const s = rec?.image?.schedule;
   if (!rec || !s?.downtime || force) return;
-  const running = Object.values(rec.deployments).some((dep) => containerIdsOf(dep).length > 0);
+  const running = Object.values(rec.deployments).some((dep) => allContainerIdsOf(dep).length > 0);
   const now = d.clock();
   if (!running || deployAllowed(s, now)) return;
   const when = nextDeployTime(s, now)?.toISOString() ?? 'its schedule allows it';

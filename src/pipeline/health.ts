@@ -258,6 +258,27 @@ async function once(
   return { ok: `answered ${r.status}` };
 }
 
+/**
+ * One liveness probe of a running container: null when it passed, else why not. An uptime
+ * check passes (the container runs; a restart is Docker's to see).
+ */
+export async function probe(
+  runtime: ContainerRuntime,
+  id: string,
+  ip: string,
+  port: number | null,
+  c: HttpCheck,
+): Promise<string | null> {
+  if ((c.kind ?? 'path') === 'uptime') return null;
+  const d: Check = { runtime, timeout: c.timeout, uptime: 0, firstStart: null };
+  try {
+    const r = await once(d, id, ip, port, c, c.timeout * 1000, Date.now() + c.timeout * 1000);
+    return 'ok' in r ? null : r.why;
+  } catch (err) {
+    return oneLine(err);
+  }
+}
+
 /** A TCP connection to ip:port within the time; null when it was accepted, else why not. */
 async function connects(ip: string, port: number, timeoutMs: number): Promise<string | null> {
   const until = Date.now() + timeoutMs;

@@ -6,7 +6,9 @@ import type { ContainerRuntime, ContainerState, ContainerSummary } from '../runt
 import type { Settings } from '../settings.js';
 import {
   type AppView,
+  allContainerIdsOf,
   containerIdsOf,
+  containerNamesOf,
   type DeploymentView,
   type ServiceRecord,
   type Snapshot,
@@ -52,11 +54,12 @@ export class Reconciler {
     const deps = Object.values(data.apps).flatMap((app) =>
       Object.values(app.deployments).map((dep) => ({ app, dep })),
     );
-    const owned = new Set(deps.flatMap(({ dep }) => idsOf(dep)));
+    const owned = new Set(deps.flatMap(({ dep }) => allContainerIdsOf(dep)));
     // Leftovers go first: a recorded container started again below may be of an app that
     // must not run two copies (a stop-first deploy cut off with its new container running).
     for (const c of ours) {
-      if (!owned.has(c.id)) {
+      // One-off containers (goku run) belong to whoever started them, not to a deploy.
+      if (!owned.has(c.id) && c.labels['goku.oneoff'] !== '1') {
         this.d.log.info({ container: c.name }, 'removing leftover container of an interrupted deploy');
         await this.d.runtime
           .removeContainer(c.id)
@@ -79,6 +82,12 @@ export class Reconciler {
         ),
       );
       if (r) routes.push(r);
+      // The other process types are not routed, but are started again likewise.
+      if (!app.stopped) {
+        const web = new Set(idsOf(dep));
+        for (const id of allContainerIdsOf(dep).filter((x) => !web.has(x)))
+          await this.running(app.name, id, listed.get(id) ?? null, stateOf.get(id));
+      }
     }
     // Records of apps destroyed while goku was down.
     const stale = new Set((await this.d.store.services().catch(() => [])).map((r) => r.app));
@@ -95,8 +104,7 @@ export class Reconciler {
     const prefix = this.d.settings.GOKU_CONTAINER_PREFIX;
     for (const app of Object.values(apps)) {
       for (const dep of Object.values(app.deployments)) {
-        for (const [i, id] of (dep.containerIds ?? [dep.containerId]).entries()) {
-          const want = `${prefix}${dep.name}${i === 0 ? '' : `.${i + 1}`}`;
+        for (const { id, name: want } of containerNamesOf(dep, prefix)) {
           const c = ours.find((x) => x.id === id);
           // Only the temporary names (WANT--RELEASE) of an interrupted switch are finished.
           if (!c?.name.startsWith(`${want}--`)) continue;
@@ -153,6 +161,7 @@ export class Reconciler {
       ips: states.flatMap((st) => (st?.running && st.ip ? [st.ip] : [])),
       port: dep.port,
       ports,
+      httpPorts: dep.name === app.name ? (app.proxyPorts ?? []) : [],
       release: dep.release,
     });
   }

@@ -12,7 +12,20 @@ export interface ReleaseHandle {
   /** Output that also goes into the release's log. */
   out: Out;
   set(
-    fields: Partial<Pick<ReleaseRecord, 'image' | 'imageId' | 'digest' | 'release' | 'commit' | 'source'>>,
+    fields: Partial<
+      Pick<
+        ReleaseRecord,
+        | 'image'
+        | 'imageId'
+        | 'digest'
+        | 'release'
+        | 'commit'
+        | 'source'
+        | 'procfile'
+        | 'appFormation'
+        | 'scripts'
+      >
+    >,
   ): void;
   /** Nothing changed after all (no Dockerfile): drop the record. */
   discard(): void;

@@ -1,5 +1,6 @@
-import type { HealthPlan } from '../core/checks.js';
+import type { AppScripts, HealthPlan, HttpCheck } from '../core/checks.js';
 import { assertConfigSize, webPort } from '../core/config.js';
+import { checksOff, commandArgv, DEFAULT_WEB_PORT, formationOf, type Procfile } from '../core/procfile.js';
 import { makeRoute, type Route, remapRoute } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import { type AppView, type DeploymentRecord, type DeploymentView, thaw } from '../store/types.js';
@@ -27,8 +28,16 @@ export interface SwitchSpec {
   env?: Record<string, string>;
   /** How the new container proves it is ready (default check, HEALTHCHECK, app.json). */
   health: HealthPlan;
-  /** Instances to run (ps:scale), recorded as the app's scale when the switch succeeds. */
-  count?: number;
+  /** The Procfile of what runs (null: none; the image's CMD is web). */
+  procfile: Readonly<Procfile> | null;
+  /** app.json's formation of what runs, when it sets the counts. */
+  appFormation: Readonly<Record<string, number>> | null;
+  /** app.json's liveness checks (recorded: the liveness monitor probes the running containers). */
+  liveness?: readonly HttpCheck[] | null;
+  /** app.json's deployment tasks of what runs (recorded: a config change runs postdeploy again). */
+  scripts?: Readonly<AppScripts>;
+  /** Counts asked for by ps:scale (web, worker, ...), recorded as the app's when the switch succeeds. */
+  scale?: Record<string, number>;
   /** Checked just before the switch: the change can no longer be kept (the pusher left). */
   abandoned?: () => boolean;
   /** Work on the image still under way (an image app's commit): awaited before routing or an undo. */
@@ -46,7 +55,10 @@ export interface Switched {
 
 /** What one attempt made, so that a failure or a revert can take exactly that back. */
 interface Attempt {
+  /** The web containers it started. */
   started: string[];
+  /** The other process types' containers it started, by type. */
+  workers: Record<string, string[]>;
   switched: boolean;
   /** Stop-first (schedule --downtime): the old containers this attempt stopped, with their addresses. */
   stopped: { id: string; ip: string | null }[];
@@ -66,16 +78,42 @@ export async function switchTo(
   lap: (stage: string) => void = () => undefined,
 ): Promise<Switched> {
   const appRec = appView(d, asked.app);
-  const count = asked.count ?? (asked.deployment === asked.app ? (appRec.scale ?? 1) : 1);
-  assertScale(d, asked.app, count);
+  const counts = formationOf({
+    procfile: asked.procfile,
+    appFormation: asked.appFormation,
+    scale: appRec.scale,
+    formation: appRec.formation,
+    ...(asked.scale ? { asked: asked.scale } : {}),
+    isDefault: asked.deployment === asked.app,
+  });
+  const count = counts.web ?? 0;
+  for (const n of Object.values(counts)) assertScale(d, asked.app, n);
   // The stored env may have been written by hand (Consul), past what Docker takes.
   const env = asked.env ?? appRec.env;
   assertConfigSize(env);
   const exposedPort = asked.port;
-  const spec = { ...asked, port: webPort(env, exposedPort) };
+  // Every web process has a port: a config PORT, else EXPOSE, else Dokku's 5000. Without a
+  // web process (a Procfile that names none) nothing is routed.
+  const named = webPort(env, exposedPort);
+  // checks:skip and checks:disable (Dokku's): no check for those types, and disabled ones stop first.
+  const off = (type: string) => checksOff(appRec.checks, type);
+  const spec = {
+    ...asked,
+    port: 'web' in counts ? (named ?? DEFAULT_WEB_PORT) : null,
+    impliedPort: 'web' in counts && named === null,
+    check: off('web').skipped ? ({ kind: 'checks', checks: [] } as HealthPlan) : asked.health,
+    uncheckedTypes: Object.keys(counts).filter((t) => off(t).skipped),
+  };
+  if (off('web').skipped && count > 0)
+    out(
+      `-----> Checks of web are ${off('web').disabled ? 'disabled' : 'skipped'} (checks:enable ${asked.app} turns them on)`,
+    );
+  const workers = Object.entries(counts).filter(([t, n]) => t !== 'web' && n > 0);
   await assertNamesOurs(d, spec.deployment, count);
+  for (const [t, n] of workers) await assertNamesOurs(d, `${spec.deployment}-${t}`, n);
   const attempt: Attempt = {
     started: [],
+    workers: {},
     switched: false,
     stopped: [],
     previous: d.routes.get(spec.deployment),
@@ -85,14 +123,18 @@ export async function switchTo(
   // runs after that, so new content is served a watch earlier. A release serving now stays in
   // nginx as the backup meanwhile, so a failure in the watch costs no request; with none (a
   // first deploy), a failure takes the route away again, as it was.
-  const watched = spec.health.kind === 'default' && !!spec.port && d.settings.GOKU_CHECK_UPTIME > 0;
+  const watched = spec.check.kind === 'default' && !!spec.port && d.settings.GOKU_CHECK_UPTIME > 0;
   // An app that may not run two copies (schedule --downtime) has its old containers stopped
   // before the new ones start: no backup then, and a failure starts the old ones again.
-  const stopFirst = !!appRec.image?.schedule?.downtime && !!attempt.previousRecord;
-  const backups = watched && !stopFirst ? (attempt.previous?.upstreams ?? []) : [];
+  // checks:disable does the same for the process types it names.
+  const downtime = !!appRec.image?.schedule?.downtime;
+  const disabled = Object.keys(counts).filter((t) => off(t).disabled);
+  const stopFirst = (downtime || disabled.length > 0) && !!attempt.previousRecord;
+  const webStops = stopFirst && (downtime || disabled.includes('web'));
+  const backups = watched && !webStops ? (attempt.previous?.upstreams ?? []) : [];
   const downSince = Date.now();
   try {
-    if (stopFirst) await stopOld(d, spec, attempt, out);
+    if (stopFirst) await stopOld(d, spec, attempt, out, downtime ? null : disabled);
     const healthy = await startInstances(d, spec, env, count, attempt, out, backups.length > 0);
     await spec.ready;
     const ips = healthy.map((h) => h.ip);
@@ -105,13 +147,15 @@ export async function switchTo(
     }
     await routeTo(d, spec, appRec, ips, attempt, out, backups);
     lap('switch');
-    if (stopFirst)
+    if (webStops)
       out(`       ${spec.deployment} was down for ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
     await Promise.all(healthy.map((h) => h.watch()));
     if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
+    // The other process types start once web is live (Dokku's order); the old ones run until the tail.
+    await startWorkers(d, spec, env, workers, attempt, out);
     // Proven: from now on Docker restarts them if they exit, as every running release.
-    await Promise.all(attempt.started.map((id) => d.runtime.keepRunning(id)));
-    await recordDeployment(d, spec, attempt.started, exposedPort);
+    await Promise.all(allStarted(attempt).map((id) => d.runtime.keepRunning(id)));
+    await recordDeployment(d, spec, attempt, exposedPort);
     lap('route');
   } catch (err) {
     // The image must be whole before an undo removes it (a commit landing after would leak it).
@@ -119,16 +163,37 @@ export async function switchTo(
     await undoAttempt(d, spec, attempt, out);
     throw err;
   }
-  const ids = [...attempt.started];
-  return { port: spec.port, tail: () => settle(d, spec, ids), revert: () => revertSwitch(d, spec, attempt) };
+  const made = { web: [...attempt.started], workers: { ...attempt.workers } };
+  return {
+    port: count > 0 ? spec.port : null,
+    tail: () => settle(d, spec, made),
+    revert: () => revertSwitch(d, spec, attempt),
+  };
 }
 
-/** Stop-first: stops every running container of the deployment (kept, to start again on a failure). */
-async function stopOld(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out: Out): Promise<void> {
+/**
+ * Stop-first: stops the running containers of the deployment (schedule --downtime: all of
+ * them; checks:disable: those of the types it names), kept to start again on a failure.
+ */
+async function stopOld(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  attempt: Attempt,
+  out: Out,
+  types: string[] | null,
+): Promise<void> {
   const list = await d.runtime.listContainers(labels(d, spec.app, spec.deployment));
-  const running = list.filter((c) => c.state === 'running' || c.state === 'restarting');
+  const running = list.filter(
+    (c) =>
+      (c.state === 'running' || c.state === 'restarting') &&
+      (types === null || types.includes(c.labels['goku.process'] ?? 'web')),
+  );
   if (running.length === 0) return;
-  out(`-----> Stopping ${spec.deployment} first: it may not run two copies (schedule --downtime)`);
+  out(
+    types === null
+      ? `-----> Stopping ${spec.deployment} first: it may not run two copies (schedule --downtime)`
+      : `-----> Stopping ${types.join(', ')} of ${spec.deployment} first: its checks are disabled (checks:disable)`,
+  );
   // Listed before stopping, so a stop that fails half-way is still started again.
   attempt.stopped.push(...running.map((c) => ({ id: c.id, ip: c.ip })));
   await Promise.all(running.map((c) => d.runtime.stopContainer(c.id, d.settings.GOKU_STOP_GRACE)));
@@ -153,7 +218,7 @@ async function startOld(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out
 /** Starts `count` containers of the spec and waits for each to pass its health check. */
 async function startInstances(
   d: PipelineDeps,
-  spec: SwitchSpec,
+  spec: SwitchSpec & { impliedPort: boolean; check: HealthPlan },
   env: Record<string, string>,
   count: number,
   attempt: Attempt,
@@ -161,8 +226,12 @@ async function startInstances(
   backup: boolean,
 ): Promise<Healthy[]> {
   const { app, deployment, port } = spec;
+  if (!port) {
+    out(`-----> ${deployment} has no web process (its Procfile names none): nothing is routed`);
+    return [];
+  }
   out(
-    `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`}${port ? ` (port ${port})` : ' (no EXPOSE: not routed)'}`,
+    `-----> Starting ${deployment}${count === 1 ? '' : ` (${count} instances)`} (port ${port}${spec.impliedPort ? ": no EXPOSE and no PORT, Dokku's default" : ''})`,
   );
   const health = {
     runtime: d.runtime,
@@ -171,23 +240,91 @@ async function startInstances(
   };
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const id = await d.runtime.runContainer({
-        restart: false,
-        name: `${containerName(d, deployment, i)}--${spec.release}`,
-        image: spec.image,
-        env: { ...env, ...(port ? { PORT: String(port) } : {}) },
-        labels: {
-          ...labels(d, app, deployment),
-          'goku.branch': spec.branch,
-          'goku.commit': spec.commit,
-          'goku.release': spec.release,
-          'goku.instance': String(i + 1),
-        },
-      });
+      const id = await runProcess(d, spec, env, 'web', i);
       attempt.started[i] = id;
-      return awaitHealthy(health, id, port, spec.health, i === 0 ? out : () => undefined, { backup });
+      return awaitHealthy(health, id, port, spec.check, i === 0 ? out : () => undefined, { backup }).catch(
+        (err: unknown) => {
+          if (!spec.impliedPort || !(err instanceof GokuError) || err.code !== 'GOKU_ERR_HEALTH_TIMEOUT')
+            throw err;
+          throw new GokuError(
+            err.code,
+            `${err.message}; with no EXPOSE and no config PORT the web process must listen on PORT (${port}, Dokku's default): EXPOSE its port, goku config:set ${app} PORT=N, or give a process that serves no HTTP another Procfile type than web`,
+          );
+        },
+      );
     }),
   );
+}
+
+/**
+ * Creates and starts instance i of a process type: the Procfile's command (after the image's
+ * ENTRYPOINT; the image's CMD when there is no Procfile), the env with PORT, goku's labels.
+ */
+function runProcess(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  env: Record<string, string>,
+  type: string,
+  i: number,
+): Promise<string> {
+  const { app, deployment } = spec;
+  const runEnv = { ...env, PORT: String(spec.port ?? DEFAULT_WEB_PORT) };
+  const command = spec.procfile?.[type];
+  return d.runtime.runContainer({
+    restart: false,
+    name: `${containerName(d, type === 'web' ? deployment : `${deployment}-${type}`, i)}--${spec.release}`,
+    image: spec.image,
+    env: runEnv,
+    ...(command ? { cmd: commandArgv(command, runEnv) } : {}),
+    labels: {
+      ...labels(d, app, deployment),
+      'goku.branch': spec.branch,
+      'goku.commit': spec.commit,
+      'goku.release': spec.release,
+      'goku.process': type,
+      'goku.instance': String(i + 1),
+    },
+  });
+}
+
+/**
+ * The other process types (worker, clock, ...), once web is live: each instance started,
+ * then it must keep running for a moment (Dokku checks non-web processes by uptime alone).
+ */
+async function startWorkers(
+  d: PipelineDeps,
+  spec: SwitchSpec & { uncheckedTypes: string[] },
+  env: Record<string, string>,
+  workers: [string, number][],
+  attempt: Attempt,
+  out: Out,
+): Promise<void> {
+  const health = { runtime: d.runtime, timeout: d.settings.GOKU_DEPLOY_TIMEOUT, uptime: 0 };
+  await Promise.all(
+    workers.map(async ([type, n]) => {
+      out(`-----> Starting ${type}${n === 1 ? '' : ` (${n} instances)`}: ${spec.procfile?.[type] ?? ''}`);
+      const ids: string[] = [];
+      attempt.workers[type] = ids;
+      await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const id = await runProcess(d, spec, env, type, i);
+          ids[i] = id;
+          if (spec.uncheckedTypes.includes(type)) return;
+          await awaitHealthy(health, id, null, { kind: 'default' }, () => undefined).catch((err: unknown) => {
+            throw new GokuError(
+              err instanceof GokuError ? err.code : 'GOKU_ERR_CONTAINER_EXITED',
+              `${type} ${i + 1}: ${oneLine(err)}`,
+            );
+          });
+        }),
+      );
+    }),
+  );
+}
+
+/** Every container an attempt started: web's, then the other types'. */
+function allStarted(attempt: Attempt): string[] {
+  return [...attempt.started, ...Object.values(attempt.workers).flat()].filter(Boolean);
 }
 
 /** Points nginx at the new instances and confirms it through nginx (or unroutes the deployment). */
@@ -209,6 +346,7 @@ async function routeTo(
     ips: ips.filter((ip): ip is string => !!ip),
     port: spec.port,
     ports: deployment === app ? (appRec.ports ?? []) : [],
+    httpPorts: deployment === app ? (appRec.proxyPorts ?? []) : [],
     release: spec.release,
   });
   const route = made && backups.length ? { ...made, backups } : made;
@@ -229,10 +367,11 @@ async function routeTo(
 async function recordDeployment(
   d: PipelineDeps,
   spec: SwitchSpec,
-  started: string[],
+  attempt: Attempt,
   exposedPort: number | null,
 ): Promise<void> {
   const { app, deployment, branch } = spec;
+  const started = attempt.started;
   const rec: DeploymentRecord = {
     name: deployment,
     branch,
@@ -242,6 +381,13 @@ async function recordDeployment(
     exposedPort,
     cnameDomains: spec.cname,
     health: spec.health,
+    procfile: spec.procfile ? { ...spec.procfile } : null,
+    appFormation: spec.appFormation ? { ...spec.appFormation } : null,
+    ...(spec.scripts && Object.keys(spec.scripts).length ? { scripts: { ...spec.scripts } } : {}),
+    ...(spec.liveness?.length ? { liveness: structuredClone([...spec.liveness]) } : {}),
+    ...(Object.keys(attempt.workers).length
+      ? { workers: Object.fromEntries(Object.entries(attempt.workers).map(([t, ids]) => [t, [...ids]])) }
+      : {}),
     containerId: started[0] ?? '',
     containerIds: [...started],
     release: spec.release,
@@ -253,7 +399,11 @@ async function recordDeployment(
     a.deployments[deployment] = rec;
     delete a.stopped; // a deploy starts a stopped app (ps:stop) again
     if (spec.env) a.env = { ...spec.env };
-    if (spec.count !== undefined) a.scale = spec.count;
+    if (spec.scale) {
+      const { web, ...others } = spec.scale;
+      if (web !== undefined) a.scale = web;
+      if (Object.keys(others).length) a.formation = { ...a.formation, ...others };
+    }
     a.updatedAt = rec.deployedAt;
   });
 }
@@ -280,7 +430,7 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
       for (const l of logs.trimEnd().split('\n')) out(`       ${l}`);
     }
   }
-  await removeAttempt(d, spec, attempt.started);
+  await removeAttempt(d, spec, allStarted(attempt));
   // Only now: the app may not run two copies.
   await startOld(d, spec, attempt, out).catch((e) =>
     d.log.error({ app: spec.app, err: oneLine(e) }, 'could not start the old containers again'),
@@ -301,11 +451,19 @@ async function removeAttempt(d: PipelineDeps, spec: SwitchSpec, ids: string[]): 
 }
 
 /** After the switch: old nginx workers finish, the old containers retire, the new ones take their names. */
-async function settle(d: PipelineDeps, spec: SwitchSpec, ids: string[]): Promise<void> {
+async function settle(
+  d: PipelineDeps,
+  spec: SwitchSpec,
+  made: { web: string[]; workers: Record<string, string[]> },
+): Promise<void> {
   await d.routes.drained();
-  await retireOthers(d, spec.app, spec.deployment, ids);
-  for (const [i, id] of ids.entries())
+  const keep = [...made.web, ...Object.values(made.workers).flat()];
+  await retireOthers(d, spec.app, spec.deployment, keep);
+  for (const [i, id] of made.web.entries())
     await d.runtime.renameContainer(id, containerName(d, spec.deployment, i));
+  for (const [type, ids] of Object.entries(made.workers))
+    for (const [i, id] of ids.entries())
+      await d.runtime.renameContainer(id, containerName(d, `${spec.deployment}-${type}`, i));
   await pruneImages(d, spec.app, spec.deployment, spec.image);
 }
 
@@ -319,6 +477,6 @@ async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt)
       a.deployments[spec.deployment] = thaw<DeploymentRecord>(attempt.previousRecord);
     else delete a.deployments[spec.deployment];
   });
-  await removeAttempt(d, spec, attempt.started);
+  await removeAttempt(d, spec, allStarted(attempt));
   await startOld(d, spec, attempt, () => undefined);
 }

@@ -48,12 +48,41 @@ export interface ContainerRuntime {
   keepRunning(id: string): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) without removing it (a stop-first deploy). */
   stopContainer(id: string, graceSeconds?: number): Promise<void>;
+  /** Stops (SIGTERM, SIGKILL after the grace period) and starts a container again (a failed liveness check). */
+  restartContainer(id: string, graceSeconds: number): Promise<void>;
   /** Starts a stopped container again (a stop-first deploy that failed). */
   startContainer(id: string): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) and removes; a missing container is fine. */
   ensureContainerStoppedAndRemoved(id: string, graceSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
 
+  /**
+   * Runs a one-off task to its end (a release phase, predeploy, postdeploy): a container of
+   * the image with the env and labels, its cmd after the image's ENTRYPOINT, its output to
+   * onLine as it comes. exitCode null: killed after timeoutMs. The container is removed
+   * unless `keep` (a predeploy's, to commit).
+   */
+  runTask(
+    spec: TaskSpec,
+    onLine: (line: string) => void,
+    opts: { timeoutMs: number; keep?: boolean },
+  ): Promise<{ id: string; exitCode: number | null }>;
+  /**
+   * Commits a finished task container's files as `tag`, with the image config of `from`
+   * (its CMD, ENTRYPOINT, env and labels: the task's command and config stay out), then
+   * removes the container. Returns the new image's id.
+   */
+  commitTask(id: string, tag: string, from: string): Promise<string>;
+  /**
+   * A one-off container (`goku run`) attached to a caller: its stdin from io.input, its output
+   * to io.out/io.err (one stream with a tty), resized with the caller's terminal; removed when
+   * it exits. Resolves with its exit status (null: it was stopped because the caller left).
+   */
+  runAttached(spec: TaskSpec, io: AttachedIO): Promise<number | null>;
+  /** A command in a running container (`goku enter`), attached the same way; its exit status. */
+  execAttached(id: string, argv: string[], io: AttachedIO): Promise<number | null>;
+  /** A one-off container left running on its own (`goku run --detach`), removed when it exits. */
+  runDetached(spec: TaskSpec): Promise<string>;
   containerLogs(id: string, tail: number): Promise<string>;
   /**
    * Runs argv in a running container (docker exec, no shell, no tty): its exit code and the
@@ -66,7 +95,7 @@ export interface ContainerRuntime {
   ): Promise<{ exitCode: number | null; output: string }>;
   streamLogs(
     id: string,
-    opts: { tail: number; follow: boolean; signal?: AbortSignal },
+    opts: { tail: number | 'all'; follow: boolean; signal?: AbortSignal },
     onLine: (line: string) => void,
   ): Promise<void>;
   /** Lifecycle events (start, die, restart, stop, health) of containers with the labels. */
@@ -90,11 +119,33 @@ export interface RunSpec {
   image: string;
   env: Record<string, string>;
   labels: Record<string, string>;
+  /** The command, after the image's ENTRYPOINT (a Procfile's); default the image's CMD. */
+  cmd?: string[];
   /**
    * Docker restarts it when it exits (unless-stopped). False while a new container is being
    * checked: one that exits then has failed, and is removed, not restarted under the removal.
    */
   restart?: boolean;
+}
+
+export interface TaskSpec {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  cmd: string[];
+}
+
+/** A caller's end of an attached session: its input, output, terminal and when it leaves. */
+export interface AttachedIO {
+  input: NodeJS.ReadableStream | null;
+  out: (data: Buffer) => void;
+  err: (data: Buffer) => void;
+  /** The caller's terminal size when it has one (a tty is allocated then). */
+  tty: { cols: number; rows: number } | null;
+  onResize: (cb: (cols: number, rows: number) => void) => void;
+  /** Aborts when the caller goes away: the container (or exec) is stopped. */
+  signal: AbortSignal;
 }
 
 export interface ContainerSummary {
@@ -111,6 +162,8 @@ export interface ContainerSummary {
 
 export interface ImageConfig {
   exposedPorts: string[];
+  /** Its ENTRYPOINT (empty: none). */
+  entrypoint: string[];
   healthcheck: boolean;
   workingDir: string;
 }

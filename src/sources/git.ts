@@ -1,13 +1,22 @@
-import { type HealthPlan, healthPlan } from '../core/checks.js';
+import {
+  type AppScripts,
+  appJsonFormation,
+  appJsonLiveness,
+  appJsonScripts,
+  type HealthPlan,
+  type HttpCheck,
+  healthPlan,
+} from '../core/checks.js';
 import { dockerfileFacts, insertAfterFinalFrom, portFromImageConfig } from '../core/dockerfile.js';
 import { assertOwnDomain, parseCnameFile } from '../core/names.js';
+import { type Procfile, parseProcfile } from '../core/procfile.js';
 import { packContext } from '../docker/context.js';
 import { GitTree } from '../git/tree.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
-import { assertDomainsFree } from '../pipeline/guards.js';
+import { assertDomainsFree, assertProcessNamesFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
 
-/** Dockerfile, CNAME, app.json and .dockerignore are read whole; none is anywhere near this. */
+/** Dockerfile, CNAME, app.json, Procfile, CHECKS and .dockerignore are read whole; none is anywhere near this. */
 const MAX_READ_BYTES = 1024 * 1024;
 
 /** What a pushed commit yields for the switch: a built image and how to run and route it. */
@@ -20,6 +29,14 @@ export interface GitCandidate {
   cname: string[];
   /** Every domain the deployment will be served at. */
   domains: string[];
+  /** The tree's Procfile (null: none; the image's CMD is web). */
+  procfile: Procfile | null;
+  /** app.json's formation, when it sets counts. */
+  appFormation: Record<string, number> | null;
+  /** app.json's deployment tasks. */
+  scripts: AppScripts;
+  /** app.json's liveness checks. */
+  liveness: HttpCheck[] | null;
 }
 
 /**
@@ -48,11 +65,14 @@ export async function buildFromCommit(
   assertDomainsFree(d, app, deployment, domains);
 
   const facts = dockerfileFacts(dockerfile);
-  const health = healthPlan(
-    await tree.readText('app.json', MAX_READ_BYTES),
-    !!facts.healthcheck,
-    await tree.readText('CHECKS', MAX_READ_BYTES),
-  );
+  const appJson = await tree.readText('app.json', MAX_READ_BYTES);
+  const health = healthPlan(appJson, !!facts.healthcheck, await tree.readText('CHECKS', MAX_READ_BYTES));
+  const procfileText = await tree.readText('Procfile', MAX_READ_BYTES);
+  const procfile = procfileText === null ? null : parseProcfile(procfileText);
+  assertProcessNamesFree(d, deployment, procfile);
+  const appFormation = appJson === null ? null : appJsonFormation(appJson);
+  const scripts = appJson === null ? {} : appJsonScripts(appJson);
+  const liveness = appJson === null ? null : appJsonLiveness(appJson);
   const release = newRouteId(commit);
   const image = `goku/${deployment}:${release}`;
   // goku's labels as one LABEL line after the final FROM: a cached layer on every rebuild.
@@ -66,7 +86,7 @@ export async function buildFromCommit(
   const imageId = await d.runtime.buildImage(context, { tag: image }, (l) => out(`       ${l}`));
   lap('build');
   const port = facts.port ?? portFromImageConfig((await d.runtime.imageConfig(imageId)).exposedPorts);
-  return { image, imageId, release, port, health, cname, domains };
+  return { image, imageId, release, port, health, cname, domains, procfile, appFormation, scripts, liveness };
 }
 
 /** CNAME domains belong to the default deployment; other branches carry the same file and skip it. */

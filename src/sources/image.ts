@@ -1,8 +1,17 @@
 import { posix } from 'node:path';
-import { type HealthPlan, healthPlan } from '../core/checks.js';
+import {
+  type AppScripts,
+  appJsonFormation,
+  appJsonLiveness,
+  appJsonScripts,
+  type HealthPlan,
+  type HttpCheck,
+  healthPlan,
+} from '../core/checks.js';
 import { portFromImageConfig } from '../core/dockerfile.js';
+import { type Procfile, parseProcfile } from '../core/procfile.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
-import { assertDomainsFree } from '../pipeline/guards.js';
+import { assertDomainsFree, assertProcessNamesFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
 import { familiarImageRef, type ImageRef, pullName } from '../registry/reference.js';
 import type { PullProgress } from '../runtime/types.js';
@@ -20,6 +29,11 @@ export interface ImageCandidate {
   port: number | null;
   health: HealthPlan;
   domains: string[];
+  /** The Procfile in the image's working directory (null: none), as Dokku reads it for images. */
+  procfile: Procfile | null;
+  appFormation: Record<string, number> | null;
+  scripts: AppScripts;
+  liveness: HttpCheck[] | null;
 }
 
 /**
@@ -49,8 +63,8 @@ export async function pullCandidate(
       const adopted = await d.runtime.adoptImage(name, {
         tag: image,
         labels: labels(d, app, app),
-        // app.json and CHECKS in the image's working directory, as Dokku reads them for images.
-        readPaths: ['app.json', 'CHECKS'].map((f) => posix.join(config.workingDir || '/', f)),
+        // app.json, CHECKS and Procfile in the image's working directory, as Dokku reads them.
+        readPaths: ['app.json', 'CHECKS', 'Procfile'].map((f) => posix.join(config.workingDir || '/', f)),
         maxBytes: MAX_APP_JSON_BYTES,
       });
       // `image` names the pulled image now and holds the layers; without its own name the
@@ -64,9 +78,26 @@ export async function pullCandidate(
   );
   // The image's port; a config PORT wins in the switch, for every source.
   const port = portFromImageConfig(config.exposedPorts);
-  const [appJson = null, checks = null] = files;
+  const [appJson = null, checks = null, procfileText = null] = files;
   const health = healthPlan(appJson, config.healthcheck, checks);
-  return { image, committed, release, digest, port, health, domains };
+  const procfile = procfileText === null ? null : parseProcfile(procfileText);
+  assertProcessNamesFree(d, app, procfile);
+  const appFormation = appJson === null ? null : appJsonFormation(appJson);
+  const scripts = appJson === null ? {} : appJsonScripts(appJson);
+  const liveness = appJson === null ? null : appJsonLiveness(appJson);
+  return {
+    image,
+    committed,
+    release,
+    digest,
+    port,
+    health,
+    domains,
+    procfile,
+    appFormation,
+    scripts,
+    liveness,
+  };
 }
 
 /** Pulls by digest; the engine's per-layer progress is condensed to one line per layer and state. */

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import { findCommand, runCommand } from '../commands/index.js';
-import type { Command, Services } from '../commands/types.js';
+import type { Command, Services, Terminal } from '../commands/types.js';
 import { parseSshCommand } from '../core/ssh-command.js';
 import { errorCode, GokuError, oneLine } from '../errors.js';
 import { type HookPush, serveHook } from '../git/hook.js';
@@ -248,15 +248,23 @@ export class SshServer {
       this.idle(conn);
     });
     const env: Record<string, string> = {};
+    // The client's terminal (ssh -t): its size now, and who follows its resizes.
+    const term: SessionTerm = { size: null, resized: new Set() };
     session.on('env', (acceptEnv, _reject, info) => {
       // Git asks for protocol v2 this way; nothing else from the client's environment is taken.
       if (info.key === 'GIT_PROTOCOL' && /^[a-z0-9=:.]+$/i.test(info.val)) env.GIT_PROTOCOL = info.val;
       if (info.key === 'NO_COLOR') env.NO_COLOR = '1';
       acceptEnv?.();
     });
-    session.on('pty', (acceptPty) => {
+    session.on('pty', (acceptPty, _reject, info) => {
       env.pty = '1';
+      term.size = { cols: info.cols || 80, rows: info.rows || 24 };
       acceptPty?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      term.size = { cols: info.cols, rows: info.rows };
+      for (const cb of term.resized) cb(info.cols, info.rows);
+      accept?.();
     });
     session.on('shell', (acceptShell) => {
       const ch = acceptShell();
@@ -275,7 +283,7 @@ export class SshServer {
         this.drop(conn);
         return;
       }
-      void this.exec(ch, info.command, env, now, conn.gone.signal);
+      void this.exec(ch, info.command, env, now, conn.gone.signal, term);
     });
   }
 
@@ -322,6 +330,7 @@ export class SshServer {
     env: Record<string, string>,
     key: KeyRecord,
     gone: AbortSignal,
+    term: SessionTerm,
   ): Promise<void> {
     const closed = new AbortController();
     ch.on('close', () => closed.abort());
@@ -333,7 +342,7 @@ export class SshServer {
       ch.stderr.write(`error: ${oneLine(err)}\n`);
       return this.finish(ch, 1);
     }
-    if (req.kind === 'command') return this.command(ch, req.argv, env, key, ended);
+    if (req.kind === 'command') return this.command(ch, req.argv, env, key, ended, term);
     return this.git(ch, req.app, req.service, env, key, ended);
   }
 
@@ -344,10 +353,22 @@ export class SshServer {
     env: Record<string, string>,
     key: KeyRecord,
     ended: AbortSignal,
+    term: SessionTerm,
   ): Promise<void> {
     // With a terminal requested the client is in raw mode: lines need \r\n.
     const crlf = (t: string) => (env.pty === '1' ? t.replace(/\r?\n/g, '\r\n') : t);
-    const stdin = findCommand(this.d.table, argv[0] ?? '')?.stdin ? await readAll(ch) : '';
+    const found = findCommand(this.d.table, argv[0] ?? '');
+    const stdin = found?.stdin ? await readAll(ch) : '';
+    // run and enter: the channel is the session itself (input, raw output, the pty's size).
+    const terminal: Terminal | undefined = found?.interactive
+      ? {
+          input: ch,
+          write: (d) => ch.write(d),
+          writeErr: (d) => ch.stderr.write(d),
+          tty: term.size,
+          onResize: (cb) => term.resized.add(cb),
+        }
+      : undefined;
     const code = await runCommand(
       this.d.table,
       argv,
@@ -358,6 +379,7 @@ export class SshServer {
         // Colour only when the client asked for a terminal and did not send NO_COLOR.
         color: env.pty === '1' && env.NO_COLOR === undefined,
         signal: ended,
+        ...(terminal ? { terminal } : {}),
       },
       { via: 'ssh', keyName: key.name, admin: key.admin },
       this.d.services,
@@ -432,4 +454,10 @@ function readAll(ch: Channel): Promise<string> {
     ch.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     ch.on('close', () => resolve(Buffer.concat(parts).toString('utf8')));
   });
+}
+
+/** An ssh session's terminal: the size of the client's pty (none without -t) and its resize listeners. */
+interface SessionTerm {
+  size: { cols: number; rows: number } | null;
+  resized: Set<(cols: number, rows: number) => void>;
 }

@@ -55,6 +55,9 @@ export function toPairs(data: Snapshot): Pairs {
     if (a.ports) meta.ports = a.ports;
     if (a.createdBy) meta.createdBy = a.createdBy;
     if (a.stopped) meta.stopped = true;
+    if (a.formation) meta.formation = a.formation;
+    if (a.checks) meta.checks = a.checks;
+    if (a.proxyPorts) meta.proxyPorts = a.proxyPorts;
     if (a.image) meta.image = a.image;
     out.set(`${p}app`, JSON.stringify(meta));
     for (const [k, v] of Object.entries(a.env)) out.set(`${p}env/${k}`, v);
@@ -177,8 +180,28 @@ const READERS: Record<string, (k: KeyRead) => void> = {
     if (typeof v.updatedAt === 'string') a.updatedAt = v.updatedAt;
     if (typeof v.defaultBranch === 'string') a.defaultBranch = v.defaultBranch;
     if (Array.isArray(v.ports)) a.ports = v.ports;
+    if (Array.isArray(v.proxyPorts)) {
+      const ok = (n: unknown) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535;
+      a.proxyPorts = v.proxyPorts.filter((m) => m && ok(m.host) && ok(m.container));
+    }
     if (typeof v.createdBy === 'string') a.createdBy = v.createdBy;
     if (v.stopped === true) a.stopped = true;
+    const checks = v.checks as { disabled?: unknown; skipped?: unknown } | undefined;
+    if (checks && typeof checks === 'object') {
+      const list = (x: unknown) =>
+        Array.isArray(x)
+          ? x.filter(
+              (t): t is string => typeof t === 'string' && /^([a-z0-9][a-z0-9_-]{0,29}|_all_)$/.test(t),
+            )
+          : [];
+      a.checks = { disabled: list(checks.disabled), skipped: list(checks.skipped) };
+    }
+    if (v.formation && typeof v.formation === 'object' && !Array.isArray(v.formation)) {
+      const counts = Object.entries(v.formation).filter(
+        ([t, n]) => /^[a-z0-9][a-z0-9_-]{0,29}$/.test(t) && Number.isInteger(n) && (n as number) >= 0,
+      );
+      if (counts.length) a.formation = Object.fromEntries(counts) as Record<string, number>;
+    }
     const img = v.image as Partial<ImageSource> | undefined;
     if (img && typeof img.ref === 'string') {
       a.image = {

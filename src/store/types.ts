@@ -1,6 +1,6 @@
 import { freeze, produce } from 'immer';
-import type { HealthPlan } from '../core/checks.js';
-import type { PortMapping } from '../core/routes.js';
+import type { AppScripts, HealthPlan, HttpCheck } from '../core/checks.js';
+import type { HttpPortMapping, PortMapping } from '../core/routes.js';
 import type { Schedule } from '../core/schedule.js';
 import type { WatchPolicy } from '../core/tag-policy.js';
 
@@ -30,6 +30,16 @@ export interface DeploymentRecord {
   containerIds?: string[];
   /** How its containers prove they are ready; absent in older stores (default check). */
   health?: HealthPlan;
+  /** The Procfile of what it runs (type → command); null or absent: none, the image's CMD is web. */
+  procfile?: Record<string, string> | null;
+  /** app.json's formation of what it runs, when that sets the counts (ps:scale is off then). */
+  appFormation?: Record<string, number> | null;
+  /** app.json's liveness checks of what it runs: probed after the switch, a failing container restarted. */
+  liveness?: HttpCheck[];
+  /** app.json's deployment tasks of what it runs (postdeploy runs again at each config change). */
+  scripts?: AppScripts;
+  /** Containers of its other process types (Procfile), by type, in order; containerIds are web's. */
+  workers?: Record<string, string[]>;
   /** Names this deployment's routing, sent back by nginx in X-Goku-Release to confirm a switch. */
   release: string;
   deployedAt: string;
@@ -65,6 +75,12 @@ export interface ReleaseRecord {
   rollbackOf?: number;
   /** For an image release: the reference it was pulled by (canonical), to pull its digest again. */
   source?: string;
+  /** The Procfile it ran (null: none), so that a rollback runs its processes; absent in older stores. */
+  procfile?: Record<string, string> | null;
+  /** Its app.json formation, likewise. */
+  appFormation?: Record<string, number> | null;
+  /** Its app.json deployment tasks, likewise. */
+  scripts?: AppScripts;
 }
 
 export interface AppRecord {
@@ -79,10 +95,16 @@ export interface AppRecord {
   deployments: Record<string, DeploymentRecord>;
   /** Host ports published for the default deployment (ports:add); absent in older stores. */
   ports?: PortMapping[];
+  /** Extra HTTP ports of the default deployment (proxy:ports-add http:HOST:CONTAINER). */
+  proxyPorts?: HttpPortMapping[];
   /** Oldest first; absent in older stores. */
   releases?: ReleaseRecord[];
-  /** Instances of the default deployment (ps:scale); absent means 1. */
+  /** Instances of the default deployment's web process (ps:scale); absent means 1. */
   scale?: number;
+  /** Instances of its other process types (ps:scale worker=N); a type absent runs 0, as Dokku's. */
+  formation?: Record<string, number>;
+  /** checks:disable / checks:skip (Dokku's): process types, or `_all_`, whose checks are off. */
+  checks?: { disabled?: string[]; skipped?: string[] };
   /** ps:stop: its containers are kept stopped (not started again at goku's start) until ps:start or a deploy. */
   stopped?: boolean;
   /** The key whose first push created the app (counted by GOKU_MAX_APPS_PER_KEY); absent for apps:create. */
@@ -209,4 +231,30 @@ export interface Store {
 /** A deployment's container ids, in order (older stores recorded only the first). */
 export function containerIdsOf(dep: DeepReadonly<DeploymentRecord>): string[] {
   return (dep.containerIds ?? [dep.containerId]).filter(Boolean);
+}
+
+/** Every container of a deployment: web's, then each other process type's. */
+export function allContainerIdsOf(dep: DeepReadonly<DeploymentRecord>): string[] {
+  return [...containerIdsOf(dep), ...Object.values(dep.workers ?? {}).flat()].filter(Boolean);
+}
+
+/**
+ * The name each container of a deployment has once its deploy is done: web's are DEPLOYMENT,
+ * DEPLOYMENT.2, ...; another process type's DEPLOYMENT-TYPE, DEPLOYMENT-TYPE.2, ...
+ */
+export function containerNamesOf(
+  dep: DeepReadonly<DeploymentRecord>,
+  prefix: string,
+): { id: string; name: string }[] {
+  const named = (base: string, ids: readonly string[]) =>
+    ids.map((id, i) => ({ id, name: instanceName(prefix, base, i) }));
+  return [
+    ...named(dep.name, containerIdsOf(dep)),
+    ...Object.entries(dep.workers ?? {}).flatMap(([type, ids]) => named(`${dep.name}-${type}`, ids)),
+  ].filter((c) => c.id);
+}
+
+/** Instance i (from 0) of a base name: BASE, BASE.2, ... after the container prefix. */
+export function instanceName(prefix: string, base: string, i: number): string {
+  return `${prefix}${base}${i === 0 ? '' : `.${i + 1}`}`;
 }

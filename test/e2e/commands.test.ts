@@ -153,7 +153,9 @@ describe('app, process and log commands, locally and over ssh', () => {
     for (const r of await both(['ps', app])) {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(
-        new RegExp(`^NAME +DEPLOYMENT +STATE +STATUS +RELEASE\\n${app} +${app} +running +Up .* v1\\n`),
+        new RegExp(
+          `^NAME +DEPLOYMENT +TYPE +STATE +STATUS +RELEASE\\n${app} +${app} +web +running +Up .* v1\\n`,
+        ),
       );
     }
     const list = JSON.parse((await ssh(admin, `ps ${app} --json`)).stdout);
@@ -215,7 +217,9 @@ describe('app, process and log commands, locally and over ssh', () => {
     const multi = `${p}-multi`;
     const repo = new AppRepo(server.tmp, multi, server, admin);
     repo.write({
-      Dockerfile: 'FROM goku-test/busybox:1\nCMD ["sh", "-c", "echo hello from $HOSTNAME; sleep 3600"]\n',
+      // No EXPOSE: it serves on PORT (5000, Dokku's default), as goku routes it.
+      Dockerfile:
+        'FROM goku-test/busybox:1\nCMD ["sh", "-c", "echo hello from $HOSTNAME; exec httpd -f -p $PORT"]\n',
     });
     repo.commit('multi');
     expect((await repo.push()).code).toBe(0);

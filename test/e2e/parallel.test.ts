@@ -11,12 +11,11 @@ describe('deploys of different apps at once', () => {
   const p = uniquePrefix();
   const apps = Array.from({ length: 6 }, (_, i) => `${p}-par${i}`);
 
+  // The release the app's record says runs (the old containers may still be retiring).
   const running = (app: string) =>
     server
-      .cli(['ps', app, '--json'])
-      .then((r) =>
-        (JSON.parse(r.stdout) as { routeId: string; state: string }[]).find((c) => c.state === 'running'),
-      );
+      .cli(['apps:info', app, '--json'])
+      .then((r) => (JSON.parse(r.stdout) as { deployments: { routeId: string }[] }).deployments[0]);
 
   beforeAll(async () => {
     await registry.start();

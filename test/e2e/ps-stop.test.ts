@@ -52,7 +52,7 @@ describe('ps:stop, ps:start, ps:rebuild and ps:report', () => {
     expect(text).toMatch(/Deployed: +true/);
     expect(text).toMatch(/Running: +true/);
     expect(text).toMatch(/Restore: +true/);
-    expect(text).toContain(`Status ${app} 1: `);
+    expect(text).toContain(`Status ${app} web 1: `);
     expect(text).toContain(`running (CID: ${id.slice(0, 12)})`);
     await ok(['ps:stop', app]);
     const stopped = JSON.parse((await ok(['ps:report', app, '--json'])).stdout);
@@ -63,7 +63,10 @@ describe('ps:stop, ps:start, ps:rebuild and ps:report', () => {
       restore: false,
       scale: 1,
     });
-    expect(stopped.status).toEqual([{ deployment: app, instance: 1, state: 'exited', id: id.slice(0, 12) }]);
+    expect(stopped.formation).toEqual({ web: 1 });
+    expect(stopped.status).toEqual([
+      { deployment: app, process: 'web', instance: 1, state: 'exited', id: id.slice(0, 12) },
+    ]);
     await ok(['ps:start', app]);
   });
 

@@ -134,16 +134,21 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(server.containers(app)).toHaveLength(0);
   });
 
-  it('runs an app without EXPOSE unrouted, reading ARG and line continuations for EXPOSE', async () => {
+  it('runs an app whose Procfile has no web unrouted, reading ARG and line continuations for EXPOSE', async () => {
     const worker = `${p}-worker`;
     const repo = new AppRepo(server.tmp, worker, server, key);
-    repo.write({ Dockerfile: 'FROM goku-test/busybox:1\nCMD ["sleep", "3600"]\n' });
+    repo.write({
+      Dockerfile: 'FROM goku-test/busybox:1\nCMD ["sleep", "3600"]\n',
+      Procfile: 'worker: sleep 3600\n',
+      'app.json': '{ "formation": { "worker": { "quantity": 1 } } }',
+    });
     repo.commit('worker');
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('no EXPOSE: not routed');
+    expect(r.stderr).toContain('has no web process (its Procfile names none): nothing is routed');
     expect(r.stderr).toContain(`${worker} deployed as ${worker}`);
     expect(r.stderr).not.toContain('http://');
+    await server.settled(worker, [`${worker}-worker`]);
     expect(server.containers(worker).map((c) => c.state)).toEqual(['running']);
     expect((await server.get(`${worker}.${server.domain}`)).status).toBe(404);
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { commandTable, parseCommand } from '../../src/commands/index.js';
 import { parseVersion } from '../../src/commands/release-version.js';
-import { appJsonChecks, CHECK_LIMITS } from '../../src/core/checks.js';
+import { appJsonChecks, appJsonFormation, CHECK_LIMITS } from '../../src/core/checks.js';
 import {
   assertConfigKey,
   assertConfigSize,
@@ -20,6 +20,7 @@ import {
   normalizeDomain,
   parseCnameFile,
 } from '../../src/core/names.js';
+import { commandArgv, parseProcfile, parseScaleArgs } from '../../src/core/procfile.js';
 import { parsePortMapping } from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 import { ERROR_CODES, GokuError } from '../../src/errors.js';
@@ -244,6 +245,58 @@ describe('fuzzing the parsers of user input', () => {
           expect(c.wait).toBeLessThanOrEqual(CHECK_LIMITS.wait);
           expect(c.timeout).toBeLessThanOrEqual(CHECK_LIMITS.timeout);
           expect(c.path.startsWith('/')).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('Procfiles, their commands and ps:scale arguments: types a container may be named by, counts within the limit', () => {
+    const line = fc.oneof(
+      hostile,
+      fc
+        .tuple(fc.oneof(fc.constantFrom('web', 'worker', 'release', 'Web', 'a b', ''), hostile), hostile)
+        .map(([t, c]) => `${t}: ${c}`),
+      fc.constantFrom('# c', '', 'web: httpd -p $PORT', "w: sh -c 'a && b'", 'x: a | b', 'y: "unclosed'),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 40 }), hostile, (lines, word) => {
+        const pf = onlyCoded(() => parseProcfile(lines.join('\n')));
+        for (const [t, cmd] of Object.entries(pf ?? {})) {
+          expect(t).toMatch(/^[a-z0-9][a-z0-9_-]{0,29}$/);
+          // The release command may use a shell's syntax: it runs through sh -c.
+          if (t === 'release') continue;
+          const argv = commandArgv(cmd, { PORT: '5000' });
+          expect(argv.length).toBeGreaterThan(0);
+          for (const a of argv) expect(typeof a).toBe('string');
+        }
+        const counts = onlyCoded(() => parseScaleArgs([word, ...lines.slice(0, 3)], 20));
+        for (const [t, n] of Object.entries(counts ?? {})) {
+          expect(t).toMatch(/^[a-z0-9][a-z0-9_-]{0,29}$/);
+          expect(Number.isInteger(n) && n >= 0 && n <= 20).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('app.json formation: quantities are whole numbers of a process type', () => {
+    const doc = fc.oneof(
+      fc.json(),
+      hostile,
+      fc
+        .dictionary(
+          fc.oneof(fc.constantFrom('web', 'worker', 'Web'), hostile),
+          fc.record({ quantity: fc.oneof(fc.integer(), fc.double(), hostile) }, { requiredKeys: [] }),
+        )
+        .map((f) => JSON.stringify({ formation: f })),
+    );
+    fc.assert(
+      fc.property(doc, (text) => {
+        const f = onlyCoded(() => appJsonFormation(text));
+        for (const [t, n] of Object.entries(f ?? {})) {
+          expect(t).toMatch(/^[a-z0-9][a-z0-9_-]{0,29}$/);
+          expect(Number.isInteger(n) && n >= 0 && n <= 1000).toBe(true);
         }
       }),
       RUNS,
