@@ -414,6 +414,12 @@ export class AppOps {
     );
   }
 
+  async rename(app: string, to: string, by: string, out: Out): Promise<void> {
+    this.get(app);
+    if (app === to) throw new GokuError('GOKU_ERR_USAGE', `app ${app} already has that name`);
+    await this.d.deployer.rename(app, to, by, out);
+  }
+
   destroy(app: string, out: Out): Promise<void> {
     this.get(app);
     return this.d.deployer.destroy(app, out);

@@ -5,6 +5,7 @@ import { apps } from './apps.js';
 import { appsCreate } from './apps-create.js';
 import { appsDestroy } from './apps-destroy.js';
 import { appsInfo } from './apps-info.js';
+import { appsRename } from './apps-rename.js';
 import { checksDisable, checksEnable, checksReport, checksSkip } from './checks.js';
 import { config } from './config.js';
 import { configExport } from './config-export.js';
@@ -64,6 +65,7 @@ export function commandTable(): Command[] {
     appsCreate,
     appsInfo,
     appsDestroy,
+    appsRename,
     deploy,
     url,
     config,

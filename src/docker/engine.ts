@@ -509,6 +509,11 @@ export class DockerEngine implements ContainerRuntime {
     }
   }
 
+  async tagImage(image: string, tag: string): Promise<void> {
+    const [repo, t] = splitTag(tag);
+    await this.docker.getImage(image).tag({ repo, tag: t });
+  }
+
   async restartContainer(id: string, graceSeconds: number): Promise<void> {
     await this.docker.getContainer(id).restart({ t: graceSeconds });
   }

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rename as fsRename, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -33,6 +33,11 @@ export class Repos {
     await set('receive.denyDeleteCurrent', 'false');
     await set('receive.denyNonFastForwards', 'false');
     return dir;
+  }
+
+  /** apps:rename: the bare repository moves to the new name (an image app has none). */
+  async rename(from: string, to: string): Promise<void> {
+    if (existsSync(this.path(from))) await fsRename(this.path(from), this.path(to));
   }
 
   async remove(app: string): Promise<void> {

@@ -18,6 +18,7 @@ import {
 import { appView, type Out, type PipelineDeps, urlOf } from './context.js';
 import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } from './guards.js';
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
+import { renameApp } from './rename.js';
 import { destroyApp, removeDeployment } from './retire.js';
 import { switchTo } from './switch.js';
 import { runAfterSwitch, runBeforeSwitch, type TaskPlan } from './tasks.js';
@@ -862,6 +863,11 @@ export class Deployer {
       .catch((err) =>
         this.d.log.warn({ app, err: oneLine(err) }, 'could not point HEAD at the default branch'),
       );
+  }
+
+  /** apps:rename: under both names' locks, outside the deploy queue's replacing rules. */
+  rename(from: string, to: string, by: string, out: Out): Promise<void> {
+    return renameApp(this.d, from, to, by, out);
   }
 
   destroy(app: string, out: Out): Promise<void> {

@@ -40,6 +40,11 @@ export interface SwitchSpec {
   scale?: Record<string, number>;
   /** Checked just before the switch: the change can no longer be kept (the pusher left). */
   abandoned?: () => boolean;
+  /**
+   * apps:rename: the deployment (of the app's old name) this one replaces. Its route goes in the
+   * same nginx change that adds the new one, and its containers retire in the tail.
+   */
+  replaces?: { app: string; deployment: string };
   /** Work on the image still under way (an image app's commit): awaited before routing or an undo. */
   ready?: Promise<unknown>;
 }
@@ -116,7 +121,7 @@ export async function switchTo(
     workers: {},
     switched: false,
     stopped: [],
-    previous: d.routes.get(spec.deployment),
+    previous: d.routes.get(spec.replaces?.deployment ?? spec.deployment),
     previousRecord: appRec.deployments[spec.deployment],
   };
   // The new release takes traffic at its first good answer; the default check's uptime watch
@@ -212,7 +217,7 @@ async function startOld(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, out
     const st = await d.runtime.inspectContainer(c.id);
     if (c.ip && st?.ip) moved.set(c.ip, st.ip);
   }
-  await restoreRoute(d, spec.deployment, attempt.previous && remapRoute(attempt.previous, moved));
+  await restoreRoute(d, spec, attempt.previous && remapRoute(attempt.previous, moved));
 }
 
 /** Starts `count` containers of the spec and waits for each to pass its health check. */
@@ -353,12 +358,12 @@ async function routeTo(
   if (route && (ips.length > 0 || route.http)) {
     const streams = route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',');
     out(`-----> Routing ${route.http ? domains.join(', ') : ''}${streams}`);
-    await d.routes.change([route]);
+    await d.routes.change([route], spec.replaces ? [spec.replaces.deployment] : []);
     attempt.switched = true;
     if (route.http) await d.routes.proxyConfirm(domains[0] as string, spec.release);
     await d.routes.confirmStreams(route);
   } else if (attempt.previous) {
-    await d.routes.change([], [deployment]);
+    await d.routes.change([], [deployment, ...(spec.replaces ? [spec.replaces.deployment] : [])]);
     attempt.switched = true;
   }
 }
@@ -415,7 +420,7 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
     'undoing a failed attempt',
   );
   if (attempt.switched && attempt.stopped.length === 0) {
-    await restoreRoute(d, spec.deployment, attempt.previous).catch((e) =>
+    await restoreRoute(d, spec, attempt.previous).catch((e) =>
       d.log.error({ err: oneLine(e) }, 'could not restore route'),
     );
   }
@@ -438,8 +443,9 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
   d.log.info({ app: spec.app, release: spec.release }, 'failed attempt undone');
 }
 
-function restoreRoute(d: PipelineDeps, deployment: string, previous: Route | undefined): Promise<void> {
-  return d.routes.change(previous ? [previous] : [], previous ? [] : [deployment]);
+/** The route as it was: the previous one back (a rename's under its old name), the new one gone. */
+function restoreRoute(d: PipelineDeps, spec: SwitchSpec, previous: Route | undefined): Promise<void> {
+  return d.routes.change(previous ? [previous] : [], previous && !spec.replaces ? [] : [spec.deployment]);
 }
 
 /** Removes the attempt's containers (and its image, if it built one); already-gone ones are logged. */
@@ -459,6 +465,7 @@ async function settle(
   await d.routes.drained();
   const keep = [...made.web, ...Object.values(made.workers).flat()];
   await retireOthers(d, spec.app, spec.deployment, keep);
+  if (spec.replaces) await retireOthers(d, spec.replaces.app, spec.replaces.deployment, []);
   for (const [i, id] of made.web.entries())
     await d.runtime.renameContainer(id, containerName(d, spec.deployment, i));
   for (const [type, ids] of Object.entries(made.workers))
@@ -469,7 +476,7 @@ async function settle(
 
 /** Undoes a switch that went live but must not stay (its push did not land). */
 async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt): Promise<void> {
-  if (attempt.stopped.length === 0) await restoreRoute(d, spec.deployment, attempt.previous);
+  if (attempt.stopped.length === 0) await restoreRoute(d, spec, attempt.previous);
   await d.store.update((s) => {
     const a = s.apps[spec.app];
     if (!a) return;

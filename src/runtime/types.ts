@@ -37,6 +37,8 @@ export interface ContainerRuntime {
     labels: Record<string, string>,
   ): Promise<{ id: string; tags: string[]; created: number }[]>;
   removeImageTag(tag: string): Promise<void>;
+  /** Gives an image another name (repo:tag). */
+  tagImage(image: string, tag: string): Promise<void>;
 
   /** Creates and starts one container; returns its id. */
   runContainer(spec: RunSpec): Promise<string>;

@@ -45,7 +45,7 @@ export interface DeploymentRecord {
   deployedAt: string;
 }
 
-export type ReleaseKind = 'push' | 'image' | 'restart' | 'rollback' | 'config' | 'scale';
+export type ReleaseKind = 'push' | 'image' | 'restart' | 'rollback' | 'config' | 'scale' | 'rename';
 
 /** One change of an app: every deploy attempt, successful or not, is release vN. */
 export interface ReleaseRecord {

@@ -193,6 +193,30 @@ describe('image apps', () => {
     expect((await server.cli(['apps:destroy', checks, '--force'])).code).toBe(0);
   });
 
+  it("an image's Procfile and app.json tasks (in its working directory) run as a pushed tree's do", async () => {
+    const proc = `${p}-proc`;
+    registry.push(`${p}/proc:v1`, 'not this one', {
+      files: {
+        Procfile:
+          "web: httpd -f -p $PORT -h /www\nworker: sh -c 'echo image worker; sleep 3600'\nrelease: echo release of the image\n",
+        'app.json': JSON.stringify({
+          formation: { web: { quantity: 1 }, worker: { quantity: 1 } },
+          scripts: { dokku: { predeploy: 'echo predeployed > /www/index.html' } },
+        }),
+      },
+      extra: 'WORKDIR /ctx\n',
+    });
+    expect((await server.cli(['apps:create', proc, '--image', `${registry.host}/${p}/proc:v1`])).code).toBe(
+      0,
+    );
+    const r = await server.cli(['deploy', proc]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('release of the image');
+    expect((await server.get(`${proc}.${server.domain}`)).body).toBe('predeployed\n');
+    await server.settled(proc, [proc, `${proc}-worker`]);
+    expect((await server.cli(['apps:destroy', proc, '--force'])).code).toBe(0);
+  });
+
   it("app.json in the image's working directory sets the health checks, as Dokku reads it", async () => {
     const checked = `${p}-checked`;
     const appJson = JSON.stringify({
