@@ -16,6 +16,20 @@ import type {
 } from '../runtime/types.js';
 import { splitter } from '../util/split.js';
 
+/** Every container goku makes keeps at most 30 MB of logs. */
+const LOGS = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } };
+
+/** A one-off container of a task spec (run, run --detach): name, image, command, env, labels. */
+function oneOff(spec: TaskSpec) {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: spec.labels,
+  };
+}
+
 /** The only module that talks to Docker; methods are named for what goku wants done. */
 export class DockerEngine implements ContainerRuntime {
   readonly docker: Docker;
@@ -181,7 +195,7 @@ export class DockerEngine implements ContainerRuntime {
       HostConfig: {
         Init: true,
         RestartPolicy: { Name: spec.restart === false ? 'no' : 'unless-stopped' },
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+        LogConfig: LOGS,
       },
     });
     try {
@@ -349,7 +363,7 @@ export class DockerEngine implements ContainerRuntime {
       Labels: spec.labels,
       HostConfig: {
         Init: true,
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+        LogConfig: LOGS,
       },
     });
     let exitCode: number | null = null;
@@ -376,11 +390,7 @@ export class DockerEngine implements ContainerRuntime {
   async runAttached(spec: TaskSpec, io: AttachedIO): Promise<number | null> {
     const tty = io.tty !== null;
     const c = await this.docker.createContainer({
-      name: spec.name,
-      Image: spec.image,
-      Cmd: spec.cmd,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: spec.labels,
+      ...oneOff(spec),
       Tty: tty,
       OpenStdin: true,
       StdinOnce: true,
@@ -389,7 +399,7 @@ export class DockerEngine implements ContainerRuntime {
       AttachStderr: true,
       HostConfig: {
         Init: true,
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+        LogConfig: LOGS,
       },
     });
     try {
@@ -463,15 +473,11 @@ export class DockerEngine implements ContainerRuntime {
 
   async runDetached(spec: TaskSpec): Promise<string> {
     const c = await this.docker.createContainer({
-      name: spec.name,
-      Image: spec.image,
-      Cmd: spec.cmd,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: spec.labels,
+      ...oneOff(spec),
       HostConfig: {
         Init: true,
         AutoRemove: true,
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+        LogConfig: LOGS,
       },
     });
     try {

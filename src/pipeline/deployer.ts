@@ -213,21 +213,14 @@ export class Deployer {
     rel.set({ digest, source, commit: hex });
     const c = await pullCandidate(this.d, { app, ref, digest }, rel.out);
     lap('pull');
-    rel.set({
-      image: c.image,
-      release: c.release,
-      procfile: c.procfile,
-      appFormation: c.appFormation,
-      scripts: c.scripts,
-    });
-    const plan = this.taskPlan(app, app, c.image, appView(this.d, app).env, c);
-    const first = !hasSucceeded(appView(this.d, app));
-    if (c.scripts.predeploy) {
-      // predeploy commits onto the labelled image: its own commit must be done first.
+    const { plan, first } = this.newImage(app, app, c, rel);
+    if (c.scripts.predeploy || c.procfile?.release) {
+      // The tasks run on the labelled image (predeploy commits onto it) and a failure removes
+      // it: its own commit must be done first, or it would land after the removal.
       await c.committed;
       const id = await this.beforeSwitch(plan, c, rel);
       if (id) c.committed = Promise.resolve(id);
-    } else await this.beforeSwitch(plan, c, rel);
+    }
     const { tail, port } = await switchTo(
       this.d,
       {
@@ -754,16 +747,8 @@ export class Deployer {
       rel.discard(); // nothing changed: not a release
       return null;
     }
-    rel.set({
-      image: c.image,
-      imageId: c.imageId,
-      release: c.release,
-      procfile: c.procfile,
-      appFormation: c.appFormation,
-      scripts: c.scripts,
-    });
-    const plan = this.taskPlan(app, deployment, c.image, appView(this.d, app).env, c);
-    const first = !hasSucceeded(appView(this.d, app));
+    rel.set({ imageId: c.imageId });
+    const { plan, first } = this.newImage(app, deployment, c, rel);
     await this.beforeSwitch(plan, c, rel);
     const { tail, revert, port } = await switchTo(
       this.d,
@@ -794,21 +779,36 @@ export class Deployer {
     return { tail, revert, version: rel.version };
   }
 
-  /** The tasks of a new image (push, image deploy), with the env and port it will run with. */
-  private taskPlan(
+  /**
+   * A new image (push, image deploy): what it runs goes into its release, and its tasks are
+   * planned with the env and port it will run with; `first`: the app has never deployed.
+   */
+  private newImage(
     app: string,
     deployment: string,
-    image: string,
-    env: Readonly<Record<string, string>>,
-    c: { port: number | null; procfile: Procfile | null; scripts: AppScripts },
-  ): TaskPlan {
+    c: {
+      image: string;
+      release: string;
+      port: number | null;
+      procfile: Procfile | null;
+      appFormation: Record<string, number> | null;
+      scripts: AppScripts;
+    },
+    rel: ReleaseHandle,
+  ): { plan: TaskPlan; first: boolean } {
+    const { image, release, procfile, appFormation, scripts } = c;
+    rel.set({ image, release, procfile, appFormation, scripts });
+    const rec = appView(this.d, app);
     let port: number | null = c.port;
     try {
-      port = webPort(env, c.port);
+      port = webPort(rec.env, c.port);
     } catch {
       // A bad config PORT fails in the switch, with its own message.
     }
-    return { app, deployment, image, env, port, procfile: c.procfile, scripts: c.scripts };
+    return {
+      plan: { app, deployment, image, env: rec.env, port, procfile, scripts },
+      first: !hasSucceeded(rec),
+    };
   }
 
   /**
