@@ -60,6 +60,47 @@ describe('apps:rename', () => {
     expect((await server.get(kept)).body).toBe('v3\n');
   });
 
+  it('a rename that fails half-way puts everything back: name, repository, routes, releases', async () => {
+    const app = `${p}-back`;
+    const target = `${p}-blocked`;
+    const back = new AppRepo(server.tmp, app, server, key);
+    await back.deploy(httpdApp('back'), 'back');
+    await cli(['domains:add', app, `${p}.back.test`]);
+    const releases = (await cli(['releases', app, '--json'])).stdout;
+    // A container of that name that goku does not own: the switch to the new name must fail.
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('docker', [
+      'run',
+      '-d',
+      '--name',
+      target,
+      '--label',
+      'goku-test=1',
+      'goku-test/busybox:1',
+      'sleep',
+      '120',
+    ]);
+    try {
+      const { ok, failed, result } = await underLoad(server, `${p}.back.test`, () =>
+        server.cli(['apps:rename', app, target]),
+      );
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(`a container named ${target} exists that this goku does not own`);
+      expect(failed).toBe(0);
+      expect(ok).toBeGreaterThan(0);
+    } finally {
+      execFileSync('docker', ['rm', '-f', target]);
+    }
+    expect((await server.cli(['apps:info', target])).code).not.toBe(0);
+    expect((await cli(['releases', app, '--json'])).stdout).toBe(releases);
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('back\n');
+    expect(await server.settled(app, [app])).toEqual([app]);
+    back.write(httpdApp('pushed after'));
+    back.commit('after');
+    expect((await back.push()).code).toBe(0);
+    expect((await server.get(`${p}.back.test`)).body).toBe('pushed after\n');
+  });
+
   it('refuses a name in use, an invalid name and the same name, changing nothing', async () => {
     const other = new AppRepo(server.tmp, `${p}-other`, server, key);
     await other.deploy(httpdApp('other'), 'other');
