@@ -216,7 +216,15 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   );
   images.updates.resume();
   images.watcher.start();
-  const liveness = new LivenessMonitor({ store, runtime, log, settings });
+  const liveness = new LivenessMonitor({
+    store,
+    runtime,
+    log,
+    settings,
+    routes,
+    locks,
+    refresh: (app) => reconciler.refresh(app),
+  });
   liveness.start();
 
   return {

@@ -181,6 +181,11 @@ export function deploymentDomains(opts: {
   return out;
 }
 
+/** The route without one instance's address (it is about to stop: a liveness restart). */
+export function withoutAddress(route: Route, ip: string): Route {
+  return eachTarget(route, (targets) => targets.filter((t) => t.slice(0, t.lastIndexOf(':')) !== ip));
+}
+
 /**
  * The route with each instance address moved (old IP → new IP), for containers that were
  * stopped and started again: Docker may give them other addresses.
@@ -191,19 +196,19 @@ export function remapRoute(route: Route, moved: ReadonlyMap<string, string>): Ro
     const ip = target.slice(0, at);
     return `${moved.get(ip) ?? ip}${target.slice(at)}`;
   };
+  return eachTarget(route, (targets) => targets.map(move));
+}
+
+/** A copy of the route with every list of instance addresses (HTTP, backup, stream, extra ports) passed through fn. */
+function eachTarget(route: Route, fn: (targets: string[]) => string[]): Route {
   return {
     ...route,
     domains: [...route.domains],
-    upstreams: route.upstreams.map(move),
-    ...(route.backups ? { backups: route.backups.map(move) } : {}),
-    streams: route.streams.map((st) => ({ mapping: { ...st.mapping }, targets: st.targets.map(move) })),
+    upstreams: fn(route.upstreams),
+    ...(route.backups ? { backups: fn(route.backups) } : {}),
+    streams: route.streams.map((st) => ({ mapping: { ...st.mapping }, targets: fn(st.targets) })),
     ...(route.extraHttp
-      ? {
-          extraHttp: route.extraHttp.map((e) => ({
-            mapping: { ...e.mapping },
-            upstreams: e.upstreams.map(move),
-          })),
-        }
+      ? { extraHttp: route.extraHttp.map((e) => ({ mapping: { ...e.mapping }, upstreams: fn(e.upstreams) })) }
       : {}),
   };
 }

@@ -520,10 +520,6 @@ export class DockerEngine implements ContainerRuntime {
     await this.docker.getImage(image).tag({ repo, tag: t });
   }
 
-  async restartContainer(id: string, graceSeconds: number): Promise<void> {
-    await this.docker.getContainer(id).restart({ t: graceSeconds });
-  }
-
   /** Graceful stop (SIGTERM, then kill after the grace period); an already stopped one is fine. */
   async stopContainer(id: string, graceSeconds = 10): Promise<void> {
     try {

@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 import type { HttpCheck } from '../core/checks.js';
+import { withoutAddress } from '../core/routes.js';
 import { oneLine } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { containerIdsOf, type DeploymentView, type Store } from '../store/types.js';
 import { probe } from './health.js';
+import type { AppLocks } from './locks.js';
+import type { RouteTable } from './routing.js';
 
 const TICK_MS = 1000;
 
@@ -18,14 +21,23 @@ interface ProbeState {
  * app.json's liveness checks, after the switch: every running web container of a deployment
  * that has them is probed every `wait` seconds (at least 1) once it has been up `initialDelay`
  * seconds; `attempts` failures in a row restart it (SIGTERM, GOKU_STOP_GRACE, start), as a
- * Kubernetes liveness probe does. The reconciler follows the restart's new address.
+ * Kubernetes liveness probe does, out of nginx's upstream while it is down.
  */
 export class LivenessMonitor {
   private timer: NodeJS.Timeout | null = null;
   private readonly state = new Map<string, ProbeState>();
 
   constructor(
-    private readonly d: { store: Store; runtime: ContainerRuntime; log: Logger; settings: Settings },
+    private readonly d: {
+      store: Store;
+      runtime: ContainerRuntime;
+      log: Logger;
+      settings: Settings;
+      routes: RouteTable;
+      locks: AppLocks;
+      /** Brings the app's routes in line with its containers now (the reconciler's refresh). */
+      refresh: (app: string) => Promise<void>;
+    },
   ) {}
 
   start(): void {
@@ -99,6 +111,21 @@ export class LivenessMonitor {
       { app, container: s.name, check: c.name },
       `restarting ${s.name}: liveness check ${c.name} failed ${c.attempts} times in a row (${why})`,
     );
-    await this.d.runtime.restartContainer(id, this.d.settings.GOKU_STOP_GRACE);
+    // Not `docker restart`: a stopped container's address is free for any new container at
+    // once, so nginx stops sending it requests before it stops (under the app's lock, so that
+    // no refresh puts it back meanwhile) and learns its new address once it runs again.
+    const ip = s.ip;
+    await this.d.locks.run(
+      app,
+      async () => {
+        const route = this.d.routes.get(dep.name);
+        if (route) await this.d.routes.change([withoutAddress(route, ip)]);
+        await this.d.runtime.stopContainer(id, this.d.settings.GOKU_STOP_GRACE);
+        await this.d.runtime.startContainer(id);
+      },
+      undefined,
+      { quiet: true },
+    );
+    await this.d.refresh(app);
   }
 }

@@ -50,8 +50,6 @@ export interface ContainerRuntime {
   keepRunning(id: string): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) without removing it (a stop-first deploy). */
   stopContainer(id: string, graceSeconds?: number): Promise<void>;
-  /** Stops (SIGTERM, SIGKILL after the grace period) and starts a container again (a failed liveness check). */
-  restartContainer(id: string, graceSeconds: number): Promise<void>;
   /** Starts a stopped container again (a stop-first deploy that failed). */
   startContainer(id: string): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) and removes; a missing container is fine. */

@@ -42,7 +42,14 @@ describe('registry webhooks', () => {
   beforeAll(async () => {
     await hub.start();
     server = new GokuServer({
-      env: { GOKU_WEBHOOK_OWNERS: 'team', GOKU_DOCKERHUB_REGISTRY: `http://${hub.host}` },
+      env: {
+        GOKU_WEBHOOK_OWNERS: 'team',
+        GOKU_DOCKERHUB_REGISTRY: `http://${hub.host}`,
+        // The watcher's first poll of a new app comes at a random moment of its interval: with
+        // the default 60 s it sometimes found a push before a slow notification did, and the
+        // deploy was the watcher's. These tests are about the hooks (the watcher has its own).
+        GOKU_WATCH_INTERVAL: '86400',
+      },
     });
     await server.startWithKey();
     urls = JSON.parse((await server.cli(['webhooks', '--json'])).stdout);

@@ -9,7 +9,13 @@ import {
   normalizeDomain,
   parseCnameFile,
 } from '../../src/core/names.js';
-import { deploymentDomains, makeRoute, parsePortMapping, remapRoute } from '../../src/core/routes.js';
+import {
+  deploymentDomains,
+  makeRoute,
+  parsePortMapping,
+  remapRoute,
+  withoutAddress,
+} from '../../src/core/routes.js';
 import { parseSshCommand } from '../../src/core/ssh-command.js';
 
 describe('names', () => {
@@ -160,5 +166,24 @@ describe('routes of containers started again', () => {
     expect(moved.domains).toEqual(['a.example']);
     expect(moved.release).toBe('r1');
     expect(route.upstreams[0]).toBe('172.17.0.2:8000'); // the original is untouched
+  });
+
+  it('takes one instance out of every list, extra HTTP ports included (a liveness restart)', () => {
+    const route = makeRoute({
+      app: 'a',
+      deployment: 'a',
+      domains: ['a.example'],
+      ips: ['172.17.0.2', '172.17.0.20'],
+      port: 8000,
+      ports: [{ host: 2222, container: 22, proto: 'tcp' }],
+      httpPorts: [{ host: 8080, container: 9000 }],
+      release: 'r1',
+    });
+    if (!route) throw new Error('no route');
+    const out = withoutAddress(route, '172.17.0.2');
+    expect(out.upstreams).toEqual(['172.17.0.20:8000']);
+    expect(out.streams[0]?.targets).toEqual(['172.17.0.20:22']);
+    expect(out.extraHttp?.[0]?.upstreams).toEqual(['172.17.0.20:9000']);
+    expect(route.upstreams).toHaveLength(2);
   });
 });
