@@ -124,7 +124,7 @@ export function assertScale(d: PipelineDeps, app: string, count: number): void {
   if (count > max) {
     throw new GokuError(
       'GOKU_ERR_USAGE',
-      `${app} is set to ${count} instances, above GOKU_MAX_SCALE (${max}); run ps:scale ${app} N with a smaller N`,
+      `${app} is set to ${count} instances, above GOKU_MAX_SCALE (${max}); run ps:scale ${app} with smaller counts (or change app.json's formation)`,
     );
   }
 }

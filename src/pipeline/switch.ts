@@ -92,7 +92,20 @@ export async function switchTo(
     isDefault: asked.deployment === asked.app,
   });
   const count = counts.web ?? 0;
+  // Each type within GOKU_MAX_SCALE, and all of them together too: an app.json's formation
+  // comes from whoever can push, and 30 types of 20 would be 600 containers.
   for (const n of Object.values(counts)) assertScale(d, asked.app, n);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (total > d.settings.GOKU_MAX_SCALE) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${asked.app} would run ${total} containers in all (${Object.entries(counts)
+        .map(([t, n]) => `${t}=${n}`)
+        .join(
+          ' ',
+        )}), above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); scale some down (or change app.json's formation)`,
+    );
+  }
   // The stored env may have been written by hand (Consul), past what Docker takes.
   const env = asked.env ?? appRec.env;
   assertConfigSize(env);

@@ -143,6 +143,21 @@ describe('Procfile process types', () => {
       expect(server.ids(app)).toEqual(ids);
     }
 
+    // An app.json asking for more containers in all than GOKU_MAX_SCALE (20) starts none.
+    repo.write({
+      ...base('too many'),
+      Procfile: procfile,
+      'app.json': '{ "formation": { "web": { "quantity": 15 }, "worker": { "quantity": 15 } } }',
+    });
+    repo.commit('too many');
+    const many = await repo.push();
+    expect(many.code).not.toBe(0);
+    expect(many.stderr).toContain(
+      'would run 30 containers in all (web=15 worker=15), above GOKU_MAX_SCALE (20)',
+    );
+    expect(server.ids(app)).toEqual(ids);
+    repo.remove('app.json');
+
     // A worker that exits at once fails the deploy after web went live: web goes back.
     repo.write({
       ...base('dies'),
