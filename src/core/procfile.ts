@@ -65,6 +65,19 @@ export function processTypes(procfile: Readonly<Procfile> | null): string[] {
 }
 
 /**
+ * A variable as a shell reads it: NAME, or NAME:-DEFAULT (the default when unset or empty) and
+ * NAME-DEFAULT (when unset), as Heroku's Procfiles write `${PORT:-5000}`; unset is empty.
+ */
+function lookup(env: Readonly<Record<string, string>>, key: string): string {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)(:?-)([\s\S]*)$/.exec(key);
+  if (!m) return Object.hasOwn(env, key) ? (env[key] as string) : '';
+  const [, name, op, fallback] = m as unknown as [string, string, string, string];
+  const value = Object.hasOwn(env, name) ? env[name] : undefined;
+  if (value === undefined || (op === ':-' && value === '')) return fallback;
+  return value;
+}
+
+/**
  * A Procfile command as the words a container runs (after the image's ENTRYPOINT, as Dokku
  * passes them): split as a shell splits words, quotes honoured, `$VAR` and `${VAR}` taken
  * from the process's env (PORT included), as procfile-util expands them. Operators (`&&`,
@@ -73,14 +86,17 @@ export function processTypes(procfile: Readonly<Procfile> | null): string[] {
 export function commandArgv(command: string, env: Readonly<Record<string, string>>): string[] {
   let words: ReturnType<typeof parse>;
   try {
-    words = parse(command, (key) => env[key] ?? '');
+    words = parse(command, (key) => lookup(env, key));
   } catch {
     throw new GokuError('GOKU_ERR_PROCFILE', 'the command does not parse (an unclosed quote or ${)');
   }
   const argv: string[] = [];
   for (const w of words) {
-    if (typeof w === 'string') argv.push(w);
-    else if ('comment' in w) break;
+    // A word that expands to nothing is no word, as an unquoted variable's in a shell
+    // (`node $NODE_OPTIONS app.js` with NODE_OPTIONS unset); an explicit "" goes the same way.
+    if (typeof w === 'string') {
+      if (w !== '') argv.push(w);
+    } else if ('comment' in w) break;
     else if ('pattern' in w && typeof w.pattern === 'string') argv.push(w.pattern);
     else {
       throw new GokuError(

@@ -53,6 +53,21 @@ describe('Procfile', () => {
     ]);
     expect(commandArgv('ls *.js', env)).toEqual(['ls', '*.js']);
     expect(commandArgv('echo $UNSET.', env)).toEqual(['echo', '.']);
+    // Heroku's Procfiles: defaults, and a variable that expands to nothing is no argument.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell variables, not JS
+    const defaults = 'gunicorn -b 0.0.0.0:${PORT:-9} ${UNSET:-a} ${EMPTY:-b} ${EMPTY-c} ${UNSET-d} app:app';
+    expect(commandArgv(defaults, { ...env, EMPTY: '' })).toEqual([
+      'gunicorn',
+      '-b',
+      '0.0.0.0:5000',
+      'a',
+      'b',
+      'd',
+      'app:app',
+    ]);
+    expect(commandArgv('node $NODE_OPTIONS server.js', env)).toEqual(['node', 'server.js']);
+    // Single quotes keep a variable for the shell the command starts.
+    expect(commandArgv(`sh -c 'echo $HOME'`, env)).toEqual(['sh', '-c', 'echo $HOME']);
   });
 
   it('counts as Dokku: web 1, others 0 until scaled; app.json formation sets all; a branch runs at most one', () => {
