@@ -490,8 +490,22 @@ export class AppOps {
 
   /** ps:scale APP N (web) or TYPE=N ...: the default deployment again with these counts. */
   async scale(app: string, args: string[], by: string, out: Out, force = false): Promise<void> {
-    this.get(app);
+    const rec = this.get(app);
     const counts = parseScaleArgs(args, this.d.settings.GOKU_MAX_SCALE);
+    if (!rec.deployments[app]) {
+      // As Dokku: scaling before the first deploy sets the counts that deploy starts with.
+      await this.d.locks.run(app, () =>
+        this.d.store.update((s) => {
+          const a = s.apps[app];
+          if (!a) return;
+          const { web, ...others } = counts;
+          if (web !== undefined) a.scale = web;
+          if (Object.keys(others).length) a.formation = { ...a.formation, ...others };
+        }),
+      );
+      out(`=====> ${app} is not deployed yet: its first deploy starts ${args.join(' ')}`);
+      return;
+    }
     await this.d.deployer.deploy(app, { kind: 'scale', by, counts, force }, out);
   }
 

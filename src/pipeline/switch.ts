@@ -127,6 +127,13 @@ export async function switchTo(
       `-----> Checks of web are ${off('web').disabled ? 'disabled' : 'skipped'} (checks:enable ${asked.app} turns them on)`,
     );
   const workers = Object.entries(counts).filter(([t, n]) => t !== 'web' && n > 0);
+  // Dokku starts only web by default: say so, or a worker that never starts looks like a bug.
+  const idle = Object.keys(counts).filter((t) => t !== 'web' && counts[t] === 0);
+  if (idle.length && !asked.appFormation) {
+    out(
+      `-----> Not running ${idle.join(', ')}: scaled to 0 (as Dokku, only web runs until scaled: goku ps:scale ${asked.app} ${idle[0]}=1)`,
+    );
+  }
   await assertNamesOurs(d, spec.deployment, count);
   for (const [t, n] of workers) await assertNamesOurs(d, `${spec.deployment}-${t}`, n);
   const attempt: Attempt = {

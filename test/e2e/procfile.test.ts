@@ -45,6 +45,9 @@ describe('Procfile process types', () => {
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("(port 5000: no EXPOSE and no PORT, Dokku's default)");
+    expect(r.stderr).toContain(
+      `Not running worker: scaled to 0 (as Dokku, only web runs until scaled: goku ps:scale ${app} worker=1)`,
+    );
     expect(r.stderr).toContain(`=====> ${app} deployed: http://${app}.${server.domain}:${server.proxyPort}/`);
     expect((await get(app)).body).toBe('from the procfile\n');
     expect(await server.settled(app, [app])).toEqual([app]);
@@ -190,6 +193,15 @@ describe('Procfile process types', () => {
     expect(refused.code).not.toBe(0);
     expect(oneLineError(refused.stderr)).toContain('set by the formation key of its app.json');
     expect((await ok(['ps:scale', app])).stdout).toContain("Set by app.json's formation");
+
+    // Scaled before its first deploy, as Dokku allows: the deploy starts those counts.
+    const early = `${p}-early`;
+    expect((await server.cli(['apps:create', early])).code).toBe(0);
+    const pre = await ok(['ps:scale', early, 'worker=2']);
+    expect(pre.stdout).toContain(`${early} is not deployed yet: its first deploy starts worker=2`);
+    const earlyRepo = new AppRepo(server.tmp, early, server, key);
+    await earlyRepo.deploy({ ...base('early'), Procfile: procfile }, 'early');
+    expect(await server.settled(early, [early, `${early}-worker`, `${early}-worker.2`])).toHaveLength(3);
 
     const worker = `${p}-only`;
     const repo2 = new AppRepo(server.tmp, worker, server, key);
