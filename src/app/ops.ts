@@ -520,13 +520,16 @@ export class AppOps {
     const rec = this.get(app);
     const dep = rec.deployments[app];
     const procfile = dep?.procfile ?? null;
-    const counts = formationOf({
-      procfile,
-      appFormation: dep?.appFormation ?? null,
-      scale: rec.scale,
-      formation: rec.formation,
-      isDefault: true,
-    });
+    // Not deployed yet: no Procfile is known, so every count set so far (ps:scale) is shown.
+    const counts = dep
+      ? formationOf({
+          procfile,
+          appFormation: dep.appFormation ?? null,
+          scale: rec.scale,
+          formation: rec.formation,
+          isDefault: true,
+        })
+      : { web: rec.scale ?? 1, ...rec.formation };
     return {
       types: Object.entries(counts).map(([type, quantity]) => ({
         type,
