@@ -23,6 +23,7 @@ describe('apps:rename', () => {
     repo = new AppRepo(server.tmp, from, server, key);
     await repo.deploy(httpdApp('v1'), 'one');
     await repo.deploy(httpdApp('v2'), 'two');
+    expect((await repo.push('master:feature')).code).toBe(0);
     await cli(['config:set', from, 'KEEP=me']);
     await cli(['domains:add', from, kept]);
   });
@@ -36,7 +37,10 @@ describe('apps:rename', () => {
     expect((await server.get(kept)).body).toBe('v2\n');
     expect((await server.get(`${to}.${server.domain}`)).body).toBe('v2\n');
     expect((await server.get(`${from}.${server.domain}`)).status).toBe(404);
-    expect(await server.settled(to, [to])).toEqual([to]);
+    // A branch deployment moves too: APP-feature becomes NEW-feature.
+    expect((await server.get(`${to}-feature.${server.domain}`)).body).toBe('v2\n');
+    expect((await server.get(`${from}-feature.${server.domain}`)).status).toBe(404);
+    expect(await server.settled(to, [to, `${to}-feature`])).toEqual([to, `${to}-feature`]);
     expect(server.containers(from)).toEqual([]);
     expect(server.containerEnv(to, to).KEEP).toBe('me');
     expect((await server.cli(['apps:info', from])).code).not.toBe(0);
