@@ -190,17 +190,10 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
   const images = await followImages({ settings, home, store, deployer, registry, log, clock });
-  const services: Services = {
-    settings,
-    store,
-    ops,
-    keys: new KeyService(store),
-    registries: logins,
-    webhooks: images.webhooks,
-    watch: images.watch,
-    version: packageVersion(),
-  };
-  const webhooks = images.webhooks;
+  const { webhooks, watch } = images;
+  const keys = new KeyService(store);
+  const version = packageVersion();
+  const services: Services = { settings, store, ops, keys, registries: logins, webhooks, watch, version };
   const endpoints = await listen(settings, home, log, {
     store,
     repos,
@@ -216,15 +209,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   );
   images.updates.resume();
   images.watcher.start();
-  const liveness = new LivenessMonitor({
-    store,
-    runtime,
-    log,
-    settings,
-    routes,
-    locks,
-    refresh: (app) => reconciler.refresh(app),
-  });
+  const liveness = new LivenessMonitor({ ...pipeline, refresh: (app) => reconciler.refresh(app) });
   liveness.start();
 
   return {

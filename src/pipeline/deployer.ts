@@ -1,4 +1,4 @@
-import type { AppScripts, HealthPlan, HttpCheck } from '../core/checks.js';
+import type { AppScripts } from '../core/checks.js';
 import { applyConfigChange, assertConfigSize, type ConfigChange, webPort } from '../core/config.js';
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { type Procfile, processTypes } from '../core/procfile.js';
@@ -20,7 +20,7 @@ import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } fr
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
 import { renameApp } from './rename.js';
 import { destroyApp, removeDeployment } from './retire.js';
-import { switchTo } from './switch.js';
+import { runningSpec, switchTo } from './switch.js';
 import { runAfterSwitch, runBeforeSwitch, type TaskPlan } from './tasks.js';
 
 export type { Out } from './context.js';
@@ -402,15 +402,15 @@ export class Deployer {
       async (rel) => {
         if (text.intro) rel.out(text.intro);
         const release = newRouteId(dep.commit);
-        const procfile = dep.procfile ? thaw<Procfile>(dep.procfile) : null;
-        const appFormation = dep.appFormation ? { ...dep.appFormation } : null;
+        const running = runningSpec(dep);
+        const { procfile, appFormation, scripts } = running;
         rel.set({
           image: dep.image,
           imageId: await this.d.runtime.imageId(dep.image),
           release,
           procfile,
           appFormation,
-          ...(dep.scripts ? { scripts: { ...dep.scripts } } : {}),
+          ...(scripts ? { scripts } : {}),
         });
         // A config change is a new release: the release command runs again (predeploy's
         // changes are in the image already); a restart or a scale is not.
@@ -422,24 +422,17 @@ export class Deployer {
           env: change.env ?? change.config,
           port: dep.port,
           procfile,
-          scripts: dep.scripts ?? null,
+          scripts: scripts ?? null,
         };
         if (tasks) await runBeforeSwitch(this.d, plan, rel.out, { predeploy: false });
         const { tail } = await switchTo(
           this.d,
           {
             app,
-            ...base,
-            image: dep.image,
-            port: dep.exposedPort === undefined ? dep.port : dep.exposedPort,
-            cname: [...dep.cnameDomains],
+            deployment: dep.name,
+            ...running,
             release,
             ownsImage: false,
-            health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
-            procfile,
-            appFormation,
-            ...(dep.scripts ? { scripts: { ...dep.scripts } } : {}),
-            ...(dep.liveness ? { liveness: thaw<HttpCheck[]>(dep.liveness) } : {}),
             ...(change.env ? { env: change.env } : {}),
             ...(change.scale ? { scale: change.scale } : {}),
           },
@@ -529,44 +522,50 @@ export class Deployer {
       {
         app,
         deployment: to.deployment,
+        ...runningSpec(dep),
+        // vN's own: its commit, image, config and Procfile (releases before Procfiles had none).
         branch: to.branch,
         commit: to.commit,
         image,
-        port: dep.exposedPort === undefined ? dep.port : dep.exposedPort,
-        cname: [...dep.cnameDomains],
         release,
         ownsImage: pruned,
         env: { ...to.config },
-        health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
         procfile,
         appFormation,
         ...(scripts ? { scripts } : {}),
-        ...(dep.liveness ? { liveness: thaw<HttpCheck[]>(dep.liveness) } : {}),
       },
       rel.out,
     );
     await runAfterSwitch(this.d, plan, rel.out, false);
-    const { digest, source } = to;
-    if (digest && source) {
-      // An image app follows what it runs: a later deploy of the tag brings the newer digest
-      // back. The watcher and webhooks would do so at once, undoing the rollback: it turns
-      // auto-deploy off until the operator turns it on again.
-      let wasOn = false;
-      await this.d.store.update((s) => {
-        const a = s.apps[app];
-        if (!a?.image) return;
-        const policy = policyFor(a.image.watch, parseImageRef(a.image.ref).tag);
-        wasOn = policy.auto;
-        a.image = { ...a.image, ref: source, digest, watch: { ...policy, auto: false } };
-      });
-      if (wasOn) {
-        rel.out(
-          `       Auto-deploy of registry updates is now off (goku watch:auto ${app} on to follow ${source} again)`,
-        );
-      }
-    }
+    if (to.digest && to.source) await this.followRolledBack(app, to.source, to.digest, rel);
     rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
     return tail;
+  }
+
+  /**
+   * An image app follows what it runs: a later deploy of the tag brings the newer digest back.
+   * The watcher and webhooks would do so at once, undoing the rollback: it turns auto-deploy
+   * off until the operator turns it on again.
+   */
+  private async followRolledBack(
+    app: string,
+    source: string,
+    digest: string,
+    rel: ReleaseHandle,
+  ): Promise<void> {
+    let wasOn = false;
+    await this.d.store.update((s) => {
+      const a = s.apps[app];
+      if (!a?.image) return;
+      const policy = policyFor(a.image.watch, parseImageRef(a.image.ref).tag);
+      wasOn = policy.auto;
+      a.image = { ...a.image, ref: source, digest, watch: { ...policy, auto: false } };
+    });
+    if (wasOn) {
+      rel.out(
+        `       Auto-deploy of registry updates is now off (goku watch:auto ${app} on to follow ${source} again)`,
+      );
+    }
   }
 
   /** The release a rollback goes to, checked: succeeded, its deployment still there, its image kept. */

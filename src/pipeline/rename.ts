@@ -1,13 +1,11 @@
-import type { HealthPlan, HttpCheck } from '../core/checks.js';
 import { deploymentName } from '../core/names.js';
-import type { Procfile } from '../core/procfile.js';
 import { GokuError, oneLine } from '../errors.js';
 import { assertAppNameFree } from '../store/apps.js';
 import { type AppRecord, type DeploymentView, thaw } from '../store/types.js';
 import { appView, domainsFor, type Out, type PipelineDeps } from './context.js';
 import { assertDeploymentNameFree } from './guards.js';
 import { newRouteId, withRelease } from './release.js';
-import { type Switched, switchTo } from './switch.js';
+import { runningSpec, type Switched, switchTo } from './switch.js';
 
 /**
  * apps:rename APP NEW: the record, repository, images and containers move to the new name.
@@ -29,45 +27,47 @@ async function rename(d: PipelineDeps, from: string, to: string, by: string, out
       for (const t of img.tags) retag.set(t, `goku/${newDep}:${t.slice(t.indexOf(':') + 1)}`);
     }
   }
-  for (const [a, b] of retag) await d.runtime.tagImage(a, b);
   out(`-----> Renaming ${from} to ${to}`);
   const moved = renamedRecord(rec, to, names, retag);
-  await d.store.update((s) => {
-    delete s.apps[from];
-    s.apps[to] = moved;
-  });
-  await d.repos.rename(from, to);
+  const tagged: string[] = [];
   const done: Switched[] = [];
+  let stored = false;
+  let repoMoved = false;
   try {
+    for (const [a, b] of retag) {
+      await d.runtime.tagImage(a, b);
+      tagged.push(b);
+    }
+    await d.store.update((s) => {
+      delete s.apps[from];
+      s.apps[to] = moved;
+    });
+    stored = true;
+    await d.repos.rename(from, to);
+    repoMoved = true;
     for (const [oldDep, newDep] of names) {
-      const dep = moved.deployments[newDep] as DeploymentView;
-      const base = {
-        kind: 'rename' as const,
-        deployment: newDep,
-        branch: dep.branch,
-        commit: dep.commit,
-        by,
-      };
-      // Each deployment's new containers are a release of the new name (rolled back to like any).
-      const s = await withRelease(d, to, { ...base, config: { ...moved.env } }, out, async (rel) => {
-        const release = newRouteId(dep.commit);
-        rel.set({ image: dep.image, imageId: await d.runtime.imageId(dep.image), release });
-        return switchRenamed(d, { from, oldDep, dep, release, to }, rel.out);
-      });
-      done.push(s);
+      done.push(
+        await renameDeployment(
+          d,
+          { from, to, oldDep, dep: moved.deployments[newDep] as DeploymentView, by },
+          out,
+        ),
+      );
     }
   } catch (err) {
-    // Back as it was: the switched deployments first (their old containers still run).
-    for (const s of done.reverse())
-      await s.revert().catch((e) => d.log.error({ err: oneLine(e) }, 'revert failed'));
-    await d.repos
-      .rename(to, from)
-      .catch((e) => d.log.error({ err: oneLine(e) }, 'could not rename the repository back'));
-    await d.store.update((s) => {
-      delete s.apps[to];
-      s.apps[from] = rec;
-    });
-    for (const [, b] of retag) await d.runtime.removeImageTag(b).catch(() => undefined);
+    // Back as it was, in reverse: the switched deployments first (their old containers still run).
+    const logged = (what: string) => (e: unknown) => d.log.error({ app: from, err: oneLine(e) }, what);
+    for (const s of done.reverse()) await s.revert().catch(logged('could not revert a renamed deployment'));
+    if (repoMoved) await d.repos.rename(to, from).catch(logged('could not rename the repository back'));
+    if (stored) {
+      await d.store
+        .update((s) => {
+          delete s.apps[to];
+          s.apps[from] = rec;
+        })
+        .catch(logged('could not put the record back'));
+    }
+    for (const b of tagged) await d.runtime.removeImageTag(b).catch(() => undefined);
     throw err;
   }
   for (const s of done) await s.tail();
@@ -133,30 +133,42 @@ function renamedRecord(
   };
 }
 
+/** One deployment's new containers, as a release of the new name (rolled back to like any). */
+function renameDeployment(
+  d: PipelineDeps,
+  p: { from: string; to: string; oldDep: string; dep: DeploymentView; by: string },
+  out: Out,
+): Promise<Switched> {
+  const { dep } = p;
+  const base = {
+    kind: 'rename' as const,
+    deployment: dep.name,
+    branch: dep.branch,
+    commit: dep.commit,
+    by: p.by,
+  };
+  const config = { ...appView(d, p.to).env };
+  return withRelease(d, p.to, { ...base, config }, out, async (rel) => {
+    const release = newRouteId(dep.commit);
+    rel.set({ image: dep.image, imageId: await d.runtime.imageId(dep.image), release });
+    return switchRenamed(d, { ...p, release }, rel.out);
+  });
+}
+
 /** One deployment under its new name: new containers from its image, the old route replaced in one change. */
 function switchRenamed(
   d: PipelineDeps,
   p: { from: string; to: string; oldDep: string; dep: DeploymentView; release: string },
   out: Out,
 ): Promise<Switched> {
-  const { dep } = p;
   return switchTo(
     d,
     {
       app: p.to,
-      deployment: dep.name,
-      branch: dep.branch,
-      commit: dep.commit,
-      image: dep.image,
-      port: dep.exposedPort === undefined ? dep.port : dep.exposedPort,
-      cname: [...dep.cnameDomains],
+      deployment: p.dep.name,
+      ...runningSpec(p.dep),
       release: p.release,
       ownsImage: false,
-      health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
-      procfile: dep.procfile ? thaw<Procfile>(dep.procfile) : null,
-      appFormation: dep.appFormation ? { ...dep.appFormation } : null,
-      ...(dep.scripts ? { scripts: { ...dep.scripts } } : {}),
-      ...(dep.liveness ? { liveness: thaw<HttpCheck[]>(dep.liveness) } : {}),
       replaces: { app: p.from, deployment: p.oldDep },
     },
     out,

@@ -83,59 +83,7 @@ export async function switchTo(
   lap: (stage: string) => void = () => undefined,
 ): Promise<Switched> {
   const appRec = appView(d, asked.app);
-  const counts = formationOf({
-    procfile: asked.procfile,
-    appFormation: asked.appFormation,
-    scale: appRec.scale,
-    formation: appRec.formation,
-    ...(asked.scale ? { asked: asked.scale } : {}),
-    isDefault: asked.deployment === asked.app,
-  });
-  const count = counts.web ?? 0;
-  // Each type within GOKU_MAX_SCALE, and all of them together too: an app.json's formation
-  // comes from whoever can push, and 30 types of 20 would be 600 containers.
-  for (const n of Object.values(counts)) assertScale(d, asked.app, n);
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  if (total > d.settings.GOKU_MAX_SCALE) {
-    throw new GokuError(
-      'GOKU_ERR_USAGE',
-      `${asked.app} would run ${total} containers in all (${Object.entries(counts)
-        .map(([t, n]) => `${t}=${n}`)
-        .join(
-          ' ',
-        )}), above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); scale some down (or change app.json's formation)`,
-    );
-  }
-  // The stored env may have been written by hand (Consul), past what Docker takes.
-  const env = asked.env ?? appRec.env;
-  assertConfigSize(env);
-  const exposedPort = asked.port;
-  // Every web process has a port: a config PORT, else EXPOSE, else Dokku's 5000. Without a
-  // web process (a Procfile that names none) nothing is routed.
-  const named = webPort(env, exposedPort);
-  // checks:skip and checks:disable (Dokku's): no check for those types, and disabled ones stop first.
-  const off = (type: string) => checksOff(appRec.checks, type);
-  const spec = {
-    ...asked,
-    port: 'web' in counts ? (named ?? DEFAULT_WEB_PORT) : null,
-    impliedPort: 'web' in counts && named === null,
-    check: off('web').skipped ? ({ kind: 'checks', checks: [] } as HealthPlan) : asked.health,
-    uncheckedTypes: Object.keys(counts).filter((t) => off(t).skipped),
-  };
-  if (off('web').skipped && count > 0)
-    out(
-      `-----> Checks of web are ${off('web').disabled ? 'disabled' : 'skipped'} (checks:enable ${asked.app} turns them on)`,
-    );
-  const workers = Object.entries(counts).filter(([t, n]) => t !== 'web' && n > 0);
-  // Dokku starts only web by default: say so, or a worker that never starts looks like a bug.
-  const idle = Object.keys(counts).filter((t) => t !== 'web' && counts[t] === 0);
-  if (idle.length && !asked.appFormation) {
-    out(
-      `-----> Not running ${idle.join(', ')}: scaled to 0 (as Dokku, only web runs until scaled: goku ps:scale ${asked.app} ${idle[0]}=1)`,
-    );
-  }
-  await assertNamesOurs(d, spec.deployment, count);
-  for (const [t, n] of workers) await assertNamesOurs(d, `${spec.deployment}-${t}`, n);
+  const { spec, count, env, workers, disabled } = await planSwitch(d, asked, appRec, out);
   const attempt: Attempt = {
     started: [],
     workers: {},
@@ -153,35 +101,21 @@ export async function switchTo(
   // before the new ones start: no backup then, and a failure starts the old ones again.
   // checks:disable does the same for the process types it names.
   const downtime = !!appRec.image?.schedule?.downtime;
-  const disabled = Object.keys(counts).filter((t) => off(t).disabled);
   const stopFirst = (downtime || disabled.length > 0) && !!attempt.previousRecord;
   const webStops = stopFirst && (downtime || disabled.includes('web'));
-  const backups = watched && !webStops ? (attempt.previous?.upstreams ?? []) : [];
-  const downSince = Date.now();
+  const run: Run = {
+    spec,
+    appRec,
+    env,
+    count,
+    workers,
+    attempt,
+    backups: watched && !webStops ? (attempt.previous?.upstreams ?? []) : [],
+    stop: stopFirst ? (downtime ? null : disabled) : undefined,
+    webStops,
+  };
   try {
-    if (stopFirst) await stopOld(d, spec, attempt, out, downtime ? null : disabled);
-    const healthy = await startInstances(d, spec, env, count, attempt, out, backups.length > 0);
-    await spec.ready;
-    const ips = healthy.map((h) => h.ip);
-    lap('start');
-    if (spec.abandoned?.()) {
-      throw new GokuError(
-        'GOKU_ERR_PUSH_REJECTED',
-        'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
-      );
-    }
-    await routeTo(d, spec, appRec, ips, attempt, out, backups);
-    lap('switch');
-    if (webStops)
-      out(`       ${spec.deployment} was down for ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
-    await Promise.all(healthy.map((h) => h.watch()));
-    if (backups.length) await routeTo(d, spec, appRec, ips, attempt, () => undefined); // the backup goes
-    // The other process types start once web is live (Dokku's order); the old ones run until the tail.
-    await startWorkers(d, spec, env, workers, attempt, out);
-    // Proven: from now on Docker restarts them if they exit, as every running release.
-    await Promise.all(allStarted(attempt).map((id) => d.runtime.keepRunning(id)));
-    await recordDeployment(d, spec, attempt, exposedPort);
-    lap('route');
+    await runAttempt(d, run, out, lap);
   } catch (err) {
     // The image must be whole before an undo removes it (a commit landing after would leak it).
     await spec.ready?.catch(() => undefined);
@@ -194,6 +128,172 @@ export async function switchTo(
     tail: () => settle(d, spec, made),
     revert: () => revertSwitch(d, spec, attempt),
   };
+}
+
+/**
+ * What a recorded deployment runs, as a switch spec's fields: a restart, a config change, a
+ * scale, a rollback (which then puts its release's image and Procfile over them) and a rename
+ * run it again.
+ */
+export function runningSpec(
+  dep: DeploymentView,
+): Pick<
+  SwitchSpec,
+  | 'branch'
+  | 'commit'
+  | 'image'
+  | 'port'
+  | 'cname'
+  | 'health'
+  | 'procfile'
+  | 'appFormation'
+  | 'scripts'
+  | 'liveness'
+> {
+  return {
+    branch: dep.branch,
+    commit: dep.commit,
+    image: dep.image,
+    port: dep.exposedPort === undefined ? dep.port : dep.exposedPort,
+    cname: [...dep.cnameDomains],
+    health: dep.health ? thaw<HealthPlan>(dep.health) : { kind: 'default' },
+    procfile: dep.procfile ? thaw<Procfile>(dep.procfile) : null,
+    appFormation: dep.appFormation ? { ...dep.appFormation } : null,
+    ...(dep.scripts ? { scripts: { ...dep.scripts } } : {}),
+    ...(dep.liveness ? { liveness: thaw<HttpCheck[]>(dep.liveness) } : {}),
+  };
+}
+
+/** A switch as planned: the spec with its port and checks, what to start, and how. */
+type Planned = SwitchSpec & {
+  port: number | null;
+  /** The image's own port (EXPOSE), recorded so that unsetting a config PORT goes back to it. */
+  exposedPort: number | null;
+  /** No EXPOSE and no PORT: Dokku's 5000 (a failed check says so). */
+  impliedPort: boolean;
+  /** The web check this switch runs (none under checks:skip). */
+  check: HealthPlan;
+  /** Process types whose new containers are not checked (checks:skip, checks:disable). */
+  uncheckedTypes: string[];
+};
+
+interface Run {
+  spec: Planned;
+  appRec: AppView;
+  env: Record<string, string>;
+  count: number;
+  workers: [string, number][];
+  attempt: Attempt;
+  backups: string[];
+  /** Stop-first: the process types to stop before starting (null: all); undefined: none. */
+  stop: string[] | null | undefined;
+  webStops: boolean;
+}
+
+/**
+ * What a switch will run: each process type's count (within GOKU_MAX_SCALE, each and in all),
+ * the env, the web port (config PORT, EXPOSE, else Dokku's 5000), the checks in force, and
+ * the container names free.
+ */
+async function planSwitch(
+  d: PipelineDeps,
+  asked: SwitchSpec,
+  appRec: AppView,
+  out: Out,
+): Promise<{
+  spec: Planned;
+  count: number;
+  env: Record<string, string>;
+  workers: [string, number][];
+  disabled: string[];
+}> {
+  const counts = formationOf({
+    procfile: asked.procfile,
+    appFormation: asked.appFormation,
+    scale: appRec.scale,
+    formation: appRec.formation,
+    ...(asked.scale ? { asked: asked.scale } : {}),
+    isDefault: asked.deployment === asked.app,
+  });
+  assertFormation(d, asked.app, counts);
+  const count = counts.web ?? 0;
+  // The stored env may have been written by hand (Consul), past what Docker takes.
+  const env = asked.env ?? appRec.env;
+  assertConfigSize(env);
+  // Without a web process (a Procfile that names none) nothing is routed.
+  const named = webPort(env, asked.port);
+  // checks:skip and checks:disable (Dokku's): no check for those types, and disabled ones stop first.
+  const off = (type: string) => checksOff(appRec.checks, type);
+  const spec: Planned = {
+    ...asked,
+    port: 'web' in counts ? (named ?? DEFAULT_WEB_PORT) : null,
+    exposedPort: asked.port,
+    impliedPort: 'web' in counts && named === null,
+    check: off('web').skipped ? { kind: 'checks', checks: [] } : asked.health,
+    uncheckedTypes: Object.keys(counts).filter((t) => off(t).skipped),
+  };
+  if (off('web').skipped && count > 0)
+    out(
+      `-----> Checks of web are ${off('web').disabled ? 'disabled' : 'skipped'} (checks:enable ${asked.app} turns them on)`,
+    );
+  const workers = Object.entries(counts).filter(([t, n]) => t !== 'web' && n > 0);
+  // Dokku starts only web by default: say so, or a worker that never starts looks like a bug.
+  const idle = Object.keys(counts).filter((t) => t !== 'web' && counts[t] === 0);
+  if (idle.length && !asked.appFormation) {
+    out(
+      `-----> Not running ${idle.join(', ')}: scaled to 0 (as Dokku, only web runs until scaled: goku ps:scale ${asked.app} ${idle[0]}=1)`,
+    );
+  }
+  await assertNamesOurs(d, spec.deployment, count);
+  for (const [t, n] of workers) await assertNamesOurs(d, `${spec.deployment}-${t}`, n);
+  return { spec, count, env, workers, disabled: Object.keys(counts).filter((t) => off(t).disabled) };
+}
+
+/**
+ * Each type within GOKU_MAX_SCALE, and all of them together too: an app.json's formation comes
+ * from whoever can push, and 30 types of 20 would be 600 containers.
+ */
+function assertFormation(d: PipelineDeps, app: string, counts: Record<string, number>): void {
+  for (const n of Object.values(counts)) assertScale(d, app, n);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (total > d.settings.GOKU_MAX_SCALE) {
+    const each = Object.entries(counts)
+      .map(([t, n]) => `${t}=${n}`)
+      .join(' ');
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${app} would run ${total} containers in all (${each}), above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); scale some down (or change app.json's formation)`,
+    );
+  }
+}
+
+/** The attempt itself: stop first if asked, start and check web, route, watch, start the other types, record. */
+async function runAttempt(d: PipelineDeps, r: Run, out: Out, lap: (stage: string) => void): Promise<void> {
+  const { spec, attempt, backups } = r;
+  const downSince = Date.now();
+  if (r.stop !== undefined) await stopOld(d, spec, attempt, out, r.stop);
+  const healthy = await startInstances(d, spec, r.env, r.count, attempt, out, backups.length > 0);
+  await spec.ready;
+  const ips = healthy.map((h) => h.ip);
+  lap('start');
+  if (spec.abandoned?.()) {
+    throw new GokuError(
+      'GOKU_ERR_PUSH_REJECTED',
+      'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
+    );
+  }
+  await routeTo(d, spec, r.appRec, ips, attempt, out, backups);
+  lap('switch');
+  if (r.webStops)
+    out(`       ${spec.deployment} was down for ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
+  await Promise.all(healthy.map((h) => h.watch()));
+  if (backups.length) await routeTo(d, spec, r.appRec, ips, attempt, () => undefined); // the backup goes
+  // The other process types start once web is live (Dokku's order); the old ones run until the tail.
+  await startWorkers(d, spec, r.env, r.workers, attempt, out);
+  // Proven: from now on Docker restarts them if they exit, as every running release.
+  await Promise.all(allStarted(attempt).map((id) => d.runtime.keepRunning(id)));
+  await recordDeployment(d, spec, attempt, spec.exposedPort);
+  lap('route');
 }
 
 /**
