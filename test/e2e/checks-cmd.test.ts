@@ -20,11 +20,6 @@ describe('checks commands', () => {
     }),
   });
   const get = () => server.get(`${app}.${server.domain}`);
-  const cli = async (args: string[], code = 0) => {
-    const r = await server.cli(args);
-    expect(r.code, r.stderr).toBe(code);
-    return r;
-  };
 
   beforeAll(async () => {
     key = await server.startWithKey();
@@ -39,16 +34,16 @@ describe('checks commands', () => {
     expect((await repo.push()).code).not.toBe(0);
     expect((await get()).body).toBe('first\n');
 
-    expect((await cli(['checks:skip', app])).stdout).toContain('Checks skipped for');
-    expect((await cli(['checks:report', app])).stdout).toMatch(/Checks skipped list: +_all_/);
+    expect((await server.ok(['checks:skip', app])).stdout).toContain('Checks skipped for');
+    expect((await server.ok(['checks:report', app])).stdout).toMatch(/Checks skipped list: +_all_/);
     const r = await repo.push();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('Checks of web are skipped');
     expect(r.stderr).not.toContain('Health check never');
     expect((await get()).body).toBe('second\n');
 
-    await cli(['checks:enable', app]);
-    expect(JSON.parse((await cli(['checks:report', app, '--json'])).stdout)).toEqual({
+    await server.ok(['checks:enable', app]);
+    expect(JSON.parse((await server.ok(['checks:report', app, '--json'])).stdout)).toEqual({
       disabled: [],
       skipped: [],
     });
@@ -59,8 +54,8 @@ describe('checks commands', () => {
   });
 
   it('checks:disable web stops the old container before the new one starts; bad types are refused', async () => {
-    await cli(['checks:disable', app, 'web']);
-    expect((await cli(['checks:report', app])).stdout).toMatch(/Checks disabled list: +web/);
+    await server.ok(['checks:disable', app, 'web']);
+    expect((await server.ok(['checks:report', app])).stdout).toMatch(/Checks disabled list: +web/);
     const old = execFileSync('docker', ['inspect', '-f', '{{.Id}}', server.ids(app)[0] as string])
       .toString()
       .trim();
@@ -104,7 +99,7 @@ describe('checks commands', () => {
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toContain(says);
     }
-    await cli(['checks:enable', app, 'web']);
-    expect((await cli(['checks:report', app])).stdout).toMatch(/Checks disabled list: +none/);
+    await server.ok(['checks:enable', app, 'web']);
+    expect((await server.ok(['checks:report', app])).stdout).toMatch(/Checks disabled list: +none/);
   });
 });

@@ -21,11 +21,6 @@ describe('Procfile process types', () => {
     `worker: sh -c 'while true; do echo "worker tick port=$PORT"; sleep 1; done'`,
   ].join('\n');
   const get = (app: string) => server.get(`${app}.${server.domain}`);
-  const ok = async (args: string[]) => {
-    const r = await server.cli(args);
-    expect(r.code, r.stderr).toBe(0);
-    return r;
-  };
   const oneLineError = (stderr: string) => {
     const lines = stderr.split('\n').filter((l) => l.startsWith('error:') || l.includes('remote: error:'));
     expect(lines, stderr).toHaveLength(1);
@@ -53,25 +48,30 @@ describe('Procfile process types', () => {
     expect(await server.settled(app, [app])).toEqual([app]);
     expect(server.containerEnv(app, app).PORT).toBe('5000');
 
-    const formation = await ok(['ps:scale', app]);
+    const formation = await server.ok(['ps:scale', app]);
     expect(formation.stdout).toMatch(/web +1 +httpd -f -p \$PORT -h \/www/);
     expect(formation.stdout).toMatch(/worker +0 +sh -c/);
-    expect(JSON.parse((await ok(['ps:scale', app, '--json'])).stdout)).toEqual([
+    expect(JSON.parse((await server.ok(['ps:scale', app, '--json'])).stdout)).toEqual([
       { process_type: 'web', quantity: 1 },
       { process_type: 'worker', quantity: 0 },
     ]);
 
-    const scaled = await ok(['ps:scale', app, 'web=2', 'worker=1']);
+    const scaled = await server.ok(['ps:scale', app, 'web=2', 'worker=1']);
     expect(scaled.stdout).toContain('-----> Starting worker: sh -c');
     expect(scaled.stdout).toContain(`=====> ${app} runs web=2 worker=1 as release v2`);
     await server.settled(app, [app, `${app}-worker`, `${app}.2`].sort());
-    const ps = JSON.parse((await ok(['ps', app, '--json'])).stdout) as { name: string; process: string }[];
+    const ps = JSON.parse((await server.ok(['ps', app, '--json'])).stdout) as {
+      name: string;
+      process: string;
+    }[];
     expect(ps.map((i) => [i.name, i.process])).toEqual([
       [app, 'web'],
       [`${app}-worker`, 'worker'],
       [`${app}.2`, 'web'],
     ]);
-    expect((await ok(['ps', app])).stdout).toMatch(new RegExp(`${app}-worker +${app} +worker +running`));
+    expect((await server.ok(['ps', app])).stdout).toMatch(
+      new RegExp(`${app}-worker +${app} +worker +running`),
+    );
     // The worker proves it runs by writing to its log; -p picks its lines alone.
     const logs = await eventually(
       () => server.cli(['logs', app, '-p', 'worker', '-n', '5']),
@@ -85,7 +85,7 @@ describe('Procfile process types', () => {
     );
 
     const worker = server.containers(app).find((c) => c.name === `${app}-worker`)?.id;
-    await ok(['config:set', app, 'GREETING=hi']);
+    await server.ok(['config:set', app, 'GREETING=hi']);
     const after = await server.settled(app, [app, `${app}-worker`, `${app}.2`].sort());
     expect(after).toHaveLength(3);
     expect(server.containers(app).find((c) => c.name === `${app}-worker`)?.id).not.toBe(worker);
@@ -109,10 +109,10 @@ describe('Procfile process types', () => {
       expect(oneLineError(bad.stderr)).toContain(says);
     }
     expect(server.ids(app)).toEqual(ids);
-    expect((await ok(['ps:report', app])).stdout).toMatch(/Scale: +web=2 worker=1/);
+    expect((await server.ok(['ps:report', app])).stdout).toMatch(/Scale: +web=2 worker=1/);
 
     // ps:scale APP N still scales web alone; the worker keeps its count.
-    await ok(['ps:scale', app, '1']);
+    await server.ok(['ps:scale', app, '1']);
     await server.settled(app, [app, `${app}-worker`]);
   });
 
@@ -120,7 +120,7 @@ describe('Procfile process types', () => {
     const app = `${p}-bad`;
     const repo = new AppRepo(server.tmp, app, server, key);
     await repo.deploy({ ...base('good'), Procfile: procfile }, 'good');
-    await ok(['ps:scale', app, 'worker=1']);
+    await server.ok(['ps:scale', app, 'worker=1']);
     await server.settled(app, [app, `${app}-worker`]);
     const ids = server.ids(app);
 
@@ -192,12 +192,12 @@ describe('Procfile process types', () => {
     const refused = await server.cli(['ps:scale', app, 'worker=1']);
     expect(refused.code).not.toBe(0);
     expect(oneLineError(refused.stderr)).toContain('set by the formation key of its app.json');
-    expect((await ok(['ps:scale', app])).stdout).toContain("Set by app.json's formation");
+    expect((await server.ok(['ps:scale', app])).stdout).toContain("Set by app.json's formation");
 
     // Scaled before its first deploy, as Dokku allows: the deploy starts those counts.
     const early = `${p}-early`;
     expect((await server.cli(['apps:create', early])).code).toBe(0);
-    const pre = await ok(['ps:scale', early, 'worker=2']);
+    const pre = await server.ok(['ps:scale', early, 'worker=2']);
     expect(pre.stdout).toContain(`${early} is not deployed yet: its first deploy starts worker=2`);
     const earlyRepo = new AppRepo(server.tmp, early, server, key);
     await earlyRepo.deploy({ ...base('early'), Procfile: procfile }, 'early');

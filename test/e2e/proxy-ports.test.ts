@@ -17,11 +17,6 @@ describe('proxy:ports', () => {
     'www/index.html': `${body}\n`,
     'admin/index.html': `admin ${body}\n`,
   });
-  const cli = async (args: string[]) => {
-    const r = await server.cli(args);
-    expect(r.code, r.stderr).toBe(0);
-    return r;
-  };
 
   beforeAll(async () => {
     key = await server.startWithKey();
@@ -32,24 +27,24 @@ describe('proxy:ports', () => {
 
   it('adds an HTTP port that serves the app across deploys, lists it, and removes it', async () => {
     const extra = await freePort();
-    expect(JSON.parse((await cli(['proxy:ports', app, '--json'])).stdout)).toEqual([
+    expect(JSON.parse((await server.ok(['proxy:ports', app, '--json'])).stdout)).toEqual([
       { scheme: 'http', host: server.proxyPort, container: 8000, default: true },
     ]);
-    const add = await cli(['proxy:ports-add', app, `http:${extra}:9000`]);
+    const add = await server.ok(['proxy:ports-add', app, `http:${extra}:9000`]);
     expect(add.stdout).toContain(`is served on port ${extra} too (http:${extra}:9000)`);
     const host = `${app}.${server.domain}`;
     expect((await httpGet(extra, host)).body).toBe('admin one\n');
     expect((await server.get(host)).body).toBe('one\n');
     // Unknown hosts on the extra port: goku's 404, never the app.
     expect((await httpGet(extra, 'nobody.example.com')).status).toBe(404);
-    expect((await cli(['proxy:ports', app])).stdout).toMatch(new RegExp(`http +${extra} +9000`));
+    expect((await server.ok(['proxy:ports', app])).stdout).toMatch(new RegExp(`http +${extra} +9000`));
 
     repo.write(twoPorts('two'));
     repo.commit('two');
     expect((await repo.push()).code).toBe(0);
     expect((await httpGet(extra, host)).body).toBe('admin two\n');
 
-    await cli(['proxy:ports-remove', app, String(extra)]);
+    await server.ok(['proxy:ports-remove', app, String(extra)]);
     await expect(httpGet(extra, host)).rejects.toThrow();
     expect((await server.get(host)).body).toBe('two\n');
   });
@@ -78,7 +73,7 @@ describe('proxy:ports', () => {
     } finally {
       other.close();
     }
-    expect(JSON.parse((await cli(['proxy:ports', app, '--json'])).stdout)).toHaveLength(1);
+    expect(JSON.parse((await server.ok(['proxy:ports', app, '--json'])).stdout)).toHaveLength(1);
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('two\n');
   });
 });

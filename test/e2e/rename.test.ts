@@ -12,25 +12,19 @@ describe('apps:rename', () => {
   let key: SshKey;
   let repo: AppRepo;
 
-  const cli = async (args: string[]) => {
-    const r = await server.cli(args);
-    expect(r.code, r.stderr).toBe(0);
-    return r;
-  };
-
   beforeAll(async () => {
     key = await server.startWithKey();
     repo = new AppRepo(server.tmp, from, server, key);
     await repo.deploy(httpdApp('v1'), 'one');
     await repo.deploy(httpdApp('v2'), 'two');
     expect((await repo.push('master:feature')).code).toBe(0);
-    await cli(['config:set', from, 'KEEP=me']);
-    await cli(['domains:add', from, kept]);
+    await server.ok(['config:set', from, 'KEEP=me']);
+    await server.ok(['domains:add', from, kept]);
   });
   afterAll(() => server.cleanup());
 
   it('renames under load with zero failed requests; everything follows the new name', async () => {
-    const { ok, failed } = await underLoad(server, kept, () => cli(['apps:rename', from, to]));
+    const { ok, failed } = await underLoad(server, kept, () => server.ok(['apps:rename', from, to]));
     expect(failed).toBe(0);
     expect(ok).toBeGreaterThan(0);
 
@@ -44,12 +38,12 @@ describe('apps:rename', () => {
     expect(server.containers(from)).toEqual([]);
     expect(server.containerEnv(to, to).KEEP).toBe('me');
     expect((await server.cli(['apps:info', from])).code).not.toBe(0);
-    const releases = JSON.parse((await cli(['releases', to, '--json'])).stdout) as { kind: string }[];
+    const releases = JSON.parse((await server.ok(['releases', to, '--json'])).stdout) as { kind: string }[];
     expect(releases[0]?.kind).toBe('rename');
     expect(releases.map((r) => r.kind)).toContain('push');
 
     // The old release rolls back under the new name (its image was renamed too).
-    await cli(['rollback', to, 'v1']);
+    await server.ok(['rollback', to, 'v1']);
     expect((await server.get(kept)).body).toBe('v1\n');
 
     // Pushes go to the new name's repository, which holds the old history.
@@ -69,8 +63,8 @@ describe('apps:rename', () => {
     const target = `${p}-blocked`;
     const back = new AppRepo(server.tmp, app, server, key);
     await back.deploy(httpdApp('back'), 'back');
-    await cli(['domains:add', app, `${p}.back.test`]);
-    const releases = (await cli(['releases', app, '--json'])).stdout;
+    await server.ok(['domains:add', app, `${p}.back.test`]);
+    const releases = (await server.ok(['releases', app, '--json'])).stdout;
     // A container of that name that goku does not own: the switch to the new name must fail.
     const { execFileSync } = await import('node:child_process');
     execFileSync('docker', [
@@ -96,7 +90,7 @@ describe('apps:rename', () => {
       execFileSync('docker', ['rm', '-f', target]);
     }
     expect((await server.cli(['apps:info', target])).code).not.toBe(0);
-    expect((await cli(['releases', app, '--json'])).stdout).toBe(releases);
+    expect((await server.ok(['releases', app, '--json'])).stdout).toBe(releases);
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('back\n');
     expect(await server.settled(app, [app])).toEqual([app]);
     back.write(httpdApp('pushed after'));

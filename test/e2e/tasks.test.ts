@@ -27,11 +27,6 @@ describe('release phase and deployment tasks', () => {
     Procfile: `web: httpd -f -p 8000 -h /www\nrelease: ${o.release ?? 'echo "release ran with $GREETING"; test "$FAIL" != yes'}\n`,
   });
   const get = (app: string, path = '/') => server.get(`${app}.${server.domain}`, path);
-  const ok = async (args: string[]) => {
-    const r = await server.cli(args);
-    expect(r.code, r.stderr).toBe(0);
-    return r;
-  };
 
   beforeAll(async () => {
     key = await server.startWithKey();
@@ -40,8 +35,8 @@ describe('release phase and deployment tasks', () => {
 
   it('predeploy writes a file the web process serves, release and postdeploy run with the new config; no config value enters the image', async () => {
     const app = `${p}-tasks`;
-    await ok(['apps:create', app]);
-    await ok(['config:set', app, 'GREETING=hello', '--no-restart']);
+    await server.ok(['apps:create', app]);
+    await server.ok(['config:set', app, 'GREETING=hello', '--no-restart']);
     const repo = new AppRepo(server.tmp, app, server, key);
     repo.write(files());
     repo.commit('one');
@@ -82,7 +77,7 @@ describe('release phase and deployment tasks', () => {
 
     // A config change is a release: the release command runs again with the new value;
     // predeploy's work is in the image already.
-    const set = await ok(['config:set', app, 'GREETING=bye']);
+    const set = await server.ok(['config:set', app, 'GREETING=bye']);
     expect(set.stdout).toContain('release ran with bye');
     expect(set.stdout).not.toContain('Running predeploy task');
     expect(set.stdout).toContain('postdeploy ran');

@@ -213,6 +213,13 @@ export class GokuServer {
     return key;
   }
 
+  /** A command that must succeed (its stderr is the failure message otherwise). */
+  async ok(args: string[], input?: string): Promise<RunResult> {
+    const r = await this.cli(args, input);
+    expect(r.code, r.stderr).toBe(0);
+    return r;
+  }
+
   cli(args: string[], input?: string, onOutput?: (text: string) => void): Promise<RunResult> {
     return run(GOKU_BIN, args, { env: this.env(), input, ...(onOutput ? { onOutput } : {}) });
   }
