@@ -11,6 +11,26 @@ describe('Consul KV layout', () => {
     expect(fromPairs(toPairs(d))).toEqual(d);
   });
 
+  it('round-trips process counts, checks rules and extra HTTP ports; drops what is not one', () => {
+    const d = data();
+    const a = d.apps.alpha as NonNullable<typeof d.apps.alpha>;
+    a.formation = { worker: 2, clock: 0 };
+    a.checks = { disabled: ['worker'], skipped: ['_all_'] };
+    a.proxyPorts = [{ host: 8080, container: 5000 }];
+    expect(fromPairs(toPairs(d))).toEqual(d);
+    const pairs = toPairs(d);
+    // Hand-edited: a type that names no process, a negative count, a port out of range.
+    const meta = JSON.parse(pairs.get('goku/apps/alpha/app') as string);
+    meta.formation = { worker: 2, 'Bad Type': 1, clock: -1 };
+    meta.checks = { disabled: ['worker', 7, '../x'], skipped: 'all' };
+    meta.proxyPorts = [{ host: 8080, container: 5000 }, { host: 70000, container: 1 }, null];
+    pairs.set('goku/apps/alpha/app', JSON.stringify(meta));
+    const back = fromPairs(pairs).apps.alpha;
+    expect(back?.formation).toEqual({ worker: 2 });
+    expect(back?.checks).toEqual({ disabled: ['worker'], skipped: [] });
+    expect(back?.proxyPorts).toEqual([{ host: 8080, container: 5000 }]);
+  });
+
   it('puts env, CONTAINERS and domains where INTERFACE §6 says', () => {
     const pairs = toPairs(data());
     expect(pairs.get('goku/apps/alpha/env/URL')).toBe('postgres://u:p@h/db?x=1');
