@@ -30,6 +30,19 @@ function oneOff(spec: TaskSpec) {
   };
 }
 
+/**
+ * Resizes one after another: two sent at once can reach dockerd in either order, and a
+ * terminal resized twice in a row (stty cols, then rows) must end at its last size.
+ */
+function inOrder(
+  resize: (cols: number, rows: number) => Promise<unknown>,
+): (cols: number, rows: number) => void {
+  let last: Promise<unknown> = Promise.resolve();
+  return (cols, rows) => {
+    last = last.then(() => resize(cols, rows)).catch(() => undefined);
+  };
+}
+
 /** The only module that talks to Docker; methods are named for what goku wants done. */
 export class DockerEngine implements ContainerRuntime {
   readonly docker: Docker;
@@ -413,7 +426,7 @@ export class DockerEngine implements ContainerRuntime {
       const output = this.relay(stream, tty, io);
       await c.start();
       if (io.tty) await c.resize({ h: io.tty.rows, w: io.tty.cols }).catch(() => undefined);
-      io.onResize((cols, rows) => void c.resize({ h: rows, w: cols }).catch(() => undefined));
+      io.onResize(inOrder((cols, rows) => c.resize({ h: rows, w: cols })));
       const left = () => void c.kill().catch(() => undefined);
       io.signal.addEventListener('abort', left);
       const waited = (await c.wait()) as { StatusCode?: number };
@@ -440,7 +453,7 @@ export class DockerEngine implements ContainerRuntime {
       Tty: tty,
     })) as unknown as NodeJS.ReadWriteStream;
     if (io.tty) await exec.resize({ h: io.tty.rows, w: io.tty.cols }).catch(() => undefined);
-    io.onResize((cols, rows) => void exec.resize({ h: rows, w: cols }).catch(() => undefined));
+    io.onResize(inOrder((cols, rows) => exec.resize({ h: rows, w: cols })));
     const left = () => (stream as unknown as { destroy(): void }).destroy();
     io.signal.addEventListener('abort', left);
     await this.relay(stream, tty, io);
