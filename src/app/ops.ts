@@ -37,6 +37,7 @@ import {
   type ReleaseRecord,
   type ServiceRecord,
   type Store,
+  setScale,
 } from '../store/types.js';
 
 export interface Instance {
@@ -497,10 +498,7 @@ export class AppOps {
       await this.d.locks.run(app, () =>
         this.d.store.update((s) => {
           const a = s.apps[app];
-          if (!a) return;
-          const { web, ...others } = counts;
-          if (web !== undefined) a.scale = web;
-          if (Object.keys(others).length) a.formation = { ...a.formation, ...others };
+          if (a) setScale(a, counts);
         }),
       );
       out(`=====> ${app} is not deployed yet: its first deploy starts ${args.join(' ')}`);

@@ -3,7 +3,7 @@ import { assertConfigSize, webPort } from '../core/config.js';
 import { checksOff, commandArgv, DEFAULT_WEB_PORT, formationOf, type Procfile } from '../core/procfile.js';
 import { makeRoute, type Route, remapRoute } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
-import { type AppView, type DeploymentRecord, type DeploymentView, thaw } from '../store/types.js';
+import { type AppView, type DeploymentRecord, type DeploymentView, setScale, thaw } from '../store/types.js';
 import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
 import { assertNamesOurs, assertScale } from './guards.js';
 import { awaitHealthy, type Healthy } from './health.js';
@@ -524,11 +524,7 @@ async function recordDeployment(
     a.deployments[deployment] = rec;
     delete a.stopped; // a deploy starts a stopped app (ps:stop) again
     if (spec.env) a.env = { ...spec.env };
-    if (spec.scale) {
-      const { web, ...others } = spec.scale;
-      if (web !== undefined) a.scale = web;
-      if (Object.keys(others).length) a.formation = { ...a.formation, ...others };
-    }
+    if (spec.scale) setScale(a, spec.scale);
     a.updatedAt = rec.deployedAt;
   });
 }

@@ -233,6 +233,13 @@ export function containerIdsOf(dep: DeepReadonly<DeploymentRecord>): string[] {
   return (dep.containerIds ?? [dep.containerId]).filter(Boolean);
 }
 
+/** Stores ps:scale counts in the app's record: web's as `scale` (Consul's CONTAINERS), the others' in `formation`. */
+export function setScale(app: AppRecord, counts: Readonly<Record<string, number>>): void {
+  const { web, ...others } = counts;
+  if (web !== undefined) app.scale = web;
+  if (Object.keys(others).length) app.formation = { ...app.formation, ...others };
+}
+
 /** Every container of a deployment: web's, then each other process type's. */
 export function allContainerIdsOf(dep: DeepReadonly<DeploymentRecord>): string[] {
   return [...containerIdsOf(dep), ...Object.values(dep.workers ?? {}).flat()].filter(Boolean);
