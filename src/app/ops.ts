@@ -547,12 +547,12 @@ export class AppOps {
    * `run APP COMMAND...`: a one-off container of the default deployment's current image with
    * the app's config (and PORT), attached to the caller (a tty when the caller has one), removed
    * when it exits; its exit status is the command's. A single word naming a Procfile type runs
-   * that type's command (Dokku's shortcut). Detached: left running on its own, its name printed.
+   * that type's command (Dokku's shortcut). No io (--detach): left running on its own.
    */
   async run(
     app: string,
     argv: string[],
-    opts: { detach: boolean; io: Omit<AttachedIO, 'onResize'> & { onResize?: AttachedIO['onResize'] } },
+    io: AttachedIO | null,
   ): Promise<{ exitCode: number | null; name: string }> {
     const rec = this.get(app);
     const dep = rec.deployments[app];
@@ -574,12 +574,11 @@ export class AppOps {
       cmd,
       labels: { 'goku.app': app, 'goku.home': this.d.homeLabel, 'goku.process': 'run', 'goku.oneoff': '1' },
     };
-    if (opts.detach) {
+    if (!io) {
       await this.d.runtime.runDetached(spec);
       return { exitCode: 0, name };
     }
-    const exitCode = await this.d.runtime.runAttached(spec, { onResize: () => undefined, ...opts.io });
-    return { exitCode, name };
+    return { exitCode: await this.d.runtime.runAttached(spec, io), name };
   }
 
   /**

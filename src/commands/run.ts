@@ -35,14 +35,11 @@ export const run: Command = {
     const app = assertAppName(args[0] as string);
     const argv = args.slice(1);
     if (flags.detach) {
-      const { name } = await services.ops.run(app, argv, {
-        detach: true,
-        io: { input: null, out: () => undefined, err: () => undefined, tty: null, signal: io.signal },
-      });
+      const { name } = await services.ops.run(app, argv, null);
       io.out(`=====> ${name} runs detached; goku logs ${app} -p run shows its output\n`);
       return 0;
     }
-    const { exitCode } = await services.ops.run(app, argv, { detach: false, io: attachedIO(io) });
+    const { exitCode } = await services.ops.run(app, argv, attachedIO(io));
     return exitCode ?? 1;
   },
 };

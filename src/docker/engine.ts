@@ -19,7 +19,7 @@ import { splitter } from '../util/split.js';
 /** Every container goku makes keeps at most 30 MB of logs. */
 const LOGS = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } };
 
-/** A one-off container of a task spec (run, run --detach): name, image, command, env, labels. */
+/** A one-off container of a task spec (a release task, run, run --detach): name, image, command, env, labels. */
 function oneOff(spec: TaskSpec) {
   return {
     name: spec.name,
@@ -367,13 +367,8 @@ export class DockerEngine implements ContainerRuntime {
     const entry = Config?.Entrypoint ?? [];
     const noCmd = !Config?.Cmd?.length && (Array.isArray(entry) ? entry.length > 0 : !!entry);
     const c = await this.docker.createContainer({
-      name: spec.name,
-      Image: spec.image,
-      ...(noCmd
-        ? { Entrypoint: [...(Array.isArray(entry) ? entry : [entry]), ...spec.cmd], Cmd: [] }
-        : { Cmd: spec.cmd }),
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: spec.labels,
+      ...oneOff(spec),
+      ...(noCmd ? { Entrypoint: [...(Array.isArray(entry) ? entry : [entry]), ...spec.cmd], Cmd: [] } : {}),
       HostConfig: {
         Init: true,
         LogConfig: LOGS,
