@@ -532,7 +532,8 @@ export class Deployer {
         env: { ...to.config },
         procfile,
         appFormation,
-        ...(scripts ? { scripts } : {}),
+        // None recorded: none, not the running deployment's (runningSpec above).
+        scripts: scripts ?? {},
       },
       rel.out,
     );

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, GokuServer, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
@@ -124,5 +126,26 @@ describe('release phase and deployment tasks', () => {
       'Warning: the postdeploy task failed with exit status 5; the new release stays',
     );
     expect((await get(app)).body).toBe('new\n');
+  });
+  it("a rollback runs the tasks of the release it goes back to, not the running one's", async () => {
+    const app = `${p}-back`;
+    const repo = new AppRepo(server.tmp, app, server, key);
+    const plain = files({ body: 'plain' });
+    await repo.deploy({ Dockerfile: plain.Dockerfile, 'www/index.html': 'plain\n' }, 'no tasks');
+    await repo.deploy(files({ body: 'tasks' }), 'tasks');
+    // v1 as a store written before releases kept their tasks has it: no scripts field at all.
+    await server.stop();
+    const file = join(server.home, 'store.json');
+    const store = JSON.parse(readFileSync(file, 'utf8'));
+    const v1 = store.apps[app].releases.find((r: { version: number }) => r.version === 1);
+    delete v1.scripts;
+    writeFileSync(file, JSON.stringify(store));
+    await server.start();
+    const back = await server.ok(['rollback', app, 'v1']);
+    expect(back.stdout).not.toContain('postdeploy ran');
+    expect((await get(app)).body).toBe('plain\n');
+    // The deployment now runs v1, which had no app.json: a config change runs no task.
+    const set = await server.ok(['config:set', app, 'AFTER=1']);
+    expect(set.stdout).not.toContain('Running');
   });
 });
