@@ -18,6 +18,9 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # wrk build the test apps and drive the benchmarks; docker-registry (with htpasswd from
 # apache2-utils) is the real registry the image-app tests push to.
 PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates wrk docker-registry apache2-utils"
+# The dashboard's browser tests drive Debian's chromium (playwright-core never downloads one);
+# a server that only runs goku does not need it.
+[ "$DEPS_ONLY" = 1 ] && PKGS="$PKGS chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 FRESH_NGINX=0

@@ -58,6 +58,8 @@ export const ERROR_CODES = {
   GOKU_ERR_WEBHOOK_OWNER: { text: 'Docker Hub namespace is not in GOKU_WEBHOOK_OWNERS', status: 403 },
   GOKU_ERR_BODY_TOO_LARGE: { text: 'request body is over the limit', status: 413 },
   GOKU_ERR_UNAUTHORIZED: { text: 'the admin bearer token is missing or wrong', status: 401 },
+  GOKU_ERR_CSRF: { text: "a dashboard change lacks its session's CSRF token", status: 403 },
+  GOKU_ERR_RATE_LIMITED: { text: 'too many requests (dashboard logins): wait and retry', status: 429 },
   GOKU_ERR_OUTSIDE_WINDOW: {
     text: 'app may not run two copies and its deploy window is closed (add --force)',
     status: 409,

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { AppEvents } from './app/events.js';
 import { KeyService } from './app/keys.js';
 import { AppOps } from './app/ops.js';
 import { RegistryLogins } from './app/registries.js';
@@ -170,6 +171,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
   const clock = () => new Date();
+  const events = new AppEvents();
   const { registry, logins } = await makeRegistry(settings, home, store);
   const pipeline = {
     settings: { ...settings, GOKU_HOME: home },
@@ -182,6 +184,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     log,
     homeLabel,
     clock,
+    events,
   };
   const deployer = new Deployer(pipeline);
   const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
@@ -202,6 +205,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     services,
     webhooks,
     token,
+    events,
   });
   log.info(
     { ssh: endpoints.sshPort, http: endpoints.httpPort, proxy: settings.GOKU_PROXY_PORT, home },
@@ -297,14 +301,14 @@ async function listen(
   settings: Settings,
   home: string,
   log: Logger,
-  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & { webhooks: Webhooks; token: string },
+  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & { webhooks: Webhooks; token: string; events: AppEvents },
 ): Promise<{ sshPort: number; httpPort: number; close(): Promise<void> }> {
   const table = commandTable();
   const control = new ControlServer(socketPath(home), { table, services: d.services, log });
   await control.listen();
   const ssh = makeSsh(settings, home, log, { ...d, table });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
-  const http = new HttpServer({ webhooks: d.webhooks, watch: d.services.watch, adminToken: d.token, log });
+  const http = new HttpServer({ table, services: d.services, events: d.events, adminToken: d.token, log });
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
   return {
     sshPort,

@@ -183,11 +183,31 @@ export function parseCommand(
     );
   }
   const args = [...parsed.positionals, ...tail];
+  assertArity(command, args);
+  return { command, args, flags: parsed.values as Record<string, string | boolean | undefined> };
+}
+
+function assertArity(command: Command, args: string[]): void {
   if (args.length < command.args.min || args.length > command.args.max) {
     const what = args.length < command.args.min ? 'missing argument' : 'too many arguments';
     throw new GokuError('GOKU_ERR_USAGE', `${what}; usage: goku ${command.usage}`);
   }
-  return { command, args, flags: parsed.values as Record<string, string | boolean | undefined> };
+}
+
+/**
+ * Runs a command from arguments and flags that are already apart (the HTTP API builds them
+ * from a JSON body, so no value can be read as an option); errors are thrown, not printed.
+ */
+export async function invokeCommand(
+  command: Command,
+  args: string[],
+  flags: Record<string, string | boolean | undefined>,
+  io: CommandIO,
+  caller: Caller,
+  services: Services,
+): Promise<number> {
+  assertArity(command, args);
+  return (await command.run({ args, flags, io, caller, services })) ?? 0;
 }
 
 /** Runs one command; every error becomes one `error:` line and a non-zero status. */

@@ -8,7 +8,7 @@ import type { Settings } from '../settings.js';
 import type { Store } from '../store/types.js';
 
 export interface Caller {
-  via: 'cli' | 'ssh';
+  via: 'cli' | 'ssh' | 'http';
   keyName: string | null;
   admin: boolean;
 }

@@ -12,6 +12,7 @@ import type {
   PullAuth,
   PullProgress,
   RunSpec,
+  StatsSample,
   TaskSpec,
 } from '../runtime/types.js';
 import { splitter } from '../util/split.js';
@@ -296,6 +297,34 @@ export class DockerEngine implements ContainerRuntime {
       if (opts.signal?.aborted) stop();
       else opts.signal?.addEventListener('abort', stop);
     });
+  }
+
+  async containerStats(id: string): Promise<StatsSample | null> {
+    let s: Docker.ContainerStats;
+    try {
+      // one-shot: the engine answers at once instead of waiting a second for a second sample.
+      s = await bounded(
+        this.docker.getContainer(id).stats({ stream: false, 'one-shot': true } as { stream: false }),
+        10_000,
+        `reading the stats of container ${id.slice(0, 12)}`,
+      );
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
+    }
+    const mem = s.memory_stats ?? ({} as Docker.ContainerStats['memory_stats']);
+    // What docker stats shows: usage less the page cache that could be dropped.
+    const cache = mem.stats?.inactive_file ?? mem.stats?.total_inactive_file ?? mem.stats?.cache ?? 0;
+    const nets = Object.values(s.networks ?? {});
+    return {
+      cpu: s.cpu_stats?.cpu_usage?.total_usage ?? 0,
+      system: s.cpu_stats?.system_cpu_usage ?? 0,
+      cpus: s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1,
+      memory: Math.max(0, (mem.usage ?? 0) - cache),
+      memoryLimit: mem.limit ?? 0,
+      rx: nets.reduce((n, x) => n + (x.rx_bytes ?? 0), 0),
+      tx: nets.reduce((n, x) => n + (x.tx_bytes ?? 0), 0),
+    };
   }
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {

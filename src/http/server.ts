@@ -1,156 +1,248 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import type { WatchService } from '../app/watch.js';
+import type { AppEvents } from '../app/events.js';
+import type { Caller, Command, Services } from '../commands/types.js';
 import { errorBody, GokuError, httpStatus, oneLine } from '../errors.js';
-import { HOOK_KINDS, type HookKind, type Webhooks } from '../registry/webhooks.js';
+import { HOOK_KINDS, type HookKind } from '../registry/webhooks.js';
+import { registerApi } from './api.js';
+import { callerOf, SESSION_COOKIE, Sessions, sameSecret } from './auth.js';
 import { watcherRoute } from './watcher-api.js';
 
 /** Webhook bodies past this are refused with 413 before they are read whole. */
 export const MAX_HOOK_BODY = 1024 * 1024;
 
-/** API bodies past this are refused with 413. */
-const MAX_API_BODY = 64 * 1024;
+/** API bodies past this are refused with 413 (a config value or a run's stdin may be large). */
+const MAX_API_BODY = 2 * 1024 * 1024;
 
-/**
- * The HTTP endpoint: /ping, the registry webhooks (secret in the path) and, behind the admin
- * bearer token, registrywatcher's API; the rest of the API and the dashboard arrive with
- * their issue.
- */
-export class HttpServer {
-  private server: http.Server | null = null;
+export interface HttpDeps {
+  table: Command[];
+  services: Services;
+  events: AppEvents;
+  adminToken: string;
+  log: Logger;
+}
 
-  constructor(
-    private readonly d: { webhooks: Webhooks; watch: WatchService; adminToken: string; log: Logger },
-  ) {}
-
-  async listen(host: string, port: number): Promise<number> {
-    const server = http.createServer((req, res) => {
-      void this.route(req, res);
-    });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    this.server = server;
-    return (server.address() as AddressInfo).port;
-  }
-
-  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown) => {
-      if (res.headersSent) return;
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    const path = (req.url ?? '/').split('?')[0] as string;
-    if (req.method === 'GET' && (path === '/ping' || path === '/ping/'))
-      return send(200, { message: 'pong' });
-    if (!path.startsWith('/hooks/')) return this.api(req, path, send);
-    const hook = /^\/hooks\/([a-z]+)\/([^/]*)$/.exec(path);
-    // The secret is part of the path: a wrong one (or an unknown hook) is a plain 404, and
-    // neither the path nor the body is logged.
-    if (!hook || !HOOK_KINDS.includes(hook[1] as HookKind) || !this.d.webhooks.accepts(hook[2] as string)) {
-      req.resume();
-      return send(404, { message: 'not found' });
-    }
-    if (req.method !== 'POST') {
-      req.resume();
-      return send(405, { message: 'webhooks take POST' });
-    }
-    try {
-      const text = await readBody(req, MAX_HOOK_BODY);
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw new GokuError('GOKU_ERR_WEBHOOK_PAYLOAD', 'the body is not JSON');
-      }
-      const answer = await this.d.webhooks.handle(hook[1] as HookKind, body);
-      send(answer.status, answer.body);
-    } catch (err) {
-      const status = httpStatus(err);
-      const body = errorBody(err);
-      if (status >= 500) this.d.log.warn({ err: body.message }, 'webhook failed');
-      if (status === 413) {
-        // A body still arriving past the limit: answer, then drop the connection.
-        res.setHeader('connection', 'close');
-        res.once('finish', () => req.socket.destroy());
-      }
-      send(status, body);
-    }
-  }
-
-  /** Everything but /ping and the hooks: the admin token first, then the route. */
-  private async api(
-    req: http.IncomingMessage,
-    path: string,
-    send: (status: number, body: unknown) => void,
-  ): Promise<void> {
-    try {
-      if (!this.authorized(req.headers.authorization)) {
-        req.resume();
-        throw new GokuError(
-          'GOKU_ERR_UNAUTHORIZED',
-          'send Authorization: Bearer TOKEN (GOKU_HOME/admin-token)',
-        );
-      }
-      const body = async () => {
-        const text = await readBody(req, MAX_API_BODY);
-        try {
-          return text.trim() === '' ? {} : (JSON.parse(text) as unknown);
-        } catch {
-          throw new GokuError('GOKU_ERR_USAGE', 'the body is not JSON');
-        }
-      };
-      const answer = await watcherRoute(this.d.watch, req.method ?? 'GET', path, body);
-      if (!answer) {
-        req.resume();
-        throw new GokuError('GOKU_ERR_NOT_FOUND', `no route ${req.method} ${path.slice(0, 80)}`);
-      }
-      send(answer.status, answer.body);
-    } catch (err) {
-      const status = httpStatus(err);
-      if (status >= 500)
-        this.d.log.warn({ err: oneLine(err), path: path.slice(0, 80) }, 'API request failed');
-      send(status, errorBody(err));
-    }
-  }
-
-  /** Constant time, as the webhook secret: hashes of both are compared. */
-  private authorized(header: string | undefined): boolean {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    if (!m) return false;
-    const h = (v: string) => createHash('sha256').update(v).digest();
-    return timingSafeEqual(h(m[1] as string), h(this.d.adminToken));
-  }
-
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+declare module 'fastify' {
+  interface FastifyRequest {
+    gokuCaller?: Caller;
   }
 }
 
-/** Reads a request body up to `max` bytes (GOKU_ERR_BODY_TOO_LARGE past it, by header or by count). */
-function readBody(req: http.IncomingMessage, max: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) {
-    return Promise.reject(new GokuError('GOKU_ERR_BODY_TOO_LARGE', `the body is over ${max} bytes`));
+/**
+ * The HTTP endpoint on fastify: /ping, the registry webhooks (secret in the path), and behind
+ * the admin token (bearer, or a dashboard session with its CSRF token) registrywatcher's API,
+ * every command under /api/, its OpenAPI document, and the dashboard.
+ */
+export class HttpServer {
+  private app: FastifyInstance | null = null;
+
+  constructor(private readonly d: HttpDeps) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    const app = await buildHttp(this.d);
+    await app.listen({ host, port });
+    this.app = app;
+    return (app.server.address() as AddressInfo).port;
   }
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        reject(new GokuError('GOKU_ERR_BODY_TOO_LARGE', `the body is over ${max} bytes`));
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
+
+  async close(): Promise<void> {
+    // Open event streams would hold close() until their clients leave.
+    this.app?.server.closeAllConnections();
+    await this.app?.close();
+  }
+}
+
+/** Builds the fastify app without listening (tests inject into it). */
+export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: MAX_API_BODY,
+    requestTimeout: 30_000,
+    // An app or domain name is at most a few hundred bytes; URLs past this are hostile.
+    maxParamLength: 1000,
+    forceCloseConnections: true,
   });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.server.headersTimeout = 10_000;
+  await app.register(fastifyCookie);
+  await app.register(fastifyRateLimit, { global: false });
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'goku', version: d.services.version, description: 'Every goku command over HTTP' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    hideUntagged: true,
+  });
+  acceptAnyBody(app);
+  app.setErrorHandler((err, req, reply) => answerError(d.log, err as Error, req, reply));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(errorBody(notFound(req)));
+  });
+  const sessions = new Sessions(d.adminToken);
+  app.addHook('onRequest', async (req) => authorize(d, sessions, req));
+  for (const ping of ['/ping', '/ping/']) app.get(ping, async () => ({ message: 'pong' }));
+  registerHooks(app, d);
+  registerWatcher(app, d);
+  registerApi(app, { ...d, caller: (req) => req.gokuCaller as Caller });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+function notFound(req: FastifyRequest): GokuError {
+  return new GokuError('GOKU_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]?.slice(0, 80)}`);
+}
+
+/**
+ * Bodies arrive as text whatever their type (registries send their own JSON media types) and
+ * are parsed here, so a bad body gets goku's error and code rather than fastify's.
+ */
+function acceptAnyBody(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addHook('preValidation', async (req) => {
+    if (typeof req.body !== 'string') return;
+    if (req.body.trim() === '') {
+      req.body = undefined;
+      return;
+    }
+    if (req.url.startsWith('/login') || req.url.startsWith('/logout')) return;
+    try {
+      req.body = JSON.parse(req.body);
+    } catch {
+      throw req.url.startsWith('/hooks/')
+        ? new GokuError('GOKU_ERR_WEBHOOK_PAYLOAD', 'the body is not JSON')
+        : new GokuError('GOKU_ERR_USAGE', 'the body is not JSON');
+    }
+  });
+}
+
+/** Paths anyone may reach: the rest needs the admin token or a dashboard session. */
+function isPublic(path: string): boolean {
+  return (
+    path === '/ping' ||
+    path === '/ping/' ||
+    path.startsWith('/hooks/') ||
+    path === '/login' ||
+    path === '/logout' ||
+    path.startsWith('/assets/') ||
+    path === '/favicon.ico'
+  );
+}
+
+/** Dashboard pages answer a missing session with the login page, not a 401. */
+function isPage(path: string): boolean {
+  return !path.startsWith('/api/') && path !== '/repos' && !path.startsWith('/tags/');
+}
+
+async function authorize(d: HttpDeps, sessions: Sessions, req: FastifyRequest): Promise<void> {
+  const path = req.url.split('?')[0] as string;
+  if (isPublic(path)) return;
+  const who = callerOf(
+    { adminToken: d.adminToken, sessions },
+    req.headers.authorization,
+    req.cookies[SESSION_COOKIE],
+  );
+  if (!who) {
+    if (isPage(path)) return; // the dashboard shows its login form
+    throw new GokuError('GOKU_ERR_UNAUTHORIZED', 'send Authorization: Bearer TOKEN (GOKU_HOME/admin-token)');
+  }
+  // A browser sends the cookie with any request, even one another site makes it send: every
+  // change made with a session also carries the session's CSRF token, which only its pages know.
+  const safe = req.method === 'GET' || req.method === 'HEAD';
+  if (who.csrf !== null && !safe) {
+    const sent = req.headers['x-csrf-token'];
+    if (typeof sent !== 'string' || !sameSecret(sent, who.csrf)) {
+      throw new GokuError(
+        'GOKU_ERR_CSRF',
+        'the request lacks the CSRF token of your session; reload the page',
+      );
+    }
+  }
+  req.gokuCaller = who.caller;
+}
+
+function registerHooks(app: FastifyInstance, d: HttpDeps): void {
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
+    url: '/hooks/:kind/:secret',
+    bodyLimit: MAX_HOOK_BODY,
+    // The secret is part of the path: a wrong one (or an unknown hook) is a plain 404 before the
+    // body is read, and neither the path nor the body is logged.
+    onRequest: async (req, reply) => {
+      const { kind, secret } = req.params as { kind: string; secret: string };
+      if (!HOOK_KINDS.includes(kind as HookKind) || !d.services.webhooks.accepts(secret)) {
+        reply.header('connection', 'close');
+        await reply.code(404).send({ message: 'not found' });
+        return reply;
+      }
+      if (req.method !== 'POST') {
+        reply.header('connection', 'close');
+        await reply.code(405).send({ message: 'webhooks take POST' });
+        return reply;
+      }
+    },
+    handler: async (req, reply) => {
+      if (req.body === undefined) throw new GokuError('GOKU_ERR_WEBHOOK_PAYLOAD', 'the body is not JSON');
+      const answer = await d.services.webhooks.handle((req.params as { kind: HookKind }).kind, req.body);
+      return reply.code(answer.status).send(answer.body);
+    },
+  });
+}
+
+/** registrywatcher's API (GET /repos, GET|POST /tags/REPO, POST /tags/REPO/reset). */
+function registerWatcher(app: FastifyInstance, d: HttpDeps): void {
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0] as string;
+    const answer = await watcherRoute(d.services.watch, req.method, path, async () => req.body ?? {});
+    if (!answer) throw notFound(req);
+    return reply.code(answer.status).send(answer.body);
+  };
+  app.route({ method: ['GET', 'POST'], url: '/repos', handler });
+  app.route({ method: ['GET', 'POST'], url: '/tags/*', handler });
+}
+
+function answerError(log: Logger, err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
+  let coded: unknown = err;
+  const fe = err as FastifyError;
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const first = err.validation[0];
+    const where = first?.instancePath ? `${first.instancePath.replace(/^\//, '').replace(/\//g, '.')}: ` : '';
+    coded = new GokuError(
+      'GOKU_ERR_USAGE',
+      `${err.validationContext ?? 'request'} ${where}${first?.message ?? 'is invalid'}`,
+    );
+  } else if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    // A body still arriving past the limit: answer, then drop the connection.
+    reply.header('connection', 'close');
+    coded = new GokuError(
+      'GOKU_ERR_BODY_TOO_LARGE',
+      `the body is over ${req.routeOptions.bodyLimit ?? MAX_API_BODY} bytes`,
+    );
+  } else if (fe.statusCode === 429) {
+    coded = new GokuError('GOKU_ERR_RATE_LIMITED', oneLine(err));
+  } else if (!(err instanceof GokuError) && fe.statusCode && fe.statusCode < 500) {
+    coded = new GokuError('GOKU_ERR_USAGE', oneLine(err));
+  }
+  const status = httpStatus(coded);
+  if (status >= 500)
+    log.warn({ err: oneLine(err), path: req.url.split('?')[0]?.slice(0, 80) }, 'HTTP request failed');
+  void reply.code(status).send(errorBody(coded));
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AppEvents } from '../app/events.js';
 import { deploymentDomains } from '../core/routes.js';
 import { GokuError } from '../errors.js';
 import type { Repos } from '../git/repos.js';
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   homeLabel: string;
   /** The time deploy windows are judged by (tests move it inside the process). */
   clock: () => Date;
+  /** Where deploys are published as they happen (the API's event streams); none in some tests. */
+  events?: AppEvents;
 }
 
 /** The app's record as the store holds it now; a missing app is a coded error. */

@@ -3,7 +3,7 @@ import { applyConfigChange, assertConfigSize, type ConfigChange, webPort } from 
 import { branchFromRef, defaultBranchOf, deploymentName, ZERO_SHA } from '../core/names.js';
 import { type Procfile, processTypes } from '../core/procfile.js';
 import { policyFor } from '../core/tag-policy.js';
-import { GokuError, oneLine } from '../errors.js';
+import { errorBody, GokuError, oneLine } from '../errors.js';
 import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit } from '../sources/git.js';
 import { pullCandidate } from '../sources/image.js';
@@ -107,6 +107,31 @@ export class Deployer {
    * the old containers continues afterwards under the app's lock.
    */
   deploy(app: string, source: DeploySource, out: Out): Promise<void> {
+    const events = this.d.events;
+    if (!events) return this.dispatch(app, source, out);
+    const kind = source.kind;
+    const at = () => this.d.clock().toISOString();
+    events.publish({
+      type: 'start',
+      app,
+      kind,
+      by: source.kind === 'push' ? source.push.keyName : source.by,
+      at: at(),
+    });
+    const tee: Out = (line) => {
+      events.publish({ type: 'progress', app, line });
+      out(line);
+    };
+    return this.dispatch(app, source, tee).then(
+      () => events.publish({ type: 'done', app, kind, at: at() }),
+      (err: unknown) => {
+        events.publish({ type: 'failed', app, kind, at: at(), ...errorBody(err) });
+        throw err;
+      },
+    );
+  }
+
+  private dispatch(app: string, source: DeploySource, out: Out): Promise<void> {
     const stops =
       !(source.kind === 'config' && !source.restart) &&
       !(source.kind === 'scale' && Object.values(source.counts).every((n) => n === 0));

@@ -5,6 +5,18 @@ import type { Readable } from 'node:stream';
  * and the app service see only this; today's one implementation is the local Docker engine
  * (src/docker/engine.ts), and a Swarm scheduler can be a second without a mode check in them.
  */
+/** Counters of one container at one moment: CPU in nanoseconds, memory and network in bytes. */
+export interface StatsSample {
+  cpu: number;
+  /** The host's CPU time at the same moment (nanoseconds) and its CPUs, to turn cpu into a share. */
+  system: number;
+  cpus: number;
+  memory: number;
+  memoryLimit: number;
+  rx: number;
+  tx: number;
+}
+
 export interface ContainerRuntime {
   ping(): Promise<void>;
 
@@ -98,6 +110,8 @@ export interface ContainerRuntime {
     opts: { tail: number | 'all'; follow: boolean; signal?: AbortSignal },
     onLine: (line: string) => void,
   ): Promise<void>;
+  /** One sample of a container's resource use (Docker's one-shot stats); null when it is gone. */
+  containerStats(id: string): Promise<StatsSample | null>;
   /** Lifecycle events (start, die, restart, stop, health) of containers with the labels. */
   containerEvents(labels: Record<string, string>): Promise<NodeJS.ReadableStream>;
 }

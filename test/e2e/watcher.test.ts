@@ -162,7 +162,7 @@ describe('registry watcher', () => {
   });
 
   it('a registry down for a poll shows the error and backs off; back, the update deploys', async () => {
-    registry.stop();
+    await registry.takeDown();
     const down = await nextPoll(semverApp);
     expect(down.lastError).toMatch(/could not be reached/);
     const text = await server.cli(['watch', semverApp]);

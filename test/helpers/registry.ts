@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE_IMAGE } from './global-setup.js';
@@ -15,6 +16,8 @@ export class TestRegistry {
   readonly dir: string;
   port = 0;
   private child: ChildProcess | null = null;
+  /** Holds the port while the registry is down (takeDown), so no other test's server binds it. */
+  private holder: net.Server | null = null;
   private readonly images = new Set<string>();
 
   constructor(private readonly opts: { users?: Record<string, string>; notify?: string } = {}) {
@@ -26,6 +29,11 @@ export class TestRegistry {
   }
 
   async start(): Promise<void> {
+    if (this.holder) {
+      const h = this.holder;
+      this.holder = null;
+      await new Promise<void>((r) => h.close(() => r()));
+    }
     if (!this.port) this.port = await freePort();
     const lines = [
       'version: 0.1',
@@ -82,6 +90,31 @@ export class TestRegistry {
   stop(): void {
     this.child?.kill('SIGKILL');
     this.child = null;
+  }
+
+  /**
+   * The registry goes away but its port stays taken by a listener that resets every
+   * connection: with the port free, a parallel test file once bound it, and goku's poll got
+   * that server's 404 instead of an unreachable registry.
+   */
+  async takeDown(): Promise<void> {
+    const child = this.child;
+    this.stop();
+    if (child && child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    const holder = net.createServer((sock) => sock.resetAndDestroy());
+    for (let i = 0; ; i++) {
+      try {
+        await new Promise<void>((res, rej) => {
+          holder.once('error', rej);
+          holder.listen(this.port, '127.0.0.1', () => res());
+        });
+        break;
+      } catch (err) {
+        if (i >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    this.holder = holder;
   }
 
   /**
@@ -143,6 +176,8 @@ export class TestRegistry {
   /** Removes the registry, its data and the images built for it. */
   cleanup(): void {
     this.stop();
+    this.holder?.close();
+    this.holder = null;
     if (this.images.size) {
       try {
         execFileSync('docker', ['rmi', '-f', ...this.images], { stdio: 'pipe' });

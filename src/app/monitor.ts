@@ -1,0 +1,146 @@
+import { type InstanceStats, instanceStats } from '../core/stats.js';
+import { GokuError } from '../errors.js';
+import type { RouteTable } from '../pipeline/routing.js';
+import type { ContainerRuntime, StatsSample } from '../runtime/types.js';
+import type { Settings } from '../settings.js';
+import type { AppView, Store } from '../store/types.js';
+import type { AppEvents } from './events.js';
+
+export type AppState = 'deploying' | 'running' | 'failed' | 'stopped' | 'new';
+
+/** One app as the dashboard lists it. */
+export interface AppSummary {
+  name: string;
+  source: 'git' | 'image';
+  imageRef: string | null;
+  state: AppState;
+  /** Why it is failed, or that its last deploy failed while the previous one serves. */
+  note: string | null;
+  deployments: { name: string; branch: string; domains: string[] }[];
+  instances: number;
+  release: { version: number; kind: string; status: string; at: string; by: string } | null;
+  deploying: { kind: string; by: string; at: string } | null;
+}
+
+/**
+ * What the dashboard shows that no command prints: every app's state in one Docker call, and
+ * the resource use of an app's instances.
+ */
+export class Monitor {
+  /** Each app's last samples by container id (only of what ran at the last call). */
+  private readonly last = new Map<string, Map<string, { sample: StatsSample; at: number }>>();
+
+  constructor(
+    private readonly d: {
+      settings: Settings;
+      store: Store;
+      runtime: ContainerRuntime;
+      routes: RouteTable;
+      events: AppEvents;
+      homeLabel: string;
+    },
+  ) {}
+
+  async overview(): Promise<AppSummary[]> {
+    const all = await this.d.runtime.listContainers({ 'goku.home': this.d.homeLabel });
+    const running = new Map<string, number>();
+    const broken = new Map<string, number>();
+    for (const c of all) {
+      const app = c.labels['goku.app'];
+      if (!app || c.labels['goku.oneoff']) continue;
+      if (c.state === 'running') running.set(app, (running.get(app) ?? 0) + 1);
+      else if (c.state === 'restarting' || c.state === 'exited' || c.state === 'dead')
+        broken.set(app, (broken.get(app) ?? 0) + 1);
+    }
+    return Object.values(this.d.store.read().apps)
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((a) => this.summary(a, running.get(a.name) ?? 0, broken.get(a.name) ?? 0));
+  }
+
+  async app(name: string): Promise<AppSummary> {
+    const found = (await this.overview()).find((a) => a.name === name);
+    if (!found) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${name} does not exist; see goku apps`);
+    return found;
+  }
+
+  private summary(a: AppView, up: number, down: number): AppSummary {
+    const releases = a.releases ?? [];
+    const last = releases.at(-1);
+    const deploying = this.d.events.active(a.name);
+    const deps = Object.values(a.deployments).sort((x, y) => (x.name < y.name ? -1 : 1));
+    let state: AppState = 'running';
+    let note: string | null = null;
+    if (deploying) state = 'deploying';
+    else if (deps.length === 0) state = 'new';
+    else if (a.stopped) state = 'stopped';
+    else if (up === 0) {
+      state = 'failed';
+      note = down > 0 ? 'its containers exited' : 'no container runs';
+    } else if (down > 0) note = `${down} instance${down > 1 ? 's' : ''} not running`;
+    if (!note && last?.status === 'failed')
+      note = `v${last.version} failed; v${this.current(a) ?? '?'} serves`;
+    const cur = releases.find((r) => r.version === this.current(a));
+    return {
+      name: a.name,
+      source: a.image ? 'image' : 'git',
+      imageRef: a.image?.ref ?? null,
+      state,
+      note,
+      deployments: deps.map((d) => ({
+        name: d.name,
+        branch: d.branch,
+        domains: [...(this.d.routes.get(d.name)?.domains ?? [])],
+      })),
+      instances: up,
+      release: cur
+        ? {
+            version: cur.version,
+            kind: cur.kind,
+            status: cur.status,
+            at: cur.finishedAt ?? cur.startedAt,
+            by: cur.by,
+          }
+        : null,
+      deploying,
+    };
+  }
+
+  /** The version the default deployment runs. */
+  private current(a: AppView): number | null {
+    const dep = a.deployments[a.name] ?? Object.values(a.deployments)[0];
+    if (!dep) return null;
+    return (
+      (a.releases ?? []).find((r) => r.release === dep.release && r.status === 'succeeded')?.version ?? null
+    );
+  }
+
+  /** Each running instance's CPU, memory and network now (rates against this server's last sample). */
+  async stats(app: string): Promise<InstanceStats[]> {
+    const list = await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
+    const now = Date.now();
+    const before = this.last.get(app) ?? new Map<string, { sample: StatsSample; at: number }>();
+    const after = new Map<string, { sample: StatsSample; at: number }>();
+    const out = await Promise.all(
+      list
+        .filter((c) => c.state === 'running')
+        .map(async (c) => {
+          const sample = await this.d.runtime.containerStats(c.id).catch(() => null);
+          if (!sample) return null;
+          const prev = before.get(c.id);
+          after.set(c.id, { sample, at: now });
+          const name = c.name.slice(this.d.settings.GOKU_CONTAINER_PREFIX.length);
+          return instanceStats(
+            name,
+            c.labels['goku.process'] ?? 'web',
+            sample,
+            prev?.sample,
+            prev ? (now - prev.at) / 1000 : 0,
+          );
+        }),
+    );
+    // Samples of containers that are gone are dropped: the map stays the size of what runs.
+    if (after.size) this.last.set(app, after);
+    else this.last.delete(app);
+    return out.filter((x): x is InstanceStats => x !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+}

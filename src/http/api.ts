@@ -1,0 +1,209 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { AppEvents } from '../app/events.js';
+import { findCommand, invokeCommand } from '../commands/index.js';
+import type { Caller, Command, CommandIO, Services, Terminal } from '../commands/types.js';
+import { assertAppName } from '../core/names.js';
+import { errorBody, GokuError, httpStatus } from '../errors.js';
+import { type ApiRoute, apiRoutes } from './api-routes.js';
+import { EventStream } from './sse.js';
+
+/** A buffered answer keeps at most this much output; past it the text says it was cut. */
+const MAX_OUTPUT = 8 * 1024 * 1024;
+
+export interface ApiDeps {
+  table: Command[];
+  services: Services;
+  events: AppEvents;
+  log: Logger;
+  /** Who is calling (set by the auth hook: the bearer token or a dashboard session). */
+  caller(req: FastifyRequest): Caller;
+}
+
+/** Registers every route of apiRoutes() and the two streams that are not commands. */
+export function registerApi(app: FastifyInstance, d: ApiDeps): void {
+  for (const r of apiRoutes()) {
+    const command = findCommand(d.table, r.command);
+    if (!command) throw new Error(`API route ${r.method} ${r.url} names no command ${r.command}`);
+    app.route({
+      method: r.method,
+      url: r.url,
+      schema: {
+        summary: `goku ${command.usage}`,
+        description: command.summary,
+        tags: [r.url.startsWith('/api/apps/:app') ? 'app' : (r.url.split('/')[2] ?? 'api')],
+        ...(r.params ? { params: r.params } : {}),
+        ...(r.query ? { querystring: r.query } : {}),
+        ...(r.body ? { body: r.body } : {}),
+      },
+      handler: (req, reply) => handle(d, r, command, req, reply),
+    });
+  }
+  const appParams = z.object({ app: z.string().max(200) });
+  app.get('/api/apps/:app/events', {
+    schema: {
+      summary: "An app's deploys as they happen (Server-Sent Events: start, progress, done, failed)",
+      description: 'Whatever started them: a git push, a webhook, the registry watcher, a command.',
+      tags: ['app'],
+      params: appParams,
+    },
+    handler: (req, reply) => streamEvents(d, (req.params as { app: string }).app, req, reply),
+  });
+}
+
+/** Server-Sent Events unless the client asks for JSON only. */
+function wantsEvents(accept: string | undefined): boolean {
+  if (!accept) return true;
+  return accept.includes('text/event-stream') || !accept.includes('application/json');
+}
+
+async function handle(
+  d: ApiDeps,
+  r: ApiRoute,
+  command: Command,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  const input = {
+    params: (req.params ?? {}) as Record<string, string>,
+    query: (req.query ?? {}) as Record<string, unknown>,
+    body: (req.body ?? {}) as Record<string, unknown>,
+  };
+  const inv = r.call(input);
+  const streaming = typeof r.stream === 'function' ? r.stream(input) : r.stream === true;
+  const flags = { ...inv.flags, ...(r.json ? { json: true } : {}) };
+  // Flags bypass the option parser: only the command's own may be set.
+  const unknown = Object.keys(flags).find((f) => !command.options?.[f]);
+  if (unknown)
+    throw new GokuError('GOKU_ERR_INTERNAL', `route ${r.url} sets --${unknown}, which ${command.name} lacks`);
+  const stream = streaming && wantsEvents(req.headers.accept) ? new EventStream(reply.raw) : null;
+  if (stream) reply.hijack();
+  const sink = new Sink(stream);
+  const aborted = new AbortController();
+  // A client that goes away stops what follows (logs -t, an attached run); a deploy it
+  // started does not look at the signal and runs to its end.
+  reply.raw.once('close', () => aborted.abort());
+  const io: CommandIO = {
+    stdin: inv.stdin ?? '',
+    out: (t) => sink.out(t),
+    err: (t) => sink.err(t),
+    color: false,
+    signal: aborted.signal,
+    ...(r.terminal ? { terminal: terminalOf(inv.stdin ?? '', sink) } : {}),
+  };
+  let exitCode: number;
+  try {
+    exitCode = await invokeCommand(command, [...inv.args], flags, io, d.caller(req), d.services);
+  } catch (err) {
+    if (httpStatus(err) >= 500)
+      d.log.warn({ err: errorBody(err).message, route: r.url }, 'API request failed');
+    if (!stream) throw err;
+    if (stream.begun) stream.send('error', errorBody(err));
+    else sendJson(reply, httpStatus(err), errorBody(err));
+    stream.end();
+    return;
+  }
+  const result = r.json ? parseJson(sink.text) : sink.result(exitCode);
+  if (!stream) {
+    await reply.code(200).send(result);
+    return;
+  }
+  stream.send('result', r.json ? result : { exitCode });
+  stream.end();
+}
+
+/** A reply whose head fastify no longer writes (hijacked): a JSON body by hand. */
+function sendJson(reply: FastifyReply, status: number, body: unknown): void {
+  if (reply.raw.headersSent || reply.raw.destroyed) return;
+  reply.raw.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  reply.raw.end(JSON.stringify(body));
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GokuError('GOKU_ERR_INTERNAL', 'the command did not print JSON');
+  }
+}
+
+/**
+ * Where a command's output goes: progress events line by line on a stream, otherwise a
+ * buffer (bounded) for the JSON answer.
+ */
+class Sink {
+  private buf = '';
+  private errBuf = '';
+  private partial = '';
+  private cut = false;
+
+  constructor(private readonly stream: EventStream | null) {}
+
+  get text(): string {
+    return this.buf;
+  }
+
+  out(t: string): void {
+    if (!this.stream) {
+      this.buf = this.append(this.buf, t);
+      return;
+    }
+    const lines = (this.partial + t).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const l of lines) this.stream.send('progress', l);
+  }
+
+  err(t: string): void {
+    if (this.stream) this.stream.send('stderr', t.replace(/\n$/, ''));
+    else this.errBuf = this.append(this.errBuf, t);
+  }
+
+  /** Raw terminal output of run/enter (not line based). */
+  raw(kind: 'stdout' | 'stderr', data: Buffer): void {
+    const t = data.toString('utf8');
+    if (this.stream) this.stream.send(kind, t);
+    else if (kind === 'stdout') this.buf = this.append(this.buf, t);
+    else this.errBuf = this.append(this.errBuf, t);
+  }
+
+  result(exitCode: number): Record<string, unknown> {
+    if (this.partial && this.stream) this.stream.send('progress', this.partial);
+    return { output: this.buf, ...(this.errBuf ? { stderr: this.errBuf } : {}), exitCode };
+  }
+
+  private append(to: string, t: string): string {
+    if (to.length + t.length <= MAX_OUTPUT) return to + t;
+    if (!this.cut) {
+      this.cut = true;
+      return `${to}\n[output cut at ${MAX_OUTPUT} bytes]\n`;
+    }
+    return to;
+  }
+}
+
+/** run and enter over HTTP: no tty, stdin from the body, output as it comes. */
+function terminalOf(stdin: string, sink: Sink): Terminal {
+  return {
+    input: Readable.from(stdin ? [Buffer.from(stdin)] : []),
+    write: (data) => sink.raw('stdout', data),
+    writeErr: (data) => sink.raw('stderr', data),
+    tty: null,
+    onResize: () => undefined,
+  };
+}
+
+/** GET /api/apps/APP/events: the app's deploys from now on, until the client leaves. */
+function streamEvents(d: ApiDeps, app: string, req: FastifyRequest, reply: FastifyReply): void {
+  d.services.ops.get(assertAppName(app));
+  reply.hijack();
+  const stream = new EventStream(reply.raw);
+  stream.begin();
+  const off = d.events.subscribe(app, (e) => {
+    const { type, ...data } = e;
+    stream.send(type, data);
+  });
+  req.raw.socket.once('close', off);
+  reply.raw.once('close', off);
+}
