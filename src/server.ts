@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AppEvents } from './app/events.js';
 import { KeyService } from './app/keys.js';
+import { Monitor } from './app/monitor.js';
 import { AppOps } from './app/ops.js';
 import { RegistryLogins } from './app/registries.js';
 import { WatchService } from './app/watch.js';
@@ -206,6 +207,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     webhooks,
     token,
     events,
+    monitor: new Monitor({ settings, store, runtime, routes, events, homeLabel }),
   });
   log.info(
     { ssh: endpoints.sshPort, http: endpoints.httpPort, proxy: settings.GOKU_PROXY_PORT, home },
@@ -301,14 +303,26 @@ async function listen(
   settings: Settings,
   home: string,
   log: Logger,
-  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & { webhooks: Webhooks; token: string; events: AppEvents },
+  d: Omit<Parameters<typeof makeSsh>[3], 'table'> & {
+    webhooks: Webhooks;
+    token: string;
+    events: AppEvents;
+    monitor: Monitor;
+  },
 ): Promise<{ sshPort: number; httpPort: number; close(): Promise<void> }> {
   const table = commandTable();
   const control = new ControlServer(socketPath(home), { table, services: d.services, log });
   await control.listen();
   const ssh = makeSsh(settings, home, log, { ...d, table });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
-  const http = new HttpServer({ table, services: d.services, events: d.events, adminToken: d.token, log });
+  const http = new HttpServer({
+    table,
+    services: d.services,
+    events: d.events,
+    monitor: d.monitor,
+    adminToken: d.token,
+    log,
+  });
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
   return {
     sshPort,

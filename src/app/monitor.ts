@@ -1,4 +1,4 @@
-import { type InstanceStats, instanceStats } from '../core/stats.js';
+import { type InstanceStats, idleStats, instanceStats } from '../core/stats.js';
 import { GokuError } from '../errors.js';
 import type { RouteTable } from '../pipeline/routing.js';
 import type { ContainerRuntime, StatsSample } from '../runtime/types.js';
@@ -114,33 +114,37 @@ export class Monitor {
     );
   }
 
-  /** Each running instance's CPU, memory and network now (rates against this server's last sample). */
+  /**
+   * Each instance of the app (one-off runs aside) with its state and, when it runs, its CPU,
+   * memory and network now (rates against this server's previous sample of it).
+   */
   async stats(app: string): Promise<InstanceStats[]> {
-    const list = await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
+    const rec = this.d.store.read().apps[app];
+    const versions = new Map((rec?.releases ?? []).map((r) => [r.release, `v${r.version}`]));
+    const list = (
+      await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel })
+    ).filter((c) => !c.labels['goku.oneoff']);
     const now = Date.now();
     const before = this.last.get(app) ?? new Map<string, { sample: StatsSample; at: number }>();
     const after = new Map<string, { sample: StatsSample; at: number }>();
     const out = await Promise.all(
-      list
-        .filter((c) => c.state === 'running')
-        .map(async (c) => {
-          const sample = await this.d.runtime.containerStats(c.id).catch(() => null);
-          if (!sample) return null;
-          const prev = before.get(c.id);
-          after.set(c.id, { sample, at: now });
-          const name = c.name.slice(this.d.settings.GOKU_CONTAINER_PREFIX.length);
-          return instanceStats(
-            name,
-            c.labels['goku.process'] ?? 'web',
-            sample,
-            prev?.sample,
-            prev ? (now - prev.at) / 1000 : 0,
-          );
-        }),
+      list.map(async (c) => {
+        const who = {
+          name: c.name.slice(this.d.settings.GOKU_CONTAINER_PREFIX.length),
+          process: c.labels['goku.process'] ?? 'web',
+          release: versions.get(c.labels['goku.release'] ?? '') ?? '-',
+        };
+        const sample =
+          c.state === 'running' ? await this.d.runtime.containerStats(c.id).catch(() => null) : null;
+        if (!sample) return idleStats(who, c.state);
+        const prev = before.get(c.id);
+        after.set(c.id, { sample, at: now });
+        return instanceStats(who, sample, prev?.sample, prev ? (now - prev.at) / 1000 : 0);
+      }),
     );
     // Samples of containers that are gone are dropped: the map stays the size of what runs.
     if (after.size) this.last.set(app, after);
     else this.last.delete(app);
-    return out.filter((x): x is InstanceStats => x !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 }

@@ -874,9 +874,13 @@ export class AppOps {
       );
     }
     const prefix = running.length > 1;
+    // A new container runs as NAME--RELEASE until the switch renames it NAME: lines carry
+    // the name it keeps, so a stream opened during a deploy does not show the passing one.
+    const shown = (i: Instance) =>
+      i.name.endsWith(`--${i.routeId}`) ? i.name.slice(0, -i.routeId.length - 2) : i.name;
     await Promise.all(
       running.map((i) =>
-        this.d.runtime.streamLogs(i.name, opts, (line) => onLine(prefix ? `${i.name}: ${line}` : line)),
+        this.d.runtime.streamLogs(i.name, opts, (line) => onLine(prefix ? `${shown(i)}: ${line}` : line)),
       ),
     );
   }

@@ -4,15 +4,19 @@ import type { StatsSample } from '../runtime/types.js';
 export interface InstanceStats {
   name: string;
   process: string;
+  /** Docker's state (running, exited, restarting ...); the numbers are of running ones only. */
+  state: string;
+  /** The release it runs (vN), or - when unknown. */
+  release: string;
   /** Share of one CPU, in percent (200 = two CPUs busy); null on the first sample. */
   cpu: number | null;
-  memory: number;
-  memoryLimit: number;
+  memory: number | null;
+  memoryLimit: number | null;
   /** Bytes per second since the previous sample; null on the first. */
   rxRate: number | null;
   txRate: number | null;
-  rx: number;
-  tx: number;
+  rx: number | null;
+  tx: number | null;
 }
 
 /**
@@ -20,8 +24,7 @@ export interface InstanceStats {
  * interval, times the CPUs. Rates need two samples `seconds` apart.
  */
 export function instanceStats(
-  name: string,
-  process: string,
+  who: { name: string; process: string; release: string },
   cur: StatsSample,
   prev: StatsSample | undefined,
   seconds: number,
@@ -39,8 +42,8 @@ export function instanceStats(
     }
   }
   return {
-    name,
-    process,
+    ...who,
+    state: 'running',
     cpu,
     memory: cur.memory,
     memoryLimit: cur.memoryLimit,
@@ -48,5 +51,23 @@ export function instanceStats(
     txRate,
     rx: cur.rx,
     tx: cur.tx,
+  };
+}
+
+/** An instance that is not running: its state, no numbers. */
+export function idleStats(
+  who: { name: string; process: string; release: string },
+  state: string,
+): InstanceStats {
+  return {
+    ...who,
+    state,
+    cpu: null,
+    memory: null,
+    memoryLimit: null,
+    rxRate: null,
+    txRate: null,
+    rx: null,
+    tx: null,
   };
 }

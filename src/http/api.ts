@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AppEvents } from '../app/events.js';
+import type { Monitor } from '../app/monitor.js';
 import { findCommand, invokeCommand } from '../commands/index.js';
 import type { Caller, Command, CommandIO, Services, Terminal } from '../commands/types.js';
 import { assertAppName } from '../core/names.js';
@@ -17,6 +18,7 @@ export interface ApiDeps {
   table: Command[];
   services: Services;
   events: AppEvents;
+  monitor: Monitor;
   log: Logger;
   /** Who is calling (set by the auth hook: the bearer token or a dashboard session). */
   caller(req: FastifyRequest): Caller;
@@ -51,6 +53,104 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     },
     handler: (req, reply) => streamEvents(d, (req.params as { app: string }).app, req, reply),
   });
+  app.get('/api/apps/:app/stats', {
+    schema: {
+      summary: "CPU, memory and network of the app's running instances",
+      description:
+        'Server-Sent Events: a stats event every 2 s (CPU and rates from the second on); ?once=true answers one JSON sample.',
+      tags: ['app'],
+      params: appParams,
+      querystring: z.object({ once: z.enum(['true', 'false']).optional() }),
+    },
+    handler: (req, reply) => streamStats(d, req, reply),
+  });
+  app.get('/api/apps/:app/live', {
+    schema: {
+      summary: "What the dashboard's app page follows, on one connection (Server-Sent Events)",
+      description:
+        'Deploy events (start, progress, done, failed), log lines (log), and stats every 2 s (stats).',
+      tags: ['app'],
+      params: appParams,
+      querystring: z.object({
+        lines: z.string().max(5).optional().describe('past log lines first (default 100)'),
+      }),
+    },
+    handler: (req, reply) => streamLive(d, req, reply),
+  });
+}
+
+/**
+ * GET /api/apps/APP/live: what an app's page follows, on one connection (a browser opens at
+ * most six per server, so three streams per tab would hang the third tab): its deploys
+ * (start, progress, done, failed), its log lines (log; the last ?lines=N first) and its
+ * instances' stats every 2 s (stats).
+ */
+function streamLive(d: ApiDeps, req: FastifyRequest, reply: FastifyReply): void {
+  const app = assertAppName((req.params as { app: string }).app);
+  d.services.ops.get(app);
+  const lines = Math.min(1000, Math.max(0, Number((req.query as { lines?: string }).lines ?? 100) || 0));
+  reply.hijack();
+  const stream = new EventStream(reply.raw);
+  stream.begin();
+  const stop = new AbortController();
+  const off = d.events.subscribe(app, (e) => {
+    const { type, ...data } = e;
+    stream.send(type, data);
+  });
+  reply.raw.once('close', () => {
+    off();
+    stop.abort();
+  });
+  void followLogs(d, app, lines, stream, stop.signal);
+  void sampleStats(d, app, stream, stop.signal);
+}
+
+/** An app's log lines until the client leaves; opened again when its containers change. */
+async function followLogs(d: ApiDeps, app: string, lines: number, stream: EventStream, signal: AbortSignal) {
+  let tail = lines;
+  let told = '';
+  while (!signal.aborted && stream.open) {
+    try {
+      await d.services.ops.logs(app, { tail, follow: true, signal }, (l) => stream.send('log', l));
+      told = '';
+    } catch (err) {
+      const { message } = errorBody(err);
+      if (message !== told) stream.send('log-error', { message });
+      told = message;
+    }
+    // Lines written before the stream opens again are not sent twice: only new ones from now.
+    tail = 0;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function sampleStats(d: ApiDeps, app: string, stream: EventStream, signal: AbortSignal) {
+  while (!signal.aborted && stream.open) {
+    try {
+      stream.send('stats', { at: new Date().toISOString(), instances: await d.monitor.stats(app) });
+    } catch (err) {
+      stream.send('stats-error', errorBody(err));
+    }
+    await new Promise((r) => setTimeout(r, STATS_INTERVAL_MS));
+  }
+}
+
+/** Stats samples this often; Docker's one-shot stats take a few ms per container. */
+const STATS_INTERVAL_MS = 2000;
+
+async function streamStats(d: ApiDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const app = assertAppName((req.params as { app: string }).app);
+  d.services.ops.get(app);
+  if ((req.query as { once?: string }).once === 'true') {
+    await reply.send({ at: new Date().toISOString(), instances: await d.monitor.stats(app) });
+    return;
+  }
+  reply.hijack();
+  const stream = new EventStream(reply.raw);
+  stream.begin();
+  const stop = new AbortController();
+  reply.raw.once('close', () => stop.abort());
+  await sampleStats(d, app, stream, stop.signal);
 }
 
 /** Server-Sent Events unless the client asks for JSON only. */

@@ -16,11 +16,13 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { AppEvents } from '../app/events.js';
+import type { Monitor } from '../app/monitor.js';
 import type { Caller, Command, Services } from '../commands/types.js';
 import { errorBody, GokuError, httpStatus, oneLine } from '../errors.js';
 import { HOOK_KINDS, type HookKind } from '../registry/webhooks.js';
 import { registerApi } from './api.js';
 import { callerOf, SESSION_COOKIE, Sessions, sameSecret } from './auth.js';
+import { registerDashboard } from './dashboard.js';
 import { watcherRoute } from './watcher-api.js';
 
 /** Webhook bodies past this are refused with 413 before they are read whole. */
@@ -33,6 +35,7 @@ export interface HttpDeps {
   table: Command[];
   services: Services;
   events: AppEvents;
+  monitor: Monitor;
   adminToken: string;
   log: Logger;
 }
@@ -92,7 +95,8 @@ export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
     hideUntagged: true,
   });
   acceptAnyBody(app);
-  app.setErrorHandler((err, req, reply) => answerError(d.log, err as Error, req, reply));
+  let asPage: (req: FastifyRequest, reply: FastifyReply, err: unknown) => boolean = () => false;
+  app.setErrorHandler((err, req, reply) => answerError(d.log, err as Error, req, reply, asPage));
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(errorBody(notFound(req)));
   });
@@ -103,6 +107,7 @@ export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
   registerWatcher(app, d);
   registerApi(app, { ...d, caller: (req) => req.gokuCaller as Caller });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  asPage = await registerDashboard(app, { services: d.services, monitor: d.monitor, sessions });
   return app;
 }
 
@@ -219,7 +224,13 @@ function registerWatcher(app: FastifyInstance, d: HttpDeps): void {
   app.route({ method: ['GET', 'POST'], url: '/tags/*', handler });
 }
 
-function answerError(log: Logger, err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
+function answerError(
+  log: Logger,
+  err: FastifyError | Error,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  asPage: (req: FastifyRequest, reply: FastifyReply, err: unknown) => boolean,
+): void {
   let coded: unknown = err;
   const fe = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(err)) {
@@ -242,6 +253,7 @@ function answerError(log: Logger, err: FastifyError | Error, req: FastifyRequest
     coded = new GokuError('GOKU_ERR_USAGE', oneLine(err));
   }
   const status = httpStatus(coded);
+  if (asPage(req, reply, coded)) return;
   if (status >= 500)
     log.warn({ err: oneLine(err), path: req.url.split('?')[0]?.slice(0, 80) }, 'HTTP request failed');
   void reply.code(status).send(errorBody(coded));

@@ -225,6 +225,21 @@ describe('HTTP API', () => {
     follow.close();
     expect(follow.events[0]?.data).toMatch(/tick \d+/);
 
+    // The dashboard's streams: stats once and live (deploys, logs, stats on one connection).
+    const first = await api.json('GET', `/api/apps/${app}/stats?once=true`);
+    expect(first.json.instances[0]).toMatchObject({ name: app, state: 'running', cpu: null });
+    expect(first.json.instances[0].memory).toBeGreaterThan(0);
+    const second = await api.json('GET', `/api/apps/${app}/stats?once=true`);
+    expect(typeof second.json.instances[0].cpu).toBe('number');
+    const live = api.open('GET', `/api/apps/${app}/live?lines=5`);
+    const seen = await eventually(
+      async () => new Set(live.events.map((e) => e.event)),
+      (kinds) => kinds.has('log') && kinds.has('stats'),
+      10_000,
+    );
+    live.close();
+    expect(seen.has('log')).toBe(true);
+
     const ran = await call(
       'POST',
       '/api/apps/:app/run',

@@ -1,0 +1,199 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import nunjucks from 'nunjucks';
+import type { Monitor } from '../app/monitor.js';
+import type { Services } from '../commands/types.js';
+import { webhookUrls } from '../commands/webhooks.js';
+import { assertAppName } from '../core/names.js';
+import { errorBody, GokuError, httpStatus } from '../errors.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { SESSION_COOKIE, type Sessions, sameSecret } from './auth.js';
+
+/** Logins per client address in a minute (the right token included: it is one form). */
+const LOGIN_LIMIT = { max: 10, timeWindow: 60_000 };
+
+/**
+ * Pages only run goku's own script and styles: an injected tag or handler would not run even
+ * if escaping failed somewhere.
+ */
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+export interface DashboardDeps {
+  services: Services;
+  monitor: Monitor;
+  sessions: Sessions;
+}
+
+/**
+ * The dashboard: server-rendered pages (nunjucks, every value escaped) and one small script
+ * that changes things through /api/ with the session's CSRF token and follows deploys, logs
+ * and stats. Returns how a failed login request is shown (a page, not JSON).
+ */
+export async function registerDashboard(
+  app: FastifyInstance,
+  d: DashboardDeps,
+): Promise<(req: FastifyRequest, reply: FastifyReply, err: unknown) => boolean> {
+  const dir = join(PACKAGE_ROOT, 'templates', 'dashboard');
+  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(dir), {
+    autoescape: true,
+    throwOnUndefined: false,
+  });
+  env.addFilter('age', (iso: string) => age(iso));
+  const assets = {
+    'dashboard.css': {
+      body: await readFile(join(dir, 'assets', 'dashboard.css')),
+      type: 'text/css; charset=utf-8',
+    },
+    'dashboard.js': {
+      body: await readFile(join(dir, 'assets', 'dashboard.js')),
+      type: 'text/javascript; charset=utf-8',
+    },
+  };
+  const base = (req: FastifyRequest) => ({
+    version: d.services.version,
+    csrf: d.sessions.get(req.cookies[SESSION_COOKIE])?.csrf ?? '',
+    host: d.services.settings.GOKU_DOMAIN ?? req.hostname.replace(/:\d+$/, ''),
+    sshPort: d.services.settings.GOKU_SSH_PORT,
+    prefix: d.services.settings.GOKU_CONTAINER_PREFIX,
+  });
+  const render = (reply: FastifyReply, status: number, template: string, ctx: object) =>
+    reply.code(status).headers(PAGE_HEADERS).send(env.render(template, ctx));
+  /** A page needs a session; without one, the login form. */
+  const page =
+    (nav: string, template: string, data: (req: FastifyRequest) => Promise<object>) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!req.gokuCaller) return reply.redirect('/login', 303);
+      return render(reply, 200, template, { ...base(req), nav, ...(await data(req)) });
+    };
+
+  app.get('/assets/:file', async (req, reply) => {
+    const a = assets[(req.params as { file: string }).file as keyof typeof assets];
+    if (!a) throw new GokuError('GOKU_ERR_NOT_FOUND', 'no such asset');
+    return reply
+      .headers({
+        'content-type': a.type,
+        'cache-control': 'public, max-age=3600',
+        'x-content-type-options': 'nosniff',
+      })
+      .send(a.body);
+  });
+  app.get('/login', async (req, reply) => {
+    if (req.gokuCaller || d.sessions.get(req.cookies[SESSION_COOKIE])) return reply.redirect('/', 303);
+    return render(reply, 200, 'login.njk', { ...base(req), csrf: '' });
+  });
+  app.post('/login', { config: { rateLimit: LOGIN_LIMIT } }, async (req, reply) => {
+    const token = formField(req.body, 'token');
+    const s = token === null ? null : d.sessions.login(token);
+    if (!s)
+      return render(reply, 401, 'login.njk', {
+        ...base(req),
+        csrf: '',
+        error: 'That is not the admin token.',
+      });
+    reply.setCookie(SESSION_COOKIE, s.id, {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: req.protocol === 'https',
+    });
+    return reply.redirect('/', 303);
+  });
+  app.post('/logout', async (req, reply) => {
+    const id = req.cookies[SESSION_COOKIE];
+    const s = d.sessions.get(id);
+    const sent = formField(req.body, 'csrf');
+    if (s && (sent === null || !sameSecret(sent, s.csrf))) {
+      throw new GokuError(
+        'GOKU_ERR_CSRF',
+        'the request lacks the CSRF token of your session; reload the page',
+      );
+    }
+    d.sessions.logout(id);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.redirect('/login', 303);
+  });
+  app.get(
+    '/',
+    page('apps', 'apps.njk', async () => ({ apps: await d.monitor.overview() })),
+  );
+  app.get(
+    '/apps/:app',
+    page('apps', 'app.njk', (req) => appPage(d, (req.params as { app: string }).app)),
+  );
+  app.get(
+    '/keys',
+    page('keys', 'keys.njk', async () => ({ keys: d.services.keys.list() })),
+  );
+  app.get(
+    '/settings',
+    page('settings', 'settings.njk', async () => ({
+      hooks: webhookUrls(d.services),
+      registries: d.services.registries.list(),
+      watches: d.services.watch.views(),
+    })),
+  );
+  return (req, reply, err) => {
+    if (req.method !== 'POST' || req.url.split('?')[0] !== '/login') return false;
+    void render(reply, httpStatus(err), 'login.njk', {
+      ...base(req),
+      csrf: '',
+      error: errorBody(err).message,
+    });
+    return true;
+  };
+}
+
+/** Everything an app's page shows. */
+async function appPage(d: DashboardDeps, name: string): Promise<object> {
+  const app = assertAppName(name);
+  const { ops, watch } = d.services;
+  const [summary, info, instances] = await Promise.all([d.monitor.app(app), ops.info(app), ops.ps(app)]);
+  const rec = ops.get(app);
+  const releases = ops.releases(app);
+  const watchView = rec.image ? watch.view(app) : null;
+  return {
+    app: summary,
+    info,
+    instances: instances.filter((i) => i.process !== 'run' || i.state === 'running'),
+    releases: [...releases].sort((a, b) => b.version - a.version),
+    currentVersion: summary.release?.version ?? null,
+    configKeys: Object.keys(ops.config(app)).sort(),
+    formation: ops.formation(app),
+    domains: ops.domains(app),
+    ports: ops.ports(app),
+    proxyPorts: ops.proxyPorts(app),
+    watch: watchView,
+    schedule: watchView?.schedule ?? null,
+  };
+}
+
+/** One field of a urlencoded form body (goku's parser hands bodies over as text). */
+function formField(body: unknown, name: string): string | null {
+  if (typeof body !== 'string') return null;
+  return new URLSearchParams(body).get(name);
+}
+
+/** "3 minutes ago", for pages (the script keeps it current). */
+function age(iso: string | null | undefined): string {
+  if (!iso) return '-';
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (!Number.isFinite(s)) return '-';
+  const [n, unit] =
+    s < 60
+      ? [s, 'second']
+      : s < 3600
+        ? [s / 60, 'minute']
+        : s < 86400
+          ? [s / 3600, 'hour']
+          : [s / 86400, 'day'];
+  const k = Math.round(n);
+  return `${k} ${unit}${k === 1 ? '' : 's'} ago`;
+}
