@@ -311,8 +311,6 @@ async function listen(
   },
 ): Promise<{ sshPort: number; httpPort: number; close(): Promise<void> }> {
   const table = commandTable();
-  const control = new ControlServer(socketPath(home), { table, services: d.services, log });
-  await control.listen();
   const ssh = makeSsh(settings, home, log, { ...d, table });
   const sshPort = await ssh.listen(settings.GOKU_SSH_HOST, settings.GOKU_SSH_PORT);
   const http = new HttpServer({
@@ -324,6 +322,9 @@ async function listen(
     log,
   });
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
+  // The control socket last: install.sh (and anyone) takes its appearance for "goku is up".
+  const control = new ControlServer(socketPath(home), { table, services: d.services, log });
+  await control.listen();
   return {
     sshPort,
     httpPort,

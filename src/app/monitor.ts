@@ -71,15 +71,16 @@ export class Monitor {
     let state: AppState = 'running';
     let note: string | null = null;
     if (deploying) state = 'deploying';
-    else if (deps.length === 0) state = 'new';
+    else if (deps.length === 0) state = last?.status === 'failed' ? 'failed' : 'new';
     else if (a.stopped) state = 'stopped';
     else if (up === 0) {
       state = 'failed';
       note = down > 0 ? 'its containers exited' : 'no container runs';
     } else if (down > 0) note = `${down} instance${down > 1 ? 's' : ''} not running`;
+    const serving = this.current(a);
     if (!note && last?.status === 'failed')
-      note = `v${last.version} failed; v${this.current(a) ?? '?'} serves`;
-    const cur = releases.find((r) => r.version === this.current(a));
+      note = serving ? `v${last.version} failed; v${serving} serves` : `v${last.version} failed`;
+    const cur = releases.find((r) => r.version === serving);
     return {
       name: a.name,
       source: a.image ? 'image' : 'git',

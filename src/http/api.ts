@@ -51,7 +51,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       tags: ['app'],
       params: appParams,
     },
-    handler: (req, reply) => streamEvents(d, (req.params as { app: string }).app, req, reply),
+    handler: (req, reply) => streamEvents(d, (req.params as { app: string }).app, reply),
   });
   app.get('/api/apps/:app/stats', {
     schema: {
@@ -295,7 +295,7 @@ function terminalOf(stdin: string, sink: Sink): Terminal {
 }
 
 /** GET /api/apps/APP/events: the app's deploys from now on, until the client leaves. */
-function streamEvents(d: ApiDeps, app: string, req: FastifyRequest, reply: FastifyReply): void {
+function streamEvents(d: ApiDeps, app: string, reply: FastifyReply): void {
   d.services.ops.get(assertAppName(app));
   reply.hijack();
   const stream = new EventStream(reply.raw);
@@ -304,6 +304,5 @@ function streamEvents(d: ApiDeps, app: string, req: FastifyRequest, reply: Fasti
     const { type, ...data } = e;
     stream.send(type, data);
   });
-  req.raw.socket.once('close', off);
   reply.raw.once('close', off);
 }

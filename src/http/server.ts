@@ -79,6 +79,8 @@ export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
     // An app or domain name is at most a few hundred bytes; URLs past this are hostile.
     maxParamLength: 1000,
     forceCloseConnections: true,
+    // No automatic HEAD: on an event stream it would start one nobody reads.
+    exposeHeadRoutes: false,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
