@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, adminToken } from '../helpers/api.js';
-import { AppRepo, eventually, GokuServer, makeKey, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  eventually,
+  freePort,
+  GokuServer,
+  httpGet,
+  makeKey,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots go here (GOKU_SCREENSHOT_DIR=docs/screenshots keeps the README's up to date). */
@@ -247,6 +256,37 @@ describe('dashboard in a real browser', () => {
     repo.write(app('dashboard back'));
     repo.commit('fixed');
     expect((await repo.push('master', ['--force'])).code).toBe(0);
+  });
+
+  it('adds and removes a domain and an extra HTTP port in the page', async () => {
+    await go(page, `/apps/${name}`);
+    await page.fill('input[name=domains]', 'www.dash.example');
+    await page.locator('input[name=domains] + button').click();
+    await page.waitForSelector('a[href="http://www.dash.example/"]');
+    const port = await freePort();
+    await page.fill('input[name=mappings]', `http:${port}:8000`);
+    await page.locator('input[name=mappings] + button').click();
+    await page.waitForFunction(
+      (p) => document.getElementById('ports')?.textContent?.includes(`http:${p}:8000`),
+      port,
+      {
+        timeout: 30_000,
+      },
+    );
+    expect((await httpGet(port, `${name}.goku.test`)).status).toBe(200);
+    await page
+      .locator('#ports li', { hasText: `http:${port}:8000` })
+      .locator('button')
+      .click();
+    await page.waitForFunction(
+      (p) => !document.getElementById('ports')?.textContent?.includes(`http:${p}:`),
+      port,
+      {
+        timeout: 30_000,
+      },
+    );
+    await page.locator('li', { hasText: 'www.dash.example' }).locator('button').click();
+    await page.waitForFunction(() => !document.querySelector('a[href="http://www.dash.example/"]'));
   });
 
   it('refuses a change without the CSRF token, even with the session cookie', async () => {

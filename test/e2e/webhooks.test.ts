@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '../helpers/api.js';
 import { eventually, GokuServer, uniquePrefix } from '../helpers/goku.js';
 import { TestRegistry } from '../helpers/registry.js';
 
@@ -161,12 +162,23 @@ describe('registry webhooks', () => {
       (x) => x.body === 'svc one\n',
       30_000,
     );
+    // The app's event stream (the dashboard's deploy progress) shows a hook's deploy live.
+    const watching = new Api(server).open('GET', `/api/apps/${app}/events`);
+    await watching.ready;
     expect((await hook(urls.deploy, { service: app, tag: 'v2' })).status).toBe(202);
     await eventually(
       () => server.get(`${app}.${server.domain}`),
       (x) => x.body === 'svc two\n',
       30_000,
     );
+    const seen = await eventually(
+      async () => watching.events,
+      (es) => es.some((e) => e.event === 'done'),
+      10_000,
+    );
+    watching.close();
+    expect(JSON.parse(seen[0]?.data as string)).toMatchObject({ kind: 'image', by: 'webhook' });
+    expect(seen.some((e) => e.event === 'progress' && e.data.includes('Pulling'))).toBe(true);
     const before = (await releases(app)).length;
 
     expect((await hook(urls.deploy, { service: `${p}-nope` })).status).toBe(404);
