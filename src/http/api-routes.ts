@@ -64,6 +64,17 @@ const restart = z.boolean().optional().describe('false: only store it for the ne
 const types = z.array(z.string().max(100)).max(30).optional().describe('process types (default: all)');
 const flag = (v: boolean | undefined): Flags => (v ? { force: true } : {});
 
+/** A route whose only input is the app: `COMMAND APP` (with --json: its object). */
+const appOnly = (method: ApiRoute['method'], url: string, command: string, json = false) =>
+  route({
+    method,
+    url: `/api/apps/:app${url}`,
+    command,
+    params: app,
+    json,
+    call: ({ params }) => ({ args: [params.app] }),
+  });
+
 /** Every command of the table but `server` (which starts the daemon): HTTP's way in. */
 export function apiRoutes(): ApiRoute[] {
   return [
@@ -165,14 +176,7 @@ function global(): ApiRoute[] {
 
 function appRoutes(): ApiRoute[] {
   return [
-    route({
-      method: 'GET',
-      url: '/api/apps/:app',
-      command: 'apps:info',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '', 'apps:info', true),
     route({
       method: 'DELETE',
       url: '/api/apps/:app',
@@ -202,21 +206,8 @@ function appRoutes(): ApiRoute[] {
         flags: flag(body.force),
       }),
     }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/url',
-      command: 'url',
-      params: app,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/domains',
-      command: 'domains',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/url', 'url'),
+    appOnly('GET', '/domains', 'domains', true),
     route({
       method: 'POST',
       url: '/api/apps/:app/domains',
@@ -237,14 +228,7 @@ function appRoutes(): ApiRoute[] {
 
 function configRoutes(): ApiRoute[] {
   return [
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/config',
-      command: 'config',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/config', 'config', true),
     route({
       method: 'PUT',
       url: '/api/apps/:app/config',
@@ -280,20 +264,8 @@ function configRoutes(): ApiRoute[] {
       params: app.extend({ key: z.string().max(200) }),
       call: ({ params }) => ({ args: [params.app, params.key] }),
     }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/config-keys',
-      command: 'config:keys',
-      params: app,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/config-export',
-      command: 'config:export',
-      params: app,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/config-keys', 'config:keys'),
+    appOnly('GET', '/config-export', 'config:export'),
   ];
 }
 
@@ -320,34 +292,13 @@ function processRoutes(): ApiRoute[] {
       }),
     });
   return [
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/ps',
-      command: 'ps',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/ps', 'ps', true),
     action('restart', 'ps:restart', true),
     action('rebuild', 'ps:rebuild', true),
     action('stop', 'ps:stop', false),
     action('start', 'ps:start', false),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/report',
-      command: 'ps:report',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/scale',
-      command: 'ps:scale',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/report', 'ps:report', true),
+    appOnly('GET', '/scale', 'ps:scale', true),
     route({
       method: 'POST',
       url: '/api/apps/:app/scale',
@@ -363,14 +314,7 @@ function processRoutes(): ApiRoute[] {
         flags: flag(body.force),
       }),
     }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/checks',
-      command: 'checks:report',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/checks', 'checks:report', true),
     checks('enable'),
     checks('disable'),
     checks('skip'),
@@ -451,14 +395,7 @@ function processRoutes(): ApiRoute[] {
 function portRoutes(): ApiRoute[] {
   const mappings = z.strictObject({ mappings: z.array(z.string().max(100)).min(1).max(100) });
   return [
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/ports',
-      command: 'ports',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/ports', 'ports', true),
     route({
       method: 'POST',
       url: '/api/apps/:app/ports',
@@ -476,14 +413,7 @@ function portRoutes(): ApiRoute[] {
       stream: true,
       call: ({ params }) => ({ args: [params.app, params.hostport] }),
     }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/proxy-ports',
-      command: 'proxy:ports',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/proxy-ports', 'proxy:ports', true),
     route({
       method: 'POST',
       url: '/api/apps/:app/proxy-ports',
@@ -507,14 +437,7 @@ function portRoutes(): ApiRoute[] {
 
 function releaseRoutes(): ApiRoute[] {
   return [
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/releases',
-      command: 'releases',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/releases', 'releases', true),
     route({
       method: 'GET',
       url: '/api/apps/:app/releases/:version',
@@ -548,14 +471,7 @@ function releaseRoutes(): ApiRoute[] {
 
 function imageRoutes(): ApiRoute[] {
   return [
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/watch',
-      command: 'watch',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/watch', 'watch', true),
     route({
       method: 'POST',
       url: '/api/apps/:app/watch/pin',
@@ -565,13 +481,7 @@ function imageRoutes(): ApiRoute[] {
       stream: true,
       call: ({ params, body }) => ({ args: [params.app, body.tag], flags: flag(body.force) }),
     }),
-    route({
-      method: 'POST',
-      url: '/api/apps/:app/watch/reset',
-      command: 'watch:reset',
-      params: app,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('POST', '/watch/reset', 'watch:reset'),
     route({
       method: 'PUT',
       url: '/api/apps/:app/watch/auto',
@@ -580,14 +490,7 @@ function imageRoutes(): ApiRoute[] {
       body: z.strictObject({ enabled: z.boolean() }),
       call: ({ params, body }) => ({ args: [params.app, body.enabled ? 'on' : 'off'] }),
     }),
-    route({
-      method: 'GET',
-      url: '/api/apps/:app/schedule',
-      command: 'schedule',
-      params: app,
-      json: true,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('GET', '/schedule', 'schedule', true),
     route({
       method: 'PUT',
       url: '/api/apps/:app/schedule',
@@ -606,12 +509,6 @@ function imageRoutes(): ApiRoute[] {
         },
       }),
     }),
-    route({
-      method: 'DELETE',
-      url: '/api/apps/:app/schedule',
-      command: 'schedule:clear',
-      params: app,
-      call: ({ params }) => ({ args: [params.app] }),
-    }),
+    appOnly('DELETE', '/schedule', 'schedule:clear'),
   ];
 }
