@@ -78,17 +78,20 @@ const appOnly = (method: ApiRoute['method'], url: string, command: string, json 
 /** Every command of the table but `server` (which starts the daemon): HTTP's way in. */
 export function apiRoutes(): ApiRoute[] {
   return [
-    ...global(),
+    ...keyRoutes(),
+    ...serverRoutes(),
     ...appRoutes(),
     ...configRoutes(),
     ...processRoutes(),
+    ...runRoutes(),
     ...portRoutes(),
     ...releaseRoutes(),
     ...imageRoutes(),
   ];
 }
 
-function global(): ApiRoute[] {
+/** help and the ssh keys. */
+function keyRoutes(): ApiRoute[] {
   return [
     route({
       method: 'GET',
@@ -119,6 +122,12 @@ function global(): ApiRoute[] {
       params: z.strictObject({ name: z.string().max(200) }),
       call: ({ params }) => ({ args: [params.name] }),
     }),
+  ];
+}
+
+/** Apps, registries and webhooks: the server-wide commands. */
+function serverRoutes(): ApiRoute[] {
+  return [
     route({ method: 'GET', url: '/api/apps', command: 'apps', json: true, call: () => ({ args: [] }) }),
     route({
       method: 'POST',
@@ -318,6 +327,12 @@ function processRoutes(): ApiRoute[] {
     checks('enable'),
     checks('disable'),
     checks('skip'),
+  ];
+}
+
+/** Logs and one-off commands: `logs`, `run`, `enter`. */
+function runRoutes(): ApiRoute[] {
+  return [
     route({
       method: 'GET',
       url: '/api/apps/:app/logs',

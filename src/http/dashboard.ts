@@ -47,33 +47,46 @@ export async function registerDashboard(
     throwOnUndefined: false,
   });
   env.addFilter('age', (iso: string) => age(iso));
+  const views: Views = {
+    base: (req) => ({
+      version: d.services.version,
+      csrf: d.sessions.get(req.cookies[SESSION_COOKIE])?.csrf ?? '',
+      host: d.services.settings.GOKU_DOMAIN ?? req.hostname.replace(/:\d+$/, ''),
+      sshPort: d.services.settings.GOKU_SSH_PORT,
+      prefix: d.services.settings.GOKU_CONTAINER_PREFIX,
+    }),
+    render: (reply, status, template, ctx) =>
+      reply.code(status).headers(PAGE_HEADERS).send(env.render(template, ctx)),
+  };
+  await registerAssets(app, join(dir, 'assets'));
+  registerLogin(app, d.sessions, views);
+  registerPages(app, d, views);
+  return (req, reply, err) => {
+    if (req.method !== 'POST' || req.url.split('?')[0] !== '/login') return false;
+    void views.render(reply, httpStatus(err), 'login.njk', {
+      ...views.base(req),
+      csrf: '',
+      error: errorBody(err).message,
+    });
+    return true;
+  };
+}
+
+/** What every page is rendered with, and how. */
+interface Views {
+  base(req: FastifyRequest): Record<string, unknown>;
+  render(reply: FastifyReply, status: number, template: string, ctx: object): FastifyReply;
+}
+
+/** The stylesheet and the script, read once at start. */
+async function registerAssets(app: FastifyInstance, dir: string): Promise<void> {
   const assets = {
-    'dashboard.css': {
-      body: await readFile(join(dir, 'assets', 'dashboard.css')),
-      type: 'text/css; charset=utf-8',
-    },
+    'dashboard.css': { body: await readFile(join(dir, 'dashboard.css')), type: 'text/css; charset=utf-8' },
     'dashboard.js': {
-      body: await readFile(join(dir, 'assets', 'dashboard.js')),
+      body: await readFile(join(dir, 'dashboard.js')),
       type: 'text/javascript; charset=utf-8',
     },
   };
-  const base = (req: FastifyRequest) => ({
-    version: d.services.version,
-    csrf: d.sessions.get(req.cookies[SESSION_COOKIE])?.csrf ?? '',
-    host: d.services.settings.GOKU_DOMAIN ?? req.hostname.replace(/:\d+$/, ''),
-    sshPort: d.services.settings.GOKU_SSH_PORT,
-    prefix: d.services.settings.GOKU_CONTAINER_PREFIX,
-  });
-  const render = (reply: FastifyReply, status: number, template: string, ctx: object) =>
-    reply.code(status).headers(PAGE_HEADERS).send(env.render(template, ctx));
-  /** A page needs a session; without one, the login form. */
-  const page =
-    (nav: string, template: string, data: (req: FastifyRequest) => Promise<object>) =>
-    async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!req.gokuCaller) return reply.redirect('/login', 303);
-      return render(reply, 200, template, { ...base(req), nav, ...(await data(req)) });
-    };
-
   app.get('/assets/:file', async (req, reply) => {
     const a = assets[(req.params as { file: string }).file as keyof typeof assets];
     if (!a) throw new GokuError('GOKU_ERR_NOT_FOUND', 'no such asset');
@@ -85,19 +98,24 @@ export async function registerDashboard(
       })
       .send(a.body);
   });
+}
+
+/** /login (the admin token buys a session cookie; rate limited) and /logout. */
+function registerLogin(app: FastifyInstance, sessions: Sessions, views: Views): void {
   app.get('/login', async (req, reply) => {
-    if (req.gokuCaller || d.sessions.get(req.cookies[SESSION_COOKIE])) return reply.redirect('/', 303);
-    return render(reply, 200, 'login.njk', { ...base(req), csrf: '' });
+    if (req.gokuCaller || sessions.get(req.cookies[SESSION_COOKIE])) return reply.redirect('/', 303);
+    return views.render(reply, 200, 'login.njk', { ...views.base(req), csrf: '' });
   });
   app.post('/login', { config: { rateLimit: LOGIN_LIMIT } }, async (req, reply) => {
     const token = formField(req.body, 'token');
-    const s = token === null ? null : d.sessions.login(token);
-    if (!s)
-      return render(reply, 401, 'login.njk', {
-        ...base(req),
+    const s = token === null ? null : sessions.login(token);
+    if (!s) {
+      return views.render(reply, 401, 'login.njk', {
+        ...views.base(req),
         csrf: '',
         error: 'That is not the admin token.',
       });
+    }
     reply.setCookie(SESSION_COOKIE, s.id, {
       path: '/',
       httpOnly: true,
@@ -108,7 +126,7 @@ export async function registerDashboard(
   });
   app.post('/logout', async (req, reply) => {
     const id = req.cookies[SESSION_COOKIE];
-    const s = d.sessions.get(id);
+    const s = sessions.get(id);
     const sent = formField(req.body, 'csrf');
     if (s && (sent === null || !sameSecret(sent, s.csrf))) {
       throw new GokuError(
@@ -116,10 +134,21 @@ export async function registerDashboard(
         'the request lacks the CSRF token of your session; reload the page',
       );
     }
-    d.sessions.logout(id);
+    sessions.logout(id);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login', 303);
   });
+}
+
+/** The pages behind the login: apps, an app, ssh keys, registries and hooks. */
+function registerPages(app: FastifyInstance, d: DashboardDeps, views: Views): void {
+  /** A page needs a session; without one, the login form. */
+  const page =
+    (nav: string, template: string, data: (req: FastifyRequest) => Promise<object>) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!req.gokuCaller) return reply.redirect('/login', 303);
+      return views.render(reply, 200, template, { ...views.base(req), nav, ...(await data(req)) });
+    };
   app.get(
     '/',
     page('apps', 'apps.njk', async () => ({ apps: await d.monitor.overview() })),
@@ -140,15 +169,6 @@ export async function registerDashboard(
       watches: d.services.watch.views(),
     })),
   );
-  return (req, reply, err) => {
-    if (req.method !== 'POST' || req.url.split('?')[0] !== '/login') return false;
-    void render(reply, httpStatus(err), 'login.njk', {
-      ...base(req),
-      csrf: '',
-      error: errorBody(err).message,
-    });
-    return true;
-  };
 }
 
 /** Everything an app's page shows. */
