@@ -114,9 +114,11 @@ async function followLogs(d: ApiDeps, app: string, lines: number, stream: EventS
       await d.services.ops.logs(app, { tail, follow: true, signal }, (l) => stream.send('log', l));
       told = '';
     } catch (err) {
-      const { message } = errorBody(err);
+      const { message, code } = errorBody(err);
       if (message !== told) stream.send('log-error', { message });
       told = message;
+      // The app is gone (destroyed, renamed): nothing more will come.
+      if (code === 'GOKU_ERR_APP_NOT_FOUND') return stream.end();
     }
     // Lines written before the stream opens again are not sent twice: only new ones from now.
     tail = 0;

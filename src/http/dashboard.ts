@@ -10,6 +10,9 @@ import { errorBody, GokuError, httpStatus } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { SESSION_COOKIE, type Sessions, sameSecret } from './auth.js';
 
+/** The dashboard's pages (their errors are pages too). */
+const PAGES = [/^\/$/, /^\/apps\/[^/]+$/, /^\/keys$/, /^\/settings$/];
+
 /** Logins per client address in a minute (the right token included: it is one form). */
 const LOGIN_LIMIT = { max: 10, timeWindow: 60_000 };
 
@@ -61,12 +64,22 @@ export async function registerDashboard(
   await registerAssets(app, join(dir, 'assets'));
   registerLogin(app, d.sessions, views);
   registerPages(app, d, views);
+  // Errors of the login form and of pages are pages too (an API client still gets JSON).
   return (req, reply, err) => {
-    if (req.method !== 'POST' || req.url.split('?')[0] !== '/login') return false;
-    void views.render(reply, httpStatus(err), 'login.njk', {
+    const path = req.url.split('?')[0] as string;
+    if (req.method === 'POST' && path === '/login') {
+      void views.render(reply, httpStatus(err), 'login.njk', {
+        ...views.base(req),
+        csrf: '',
+        error: errorBody(err).message,
+      });
+      return true;
+    }
+    if (req.method !== 'GET' || !PAGES.some((p) => p.test(path))) return false;
+    void views.render(reply, httpStatus(err), 'error.njk', {
       ...views.base(req),
-      csrf: '',
-      error: errorBody(err).message,
+      status: httpStatus(err),
+      message: errorBody(err).message,
     });
     return true;
   };

@@ -65,14 +65,13 @@ describe('dashboard in a real browser', () => {
     const url = `${base()}${path}`;
     for (let i = 0; ; i++) {
       try {
-        await target.goto(url);
-        return;
+        return await target.goto(url);
       } catch (err) {
         if (i >= 5 || !/ERR_NETWORK_CHANGED|chrome-error|interrupted by another navigation/.test(String(err)))
           throw err;
         // Chromium reloads its error page by itself when the network settles: let it.
         await target.waitForLoadState('load').catch(() => undefined);
-        if (target.url() === url && (await target.locator('main').count()) > 0) return;
+        if (target.url() === url && (await target.locator('main').count()) > 0) return null;
       }
     }
   };
@@ -287,6 +286,12 @@ describe('dashboard in a real browser', () => {
     );
     await page.locator('li', { hasText: 'www.dash.example' }).locator('button').click();
     await page.waitForFunction(() => !document.querySelector('a[href="http://www.dash.example/"]'));
+  });
+
+  it("answers an unknown app's page with a page that says so", async () => {
+    const res = await go(page, '/apps/no-such-app');
+    expect(res?.status()).toBe(404);
+    expect(await page.textContent('#page-error')).toContain('app no-such-app does not exist');
   });
 
   it('refuses a change without the CSRF token, even with the session cookie', async () => {
