@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../src/http/api-routes.js';
-import { Api, parseSse } from '../helpers/api.js';
+import { Api, parseSse, type SseEvent } from '../helpers/api.js';
 import {
   AppRepo,
   eventually,
@@ -330,10 +330,20 @@ describe('HTTP API', () => {
     repo.write(tickingApp('api v2'));
     repo.commit('v2');
     expect((await repo.push()).code).toBe(0);
-    const seen = await eventually(
-      async () => watch.events,
-      (es) => es.some((e) => e.event === 'done'),
-      10_000,
+    // The stream may open while the last deploy still writes its last lines: from its start on.
+    const fromStart = (es: SseEvent[]) =>
+      es.slice(
+        Math.max(
+          0,
+          es.findIndex((e) => e.event === 'start'),
+        ),
+      );
+    const seen = fromStart(
+      await eventually(
+        async () => watch.events,
+        (es) => es.some((e) => e.event === 'start') && fromStart(es).some((e) => e.event === 'done'),
+        10_000,
+      ),
     );
     watch.close();
     expect(seen[0]?.event).toBe('start');
