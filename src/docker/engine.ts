@@ -450,6 +450,7 @@ export class DockerEngine implements ContainerRuntime {
       const output = this.relay(stream, tty, io);
       await c.start();
       if (io.tty) await c.resize({ h: io.tty.rows, w: io.tty.cols }).catch(() => undefined);
+      this.feed(stream, io);
       io.onResize(inOrder((cols, rows) => c.resize({ h: rows, w: cols })));
       const left = () => void c.kill().catch(() => undefined);
       io.signal.addEventListener('abort', left);
@@ -476,23 +477,32 @@ export class DockerEngine implements ContainerRuntime {
       stdin: true,
       Tty: tty,
     })) as unknown as NodeJS.ReadWriteStream;
+    const output = this.relay(stream, tty, io);
     if (io.tty) await exec.resize({ h: io.tty.rows, w: io.tty.cols }).catch(() => undefined);
+    this.feed(stream, io);
     io.onResize(inOrder((cols, rows) => exec.resize({ h: rows, w: cols })));
     const left = () => (stream as unknown as { destroy(): void }).destroy();
     io.signal.addEventListener('abort', left);
-    await this.relay(stream, tty, io);
+    await output;
     io.signal.removeEventListener('abort', left);
     if (io.signal.aborted) return null;
     return ((await exec.inspect()).ExitCode as number | null) ?? null;
   }
 
-  /** Caller's input into the stream, the stream's output to the caller (demuxed without a tty). */
-  private relay(stream: NodeJS.ReadWriteStream, tty: boolean, io: AttachedIO): Promise<void> {
+  /**
+   * The caller's input into the stream. Only once the tty has the caller's size: typed input
+   * that reached a shell first ran `stty size` on a 0x0 terminal (a CI run saw it).
+   */
+  private feed(stream: NodeJS.ReadWriteStream, io: AttachedIO): void {
     if (io.input) {
       io.input.on('data', (d: Buffer) => stream.write(d));
       // End of the caller's input closes the container's stdin (half-close of the hijacked socket).
       io.input.on('end', () => (stream as unknown as { end(): void }).end());
     } else (stream as unknown as { end(): void }).end();
+  }
+
+  /** The stream's output to the caller (demuxed without a tty). */
+  private relay(stream: NodeJS.ReadWriteStream, tty: boolean, io: AttachedIO): Promise<void> {
     if (tty) stream.on('data', (d: Buffer) => io.out(d));
     else {
       const out = new PassThrough();

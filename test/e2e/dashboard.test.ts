@@ -288,6 +288,31 @@ describe('dashboard in a real browser', () => {
     await page.waitForFunction(() => !document.querySelector('a[href="http://www.dash.example/"]'));
   });
 
+  it("shows an image app's watcher policy and deploy window, and changes them", async () => {
+    const image = `${p}-img`;
+    const created = await new Api(server).json('POST', '/api/apps', {
+      name: image,
+      image: '127.0.0.1:1/team/web:1.2.0',
+    });
+    expect(created.status, created.text).toBe(200);
+    await go(page, `/apps/${image}`);
+    expect(await page.textContent('main')).toContain('127.0.0.1:1/team/web:1.2.0');
+    expect(await page.textContent('main')).toContain('newest semver tag');
+    await page.fill('input[name=window]', '02:00-03:00');
+    await page.locator('input[name=window] + button').click();
+    await page.waitForFunction(() =>
+      document.querySelector('main')?.textContent?.includes('02:00-03:00 UTC'),
+    );
+    await page.locator('form[data-api="/watch/auto"] button').click();
+    await page.waitForFunction(() =>
+      document.querySelector('main')?.textContent?.includes('Turn auto-deploy on'),
+    );
+    expect((await new Api(server).json('GET', `/api/apps/${image}/watch`)).json.autoDeploy).toBe(false);
+    await go(page, '/settings');
+    expect(await page.textContent('main')).toContain(image);
+    expect(await page.textContent('main')).toMatch(/\/hooks\/deploy\/[0-9a-f]{64}/);
+  });
+
   it("answers an unknown app's page with a page that says so", async () => {
     const res = await go(page, '/apps/no-such-app');
     expect(res?.status()).toBe(404);
