@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -26,6 +27,8 @@ export interface ApiDeps {
 
 /** Registers every route of apiRoutes() and the two streams that are not commands. */
 export function registerApi(app: FastifyInstance, d: ApiDeps): void {
+  // Behind the auth hook, each route asks again who calls: none may act for nobody.
+  const preHandler = async (req: FastifyRequest) => void d.caller(req);
   for (const r of apiRoutes()) {
     const command = findCommand(d.table, r.command);
     if (!command) throw new Error(`API route ${r.method} ${r.url} names no command ${r.command}`);
@@ -40,6 +43,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
         ...(r.query ? { querystring: r.query } : {}),
         ...(r.body ? { body: r.body } : {}),
       },
+      preHandler,
       handler: (req, reply) => handle(d, r, command, req, reply),
     });
   }
@@ -51,6 +55,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       tags: ['app'],
       params: appParams,
     },
+    preHandler,
     handler: (req, reply) => streamEvents(d, (req.params as { app: string }).app, reply),
   });
   app.get('/api/apps/:app/stats', {
@@ -62,6 +67,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       params: appParams,
       querystring: z.object({ once: z.enum(['true', 'false']).optional() }),
     },
+    preHandler,
     handler: (req, reply) => streamStats(d, req, reply),
   });
   app.get('/api/apps/:app/live', {
@@ -75,6 +81,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
         lines: z.string().max(5).optional().describe('past log lines first (default 100)'),
       }),
     },
+    preHandler,
     handler: (req, reply) => streamLive(d, req, reply),
   });
 }
@@ -240,6 +247,7 @@ class Sink {
   private errBuf = '';
   private partial = '';
   private cut = false;
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
 
   constructor(private readonly stream: EventStream | null) {}
 
@@ -262,9 +270,10 @@ class Sink {
     else this.errBuf = this.append(this.errBuf, t);
   }
 
-  /** Raw terminal output of run/enter (not line based). */
+  /** Raw terminal output of run/enter (not line based; a character split across chunks is kept whole). */
   raw(kind: 'stdout' | 'stderr', data: Buffer): void {
-    const t = data.toString('utf8');
+    const t = this.decoders[kind].write(data);
+    if (!t) return;
     if (this.stream) this.stream.send(kind, t);
     else if (kind === 'stdout') this.buf = this.append(this.buf, t);
     else this.errBuf = this.append(this.errBuf, t);

@@ -1,6 +1,23 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Caller } from '../commands/types.js';
 
+/**
+ * Routes anyone may reach; the rest needs the admin token or a dashboard session. Decided on
+ * the route fastify matched, never on the raw path: `/%61pi/apps` and an absolute-form
+ * `http://host/api/apps` match the route of /api/apps while their text does not start so.
+ */
+export const PUBLIC_ROUTES = new Set([
+  '/ping',
+  '/ping/',
+  '/hooks/:kind/:secret',
+  '/login',
+  '/logout',
+  '/assets/:file',
+]);
+
+/** Dashboard pages: without a session they show the login form rather than a 401. */
+export const PAGE_ROUTES = new Set(['/', '/apps/:app', '/keys', '/settings']);
+
 /** The dashboard's session cookie. */
 export const SESSION_COOKIE = 'goku_session';
 

@@ -8,10 +8,7 @@ import { webhookUrls } from '../commands/webhooks.js';
 import { assertAppName } from '../core/names.js';
 import { errorBody, GokuError, httpStatus } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { SESSION_COOKIE, type Sessions, sameSecret } from './auth.js';
-
-/** The dashboard's pages (their errors are pages too). */
-const PAGES = [/^\/$/, /^\/apps\/[^/]+$/, /^\/keys$/, /^\/settings$/];
+import { PAGE_ROUTES, SESSION_COOKIE, type Sessions, sameSecret } from './auth.js';
 
 /** Logins per client address in a minute (the right token included: it is one form). */
 const LOGIN_LIMIT = { max: 10, timeWindow: 60_000 };
@@ -66,8 +63,8 @@ export async function registerDashboard(
   registerPages(app, d, views);
   // Errors of the login form and of pages are pages too (an API client still gets JSON).
   return (req, reply, err) => {
-    const path = req.url.split('?')[0] as string;
-    if (req.method === 'POST' && path === '/login') {
+    const route = req.routeOptions.url;
+    if (req.method === 'POST' && route === '/login') {
       void views.render(reply, httpStatus(err), 'login.njk', {
         ...views.base(req),
         csrf: '',
@@ -75,7 +72,7 @@ export async function registerDashboard(
       });
       return true;
     }
-    if (req.method !== 'GET' || !PAGES.some((p) => p.test(path))) return false;
+    if (req.method !== 'GET' || route === undefined || !PAGE_ROUTES.has(route)) return false;
     void views.render(reply, httpStatus(err), 'error.njk', {
       ...views.base(req),
       status: httpStatus(err),

@@ -21,7 +21,7 @@ import type { Caller, Command, Services } from '../commands/types.js';
 import { errorBody, GokuError, httpStatus, oneLine } from '../errors.js';
 import { HOOK_KINDS, type HookKind } from '../registry/webhooks.js';
 import { registerApi } from './api.js';
-import { callerOf, SESSION_COOKIE, Sessions, sameSecret } from './auth.js';
+import { callerOf, PAGE_ROUTES, PUBLIC_ROUTES, SESSION_COOKIE, Sessions, sameSecret } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { watcherRoute } from './watcher-api.js';
 
@@ -107,7 +107,7 @@ export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
   for (const ping of ['/ping', '/ping/']) app.get(ping, async () => ({ message: 'pong' }));
   registerHooks(app, d);
   registerWatcher(app, d);
-  registerApi(app, { ...d, caller: (req) => req.gokuCaller as Caller });
+  registerApi(app, { ...d, caller: callerOrThrow });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   asPage = await registerDashboard(app, { services: d.services, monitor: d.monitor, sessions });
   return app;
@@ -130,46 +130,29 @@ function acceptAnyBody(app: FastifyInstance): void {
       req.body = undefined;
       return;
     }
-    if (req.url.startsWith('/login') || req.url.startsWith('/logout')) return;
+    const route = req.routeOptions.url;
+    if (route === '/login' || route === '/logout') return;
     try {
       req.body = JSON.parse(req.body);
     } catch {
-      throw req.url.startsWith('/hooks/')
+      throw route === '/hooks/:kind/:secret'
         ? new GokuError('GOKU_ERR_WEBHOOK_PAYLOAD', 'the body is not JSON')
         : new GokuError('GOKU_ERR_USAGE', 'the body is not JSON');
     }
   });
 }
 
-/** Paths anyone may reach: the rest needs the admin token or a dashboard session. */
-function isPublic(path: string): boolean {
-  return (
-    path === '/ping' ||
-    path === '/ping/' ||
-    path.startsWith('/hooks/') ||
-    path === '/login' ||
-    path === '/logout' ||
-    path.startsWith('/assets/') ||
-    path === '/favicon.ico'
-  );
-}
-
-/** Dashboard pages answer a missing session with the login page, not a 401. */
-function isPage(path: string): boolean {
-  return !path.startsWith('/api/') && path !== '/repos' && !path.startsWith('/tags/');
-}
-
 async function authorize(d: HttpDeps, sessions: Sessions, req: FastifyRequest): Promise<void> {
-  const path = req.url.split('?')[0] as string;
-  if (isPublic(path)) return;
+  const route = req.routeOptions.url;
+  if (route !== undefined && PUBLIC_ROUTES.has(route)) return;
   const who = callerOf(
     { adminToken: d.adminToken, sessions },
     req.headers.authorization,
     req.cookies[SESSION_COOKIE],
   );
   if (!who) {
-    if (isPage(path)) return; // the dashboard shows its login form
-    throw new GokuError('GOKU_ERR_UNAUTHORIZED', 'send Authorization: Bearer TOKEN (GOKU_HOME/admin-token)');
+    if (route !== undefined && PAGE_ROUTES.has(route)) return; // the page redirects to /login
+    throw unauthorized();
   }
   // A browser sends the cookie with any request, even one another site makes it send: every
   // change made with a session also carries the session's CSRF token, which only its pages know.
@@ -184,6 +167,16 @@ async function authorize(d: HttpDeps, sessions: Sessions, req: FastifyRequest): 
     }
   }
   req.gokuCaller = who.caller;
+}
+
+function unauthorized(): GokuError {
+  return new GokuError('GOKU_ERR_UNAUTHORIZED', 'send Authorization: Bearer TOKEN (GOKU_HOME/admin-token)');
+}
+
+/** Who called; a second check behind authorize(), for every handler that acts. */
+function callerOrThrow(req: FastifyRequest): Caller {
+  if (!req.gokuCaller) throw unauthorized();
+  return req.gokuCaller;
 }
 
 function registerHooks(app: FastifyInstance, d: HttpDeps): void {
@@ -217,7 +210,10 @@ function registerHooks(app: FastifyInstance, d: HttpDeps): void {
 /** registrywatcher's API (GET /repos, GET|POST /tags/REPO, POST /tags/REPO/reset). */
 function registerWatcher(app: FastifyInstance, d: HttpDeps): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const path = req.url.split('?')[0] as string;
+    callerOrThrow(req);
+    // The matched route, not the raw path (which may be percent-encoded or absolute-form).
+    const path =
+      req.routeOptions.url === '/repos' ? '/repos' : `/tags/${(req.params as { '*': string })['*']}`;
     const answer = await watcherRoute(d.services.watch, req.method, path, async () => req.body ?? {});
     if (!answer) throw notFound(req);
     return reply.code(answer.status).send(answer.body);

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../src/http/api-routes.js';
 import { Api, parseSse, type SseEvent } from '../helpers/api.js';
@@ -62,9 +63,30 @@ describe('HTTP API', () => {
         expect(res.json.code).toBe('GOKU_ERR_UNAUTHORIZED');
       }
     }
-    for (const path of ['/api/openapi.json', '/api/apps/x/events', '/repos']) {
+    for (const path of [
+      '/api/openapi.json',
+      '/api/apps/x/events',
+      '/api/apps/x/live',
+      '/api/apps/x/stats',
+      '/repos',
+    ]) {
       expect((await none.request('GET', path)).status).toBe(401);
     }
+    // Paths that are /api/apps once decoded or resolved are no way around the token.
+    for (const path of ['/%61pi/apps', '/ap%69/keys', '/%72epos', '/api/./apps', '//api/apps', '/API/apps']) {
+      expect((await none.request('GET', path)).status, path).toBe(401);
+    }
+    const absolute = await new Promise<string>((resolve) => {
+      const s = net.connect(server.httpPort, '127.0.0.1', () =>
+        s.write(`GET http://elsewhere/api/apps HTTP/1.1\r\nHost: elsewhere\r\nConnection: close\r\n\r\n`),
+      );
+      let text = '';
+      s.on('data', (d) => {
+        text += d;
+      });
+      s.on('end', () => resolve(text.split('\r\n')[0] as string));
+    });
+    expect(absolute).toBe('HTTP/1.1 401 Unauthorized');
   });
 
   it('refuses bad bodies of every route with 400 and changes nothing', async () => {
