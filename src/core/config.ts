@@ -6,6 +6,11 @@ const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_VALUE_BYTES = 32 * 1024;
 
 export function assertConfigKey(key: string): string {
+  // __proto__ is a valid name, but assigning it to a plain object sets no key: it would be
+  // dropped without a word (JSON bodies of the API can carry it).
+  if (key === '__proto__') {
+    throw new GokuError('GOKU_ERR_INVALID_CONFIG', 'config key __proto__ is reserved; choose another name');
+  }
   if (!KEY.test(key) || key.length > 256) {
     throw new GokuError(
       'GOKU_ERR_INVALID_CONFIG',

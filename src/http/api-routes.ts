@@ -244,7 +244,11 @@ function configRoutes(): ApiRoute[] {
       command: 'config:set',
       params: app,
       body: z.strictObject({
-        values: z.record(z.string().max(200), z.string().max(256 * 1024)).describe('KEY: value'),
+        values: z
+          .record(z.string().max(200), z.string().max(256 * 1024))
+          // zod drops a __proto__ key: a body of only that sets nothing, and says so.
+          .refine((v) => Object.keys(v).length > 0, 'give at least one KEY')
+          .describe('KEY: value'),
         restart,
         force,
       }),

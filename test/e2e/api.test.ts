@@ -193,6 +193,9 @@ describe('HTTP API', () => {
     expect(releases.some((r) => r.kind === 'config')).toBe(true);
     const badKey = await api.json('PUT', `/api/apps/${app}/config`, { values: { 'BAD KEY': 'x' } });
     expect([badKey.status, badKey.json.code]).toEqual([400, 'GOKU_ERR_INVALID_CONFIG']);
+    const proto = await api.json('PUT', `/api/apps/${app}/config`, '{"values": {"__proto__": "x"}}');
+    expect([proto.status, proto.json.code], proto.text).toEqual([400, 'GOKU_ERR_USAGE']);
+    expect(proto.json.message).toContain('give at least one KEY');
     const unset = await call(
       'DELETE',
       '/api/apps/:app/config',
