@@ -318,7 +318,11 @@ function processRoutes(): ApiRoute[] {
       command: 'ps:scale',
       params: app,
       body: z.strictObject({
-        formation: z.record(z.string().max(100), z.number().int().min(0).max(1000)).describe('type: count'),
+        formation: z
+          .record(z.string().max(100), z.number().int().min(0).max(1000))
+          // Without a count ps:scale would only list the formation: a POST must change something.
+          .refine((v) => Object.keys(v).length > 0, 'give at least one TYPE: count')
+          .describe('type: count'),
         force,
       }),
       stream: true,

@@ -220,6 +220,8 @@ describe('HTTP API', () => {
     }[];
     expect(scale).toContainEqual({ process_type: 'web', quantity: 2 });
     expect((await api.json('POST', `/api/apps/${app}/scale`, { formation: { web: 1 } })).status).toBe(200);
+    const none = await api.json('POST', `/api/apps/${app}/scale`, { formation: {} });
+    expect([none.status, none.json.code]).toEqual([400, 'GOKU_ERR_USAGE']);
     const restart = await events('POST', '/api/apps/:app/restart', { app }, {});
     expect(restart.events.at(-1)?.event).toBe('result');
     expect((await call('GET', '/api/apps/:app/report', { app })).status).toBe(200);
