@@ -20,7 +20,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates wrk docker-registry apache2-utils"
 # The dashboard's browser tests drive Debian's chromium (playwright-core never downloads one);
 # a server that only runs goku does not need it.
-[ "$DEPS_ONLY" = 1 ] && PKGS="$PKGS chromium fonts-dejavu-core"
+# Debian's docker-compose (v1) is what the compose parser's tests check interpolation against.
+[ "$DEPS_ONLY" = 1 ] && PKGS="$PKGS chromium fonts-dejavu-core docker-compose"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 FRESH_NGINX=0
