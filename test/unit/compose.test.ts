@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose's ${VAR} syntax is what these strings test
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -223,17 +224,18 @@ function compare(
   theirs: { services: Record<string, Record<string, unknown>> },
   dir: string,
 ) {
-  const unescape = (v: unknown): unknown =>
+  const undollar = (v: unknown): unknown =>
     typeof v === 'string'
       ? v.replace(/\$\$/g, '$')
       : Array.isArray(v)
-        ? v.map(unescape)
+        ? v.map(undollar)
         : v && typeof v === 'object'
-          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unescape(x)]))
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, undollar(x)]))
           : v;
   expect(Object.keys(theirs.services).sort()).toEqual(mine.services.map((s) => s.name).sort());
   for (const s of mine.services) {
-    const t = unescape(theirs.services[s.name]) as Record<string, any>;
+    // biome-ignore lint/suspicious/noExplicitAny: docker-compose's output, read field by field
+    const t = undollar(theirs.services[s.name]) as Record<string, any>;
     const where = `${dir} ${s.name}`;
     expect(s.image ?? undefined, where).toEqual(t.image);
     expect(s.command ?? undefined, where).toEqual(t.command);
