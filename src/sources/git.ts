@@ -39,6 +39,9 @@ export interface GitCandidate {
   liveness: HttpCheck[] | null;
 }
 
+/** The names Compose looks for, in its order. */
+const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+
 /**
  * The git source: reads the pushed commit from git's objects (never from disk, never through
  * a link), checks its domains, and builds its Dockerfile. Null when the tree has no Dockerfile.
@@ -59,6 +62,14 @@ export async function buildFromCommit(
   });
   lap('checkout');
   const dockerfile = await tree.readText('Dockerfile', MAX_READ_BYTES);
+  // Compose's own lookup order. Compose apps are not deployed yet (issue 15): say so rather
+  // than let a compose file pass unremarked.
+  const compose = COMPOSE_FILES.find((f) => tree.entry(f) !== undefined);
+  if (compose) {
+    out(
+      `-----> ${compose} found: goku does not deploy compose apps yet; ${dockerfile === null ? 'it is not run' : 'deploying the Dockerfile alone'}`,
+    );
+  }
   if (dockerfile === null) return null;
   const cname = await cnameDomains(d, tree, app, deployment, out);
   const domains = domainsFor(d, appView(d, app), deployment, branch, cname);

@@ -134,6 +134,27 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(server.containers(app)).toHaveLength(0);
   });
 
+  it('says a compose file is not deployed yet: beside a Dockerfile the Dockerfile deploys, alone nothing runs', async () => {
+    const app = `${p}-compose`;
+    const repo = new AppRepo(server.tmp, app, server, key);
+    repo.write({ 'compose.yaml': 'services:\n  web:\n    image: nginx\n' });
+    repo.commit('compose only');
+    const alone = await repo.push();
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stderr).toContain(
+      'compose.yaml found: goku does not deploy compose apps yet; it is not run',
+    );
+    expect(server.containers(app)).toHaveLength(0);
+    repo.write({ 'docker-compose.yml': 'services: {}\n', ...httpdApp('beside compose') });
+    repo.commit('and a Dockerfile');
+    const both = await repo.push();
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stderr).toContain(
+      'compose.yaml found: goku does not deploy compose apps yet; deploying the Dockerfile alone',
+    );
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('beside compose\n');
+  });
+
   it('runs an app whose Procfile has no web unrouted, reading ARG and line continuations for EXPOSE', async () => {
     const worker = `${p}-worker`;
     const repo = new AppRepo(server.tmp, worker, server, key);
