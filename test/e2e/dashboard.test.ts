@@ -167,15 +167,16 @@ describe('dashboard in a real browser', () => {
     await go(page, `/apps/${name}`);
     await page.fill('#scale-form input[name="formation.web"]', '2');
     await page.click('#scale-form button[type=submit]');
+    // The table follows the instances live (stats every 2 s): through the switch (new ones
+    // named APP--RELEASE, old ones exiting) to exactly APP and APP.2, both running.
     await page.waitForFunction(
-      () => document.querySelectorAll('#instances tr[data-instance]').length === 2,
-      null,
-      {
-        timeout: 30_000,
-      },
+      (n) =>
+        [...document.querySelectorAll('#instances tr[data-instance]')]
+          .map((r) => `${(r as HTMLElement).dataset.instance} ${r.querySelector('td.st')?.textContent}`)
+          .join(', ') === `${n} running, ${n}.2 running`,
+      name,
+      { timeout: 30_000 },
     );
-    const states = await page.locator('#instances tr[data-instance] td.st').allTextContents();
-    expect(states).toEqual(['running', 'running']);
     await page.waitForFunction(
       () => [...document.querySelectorAll('#instances .cpu')].every((c) => c.textContent?.endsWith('%')),
       null,
