@@ -86,7 +86,9 @@ describe('run and enter', () => {
   it("run from the server's own terminal: its size, and its resizes, reach the container's tty", async () => {
     // script(1) gives goku a terminal; the background stty resizes it while the command runs.
     // (A tty's size can only be set once its container runs: the first read waits a moment.)
-    const inner = `stty cols 91 rows 33; (sleep 2; stty cols 120 rows 50 < /dev/tty) & exec ${GOKU_BIN} run ${app} sh -c 'sleep 1; stty size; sleep 3; stty size'`;
+    // The resize comes 5 s in: a CI run under load took over a second to start the container,
+    // and the first read at 2 s had the new size already.
+    const inner = `stty cols 91 rows 33; (sleep 5; stty cols 120 rows 50 < /dev/tty) & exec ${GOKU_BIN} run ${app} sh -c 'sleep 1; stty size; sleep 7; stty size'`;
     const r = await run('script', ['-qec', inner, '/dev/null'], { env: server.env() });
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/33 91\r*\n[\s\S]*50 120/);

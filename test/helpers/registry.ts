@@ -140,9 +140,7 @@ export class TestRegistry {
     // A label of its own: two test files pushing the same content would otherwise build one
     // image id, and their concurrent `docker rmi` of it race in dockerd ("unrecognized image ID").
     const own = `goku-test-push=${randomBytes(6).toString('hex')}`;
-    execFileSync('docker', ['build', '-q', '-t', name, '--label', 'goku-test=1', '--label', own, ctx], {
-      stdio: 'pipe',
-    });
+    buildRetrying(['build', '-q', '-t', name, '--label', 'goku-test=1', '--label', own, ctx]);
     this.images.add(name);
     const out = this.docker(['push', name]);
     const digest = /digest: (sha256:[a-f0-9]{64})/.exec(out)?.[1];
@@ -205,6 +203,24 @@ function removeTag(name: string): void {
       const still = spawnSync('docker', ['image', 'inspect', name], { stdio: 'pipe' });
       if (still.status !== 0) return;
       execFileSync('sleep', ['0.2']);
+    }
+  }
+}
+
+/**
+ * docker build, once more when dockerd lost a cached layer under it: another test file's
+ * `docker rmi` of an image built from the same steps removes their untagged parents, and a
+ * build that is using one as its cache fails ("failed to get digest ...: no such file").
+ */
+function buildRetrying(args: string[]): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('docker', args, { stdio: 'pipe' });
+      return;
+    } catch (err) {
+      const text = `${(err as { stderr?: Buffer }).stderr ?? ''}`;
+      if (attempt >= 3 || !/failed to get digest|No such image|no such file or directory/.test(text))
+        throw err;
     }
   }
 }
