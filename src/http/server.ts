@@ -70,7 +70,7 @@ export class HttpServer {
   }
 }
 
-/** Builds the fastify app without listening (tests inject into it). */
+/** Builds the fastify app; HttpServer.listen binds it. */
 export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
