@@ -1,5 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Caller } from '../commands/types.js';
+import { sameSecret } from '../util/secret.js';
 
 /**
  * Routes anyone may reach; the rest needs the admin token or a dashboard session. Decided on
@@ -25,12 +26,6 @@ export const SESSION_COOKIE = 'goku_session';
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** At most this many sessions at once; a login past it ends the oldest. */
 const MAX_SESSIONS = 1000;
-
-/** Equal strings, in time that does not depend on where they differ (hashes are compared). */
-export function sameSecret(a: string, b: string): boolean {
-  const h = (v: string) => createHash('sha256').update(v).digest();
-  return timingSafeEqual(h(a), h(b));
-}
 
 /** The token of an `Authorization: Bearer TOKEN` header, or null. */
 export function bearerToken(header: string | undefined): string | null {

@@ -8,7 +8,8 @@ import { webhookUrls } from '../commands/webhooks.js';
 import { assertAppName } from '../core/names.js';
 import { errorBody, GokuError, httpStatus } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { PAGE_ROUTES, SESSION_COOKIE, type Sessions, sameSecret } from './auth.js';
+import { sameSecret } from '../util/secret.js';
+import { PAGE_ROUTES, SESSION_COOKIE, type Sessions } from './auth.js';
 
 /** Logins per client address in a minute (the right token included: it is one form). */
 const LOGIN_LIMIT = { max: 10, timeWindow: 60_000 };

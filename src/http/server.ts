@@ -20,8 +20,9 @@ import type { Monitor } from '../app/monitor.js';
 import type { Caller, Command, Services } from '../commands/types.js';
 import { errorBody, GokuError, httpStatus, oneLine } from '../errors.js';
 import { HOOK_KINDS, type HookKind } from '../registry/webhooks.js';
+import { sameSecret } from '../util/secret.js';
 import { registerApi } from './api.js';
-import { callerOf, PAGE_ROUTES, PUBLIC_ROUTES, SESSION_COOKIE, Sessions, sameSecret } from './auth.js';
+import { callerOf, PAGE_ROUTES, PUBLIC_ROUTES, SESSION_COOKIE, Sessions } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { watcherRoute } from './watcher-api.js';
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -6,6 +6,7 @@ import { eligibleTags } from '../core/tag-policy.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Settings } from '../settings.js';
 import type { DeepReadonly, ImageSource, Store } from '../store/types.js';
+import { sameSecret } from '../util/secret.js';
 import { type ImageUpdate, parseDeployHook, parseDockerHub, parseRegistryEvents } from './payloads.js';
 import { formatImageRef, parseImageRef, withTag } from './reference.js';
 import { type ImageUpdates, policyOf } from './updates.js';
@@ -60,8 +61,7 @@ export class Webhooks {
 
   /** Constant time: compares hashes of both, so neither length nor content leaks. */
   accepts(candidate: string): boolean {
-    const h = (s: string) => createHash('sha256').update(s).digest();
-    return this.current.length > 0 && timingSafeEqual(h(candidate), h(this.current));
+    return this.current.length > 0 && sameSecret(candidate, this.current);
   }
 
   async handle(kind: HookKind, body: unknown): Promise<HookAnswer> {

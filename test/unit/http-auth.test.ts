@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { instanceStats } from '../../src/core/stats.js';
-import { bearerToken, callerOf, Sessions, sameSecret } from '../../src/http/auth.js';
+import { bearerToken, callerOf, Sessions } from '../../src/http/auth.js';
+import { sameSecret } from '../../src/util/secret.js';
 
 describe('dashboard sessions and the bearer token', () => {
   it('reads only a well-formed bearer header', () => {
