@@ -96,20 +96,29 @@ function streamLive(d: ApiDeps, req: FastifyRequest, reply: FastifyReply): void 
   const app = assertAppName((req.params as { app: string }).app);
   d.services.ops.get(app);
   const lines = Math.min(1000, Math.max(0, Number((req.query as { lines?: string }).lines ?? 100) || 0));
+  const { stream, signal } = openStream(reply);
+  forwardEvents(d, app, stream, signal);
+  void followLogs(d, app, lines, stream, signal);
+  void sampleStats(d, app, stream, signal);
+}
+
+/** A hijacked reply as an event stream already begun, and a signal that aborts when the client leaves. */
+function openStream(reply: FastifyReply): { stream: EventStream; signal: AbortSignal } {
   reply.hijack();
   const stream = new EventStream(reply.raw);
   stream.begin();
   const stop = new AbortController();
+  reply.raw.once('close', () => stop.abort());
+  return { stream, signal: stop.signal };
+}
+
+/** The app's deploy events onto the stream (start, progress, done, failed) until the signal aborts. */
+function forwardEvents(d: ApiDeps, app: string, stream: EventStream, signal: AbortSignal): void {
   const off = d.events.subscribe(app, (e) => {
     const { type, ...data } = e;
     stream.send(type, data);
   });
-  reply.raw.once('close', () => {
-    off();
-    stop.abort();
-  });
-  void followLogs(d, app, lines, stream, stop.signal);
-  void sampleStats(d, app, stream, stop.signal);
+  signal.addEventListener('abort', off, { once: true });
 }
 
 /** An app's log lines until the client leaves; opened again when its containers change. */
@@ -154,12 +163,8 @@ async function streamStats(d: ApiDeps, req: FastifyRequest, reply: FastifyReply)
     await reply.send({ at: new Date().toISOString(), instances: await d.monitor.stats(app) });
     return;
   }
-  reply.hijack();
-  const stream = new EventStream(reply.raw);
-  stream.begin();
-  const stop = new AbortController();
-  reply.raw.once('close', () => stop.abort());
-  await sampleStats(d, app, stream, stop.signal);
+  const { stream, signal } = openStream(reply);
+  await sampleStats(d, app, stream, signal);
 }
 
 /** Server-Sent Events unless the client asks for JSON only. */
@@ -308,12 +313,6 @@ function terminalOf(stdin: string, sink: Sink): Terminal {
 /** GET /api/apps/APP/events: the app's deploys from now on, until the client leaves. */
 function streamEvents(d: ApiDeps, app: string, reply: FastifyReply): void {
   d.services.ops.get(assertAppName(app));
-  reply.hijack();
-  const stream = new EventStream(reply.raw);
-  stream.begin();
-  const off = d.events.subscribe(app, (e) => {
-    const { type, ...data } = e;
-    stream.send(type, data);
-  });
-  reply.raw.once('close', off);
+  const { stream, signal } = openStream(reply);
+  forwardEvents(d, app, stream, signal);
 }
