@@ -149,7 +149,8 @@ describe('domains goku gives out itself', () => {
 });
 
 describe('routes of containers started again', () => {
-  it('moves each instance address, HTTP and streams, and keeps the rest', () => {
+  /** Two instances of one deployment, with a published port (and extra HTTP ports if given). */
+  const twoInstances = (httpPorts?: { host: number; container: number }[]) => {
     const route = makeRoute({
       app: 'a',
       deployment: 'a',
@@ -157,9 +158,15 @@ describe('routes of containers started again', () => {
       ips: ['172.17.0.2', '172.17.0.20'],
       port: 8000,
       ports: [{ host: 2222, container: 22, proto: 'tcp' }],
+      ...(httpPorts ? { httpPorts } : {}),
       release: 'r1',
     });
     if (!route) throw new Error('no route');
+    return route;
+  };
+
+  it('moves each instance address, HTTP and streams, and keeps the rest', () => {
+    const route = twoInstances();
     const moved = remapRoute(route, new Map([['172.17.0.2', '172.17.0.9']]));
     expect(moved.upstreams).toEqual(['172.17.0.9:8000', '172.17.0.20:8000']);
     expect(moved.streams[0]?.targets).toEqual(['172.17.0.9:22', '172.17.0.20:22']);
@@ -169,17 +176,7 @@ describe('routes of containers started again', () => {
   });
 
   it('takes one instance out of every list, extra HTTP ports included (a liveness restart)', () => {
-    const route = makeRoute({
-      app: 'a',
-      deployment: 'a',
-      domains: ['a.example'],
-      ips: ['172.17.0.2', '172.17.0.20'],
-      port: 8000,
-      ports: [{ host: 2222, container: 22, proto: 'tcp' }],
-      httpPorts: [{ host: 8080, container: 9000 }],
-      release: 'r1',
-    });
-    if (!route) throw new Error('no route');
+    const route = twoInstances([{ host: 8080, container: 9000 }]);
     const out = withoutAddress(route, '172.17.0.2');
     expect(out.upstreams).toEqual(['172.17.0.20:8000']);
     expect(out.streams[0]?.targets).toEqual(['172.17.0.20:22']);
