@@ -42,28 +42,37 @@ export class Monitor {
   ) {}
 
   async overview(): Promise<AppSummary[]> {
-    const all = await this.d.runtime.listContainers({ 'goku.home': this.d.homeLabel });
-    const running = new Map<string, number>();
-    const broken = new Map<string, number>();
-    for (const c of all) {
-      const app = c.labels['goku.app'];
-      if (!app || c.labels['goku.oneoff']) continue;
-      if (c.state === 'running') running.set(app, (running.get(app) ?? 0) + 1);
-      else if (c.state === 'restarting' || c.state === 'exited' || c.state === 'dead')
-        broken.set(app, (broken.get(app) ?? 0) + 1);
-    }
+    const counts = await this.instanceCounts({ 'goku.home': this.d.homeLabel });
     return Object.values(this.d.store.read().apps)
       .sort((a, b) => (a.name < b.name ? -1 : 1))
-      .map((a) => this.summary(a, running.get(a.name) ?? 0, broken.get(a.name) ?? 0));
+      .map((a) => this.summary(a, counts.get(a.name) ?? { up: 0, down: 0 }));
   }
 
+  /** One app's summary, from its own containers only. */
   async app(name: string): Promise<AppSummary> {
-    const found = (await this.overview()).find((a) => a.name === name);
-    if (!found) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${name} does not exist; see goku apps`);
-    return found;
+    const rec = this.d.store.read().apps[name];
+    if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${name} does not exist; see goku apps`);
+    const counts = await this.instanceCounts({ 'goku.app': name, 'goku.home': this.d.homeLabel });
+    return this.summary(rec, counts.get(name) ?? { up: 0, down: 0 });
   }
 
-  private summary(a: AppView, up: number, down: number): AppSummary {
+  /** Running and stopped-by-failure containers per app (one-off runs aside), in one Docker call. */
+  private async instanceCounts(
+    labels: Record<string, string>,
+  ): Promise<Map<string, { up: number; down: number }>> {
+    const counts = new Map<string, { up: number; down: number }>();
+    for (const c of await this.d.runtime.listContainers(labels)) {
+      const app = c.labels['goku.app'];
+      if (!app || c.labels['goku.oneoff']) continue;
+      const n = counts.get(app) ?? { up: 0, down: 0 };
+      if (c.state === 'running') n.up++;
+      else if (c.state === 'restarting' || c.state === 'exited' || c.state === 'dead') n.down++;
+      counts.set(app, n);
+    }
+    return counts;
+  }
+
+  private summary(a: AppView, { up, down }: { up: number; down: number }): AppSummary {
     const releases = a.releases ?? [];
     const last = releases.at(-1);
     const deploying = this.d.events.active(a.name);
