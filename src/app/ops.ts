@@ -25,7 +25,7 @@ import { urlOf } from '../pipeline/context.js';
 import type { Deployer, Out } from '../pipeline/deployer.js';
 import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
-import type { RouteTable } from '../pipeline/routing.js';
+import { composeRouteKey, type RouteTable } from '../pipeline/routing.js';
 import { formatImageRef, parseImageRef } from '../registry/reference.js';
 import type { AttachedIO, ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
@@ -33,6 +33,7 @@ import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js'
 import {
   type AppView,
   allContainerIdsOf,
+  type DeploymentView,
   type ImageSource,
   type ReleaseRecord,
   type ServiceRecord,
@@ -81,6 +82,18 @@ export interface AppInfo {
     /** Service records of its running instances ("ID ADDRESS:PORT"), as the store holds them. */
     services: string[];
     deployedAt: string;
+    /** A compose deployment's services and named volumes; null for the others. */
+    compose: {
+      services: {
+        name: string;
+        image: string;
+        containers: number;
+        running: number;
+        port: number | null;
+        domains: string[];
+      }[];
+      volumes: string[];
+    } | null;
   }[];
   /** Why the service records could not be read (Consul down), else null. */
   servicesError: string | null;
@@ -484,9 +497,9 @@ export class AppOps {
     return this.d.deployer.deploy(app, { kind: 'rebuild', by, force }, out);
   }
 
-  restart(app: string, by: string, out: Out, force = false): Promise<void> {
+  restart(app: string, by: string, out: Out, force = false, service?: string): Promise<void> {
     this.get(app);
-    return this.d.deployer.deploy(app, { kind: 'restart', by, force }, out);
+    return this.d.deployer.deploy(app, { kind: 'restart', by, force, ...(service ? { service } : {}) }, out);
   }
 
   /** ps:scale APP N (web) or TYPE=N ...: the default deployment again with these counts. */
@@ -517,6 +530,17 @@ export class AppOps {
   } {
     const rec = this.get(app);
     const dep = rec.deployments[app];
+    if (dep?.compose) {
+      // A compose app's process types are its services; the command shown is the image each runs.
+      return {
+        types: Object.entries(dep.compose.services).map(([type, s]) => ({
+          type,
+          quantity: s.containerIds.length,
+          command: s.image,
+        })),
+        appJson: false,
+      };
+    }
     const procfile = dep?.procfile ?? null;
     // Not deployed yet: no Procfile is known, so every count set so far (ps:scale) is shown.
     const counts = dep
@@ -830,6 +854,23 @@ export class AppOps {
     } catch (err) {
       servicesError = oneLine(err);
     }
+    const volumes = await this.d.runtime.listVolumes({ 'goku.app': app, 'goku.home': this.d.homeLabel });
+    const composeOf = (dep: DeploymentView): AppInfo['deployments'][number]['compose'] => {
+      if (!dep.compose) return null;
+      return {
+        services: Object.entries(dep.compose.services).map(([name, s]) => ({
+          name,
+          image: s.image,
+          containers: s.containerIds.length,
+          running: instances.filter(
+            (i) => i.deployment === dep.name && i.process === name && i.state === 'running',
+          ).length,
+          port: s.port,
+          domains: this.d.routes.get(composeRouteKey(dep.name, name, s.web))?.domains ?? [],
+        })),
+        volumes: volumes.filter((v) => v.startsWith(`${dep.name}_`)),
+      };
+    };
     return {
       name: rec.name,
       source: rec.image ? 'image' : 'git',
@@ -850,11 +891,20 @@ export class AppOps {
           port: dep.port,
           domains: this.d.routes.get(dep.name)?.domains ?? [],
           instances: instances.filter((i) => i.deployment === dep.name && i.state === 'running').length,
-          services: services.filter((r) => r.name === dep.name).map((r) => `${r.id} ${r.address}:${r.port}`),
+          services: services
+            .filter((r) => r.name === dep.name || r.name.startsWith(`${dep.name}-`))
+            .map((r) => `${r.id} ${r.address}:${r.port}`),
           deployedAt: dep.deployedAt,
+          compose: composeOf(dep),
         })),
       servicesError,
     };
+  }
+
+  /** The named volumes of the app's compose deployments. */
+  volumes(app: string): Promise<string[]> {
+    this.get(app);
+    return this.d.runtime.listVolumes({ 'goku.app': app, 'goku.home': this.d.homeLabel });
   }
 
   /** Log lines of the app's containers, prefixed with the instance name when there are several. */

@@ -7,7 +7,7 @@ export const appsInfo: Command = {
   name: 'apps:info',
   usage: 'apps:info APP [--json]',
   summary: 'Show an app: its source (git or image), deployments, domains, instances, release, dates',
-  help: 'One block per deployment (one per pushed branch) with its release, image, port, domains and running instances.',
+  help: "One block per deployment (one per pushed branch) with its release, image, port, domains and running instances; a compose app's also lists each service (containers running, image, port and domains) and its named volumes.",
   options: { json: { type: 'boolean' } },
   args: { min: 1, max: 1 },
   async run({ args, flags, io, services }) {
@@ -46,6 +46,14 @@ export const appsInfo: Command = {
         `Services:   ${info.servicesError ? `unknown: ${info.servicesError}` : d.services.join(', ') || '-'}`,
         `Deployed:   ${d.deployedAt}`,
       );
+      if (d.compose) {
+        lines.push('Compose services:');
+        for (const c of d.compose.services) {
+          const where = c.port ? `port ${c.port} at ${c.domains.join(', ') || '-'}` : 'not routed';
+          lines.push(`  ${c.name.padEnd(12)} ${c.running}/${c.containers} running  ${c.image}  ${where}`);
+        }
+        lines.push(`Volumes:    ${d.compose.volumes.join(', ') || '-'}`);
+      }
     }
     io.out(`${lines.join('\n')}\n`);
     return 0;

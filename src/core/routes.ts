@@ -108,7 +108,9 @@ export function nginxModel(
   },
 ): NginxModel {
   const sorted = [...routes].sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
-  const name = (d: string) => `goku_${d.replace(/[^a-z0-9]/g, '_')}`;
+  // A compose service's route (DEPLOYMENT/SERVICE) must not share a name with a deployment
+  // DEPLOYMENT-SERVICE: the slash becomes a dot, which no deployment name has.
+  const name = (d: string) => `goku_${d.replace(/\//g, '.').replace(/[^a-z0-9.]/g, '_')}`;
   return {
     listen: opts.listen ?? listenAddress(opts.host, opts.port),
     managed: opts.managed,

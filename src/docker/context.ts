@@ -8,7 +8,11 @@ const FIXED_MTIME = new Date(0);
 const MAX_LINK = 4096;
 
 /** Which tree entries go into the build context, with Docker's .dockerignore rules. */
-export function contextEntries(entries: TreeEntry[], dockerignore: string | null): TreeEntry[] {
+export function contextEntries(
+  entries: TreeEntry[],
+  dockerignore: string | null,
+  dockerfile = 'Dockerfile',
+): TreeEntry[] {
   const rules = (dockerignore ?? '').split(/\r?\n/);
   const ig = ignoreFactory.default({ ignorecase: false }).add(rules);
   // An ignored directory may still hold an excepted file ("!dir/keep"): only prune without exceptions.
@@ -28,7 +32,7 @@ export function contextEntries(entries: TreeEntry[], dockerignore: string | null
     return false;
   };
   return entries.filter((e) => {
-    if (e.path === 'Dockerfile' || e.path === '.dockerignore') return true;
+    if (e.path === dockerfile || e.path === '.dockerignore') return true;
     if (ig.ignores(e.path)) return false;
     return hasExceptions || !underIgnoredDir(e.path);
   });
@@ -41,10 +45,24 @@ export function contextEntries(entries: TreeEntry[], dockerignore: string | null
  */
 export function packContext(
   tree: GitTree,
-  opts: { dockerignore: string | null; rewriteDockerfile?: (text: string) => string },
+  opts: {
+    dockerignore: string | null;
+    rewriteDockerfile?: (text: string) => string;
+    /** A directory of the tree to send instead of the whole tree (a compose service's context). */
+    root?: string;
+    /** The Dockerfile's path in the context, always sent (default Dockerfile). */
+    dockerfile?: string;
+  },
 ): Readable {
   const pack = tar.pack();
-  const list = contextEntries(tree.entries, opts.dockerignore);
+  const root = !opts.root || opts.root === '.' ? '' : `${opts.root}/`;
+  // Entries renamed to their path inside the context; the tree reads them by the same objects.
+  const inRoot = root
+    ? tree.entries
+        .filter((e) => e.path.startsWith(root))
+        .map((e) => ({ ...e, path: e.path.slice(root.length) }))
+    : tree.entries;
+  const list = contextEntries(inRoot, opts.dockerignore, opts.dockerfile);
   const readAll = async (body: Readable, max: number): Promise<Buffer> => {
     const parts: Buffer[] = [];
     let n = 0;

@@ -5,17 +5,33 @@ import tar from 'tar-stream';
 import { GokuError } from '../errors.js';
 import type {
   AttachedIO,
+  BuildOptions,
   ContainerRuntime,
   ContainerState,
   ContainerSummary,
+  HealthcheckSpec,
   ImageConfig,
   PullAuth,
   PullProgress,
+  RestartPolicy,
   RunSpec,
   StatsSample,
   TaskSpec,
 } from '../runtime/types.js';
 import { splitter } from '../util/split.js';
+
+/** Docker's HEALTHCHECK config: durations in nanoseconds. */
+function healthcheckConfig(h: HealthcheckSpec) {
+  // Undefined fields are left out of the request: the image's (or Docker's) defaults apply.
+  const ns = (ms: number | undefined) => (ms === undefined ? undefined : ms * 1_000_000);
+  return {
+    Test: h.test,
+    Interval: ns(h.intervalMs),
+    Timeout: ns(h.timeoutMs),
+    StartPeriod: ns(h.startPeriodMs),
+    Retries: h.retries,
+  };
+}
 
 /** Every container goku makes keeps at most 30 MB of logs. */
 const LOGS = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } };
@@ -57,17 +73,17 @@ export class DockerEngine implements ContainerRuntime {
   }
 
   /** Builds from a tar stream; output lines go to onLine. Errors hidden inside the stream become GokuErrors. */
-  async buildImage(
-    context: Readable,
-    opts: { tag: string },
-    onLine: (line: string) => void,
-  ): Promise<string> {
+  async buildImage(context: Readable, opts: BuildOptions, onLine: (line: string) => void): Promise<string> {
     let stream: NodeJS.ReadableStream;
     try {
       stream = await this.docker.buildImage(context, {
         t: opts.tag,
         forcerm: true,
         rm: true,
+        ...(opts.dockerfile ? { dockerfile: opts.dockerfile } : {}),
+        ...(opts.buildargs ? { buildargs: opts.buildargs } : {}),
+        ...(opts.target ? { target: opts.target } : {}),
+        ...(opts.labels ? { labels: opts.labels } : {}),
       });
     } catch (err) {
       // A Dockerfile that does not parse is an HTTP 400 before any step runs.
@@ -200,19 +216,52 @@ export class DockerEngine implements ContainerRuntime {
 
   /** Creates and starts a container with goku's defaults: an init process (fast SIGTERM), restart policy, bounded logs. */
   async runContainer(spec: RunSpec): Promise<string> {
-    const c = await this.docker.createContainer({
-      name: spec.name,
-      Image: spec.image,
-      ...(spec.cmd ? { Cmd: spec.cmd } : {}),
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: spec.labels,
-      HostConfig: {
-        Init: true,
-        RestartPolicy: { Name: spec.restart === false ? 'no' : 'unless-stopped' },
-        LogConfig: LOGS,
-      },
-    });
+    const [first, ...more] = spec.networks ?? [];
+    let c: Docker.Container;
     try {
+      c = await this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+        ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+        ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
+        ...(spec.healthcheck ? { Healthcheck: healthcheckConfig(spec.healthcheck) } : {}),
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Labels: spec.labels,
+        HostConfig: {
+          Init: true,
+          RestartPolicy: { Name: spec.restart === false ? 'no' : 'unless-stopped' },
+          LogConfig: LOGS,
+          ...(first ? { NetworkMode: first.name } : {}),
+          ...(spec.mounts?.length
+            ? {
+                Mounts: spec.mounts.map((m) => ({
+                  Type: m.type,
+                  Source: m.source ?? '', // '': an anonymous volume
+                  Target: m.target,
+                  ReadOnly: m.readOnly,
+                })),
+              }
+            : {}),
+        },
+        ...(first
+          ? { NetworkingConfig: { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } }
+          : {}),
+      });
+    } catch (err) {
+      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      throw new GokuError(
+        'GOKU_ERR_CONTAINER_EXITED',
+        `container could not be created: ${String(msg).trim()}`,
+      );
+    }
+    try {
+      // API 1.41 takes one network at creation; the others are joined before the start.
+      for (const n of more)
+        await this.docker
+          .getNetwork(n.name)
+          .connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
       await c.start();
     } catch (err) {
       // The start's own error is what the caller needs; a container that will not go is swept later.
@@ -343,8 +392,59 @@ export class DockerEngine implements ContainerRuntime {
     }));
   }
 
-  async keepRunning(id: string): Promise<void> {
-    await this.docker.getContainer(id).update({ RestartPolicy: { Name: 'unless-stopped' } });
+  async keepRunning(id: string, policy: RestartPolicy = 'unless-stopped'): Promise<void> {
+    await this.docker.getContainer(id).update({ RestartPolicy: { Name: policy } });
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).inspect();
+      return;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<string[]> {
+    const list = await this.docker.listNetworks({
+      filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
+    });
+    return list.map((n) => n.Name).sort();
+  }
+
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return false;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    await this.docker.createVolume({ Name: name, Labels: labels });
+    return true;
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<string[]> {
+    const r = await this.docker.listVolumes({
+      filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
+    });
+    return (r.Volumes ?? []).map((v) => v.Name).sort();
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
   }
 
   async renameContainer(id: string, name: string): Promise<void> {

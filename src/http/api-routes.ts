@@ -306,7 +306,25 @@ function processRoutes(): ApiRoute[] {
     });
   return [
     appOnly('GET', '/ps', 'ps', true),
-    action('restart', 'ps:restart', true),
+    route({
+      method: 'POST',
+      url: '/api/apps/:app/restart',
+      command: 'ps:restart',
+      params: app,
+      body: z.strictObject({
+        force,
+        service: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]{0,31}$/)
+          .optional()
+          .describe("a compose app's service to restart alone"),
+      }),
+      stream: true,
+      call: ({ params, body }) => ({
+        args: [params.app, ...(body.service ? [body.service] : [])],
+        flags: flag(body.force),
+      }),
+    }),
     action('rebuild', 'ps:rebuild', true),
     action('stop', 'ps:stop', false),
     action('start', 'ps:start', false),

@@ -9,13 +9,16 @@ import { buildFromCommit } from '../sources/git.js';
 import { pullCandidate } from '../sources/image.js';
 import {
   type AppView,
+  type ComposeSources,
   type DeepReadonly,
   type DeploymentView,
   type ReleaseKind,
   type ReleaseRecord,
+  type ServiceImage,
   thaw,
 } from '../store/types.js';
-import { appView, type Out, type PipelineDeps, urlOf } from './context.js';
+import { composeSwitch } from './compose.js';
+import { appView, domainsFor, type Out, type PipelineDeps, urlOf } from './context.js';
 import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } from './guards.js';
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
 import { renameApp } from './rename.js';
@@ -66,8 +69,8 @@ export type DeploySource =
     | { kind: 'push'; push: PushRequest }
     /** An image app's registry image (ref: switch the app to this reference first). */
     | { kind: 'image'; by: string; ref: string | null }
-    /** The running image of every deployment again. */
-    | { kind: 'restart'; by: string }
+    /** The running image of every deployment again (service: only that service of a compose app). */
+    | { kind: 'restart'; by: string; service?: string }
     /** The running images with a new env (restart: false only stores it). */
     | { kind: 'config'; by: string; change: ConfigChange; restart: boolean }
     /** The default deployment's image with these instance counts (web, worker, ...). */
@@ -146,7 +149,7 @@ export class Deployer {
       case 'image':
         return this.deployImage(app, source.ref, source.by, out);
       case 'restart':
-        return this.restart(app, source.by, out);
+        return this.restart(app, source.by, out, source.service);
       case 'config':
         return this.reconfigure(app, source.change, source.restart, source.by, out);
       case 'scale':
@@ -302,7 +305,7 @@ export class Deployer {
    * push uses: new container beside the old, check, nginx switch, then the old one retires.
    * A restart still waiting for the lock is replaced by a newer one: one restart does for both.
    */
-  private restart(app: string, by: string, out: Out): Promise<void> {
+  private restart(app: string, by: string, out: Out, service?: string): Promise<void> {
     return this.withTails(
       app,
       out,
@@ -315,14 +318,23 @@ export class Deployer {
             `app ${app} has no deployment to restart; push it first`,
           );
         }
-        for (const dep of deps) {
-          await this.redeploy(app, dep, { kind: 'restart', by, config: rec.env }, out, tails, {
-            intro: `-----> Restarting ${dep.name} (${dep.branch} ${dep.commit.slice(0, 7)})`,
-            done: (v) => `=====> ${dep.name} restarted as release v${v}`,
-          });
+        if (service) assertService(app, rec.deployments[app], service);
+        for (const dep of service ? [rec.deployments[app] as DeploymentView] : deps) {
+          const what = service ? `${service} of ${dep.name}` : dep.name;
+          await this.redeploy(
+            app,
+            dep,
+            { kind: 'restart', by, config: rec.env, force: service ? [service] : 'all' },
+            out,
+            tails,
+            {
+              intro: `-----> Restarting ${what} (${dep.branch} ${dep.commit.slice(0, 7)})`,
+              done: (v) => `=====> ${what} restarted as release v${v}`,
+            },
+          );
         }
       },
-      { replaces: 'ps:restart' },
+      { replaces: service ? `ps:restart ${service}` : 'ps:restart' },
     );
   }
 
@@ -413,11 +425,14 @@ export class Deployer {
       config: Record<string, string>;
       env?: Record<string, string>;
       scale?: Record<string, number>;
+      /** Compose services replaced whatever changed (a restart's). */
+      force?: string[] | 'all';
     },
     out: Out,
     tails: (() => Promise<void>)[],
     text: { intro?: string; done: (version: number) => string },
   ): Promise<void> {
+    if (dep.compose) return this.redeployCompose(app, dep, change, out, tails, text);
     const base = { deployment: dep.name, branch: dep.branch, commit: dep.commit };
     await withRelease(
       this.d,
@@ -471,6 +486,60 @@ export class Deployer {
   }
 
   /**
+   * A compose deployment again from its recorded sources and images, as a new release: the
+   * file parsed again with the config in force; what changed (or is forced) is replaced.
+   */
+  private async redeployCompose(
+    app: string,
+    dep: DeploymentView,
+    change: {
+      kind: ReleaseKind;
+      by: string;
+      config: Record<string, string>;
+      env?: Record<string, string>;
+      scale?: Record<string, number>;
+      force?: string[] | 'all';
+    },
+    out: Out,
+    tails: (() => Promise<void>)[],
+    text: { intro?: string; done: (version: number) => string },
+  ): Promise<void> {
+    const base = { deployment: dep.name, branch: dep.branch, commit: dep.commit };
+    await withRelease(
+      this.d,
+      app,
+      { kind: change.kind, ...base, by: change.by, config: change.config },
+      out,
+      async (rel) => {
+        if (text.intro) rel.out(text.intro);
+        const release = newRouteId(dep.commit);
+        const { sources, images } = composeOf(dep);
+        rel.set({ release, compose: { sources, images }, ...webImage(images) });
+        const { tail } = await composeSwitch(
+          this.d,
+          {
+            app,
+            deployment: dep.name,
+            branch: dep.branch,
+            commit: dep.commit,
+            release,
+            sources,
+            images,
+            cname: [...dep.cnameDomains],
+            ownsImages: false,
+            ...(change.env ? { env: change.env } : {}),
+            ...(change.scale ? { scale: change.scale } : {}),
+            ...(change.force ? { force: change.force } : {}),
+          },
+          rel.out,
+        );
+        tails.push(tail);
+        rel.out(text.done(rel.version));
+      },
+    );
+  }
+
+  /**
    * Goes back to release vN (default: the succeeded release of the default deployment before
    * the current one): its image with its config, through the same switch, as a new release.
    */
@@ -509,6 +578,7 @@ export class Deployer {
     rel: ReleaseHandle,
   ): Promise<() => Promise<void>> {
     rel.out(`-----> Rolling ${to.deployment} back to v${to.version} (${to.branch} ${to.commit.slice(0, 7)})`);
+    if (to.compose) return this.switchBackCompose(app, to, dep, rel);
     let image = to.image;
     let release = newRouteId(to.commit);
     if (pruned && to.digest && to.source) {
@@ -568,6 +638,37 @@ export class Deployer {
     return tail;
   }
 
+  /** A compose rollback: vN's sources, service images and config, through the compose switch. */
+  private async switchBackCompose(
+    app: string,
+    to: DeepReadonly<ReleaseRecord>,
+    dep: DeploymentView,
+    rel: ReleaseHandle,
+  ): Promise<() => Promise<void>> {
+    const sources = thaw<ComposeSources>(to.compose?.sources as DeepReadonly<ComposeSources>);
+    const images = thaw<Record<string, ServiceImage>>(to.compose?.images ?? {});
+    const release = newRouteId(to.commit);
+    rel.set({ release, compose: { sources, images }, ...webImage(images) });
+    const { tail } = await composeSwitch(
+      this.d,
+      {
+        app,
+        deployment: to.deployment,
+        branch: to.branch,
+        commit: to.commit,
+        release,
+        sources,
+        images,
+        env: { ...to.config },
+        cname: [...dep.cnameDomains],
+        ownsImages: false,
+      },
+      rel.out,
+    );
+    rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
+    return tail;
+  }
+
   /**
    * An image app follows what it runs: a later deploy of the tag brings the newer digest back.
    * The watcher and webhooks would do so at once, undoing the rollback: it turns auto-deploy
@@ -620,6 +721,17 @@ export class Deployer {
       throw missing(
         `deployment ${to.deployment} of release v${to.version} no longer exists; push its branch again`,
       );
+    }
+    if (to.compose) {
+      for (const [service, img] of Object.entries(to.compose.images)) {
+        if (!(await this.d.runtime.imageExists(img.image))) {
+          throw new GokuError(
+            'GOKU_ERR_IMAGE_PRUNED',
+            `the image of ${service} in release v${to.version} (${img.image}) is gone${img.built ? ' (GOKU_KEEP_RELEASES)' : ''}; push that commit again instead`,
+          );
+        }
+      }
+      return { to, dep, pruned: false };
     }
     // An image release's digest can be pulled again; a build's image is gone with its prune.
     const pruned = !(await this.d.runtime.imageExists(to.image));
@@ -772,6 +884,32 @@ export class Deployer {
       rel.discard(); // nothing changed: not a release
       return null;
     }
+    if (c.kind === 'compose') {
+      const { sources, images, release, cname } = c;
+      rel.set({ release, compose: { sources, images }, ...webImage(images) });
+      const { tail, revert, port } = await composeSwitch(
+        this.d,
+        {
+          app,
+          deployment,
+          branch,
+          commit,
+          release,
+          sources,
+          images,
+          cname,
+          ownsImages: true,
+          ...(p.req.abandoned ? { abandoned: p.req.abandoned } : {}),
+        },
+        out,
+      );
+      lap('switch');
+      this.d.log.info({ app, deployment, release, version: rel.version, ms: timings }, 'deployed');
+      await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+      const domains = domainsFor(this.d, appView(this.d, app), deployment, branch, cname);
+      this.announce(app, deployment, { domains, port }, started, rel);
+      return { tail, revert, version: rel.version };
+    }
     rel.set({ imageId: c.imageId });
     const { plan, first } = this.newImage(app, deployment, c, rel);
     await this.beforeSwitch(plan, c, rel);
@@ -904,6 +1042,12 @@ export class Deployer {
   }
 }
 
+/** A compose release's image and id fields: its web service's (any service's when none is web). */
+function webImage(images: Readonly<Record<string, ServiceImage>>): { image: string; imageId: string } {
+  const i = images.web ?? Object.values(images)[0];
+  return { image: i?.image ?? '', imageId: i?.imageId ?? '' };
+}
+
 /** Stage times for the `deployed` log line: lap(name) records the time since the last lap. */
 function stopwatch(): { timings: Record<string, number>; lap: (stage: string) => void } {
   const timings: Record<string, number> = {};
@@ -922,6 +1066,10 @@ function stopwatch(): { timings: Record<string, number>; lap: (stage: string) =>
  * the counts (Dokku turns ps:scale off then).
  */
 function assertScalable(app: string, dep: DeploymentView, counts: Record<string, number>): void {
+  if (dep.compose) {
+    for (const t of Object.keys(counts)) assertService(app, dep, t);
+    return;
+  }
   if (dep.appFormation) {
     throw new GokuError(
       'GOKU_ERR_USAGE',
@@ -937,6 +1085,33 @@ function assertScalable(app: string, dep: DeploymentView, counts: Record<string,
       );
     }
   }
+}
+
+/** A compose app's service by name (ps:scale, ps:restart SERVICE). */
+function assertService(app: string, dep: DeploymentView | undefined, service: string): void {
+  const names = Object.keys(dep?.compose?.services ?? {});
+  if (!dep?.compose) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${app} is not a compose app: it has no services to restart one by one; run goku ps:restart ${app}`,
+    );
+  }
+  if (!names.includes(service))
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${app} has no service ${service}; its services: ${names.join(', ')}`,
+    );
+}
+
+/** A compose deployment's sources and the image each service runs, as its release records them. */
+function composeOf(dep: DeploymentView): { sources: ComposeSources; images: Record<string, ServiceImage> } {
+  const c = dep.compose as NonNullable<DeploymentView['compose']>;
+  return {
+    sources: thaw<ComposeSources>(c.sources),
+    images: Object.fromEntries(
+      Object.entries(c.services).map(([n, s]) => [n, { image: s.image, imageId: s.imageId, built: s.built }]),
+    ),
+  };
 }
 
 /** Whether the app has deployed before (Heroku's scripts.postdeploy runs only after its first deploy). */

@@ -54,7 +54,8 @@ export function assertDomainsFree(d: PipelineDeps, app: string, deployment: stri
   const apps = d.store.read().apps;
   for (const domain of domains) {
     const r = owners.get(domain);
-    if (r && r.deployment !== deployment) {
+    // A compose service's route (DEPLOYMENT/SERVICE) is its deployment's own.
+    if (r && r.deployment.split('/')[0] !== deployment) {
       throw new GokuError(
         'GOKU_ERR_DOMAIN_TAKEN',
         `domain ${domain} is already served by ${r.app === app ? `deployment ${r.deployment}` : `app ${r.app}`}; remove it there first`,

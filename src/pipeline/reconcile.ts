@@ -15,7 +15,7 @@ import {
   type Store,
 } from '../store/types.js';
 import type { AppLocks } from './locks.js';
-import type { RouteTable } from './routing.js';
+import { composeRouteKey, type RouteTable } from './routing.js';
 
 export interface ReconcilerDeps {
   settings: Settings;
@@ -69,25 +69,14 @@ export class Reconciler {
     const routes: Route[] = [];
     for (const { app, dep } of deps) {
       // One listing for all apps: a thousand apps must not cost a thousand inspects at start.
-      const r = await this.routeFor(
-        app,
-        dep,
-        await Promise.all(
-          idsOf(dep).map((id) =>
-            // ps:stop keeps them stopped.
-            app.stopped
-              ? (listed.get(id) ?? null)
-              : this.running(app.name, id, listed.get(id) ?? null, stateOf.get(id)),
-          ),
-        ),
-      );
-      if (r) routes.push(r);
-      // The other process types are not routed, but are started again likewise.
-      if (!app.stopped) {
-        const web = new Set(idsOf(dep));
-        for (const id of allContainerIdsOf(dep).filter((x) => !web.has(x)))
-          await this.running(app.name, id, listed.get(id) ?? null, stateOf.get(id));
+      // Recorded containers found stopped start again (ps:stop keeps them stopped); the
+      // unrouted ones (other process types, compose services) too.
+      const seen = new Map<string, Instance | null>();
+      for (const id of allContainerIdsOf(dep)) {
+        const at = listed.get(id) ?? null;
+        seen.set(id, app.stopped ? at : await this.running(app.name, id, at, stateOf.get(id)));
       }
+      for (const r of this.routesFor(app, dep, (id) => seen.get(id) ?? null).values()) if (r) routes.push(r);
     }
     // Records of apps destroyed while goku was down.
     const stale = new Set((await this.d.store.services().catch(() => [])).map((r) => r.app));
@@ -139,25 +128,66 @@ export class Reconciler {
     }
   }
 
-  private instances(dep: DeploymentView): Promise<(ContainerState | null)[]> {
-    return Promise.all(idsOf(dep).map((id) => this.d.runtime.inspectContainer(id)));
+  /** Every container of the deployment inspected, by id (null: gone). */
+  private async instances(dep: DeploymentView): Promise<Map<string, ContainerState | null>> {
+    const ids = allContainerIdsOf(dep);
+    const states = await Promise.all(ids.map((id) => this.d.runtime.inspectContainer(id)));
+    return new Map(ids.map((id, i) => [id, states[i] ?? null]));
   }
 
-  async routeFor(app: AppView, dep: DeploymentView, known?: (Instance | null)[]): Promise<Route | null> {
+  /**
+   * The routes of a deployment by key, from its containers' states: one for a deployment
+   * (null: not routed), one per routed service of a compose deployment (DEPLOYMENT/SERVICE,
+   * the web service's under the deployment's own key).
+   */
+  routesFor(
+    app: AppView,
+    dep: DeploymentView,
+    state: (id: string) => Instance | null,
+  ): Map<string, Route | null> {
+    if (!dep.compose) return new Map([[dep.name, this.routeFor(app, dep, idsOf(dep).map(state))]]);
+    const out = new Map<string, Route | null>();
+    const own = dep.name === app.name;
+    for (const [name, s] of Object.entries(dep.compose.services)) {
+      if (!s.port) continue;
+      out.set(
+        composeRouteKey(dep.name, name, s.web),
+        makeRoute({
+          app: app.name,
+          deployment: composeRouteKey(dep.name, name, s.web),
+          domains: s.web ? this.domainsOf(app, dep) : [`${name}.${dep.name}.${this.d.settings.GOKU_DOMAIN}`],
+          ips: s.containerIds.flatMap((id) => {
+            const st = state(id);
+            return st?.running && st.ip ? [st.ip] : [];
+          }),
+          port: s.port,
+          ports: s.web && own ? (app.ports ?? []) : [],
+          httpPorts: s.web && own ? (app.proxyPorts ?? []) : [],
+          release: s.release,
+        }),
+      );
+    }
+    return out;
+  }
+
+  private domainsOf(app: AppView, dep: DeploymentView): string[] {
+    return deploymentDomains({
+      app: app.name,
+      deployment: dep.name,
+      branch: dep.branch,
+      baseDomain: this.d.settings.GOKU_DOMAIN,
+      cname: dep.cnameDomains,
+      extra: dep.name === app.name ? app.domains : [],
+    });
+  }
+
+  routeFor(app: AppView, dep: DeploymentView, states: (Instance | null)[]): Route | null {
     const ports = dep.name === app.name ? (app.ports ?? []) : [];
     if (!dep.port && ports.length === 0) return null;
-    const states = known ?? (await this.instances(dep));
     return makeRoute({
       app: app.name,
       deployment: dep.name,
-      domains: deploymentDomains({
-        app: app.name,
-        deployment: dep.name,
-        branch: dep.branch,
-        baseDomain: this.d.settings.GOKU_DOMAIN,
-        cname: dep.cnameDomains,
-        extra: dep.name === app.name ? app.domains : [],
-      }),
+      domains: this.domainsOf(app, dep),
       ips: states.flatMap((st) => (st?.running && st.ip ? [st.ip] : [])),
       port: dep.port,
       ports,
@@ -273,11 +303,12 @@ export class Reconciler {
   ): Promise<{ routes: boolean; services?: ServiceRecord[] }> {
     const services: ServiceRecord[] = [];
     for (const dep of Object.values(app.deployments)) {
-      const states = idsOf(dep).map((id) => listed.get(id) ?? null);
-      const next = await this.routeFor(app, dep, states);
-      if (JSON.stringify(next ?? undefined) !== JSON.stringify(this.d.routes.get(dep.name)))
-        return { routes: true };
-      services.push(...serviceRecords(app.name, dep, states));
+      const state = (id: string) => listed.get(id) ?? null;
+      for (const [key, next] of this.routesFor(app, dep, state)) {
+        if (JSON.stringify(next ?? undefined) !== JSON.stringify(this.d.routes.get(key)))
+          return { routes: true };
+      }
+      services.push(...serviceRecords(app.name, dep, state));
     }
     if (!records) return { routes: false };
     const key = (xs: ServiceRecord[]) => JSON.stringify([...xs].sort((a, b) => (a.id < b.id ? -1 : 1)));
@@ -321,19 +352,20 @@ export class Reconciler {
         const services: ServiceRecord[] = [];
         let complete = true;
         for (const dep of Object.values(rec.deployments)) {
-          let next: Route | null;
-          let states: (ContainerState | null)[];
+          let states: Map<string, ContainerState | null>;
           try {
             states = await this.instances(dep);
-            next = await this.routeFor(rec, dep, states);
           } catch {
             complete = false;
             continue; // Docker not answering: keep what nginx has
           }
-          services.push(...serviceRecords(app, dep, states));
-          const cur = this.d.routes.get(dep.name);
-          if (next && JSON.stringify(next) !== JSON.stringify(cur)) changed.push(next);
-          if (!next && cur) removed.push(dep.name);
+          const state = (id: string) => states.get(id) ?? null;
+          services.push(...serviceRecords(app, dep, state));
+          for (const [key, next] of this.routesFor(rec, dep, state)) {
+            const cur = this.d.routes.get(key);
+            if (next && JSON.stringify(next) !== JSON.stringify(cur)) changed.push(next);
+            if (!next && cur) removed.push(key);
+          }
         }
         if (changed.length > 0 || removed.length > 0) {
           this.d.log.info(
@@ -350,26 +382,57 @@ export class Reconciler {
   }
 }
 
-/** The running instances of a deployment as service records (id = the instance's container name). */
+/**
+ * The running instances of a deployment as service records (id = the instance's container
+ * name; a compose service's are named DEPLOYMENT-SERVICE, with its port).
+ */
 export function serviceRecords(
   app: string,
   dep: DeploymentView,
-  states: (Instance | null)[],
+  state: (id: string) => Instance | null,
 ): ServiceRecord[] {
-  return states.flatMap((st, i) =>
-    st?.running && st.ip
-      ? [
-          {
-            id: i === 0 ? dep.name : `${dep.name}.${i + 1}`,
-            name: dep.name,
-            app,
-            address: st.ip,
-            port: dep.port ?? 0,
-            tags: ['goku', `goku-app=${app}`, `goku-branch=${dep.branch}`, `goku-release=${dep.release}`],
-          },
-        ]
-      : [],
-  );
+  if (dep.compose) {
+    return Object.entries(dep.compose.services).flatMap(([name, s]) =>
+      s.containerIds.flatMap((id, i) => {
+        const st = state(id);
+        const base = `${dep.name}-${name}`;
+        return st?.running && st.ip
+          ? [
+              {
+                id: i === 0 ? base : `${base}.${i + 1}`,
+                name: base,
+                app,
+                address: st.ip,
+                port: s.port ?? 0,
+                tags: [
+                  'goku',
+                  `goku-app=${app}`,
+                  `goku-branch=${dep.branch}`,
+                  `goku-release=${s.release}`,
+                  `goku-service=${name}`,
+                ],
+              },
+            ]
+          : [];
+      }),
+    );
+  }
+  return idsOf(dep)
+    .map(state)
+    .flatMap((st, i) =>
+      st?.running && st.ip
+        ? [
+            {
+              id: i === 0 ? dep.name : `${dep.name}.${i + 1}`,
+              name: dep.name,
+              app,
+              address: st.ip,
+              port: dep.port ?? 0,
+              tags: ['goku', `goku-app=${app}`, `goku-branch=${dep.branch}`, `goku-release=${dep.release}`],
+            },
+          ]
+        : [],
+    );
 }
 
 /** What routing needs of a container, from an inspect or a listing. */

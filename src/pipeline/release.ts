@@ -24,6 +24,7 @@ export interface ReleaseHandle {
         | 'procfile'
         | 'appFormation'
         | 'scripts'
+        | 'compose'
       >
     >,
   ): void;
@@ -55,7 +56,9 @@ export function previousRelease(app: AppView): DeepReadonly<ReleaseRecord> | und
   const cur = ok[idx];
   if (!cur) return undefined;
   const same = (r: DeepReadonly<ReleaseRecord>) =>
-    r.image === cur.image && JSON.stringify(r.config) === JSON.stringify(cur.config);
+    r.image === cur.image &&
+    JSON.stringify(r.config) === JSON.stringify(cur.config) &&
+    JSON.stringify(r.compose ?? null) === JSON.stringify(cur.compose ?? null);
   return ok
     .slice(0, idx)
     .reverse()

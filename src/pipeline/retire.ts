@@ -1,4 +1,7 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { appView, labels, type Out, type PipelineDeps } from './context.js';
+import { ownedRouteKeys } from './routing.js';
 
 /** Stops and removes every other container of the deployment (the previous release, leftovers). */
 export async function retireOthers(
@@ -44,12 +47,22 @@ export async function removeDeployment(
   out: Out,
 ): Promise<void> {
   out(`-----> Removing deployment ${deployment}`);
-  if (d.routes.get(deployment)) await d.routes.change([], [deployment]);
+  const keys = ownedRouteKeys(d, deployment);
+  if (keys.length) await d.routes.change([], keys);
   const list = await d.runtime.listContainers(labels(d, app, deployment));
   await Promise.all(list.map((c) => d.runtime.ensureContainerStoppedAndRemoved(c.id)));
-  for (const img of await d.runtime.listImages(`goku/${deployment}`, { 'goku.home': d.homeLabel })) {
-    for (const t of img.tags) await d.runtime.removeImageTag(t);
+  const services = Object.keys(appView(d, app).deployments[deployment]?.compose?.services ?? {});
+  for (const repo of [`goku/${deployment}`, ...services.map((s) => `goku/${deployment}.${s}`)]) {
+    for (const img of await d.runtime.listImages(repo, { 'goku.home': d.homeLabel })) {
+      for (const t of img.tags) await d.runtime.removeImageTag(t);
+    }
   }
+  // A compose deployment's named volumes (its data) and networks go with it, said one by one.
+  for (const v of await d.runtime.listVolumes(labels(d, app, deployment))) {
+    out(`-----> Removing volume ${v}`);
+    await d.runtime.removeVolume(v);
+  }
+  for (const n of await d.runtime.listNetworks(labels(d, app, deployment))) await d.runtime.removeNetwork(n);
   await d.store.update((s) => {
     const a = s.apps[app];
     if (a) delete a.deployments[deployment];
@@ -65,6 +78,7 @@ export function destroyApp(d: PipelineDeps, app: string, out: Out): Promise<void
     // Leftovers no record points at (an interrupted first deploy).
     const rest = await d.runtime.listContainers({ 'goku.app': app, 'goku.home': d.homeLabel });
     await Promise.all(rest.map((c) => d.runtime.removeContainer(c.id)));
+    await rm(join(d.settings.GOKU_HOME, 'binds', app), { recursive: true, force: true });
     await d.repos.remove(app);
     await d.store.update((s) => {
       delete s.apps[app];

@@ -16,6 +16,11 @@ export class RouteTable {
     return [...this.routes.values()];
   }
 
+  /** Every route's key: a deployment's name, or DEPLOYMENT/SERVICE for a compose service. */
+  keys(): string[] {
+    return [...this.routes.keys()];
+  }
+
   /** Domains in use by any deployment except the one named. */
   domainOwners(): Map<string, Route> {
     const owners = new Map<string, Route>();
@@ -66,4 +71,14 @@ export class RouteTable {
     this.routes.clear();
     for (const r of routes) this.routes.set(r.deployment, r);
   }
+}
+
+/** The route key of a compose service: the deployment's own for web, DEPLOYMENT/SERVICE for the others. */
+export function composeRouteKey(deployment: string, service: string, web: boolean): string {
+  return web ? deployment : `${deployment}/${service}`;
+}
+
+/** The route keys the table holds for a deployment: its own and DEPLOYMENT/SERVICE ones. */
+export function ownedRouteKeys(d: { routes: RouteTable }, deployment: string): string[] {
+  return d.routes.keys().filter((k) => k === deployment || k.startsWith(`${deployment}/`));
 }

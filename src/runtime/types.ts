@@ -21,7 +21,7 @@ export interface ContainerRuntime {
   ping(): Promise<void>;
 
   /** Builds an image from a tar context; progress lines go to onLine. Returns the image id. */
-  buildImage(context: Readable, opts: { tag: string }, onLine: (line: string) => void): Promise<string>;
+  buildImage(context: Readable, opts: BuildOptions, onLine: (line: string) => void): Promise<string>;
   imageId(ref: string): Promise<string>;
   imageExists(ref: string): Promise<boolean>;
   /** What goku reads of an image's config: exposed ports, HEALTHCHECK, working directory. */
@@ -58,8 +58,8 @@ export interface ContainerRuntime {
   inspectContainer(id: string): Promise<ContainerState | null>;
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   renameContainer(id: string, name: string): Promise<void>;
-  /** From now on Docker restarts the container when it exits (unless-stopped). */
-  keepRunning(id: string): Promise<void>;
+  /** From now on Docker restarts the container when it exits (unless-stopped, or the policy given). */
+  keepRunning(id: string, policy?: RestartPolicy): Promise<void>;
   /** Stops (SIGTERM, SIGKILL after the grace period) without removing it (a stop-first deploy). */
   stopContainer(id: string, graceSeconds?: number): Promise<void>;
   /** Starts a stopped container again (a stop-first deploy that failed). */
@@ -112,6 +112,18 @@ export interface ContainerRuntime {
   ): Promise<void>;
   /** One sample of a container's resource use (Docker's one-shot stats); null when it is gone. */
   containerStats(id: string): Promise<StatsSample | null>;
+  /** Creates a bridge network with the labels unless it exists (a compose app's). */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Removes a network; a missing one is fine. */
+  removeNetwork(name: string): Promise<void>;
+  /** Creates a named volume with the labels unless it exists; true when it was made now. */
+  ensureVolume(name: string, labels: Record<string, string>): Promise<boolean>;
+  /** Names of the volumes carrying all the labels. */
+  listVolumes(labels: Record<string, string>): Promise<string[]>;
+  /** Removes a volume; a missing one is fine. */
+  removeVolume(name: string): Promise<void>;
+  /** Names of the networks carrying all the labels. */
+  listNetworks(labels: Record<string, string>): Promise<string[]>;
   /** Lifecycle events (start, die, restart, stop, health) of containers with the labels. */
   containerEvents(labels: Record<string, string>): Promise<NodeJS.ReadableStream>;
 }
@@ -140,6 +152,44 @@ export interface RunSpec {
    * checked: one that exits then has failed, and is removed, not restarted under the removal.
    */
   restart?: boolean;
+  /** Replaces the image's ENTRYPOINT (a compose service's). */
+  entrypoint?: string[];
+  workingDir?: string;
+  user?: string;
+  /** Networks it joins (the first at creation), with the names it answers to on each. */
+  networks?: { name: string; aliases: string[] }[];
+  mounts?: MountSpec[];
+  /** Its own health check, replacing the image's (none: the image's HEALTHCHECK, if any). */
+  healthcheck?: HealthcheckSpec;
+}
+
+export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped';
+
+export interface MountSpec {
+  type: 'volume' | 'bind';
+  /** The volume's name or the host path; null: an anonymous volume. */
+  source: string | null;
+  target: string;
+  readOnly: boolean;
+}
+
+/** Docker's HEALTHCHECK: test ["NONE"] turns the image's off; durations in milliseconds. */
+export interface HealthcheckSpec {
+  test: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  retries?: number;
+  startPeriodMs?: number;
+}
+
+export interface BuildOptions {
+  tag: string;
+  /** The Dockerfile's path inside the context (default Dockerfile). */
+  dockerfile?: string;
+  buildargs?: Record<string, string>;
+  /** The stage to build (a multi-stage Dockerfile's). */
+  target?: string;
+  labels?: Record<string, string>;
 }
 
 export interface TaskSpec {

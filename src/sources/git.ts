@@ -15,12 +15,14 @@ import { GitTree } from '../git/tree.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
 import { assertDomainsFree, assertProcessNamesFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
+import { type ComposeCandidate, composeCandidate, composeFileOf } from './compose.js';
 
 /** Dockerfile, CNAME, app.json, Procfile, CHECKS and .dockerignore are read whole; none is anywhere near this. */
 const MAX_READ_BYTES = 1024 * 1024;
 
 /** What a pushed commit yields for the switch: a built image and how to run and route it. */
 export interface GitCandidate {
+  kind?: 'dockerfile';
   image: string;
   imageId: string;
   release: string;
@@ -39,8 +41,12 @@ export interface GitCandidate {
   liveness: HttpCheck[] | null;
 }
 
-/** The names Compose looks for, in its order. */
-const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+/** A pushed compose app: its sources and service images, for the compose switch. */
+export interface GitComposeCandidate extends ComposeCandidate {
+  kind: 'compose';
+  release: string;
+  cname: string[];
+}
 
 /**
  * The git source: reads the pushed commit from git's objects (never from disk, never through
@@ -51,7 +57,7 @@ export async function buildFromCommit(
   p: { app: string; deployment: string; branch: string; commit: string; objectDir: string | null },
   out: Out,
   lap: (stage: string) => void,
-): Promise<GitCandidate | null> {
+): Promise<GitCandidate | GitComposeCandidate | null> {
   const { app, deployment, branch, commit } = p;
   const s = d.settings;
   const tree = await GitTree.open({
@@ -61,15 +67,22 @@ export async function buildFromCommit(
     limits: { maxFiles: s.GOKU_MAX_TREE_FILES, maxBytes: s.GOKU_MAX_TREE_BYTES },
   });
   lap('checkout');
-  const dockerfile = await tree.readText('Dockerfile', MAX_READ_BYTES);
-  // Compose's own lookup order. Compose apps are not deployed yet (issue 15): say so rather
-  // than let a compose file pass unremarked.
-  const compose = COMPOSE_FILES.find((f) => tree.entry(f) !== undefined);
+  const compose = composeFileOf(tree);
   if (compose) {
     out(
-      `-----> ${compose} found: goku does not deploy compose apps yet; ${dockerfile === null ? 'it is not run' : 'deploying the Dockerfile alone'}`,
+      `-----> ${compose} found: deploying ${app} as a compose app${tree.entry('Dockerfile') ? ' (the Dockerfile is used only by services that build it)' : ''}`,
     );
+    const cname = await cnameDomains(d, tree, app, deployment, out);
+    const release = newRouteId(commit);
+    const c = await composeCandidate(
+      d,
+      { app, deployment, release, tree, file: compose, config: { ...appView(d, app).env } },
+      out,
+    );
+    lap('build');
+    return { kind: 'compose', ...c, release, cname };
   }
+  const dockerfile = await tree.readText('Dockerfile', MAX_READ_BYTES);
   if (dockerfile === null) return null;
   const cname = await cnameDomains(d, tree, app, deployment, out);
   const domains = domainsFor(d, appView(d, app), deployment, branch, cname);

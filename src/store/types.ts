@@ -43,6 +43,52 @@ export interface DeploymentRecord {
   /** Names this deployment's routing, sent back by nginx in X-Goku-Release to confirm a switch. */
   release: string;
   deployedAt: string;
+  /** A compose app's deployment: its sources and services (its own image, port and containers are empty then). */
+  compose?: ComposeRecord;
+}
+
+/**
+ * What a compose deployment is made from, kept with it and with each release: a config change
+ * or a rollback parses the file again with the config in force, without the pushed tree.
+ */
+export interface ComposeSources {
+  file: string;
+  text: string;
+  /** The tree's .env (Compose's interpolation defaults), if any. */
+  dotenv: string | null;
+  /** Each env_file's text, by its path in the tree. */
+  envFiles: Record<string, string>;
+  /** Each bind mount's host path (a copy of that part of the tree), by its path in the tree. */
+  binds: Record<string, string>;
+}
+
+/** The image a compose service runs; built ones are goku's (pruned with their releases). */
+export interface ServiceImage {
+  image: string;
+  imageId: string;
+  built: boolean;
+}
+
+export interface ComposeRecord {
+  sources: ComposeSources;
+  /** By service name, in start order. */
+  services: Record<string, ComposeServiceRecord>;
+}
+
+/** One service of a compose deployment as it runs. */
+export interface ComposeServiceRecord extends ServiceImage {
+  /** Fingerprint of its definition, image, env and count: equal means its containers are kept. */
+  digest: string;
+  /** Its containers, in order (DEPLOYMENT-SERVICE, DEPLOYMENT-SERVICE.2, ...). */
+  containerIds: string[];
+  /** The container port nginx routes to, null when not routed. */
+  port: number | null;
+  /** Routed at the deployment's own domains (else at SERVICE.DEPLOYMENT.DOMAIN). */
+  web: boolean;
+  /** The routing id of its containers (X-Goku-Release). */
+  release: string;
+  /** Runs to its end before what depends on it (service_completed_successfully): no container is kept. */
+  oneShot?: boolean;
 }
 
 export type ReleaseKind = 'push' | 'image' | 'restart' | 'rollback' | 'config' | 'scale' | 'rename';
@@ -73,6 +119,8 @@ export interface ReleaseRecord {
   release: string;
   /** For a rollback: the version it went back to. */
   rollbackOf?: number;
+  /** A compose release: its sources and every service's image (what a rollback runs again). */
+  compose?: { sources: ComposeSources; images: Record<string, ServiceImage> };
   /** For an image release: the reference it was pulled by (canonical), to pull its digest again. */
   source?: string;
   /** The Procfile it ran (null: none), so that a rollback runs its processes; absent in older stores. */
@@ -240,9 +288,13 @@ export function setScale(app: AppRecord, counts: Readonly<Record<string, number>
   if (Object.keys(others).length) app.formation = { ...app.formation, ...others };
 }
 
-/** Every container of a deployment: web's, then each other process type's. */
+/** Every container of a deployment: web's, then each other process type's (or each compose service's). */
 export function allContainerIdsOf(dep: DeepReadonly<DeploymentRecord>): string[] {
-  return [...containerIdsOf(dep), ...Object.values(dep.workers ?? {}).flat()].filter(Boolean);
+  return [
+    ...containerIdsOf(dep),
+    ...Object.values(dep.workers ?? {}).flat(),
+    ...Object.values(dep.compose?.services ?? {}).flatMap((s) => s.containerIds),
+  ].filter(Boolean);
 }
 
 /**
@@ -258,6 +310,9 @@ export function containerNamesOf(
   return [
     ...named(dep.name, containerIdsOf(dep)),
     ...Object.entries(dep.workers ?? {}).flatMap(([type, ids]) => named(`${dep.name}-${type}`, ids)),
+    ...Object.entries(dep.compose?.services ?? {}).flatMap(([svc, s]) =>
+      named(`${dep.name}-${svc}`, s.containerIds),
+    ),
   ].filter((c) => c.id);
 }
 

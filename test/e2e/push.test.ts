@@ -134,25 +134,25 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect(server.containers(app)).toHaveLength(0);
   });
 
-  it('says a compose file is not deployed yet: beside a Dockerfile the Dockerfile deploys, alone nothing runs', async () => {
+  it("turns a Dockerfile app into a compose app when a compose file arrives (Compose's lookup order), the Dockerfile built by the service that names it", async () => {
     const app = `${p}-compose`;
     const repo = new AppRepo(server.tmp, app, server, key);
-    repo.write({ 'compose.yaml': 'services:\n  web:\n    image: nginx\n' });
-    repo.commit('compose only');
-    const alone = await repo.push();
-    expect(alone.code, alone.stderr).toBe(0);
-    expect(alone.stderr).toContain(
-      'compose.yaml found: goku does not deploy compose apps yet; it is not run',
+    await repo.deploy(httpdApp('dockerfile alone'), 'dockerfile');
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('dockerfile alone\n');
+    repo.write({
+      ...httpdApp('built by compose'),
+      'compose.yaml': 'services:\n  web:\n    build: .\n    ports: ["8000"]\n',
+      // compose.yaml comes first in Compose's order: this one is not read.
+      'docker-compose.yml': 'services:\n  web:\n    privileged: true\n',
+    });
+    repo.commit('compose');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      `compose.yaml found: deploying ${app} as a compose app (the Dockerfile is used only by services that build it)`,
     );
-    expect(server.containers(app)).toHaveLength(0);
-    repo.write({ 'docker-compose.yml': 'services: {}\n', ...httpdApp('beside compose') });
-    repo.commit('and a Dockerfile');
-    const both = await repo.push();
-    expect(both.code, both.stderr).toBe(0);
-    expect(both.stderr).toContain(
-      'compose.yaml found: goku does not deploy compose apps yet; deploying the Dockerfile alone',
-    );
-    expect((await server.get(`${app}.${server.domain}`)).body).toBe('beside compose\n');
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('built by compose\n');
+    await server.settled(app, [`${app}-web`]);
   });
 
   it('runs an app whose Procfile has no web unrouted, reading ARG and line continuations for EXPOSE', async () => {

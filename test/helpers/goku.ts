@@ -271,6 +271,14 @@ export class GokuServer {
       .split(/\s+/)
       .filter(Boolean);
     if (imgs.length) execFileSync('docker', ['rmi', '-f', ...new Set(imgs)], { stdio: 'pipe' });
+    // Compose apps' networks and named volumes.
+    for (const kind of ['network', 'volume']) {
+      const names = execFileSync('docker', [kind, 'ls', '-q', '--filter', `label=goku.home=${this.home}`])
+        .toString()
+        .split(/\s+/)
+        .filter(Boolean);
+      if (names.length) execFileSync('docker', [kind, 'rm', ...names], { stdio: 'pipe' });
+    }
     rmSync(this.tmp, { recursive: true, force: true });
   }
 

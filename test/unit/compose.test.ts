@@ -83,9 +83,10 @@ describe('compose files', () => {
     for (const [fixture, file] of [
       ['two-tier', 'docker-compose.yml'],
       ['minimal', 'compose.yaml'],
+      ['kv', 'compose.yaml'],
     ] as const) {
       const dir = join(FIXTURES, fixture);
-      const config = { DB_PASSWORD: 's3cret', GREETING: 'hi there', PORT: '9000' };
+      const config = { DB_PASSWORD: 's3cret', GREETING: 'hi there', PORT: '9000', SECRET: 'x' };
       let dotenv: string | null = null;
       try {
         dotenv = readFileSync(join(dir, '.env'), 'utf8');

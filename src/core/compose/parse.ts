@@ -51,6 +51,8 @@ export interface ComposeProject {
   services: ComposeService[];
   volumes: string[];
   networks: string[];
+  /** What goku does differently from Compose with this file, one line each (said at the push). */
+  notes: string[];
 }
 
 type Plain = Record<string, unknown>;
@@ -181,11 +183,31 @@ const mapOrList = z.union([z.record(z.string(), scalar.nullable()), z.array(z.st
 
 /** The project from interpolated data: shapes checked, names and references resolved. */
 function build(data: Plain, fail: Fail): ComposeProject {
-  const volumes = Object.keys((data.volumes as Plain | null) ?? {});
-  const networks = Object.keys((data.networks as Plain | null) ?? {});
+  const volumes = topLevel(data, 'volumes', fail);
+  const networks = topLevel(data, 'networks', fail);
   const services = Object.entries(data.services as Plain).map(([name, svc]) =>
     service(name, svc as Plain, { volumes, networks }, fail),
   );
+  const notes: string[] = [];
+  for (const [name, svc] of Object.entries(data.services as Plain)) {
+    if ((svc as Plain).container_name !== undefined)
+      notes.push(`container_name of ${name} is not used: goku names its containers APP-${name}`);
+  }
+  for (const s of services) {
+    const named = s.volumes.some((v) => v.type === 'volume' && v.source !== null);
+    if (named && s.replicas > 1) {
+      throw fail(
+        ['services', s.name, 'deploy', 'replicas'],
+        `${s.replicas} replicas would share its named volumes; a service with named volumes runs one container`,
+      );
+    }
+    for (const p of s.ports) {
+      if (p.published !== null)
+        notes.push(
+          `port ${p.published} of ${s.name} is not bound on the host: goku's nginx serves the service (goku ports:add publishes a port)`,
+        );
+    }
+  }
   const names = new Set(services.map((s) => s.name));
   for (const s of services) {
     for (const dep of Object.keys(s.dependsOn)) {
@@ -195,7 +217,28 @@ function build(data: Plain, fail: Fail): ComposeProject {
   }
   const cycle = findCycle(services);
   if (cycle) throw fail(['services', cycle[0] as string, 'depends_on'], `a cycle: ${cycle.join(' -> ')}`);
-  return { services, volumes, networks };
+  return { services, volumes, networks, notes };
+}
+
+/**
+ * The names of the top-level volumes or networks. Each is the app's own (APP_NAME): one
+ * outside the app (external, or a name of its own) could be another app's database.
+ */
+function topLevel(data: Plain, key: 'volumes' | 'networks', fail: Fail): string[] {
+  const map = (data[key] as Plain | null) ?? {};
+  for (const [name, spec] of Object.entries(map)) {
+    const v = (spec ?? {}) as Plain;
+    if (v.external !== undefined && v.external !== false)
+      throw fail([key, name, 'external'], `refused: an app uses only its own ${key}, never one outside it`);
+    if (v.name !== undefined)
+      throw fail([key, name, 'name'], `refused: goku names ${key} APP_${name}, so no app can take another's`);
+    const local = key === 'volumes' ? 'local' : 'bridge';
+    if (v.driver !== undefined && v.driver !== local)
+      throw fail([key, name, 'driver'], `only the ${local} driver runs here`);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name))
+      throw fail([key, name], 'names are letters, digits, _, . and -');
+  }
+  return Object.keys(map);
 }
 
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;

@@ -58,7 +58,8 @@ export function planServices(
   const byName = new Map(project.services.map((s) => [s.name, s]));
   return startOrder(project).map((name) => {
     const s = byName.get(name) as ComposeService;
-    const port = s.ports[0]?.target ?? null;
+    // The web service is routed by its first port, else its first expose; the others by ports only.
+    const port = s.ports[0]?.target ?? (s === web ? (s.expose[0] ?? null) : null);
     const route =
       port === null
         ? null
@@ -78,15 +79,15 @@ export function planServices(
 
 /**
  * A service's fingerprint: its definition (its replica count aside: that is a scale), the
- * image it runs and the env it gets. Equal fingerprints: the running containers are kept.
+ * image it runs and how it runs (its env, its mounts' host paths). Equal fingerprints: the
+ * running containers are kept.
  */
-export function serviceDigest(
-  s: ComposeService,
-  imageId: string,
-  env: Readonly<Record<string, string>>,
-): string {
+export function serviceDigest(s: ComposeService, imageId: string, run: unknown): string {
   const { replicas: _scale, ...definition } = s;
-  return createHash('sha256').update(canonical({ definition, imageId, env })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(canonical({ definition, imageId, env: run }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** The services whose fingerprint differs from the running one's (new services included). */

@@ -1,0 +1,119 @@
+import { parse } from 'shell-quote';
+import { GokuError } from '../../errors.js';
+import type { HealthcheckSpec, MountSpec, RestartPolicy } from '../../runtime/types.js';
+import type { ComposeService } from './parse.js';
+
+/** How one container of a compose service runs: what Docker gets besides its name, image and labels. */
+export interface ServiceRun {
+  env: Record<string, string>;
+  cmd?: string[];
+  entrypoint?: string[];
+  workingDir?: string;
+  user?: string;
+  mounts: MountSpec[];
+  networks: { name: string; aliases: string[] }[];
+  healthcheck?: HealthcheckSpec;
+  /** The policy once the container has proven itself (goku's default: unless-stopped). */
+  restart: RestartPolicy;
+}
+
+/** The Docker names of a compose deployment's objects: PROJECT_NAME, as Compose names them. */
+export function projectObject(project: string, name: string): string {
+  return `${project}_${name}`;
+}
+
+/**
+ * What a service's containers run with. The env is the app's config, then its env_files,
+ * then its `environment` (the file's own word for that service wins; `${VAR}` takes config);
+ * `KEY` alone takes the config's value, or is left out as Compose leaves it out.
+ */
+export function serviceRun(
+  s: ComposeService,
+  p: {
+    project: string;
+    config: Readonly<Record<string, string>>;
+    /** Each env_file's variables, by its path in the tree. */
+    envFiles: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /** Each bind mount's host directory or file, by its path in the tree. */
+    binds: Readonly<Record<string, string>>;
+  },
+): ServiceRun {
+  const env: Record<string, string> = { ...p.config };
+  for (const f of s.envFiles) Object.assign(env, p.envFiles[f] ?? {});
+  for (const [k, v] of Object.entries(s.environment)) {
+    if (v !== null) env[k] = v;
+    else if (p.config[k] === undefined) delete env[k];
+  }
+  const mounts = s.volumes.map((v): MountSpec => {
+    if (v.type === 'volume') {
+      return {
+        type: 'volume',
+        source: v.source === null ? null : projectObject(p.project, v.source),
+        target: v.target,
+        readOnly: v.readOnly,
+      };
+    }
+    const host = p.binds[v.source as string];
+    if (!host)
+      throw new GokuError('GOKU_ERR_COMPOSE', `bind mount ${v.source} of ${s.name} was not prepared`);
+    return { type: 'bind', source: host, target: v.target, readOnly: v.readOnly };
+  });
+  const nets = s.networks.length ? s.networks : ['default'];
+  return {
+    env,
+    ...(s.command !== null ? { cmd: argvOf(s.command) } : {}),
+    ...(s.entrypoint !== null ? { entrypoint: argvOf(s.entrypoint) } : {}),
+    ...(s.workingDir ? { workingDir: s.workingDir } : {}),
+    ...(s.user ? { user: s.user } : {}),
+    mounts,
+    networks: nets.map((n) => ({ name: projectObject(p.project, n), aliases: [s.name] })),
+    ...(s.healthcheck
+      ? {
+          healthcheck: {
+            test: s.healthcheck.test,
+            ...opt('intervalMs', durationMs(s.healthcheck.interval)),
+            ...opt('timeoutMs', durationMs(s.healthcheck.timeout)),
+            ...opt('startPeriodMs', durationMs(s.healthcheck.startPeriod)),
+            ...opt('retries', s.healthcheck.retries ?? undefined),
+          },
+        }
+      : {}),
+    restart: s.restart ?? 'unless-stopped',
+  };
+}
+
+function opt<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
+  return v === undefined ? {} : ({ [key]: v } as Record<K, number>);
+}
+
+/**
+ * A command as Compose splits it (shlex): a list is taken as it is; a string is split into
+ * words with quotes honoured and nothing expanded (interpolation has happened already).
+ */
+export function argvOf(c: string | string[]): string[] {
+  if (Array.isArray(c)) return c;
+  let words: ReturnType<typeof parse>;
+  try {
+    words = parse(c, (key) => `$${key}`);
+  } catch {
+    throw new GokuError(
+      'GOKU_ERR_COMPOSE',
+      `the command ${JSON.stringify(c)} does not parse (an unclosed quote)`,
+    );
+  }
+  return words.map((w) => {
+    if (typeof w === 'string') return w;
+    if ('op' in w) return w.op === 'glob' ? (w as { pattern: string }).pattern : String(w.op);
+    return `#${(w as { comment: string }).comment}`;
+  });
+}
+
+/** A Compose duration (`1m30s`, `500ms`, `2.5s`) in milliseconds; null stays undefined. */
+export function durationMs(d: string | null): number | undefined {
+  if (d === null) return undefined;
+  const unit: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g))
+    total += Number(m[1]) * (unit[m[2] as string] ?? 0);
+  return Math.round(total);
+}
