@@ -21,13 +21,14 @@ import {
 } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { Repos } from '../git/repos.js';
+import { composeRunSpec } from '../pipeline/compose.js';
 import { urlOf } from '../pipeline/context.js';
 import type { Deployer, Out } from '../pipeline/deployer.js';
 import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
 import { composeRouteKey, type RouteTable } from '../pipeline/routing.js';
 import { formatImageRef, parseImageRef } from '../registry/reference.js';
-import type { AttachedIO, ContainerRuntime } from '../runtime/types.js';
+import type { AttachedIO, ContainerRuntime, TaskSpec } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
 import {
@@ -586,18 +587,23 @@ export class AppOps {
         `app ${app} has no default deployment to run a command in; push it first`,
       );
     }
-    const port = String(dep.port ?? DEFAULT_WEB_PORT);
-    const env = { ...rec.env, PORT: port };
-    const type = argv.length === 1 ? dep.procfile?.[argv[0] as string] : undefined;
-    const cmd = type ? commandArgv(type, env) : argv;
     const name = `${this.d.settings.GOKU_CONTAINER_PREFIX}${app}--run-${randomBytes(3).toString('hex')}`;
-    const spec = {
-      name,
-      image: dep.image,
-      env,
-      cmd,
-      labels: { 'goku.app': app, 'goku.home': this.d.homeLabel, 'goku.process': 'run', 'goku.oneoff': '1' },
+    const labels = {
+      'goku.app': app,
+      'goku.home': this.d.homeLabel,
+      'goku.process': 'run',
+      'goku.oneoff': '1',
     };
+    let spec: TaskSpec;
+    if (dep.compose) {
+      const { service: _, ...task } = composeRunSpec(dep, rec.env);
+      spec = { name, labels, cmd: argv, ...task };
+    } else {
+      const port = String(dep.port ?? DEFAULT_WEB_PORT);
+      const env = { ...rec.env, PORT: port };
+      const type = argv.length === 1 ? dep.procfile?.[argv[0] as string] : undefined;
+      spec = { name, image: dep.image, env, cmd: type ? commandArgv(type, env) : argv, labels };
+    }
     if (!io) {
       await this.d.runtime.runDetached(spec);
       return { exitCode: 0, name };

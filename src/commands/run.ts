@@ -26,7 +26,7 @@ export const run: Command = {
   name: 'run',
   usage: 'run [--detach] APP COMMAND...',
   summary: "Run a one-off command in a new container of the app's current release",
-  help: "A container of the default deployment's current image with the app's config (and PORT) runs COMMAND (after the image's ENTRYPOINT; a single word naming a Procfile process type runs that type's command), attached to your terminal: over ssh with -t it is interactive (a tty, resizes, Ctrl-C), and its exit status is goku's. It is removed when it exits, or when you disconnect. --detach leaves it running on its own and prints its name (goku logs APP -p run shows its output; it is removed when it exits). Options go before APP; everything after APP is the command. Admin keys only.",
+  help: "A container of the default deployment's current image with the app's config (and PORT) runs COMMAND (after the image's ENTRYPOINT; a single word naming a Procfile process type runs that type's command; a compose app's web service, or its first: its image, env, mounts and network, so the command reaches the other services by name), attached to your terminal: over ssh with -t it is interactive (a tty, resizes, Ctrl-C), and its exit status is goku's. It is removed when it exits, or when you disconnect. --detach leaves it running on its own and prints its name (goku logs APP -p run shows its output; it is removed when it exits). Options go before APP; everything after APP is the command. Admin keys only.",
   options: { detach: { type: 'boolean', short: 'd' } },
   passThrough: true,
   interactive: true,

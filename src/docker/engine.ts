@@ -11,6 +11,7 @@ import type {
   ContainerSummary,
   HealthcheckSpec,
   ImageConfig,
+  MountSpec,
   PullAuth,
   PullProgress,
   RestartPolicy,
@@ -44,7 +45,23 @@ function oneOff(spec: TaskSpec) {
     Cmd: spec.cmd,
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     Labels: spec.labels,
+    ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+    ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+    ...(spec.user ? { User: spec.user } : {}),
   };
+}
+
+/** A one-off's network and mounts (a compose service's `goku run`), for its HostConfig. */
+function oneOffHost(spec: TaskSpec) {
+  return {
+    ...(spec.network ? { NetworkMode: spec.network } : {}),
+    ...(spec.mounts?.length ? { Mounts: spec.mounts.map(mountConfig) } : {}),
+  };
+}
+
+function mountConfig(m: MountSpec) {
+  // Source '': an anonymous volume.
+  return { Type: m.type, Source: m.source ?? '', Target: m.target, ReadOnly: m.readOnly };
 }
 
 /**
@@ -234,16 +251,7 @@ export class DockerEngine implements ContainerRuntime {
           RestartPolicy: { Name: spec.restart === false ? 'no' : 'unless-stopped' },
           LogConfig: LOGS,
           ...(first ? { NetworkMode: first.name } : {}),
-          ...(spec.mounts?.length
-            ? {
-                Mounts: spec.mounts.map((m) => ({
-                  Type: m.type,
-                  Source: m.source ?? '', // '': an anonymous volume
-                  Target: m.target,
-                  ReadOnly: m.readOnly,
-                })),
-              }
-            : {}),
+          ...(spec.mounts?.length ? { Mounts: spec.mounts.map(mountConfig) } : {}),
         },
         ...(first
           ? { NetworkingConfig: { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } }
@@ -537,6 +545,7 @@ export class DockerEngine implements ContainerRuntime {
       HostConfig: {
         Init: true,
         LogConfig: LOGS,
+        ...oneOffHost(spec),
       },
     });
     try {
@@ -625,6 +634,7 @@ export class DockerEngine implements ContainerRuntime {
         Init: true,
         AutoRemove: true,
         LogConfig: LOGS,
+        ...oneOffHost(spec),
       },
     });
     try {

@@ -12,6 +12,7 @@ import {
 import { type ServiceRun, serviceRun } from '../core/compose/run.js';
 import { makeRoute, type Route } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
+import type { TaskSpec } from '../runtime/types.js';
 import { envFileVars, parseSources } from '../sources/compose.js';
 import {
   type AppView,
@@ -24,7 +25,7 @@ import {
   thaw,
 } from '../store/types.js';
 import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
-import { assertDomainsFree, assertScale } from './guards.js';
+import { assertDomainsFree, assertScale, assertServiceNamesFree } from './guards.js';
 import { awaitHealthy, type Healthy } from './health.js';
 import { retireOthers } from './retire.js';
 import { composeRouteKey, ownedRouteKeys } from './routing.js';
@@ -204,6 +205,11 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
       domains,
     });
   }
+  assertServiceNamesFree(
+    d,
+    spec.deployment,
+    svcs.map((v) => v.s.name),
+  );
   assertDomainsFree(
     d,
     spec.app,
@@ -614,4 +620,38 @@ async function pruneBinds(d: PipelineDeps, app: string): Promise<void> {
     if (![...used].some((p) => p === full || p.startsWith(`${full}/`)))
       await rm(full, { recursive: true, force: true });
   }
+}
+
+/**
+ * What `goku run` of a compose app runs in: its web service (else its first), with that
+ * service's image, env, entrypoint, directory, user, mounts and first network, so that the
+ * command reaches the other services by name as `docker compose run` does.
+ */
+export function composeRunSpec(
+  dep: DeploymentView,
+  env: Readonly<Record<string, string>>,
+): { service: string } & Omit<TaskSpec, 'name' | 'labels' | 'cmd'> {
+  const c = dep.compose as NonNullable<DeploymentView['compose']>;
+  const sources = thaw<ComposeSources>(c.sources);
+  const project = parseSources(sources, env);
+  const s = project.services.find((x) => x.name === 'web') ?? project.services[0];
+  const rec = s && c.services[s.name];
+  if (!s || !rec)
+    throw new GokuError('GOKU_ERR_NOT_DEPLOYED', `${dep.name} runs no service to run a command in`);
+  const run = serviceRun(s, {
+    project: dep.name,
+    config: env,
+    envFiles: envFileVars(sources),
+    binds: sources.binds,
+  });
+  return {
+    service: s.name,
+    image: rec.image,
+    env: run.env,
+    ...(run.entrypoint ? { entrypoint: run.entrypoint } : {}),
+    ...(run.workingDir ? { workingDir: run.workingDir } : {}),
+    ...(run.user ? { user: run.user } : {}),
+    ...(run.networks[0] ? { network: run.networks[0].name } : {}),
+    mounts: run.mounts,
+  };
 }

@@ -17,7 +17,9 @@ export function assertDeploymentNameFree(d: PipelineDeps, app: string, deploymen
       );
     }
     for (const dep of Object.values(rec.deployments)) {
-      const type = processTypes(dep.procfile ?? null).find((t) => `${dep.name}-${t}` === deployment);
+      const type = [...processTypes(dep.procfile ?? null), ...Object.keys(dep.compose?.services ?? {})].find(
+        (t) => `${dep.name}-${t}` === deployment,
+      );
       if (type && dep.name !== deployment) {
         throw new GokuError(
           'GOKU_ERR_NAME_TAKEN',
@@ -43,6 +45,21 @@ export function assertProcessNamesFree(
       throw new GokuError(
         'GOKU_ERR_NAME_TAKEN',
         `the ${type} processes would be named ${base}, the name of ${owner.name === base ? 'an app' : `a deployment of ${owner.name}`}; rename the process type in the Procfile`,
+      );
+    }
+  }
+}
+
+/** A compose service's containers (DEPLOYMENT-SERVICE) must not take an app's or deployment's name. */
+export function assertServiceNamesFree(d: PipelineDeps, deployment: string, services: string[]): void {
+  const apps = Object.values(d.store.read().apps);
+  for (const service of services) {
+    const base = `${deployment}-${service}`;
+    const owner = apps.find((a) => a.name === base || a.deployments[base]);
+    if (owner) {
+      throw new GokuError(
+        'GOKU_ERR_NAME_TAKEN',
+        `the containers of service ${service} would be named ${base}, the name of ${owner.name === base ? 'an app' : `a deployment of ${owner.name}`}; rename the service`,
       );
     }
   }

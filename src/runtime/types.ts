@@ -198,6 +198,12 @@ export interface TaskSpec {
   env: Record<string, string>;
   labels: Record<string, string>;
   cmd: string[];
+  /** A compose service's: its entrypoint, directory, user, first network and mounts. */
+  entrypoint?: string[];
+  workingDir?: string;
+  user?: string;
+  network?: string;
+  mounts?: MountSpec[];
 }
 
 /** A caller's end of an attached session: its input, output, terminal and when it leaves. */

@@ -66,6 +66,14 @@ export async function composeCandidate(
   const dotenv = await tree.readText('.env', MAX_ENV_BYTES);
   const draft: ComposeSources = { file, text, dotenv, envFiles: {}, binds: {} };
   const project = parseSources(draft, p.config);
+  // Before anything is built: the containers the file asks for must fit GOKU_MAX_SCALE.
+  const total = project.services.reduce((a, s) => a + s.replicas, 0);
+  if (total > d.settings.GOKU_MAX_SCALE) {
+    throw new GokuError(
+      'GOKU_ERR_COMPOSE',
+      `${file} asks for ${total} containers in all, above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); lower some deploy.replicas`,
+    );
+  }
   let envBytes = 0;
   for (const f of new Set(project.services.flatMap((s) => s.envFiles))) {
     const body = await tree.readText(f, MAX_ENV_BYTES);

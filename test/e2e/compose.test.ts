@@ -78,7 +78,11 @@ describe('compose apps', () => {
     const web = server.containers(app).find((c) => c.name === `${app}-web`)?.id as string;
     expect(inspect(web, '{{index .Config.Labels "com.docker.compose.project"}}')).toBe(app);
     expect(inspect(web, '{{index .Config.Labels "goku.service"}}')).toBe('web');
-    // The worker runs with its env_file and the app's config.
+    // The worker runs with its entrypoint, user, directory, env_file and the app's config.
+    const worker = server.containers(app).find((c) => c.name === `${app}-worker`)?.id as string;
+    expect(inspect(worker, '{{json .Config.Entrypoint}} {{.Config.User}} {{.Config.WorkingDir}}')).toBe(
+      '["/bin/sh","-c"] 65534:65534 /tmp',
+    );
     const env = server.containerEnv(app, `${app}-worker`);
     expect(env.TICK_EVERY).toBe('1');
     expect(env.SECRET).toBe('s3');
@@ -111,6 +115,12 @@ describe('compose apps', () => {
   });
 
   it.each([
+    [
+      'an undefined required variable',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the compose file's own ${VAR:?error}
+      'services:\n  web:\n    build: ./web\n    environment:\n      X: ${NOPE:?set NOPE first}\n',
+      /NOPE.*set NOPE first/,
+    ],
     [
       'a key goku does not run',
       'services:\n  web:\n    build: ./web\n    stop_signal: SIGINT\n',
@@ -203,6 +213,9 @@ describe('compose apps', () => {
     const refused = await server.cli(['ps:scale', app, 'db=2']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('db has named volumes, so it runs one container');
+    // run: a one-off in the web service's image, env and network (the db by its name).
+    const one = await server.ok(['run', app, 'sh', '-c', 'wget -qO- "$DB_URL/cgi-bin/kv?k=a"']);
+    expect(one.stdout).toBe('one\n');
     const unknown = await server.cli(['ps:scale', app, 'cache=1']);
     expect(unknown.stderr).toContain(`${app} has no service cache; its services: db, web, worker`);
 

@@ -8,6 +8,12 @@ import { CONDITIONS, HOST_KEYS, NESTED_KEYS, SERVICE_KEYS, TOP_KEYS } from './ke
 /** A compose file past this is refused before it is parsed. */
 export const MAX_COMPOSE_BYTES = 256 * 1024;
 
+/**
+ * What one app may declare: each service is a build, each network takes one of the engine's
+ * address pools (about thirty on a default engine, shared by every app) and each volume disk.
+ */
+export const COMPOSE_LIMITS = { services: 32, networks: 4, volumes: 32 } as const;
+
 export type Condition = (typeof CONDITIONS)[number];
 
 export interface ServiceVolume {
@@ -185,6 +191,9 @@ const mapOrList = z.union([z.record(z.string(), scalar.nullable()), z.array(z.st
 function build(data: Plain, fail: Fail): ComposeProject {
   const volumes = topLevel(data, 'volumes', fail);
   const networks = topLevel(data, 'networks', fail);
+  const count = Object.keys(data.services as Plain).length;
+  if (count > COMPOSE_LIMITS.services)
+    throw fail(['services'], `${count} services; an app runs at most ${COMPOSE_LIMITS.services}`);
   const services = Object.entries(data.services as Plain).map(([name, svc]) =>
     service(name, svc as Plain, { volumes, networks }, fail),
   );
@@ -226,6 +235,9 @@ function build(data: Plain, fail: Fail): ComposeProject {
  */
 function topLevel(data: Plain, key: 'volumes' | 'networks', fail: Fail): string[] {
   const map = (data[key] as Plain | null) ?? {};
+  const max = COMPOSE_LIMITS[key];
+  if (Object.keys(map).length > max)
+    throw fail([key], `${Object.keys(map).length} ${key}; an app declares at most ${max}`);
   for (const [name, spec] of Object.entries(map)) {
     const v = (spec ?? {}) as Plain;
     if (v.external !== undefined && v.external !== false)

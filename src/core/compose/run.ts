@@ -94,6 +94,7 @@ export function argvOf(c: string | string[]): string[] {
   if (Array.isArray(c)) return c;
   let words: ReturnType<typeof parse>;
   try {
+    if (!quotesClosed(c)) throw new Error('unclosed');
     words = parse(c, (key) => `$${key}`);
   } catch {
     throw new GokuError(
@@ -106,6 +107,18 @@ export function argvOf(c: string | string[]): string[] {
     if ('op' in w) return w.op === 'glob' ? (w as { pattern: string }).pattern : String(w.op);
     return `#${(w as { comment: string }).comment}`;
   });
+}
+
+/** shlex refuses an unclosed quote; shell-quote would take the rest as the quoted word. */
+function quotesClosed(c: string): boolean {
+  let quote: string | null = null;
+  for (let i = 0; i < c.length; i++) {
+    const ch = c[i];
+    if (ch === '\\' && quote !== "'") i++;
+    else if (quote === null && (ch === '"' || ch === "'")) quote = ch;
+    else if (ch === quote) quote = null;
+  }
+  return quote === null;
 }
 
 /** A Compose duration (`1m30s`, `500ms`, `2.5s`) in milliseconds; null stays undefined. */
