@@ -31,8 +31,12 @@ chmodSync(tmp, 0o711);
 const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 
-/** The app: web serves index.html, db keeps a file on its volume, worker ticks. */
-function makeApp(dir, body, webPort) {
+/**
+ * The app: web serves index.html, db keeps a file on its volume, worker ticks. By hand, each
+ * service gets `init: true`, as goku runs every container with an init: busybox as PID 1
+ * ignores SIGTERM, and docker-compose would wait its 10 s stop timeout on every replacement.
+ */
+function makeApp(dir, body, webPort, init = false) {
   mkdirSync(join(dir, 'web'), { recursive: true });
   mkdirSync(join(dir, 'db'), { recursive: true });
   writeFileSync(
@@ -43,12 +47,15 @@ function makeApp(dir, body, webPort) {
       '    build: ./web',
       `    ports: ["${webPort}:8000"]`,
       '    depends_on: [db]',
+      ...(init ? ['    init: true'] : []),
       '  db:',
       '    build: ./db',
       '    volumes: ["data:/data"]',
+      ...(init ? ['    init: true'] : []),
       '  worker:',
       `    image: ${BASE}`,
       '    command: ["sh", "-c", "while true; do sleep 1; done"]',
+      ...(init ? ['    init: true'] : []),
       'volumes:',
       '  data:',
       '',
@@ -123,7 +130,7 @@ try {
   await until(() => get(ports.proxy, host), 'g-start\n');
 
   const handPort = await freePort();
-  makeApp(hdir, 'h-start', handPort);
+  makeApp(hdir, 'h-start', handPort, true);
   await compose(['up', '-d', '--build']);
   await until(() => get(handPort, 'x'), 'h-start\n');
 
