@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HealthPlan } from '../core/checks.js';
-import type { ComposeService } from '../core/compose/parse.js';
+import type { ComposeProject, ComposeService } from '../core/compose/parse.js';
 import {
   composeLabels,
   planServices,
@@ -24,7 +24,15 @@ import {
   setScale,
   thaw,
 } from '../store/types.js';
-import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
+import {
+  appView,
+  containerName,
+  domainsFor,
+  labels,
+  type Out,
+  type PipelineDeps,
+  restoreRecord,
+} from './context.js';
 import { assertDomainsFree, assertScale, assertServiceNamesFree } from './guards.js';
 import { awaitHealthy, type Healthy } from './health.js';
 import { retireOthers } from './retire.js';
@@ -131,29 +139,7 @@ export async function composeSwitch(d: PipelineDeps, spec: ComposeSpec, out: Out
 async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, out: Out): Promise<Svc[]> {
   const env = spec.env ?? { ...appRec.env };
   const project = parseSources(spec.sources, env);
-  const counts: Record<string, number> = {
-    ...(appRec.formation ?? {}),
-    ...(appRec.scale !== undefined ? { web: appRec.scale } : {}),
-  };
-  Object.assign(counts, spec.scale ?? {});
-  for (const s of project.services) {
-    const n = counts[s.name];
-    if (n !== undefined) s.replicas = n;
-    assertScale(d, spec.app, s.replicas);
-    if (s.replicas > 1 && s.volumes.some((v) => v.type === 'volume' && v.source !== null)) {
-      throw new GokuError(
-        'GOKU_ERR_USAGE',
-        `${s.name} has named volumes, so it runs one container (copies must not share a database's files); scale it to 0 or 1`,
-      );
-    }
-  }
-  const total = project.services.reduce((a, s) => a + s.replicas, 0);
-  if (total > d.settings.GOKU_MAX_SCALE) {
-    throw new GokuError(
-      'GOKU_ERR_USAGE',
-      `${spec.app} would run ${total} containers in all, above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); lower some deploy.replicas or ps:scale counts`,
-    );
-  }
+  applyCounts(d, spec, appRec, project);
   const plans = planServices(project, {
     app: spec.deployment,
     domain: d.settings.GOKU_DOMAIN,
@@ -219,6 +205,36 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
   const kept = svcs.filter((v) => !v.changed).map((v) => v.s.name);
   if (kept.length) out(`-----> Unchanged, kept running: ${kept.join(', ')}`);
   return svcs;
+}
+
+/**
+ * Each service's count: ps:scale's (the default deployment's, as for Procfile types), else
+ * its deploy.replicas; within GOKU_MAX_SCALE each and in all, and one for a named volume.
+ */
+function applyCounts(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, project: ComposeProject): void {
+  const counts: Record<string, number> =
+    spec.deployment === spec.app
+      ? { ...(appRec.formation ?? {}), ...(appRec.scale !== undefined ? { web: appRec.scale } : {}) }
+      : {};
+  Object.assign(counts, spec.scale ?? {});
+  for (const s of project.services) {
+    const n = counts[s.name];
+    if (n !== undefined) s.replicas = n;
+    assertScale(d, spec.app, s.replicas);
+    if (s.replicas > 1 && s.volumes.some((v) => v.type === 'volume' && v.source !== null)) {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        `${s.name} has named volumes, so it runs one container (copies must not share a database's files); scale it to 0 or 1`,
+      );
+    }
+  }
+  const total = project.services.reduce((a, s) => a + s.replicas, 0);
+  if (total > d.settings.GOKU_MAX_SCALE) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${spec.app} would run ${total} containers in all, above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); lower some deploy.replicas or ps:scale counts`,
+    );
+  }
 }
 
 /** Every recorded container of the service exists and runs (a removed or dead one is replaced). */
@@ -546,13 +562,7 @@ async function startStopped(d: PipelineDeps, spec: ComposeSpec, attempt: Attempt
 /** Undoes a compose switch that went live but must not stay (its push did not land). */
 async function revertCompose(d: PipelineDeps, spec: ComposeSpec, attempt: Attempt): Promise<void> {
   await restoreRoutes(d, attempt);
-  await d.store.update((s) => {
-    const a = s.apps[spec.app];
-    if (!a) return;
-    if (attempt.previousRecord)
-      a.deployments[spec.deployment] = thaw<DeploymentRecord>(attempt.previousRecord);
-    else delete a.deployments[spec.deployment];
-  });
+  await restoreRecord(d, spec.app, spec.deployment, attempt.previousRecord);
   await removeStarted(d, spec, attempt);
   await startStopped(d, spec, attempt);
 }

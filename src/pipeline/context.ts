@@ -6,7 +6,14 @@ import type { Repos } from '../git/repos.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
-import { type AppView, instanceName, type Store } from '../store/types.js';
+import {
+  type AppView,
+  type DeploymentRecord,
+  type DeploymentView,
+  instanceName,
+  type Store,
+  thaw,
+} from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
 
@@ -37,6 +44,21 @@ export function appView(d: PipelineDeps, app: string): AppView {
   const rec = d.store.read().apps[app];
   if (!rec) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `app ${app} does not exist`);
   return rec;
+}
+
+/** Puts a deployment's record back as it was before a switch (none: it did not exist). */
+export function restoreRecord(
+  d: PipelineDeps,
+  app: string,
+  deployment: string,
+  previous: DeploymentView | undefined,
+): Promise<void> {
+  return d.store.update((s) => {
+    const a = s.apps[app];
+    if (!a) return;
+    if (previous) a.deployments[deployment] = thaw<DeploymentRecord>(previous);
+    else delete a.deployments[deployment];
+  });
 }
 
 /** The labels that make a Docker object this goku's, of this app and deployment. */

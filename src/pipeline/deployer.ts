@@ -84,6 +84,20 @@ export type DeploySource =
     force?: boolean;
   };
 
+/** What a restart, config change or scale changes of a running deployment. */
+interface Redeploy {
+  kind: ReleaseKind;
+  by: string;
+  /** The config the release records. */
+  config: Record<string, string>;
+  /** A new env to run with (a config change). */
+  env?: Record<string, string>;
+  /** New counts (ps:scale). */
+  scale?: Record<string, number>;
+  /** Compose services replaced whatever changed (a restart's). */
+  force?: string[] | 'all';
+}
+
 /** What each kind is called in the refusal of a stop-first deploy outside its window. */
 const WHAT: Record<DeploySource['kind'], string> = {
   push: 'a push',
@@ -419,15 +433,7 @@ export class Deployer {
   private async redeploy(
     app: string,
     dep: DeploymentView,
-    change: {
-      kind: ReleaseKind;
-      by: string;
-      config: Record<string, string>;
-      env?: Record<string, string>;
-      scale?: Record<string, number>;
-      /** Compose services replaced whatever changed (a restart's). */
-      force?: string[] | 'all';
-    },
+    change: Redeploy,
     out: Out,
     tails: (() => Promise<void>)[],
     text: { intro?: string; done: (version: number) => string },
@@ -492,14 +498,7 @@ export class Deployer {
   private async redeployCompose(
     app: string,
     dep: DeploymentView,
-    change: {
-      kind: ReleaseKind;
-      by: string;
-      config: Record<string, string>;
-      env?: Record<string, string>;
-      scale?: Record<string, number>;
-      force?: string[] | 'all';
-    },
+    change: Redeploy,
     out: Out,
     tails: (() => Promise<void>)[],
     text: { intro?: string; done: (version: number) => string },

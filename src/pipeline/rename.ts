@@ -19,6 +19,13 @@ export function renameApp(d: PipelineDeps, from: string, to: string, by: string,
 
 async function rename(d: PipelineDeps, from: string, to: string, by: string, out: Out): Promise<void> {
   const rec = thaw<AppRecord>(appView(d, from));
+  // Docker cannot rename a volume: the compose app's data would stay under the old name.
+  if (Object.values(rec.deployments).some((dep) => dep.compose)) {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      `${from} is a compose app, and Docker cannot rename its named volumes (its data); create ${to}, push to it and move the data, or keep the name`,
+    );
+  }
   const names = plan(d, rec, to);
   // The images move to goku/NEWDEPLOYMENT (the same ids); release records follow them.
   const retag = new Map<string, string>();

@@ -4,7 +4,15 @@ import { checksOff, commandArgv, DEFAULT_WEB_PORT, formationOf, type Procfile } 
 import { makeRoute, type Route, remapRoute } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import { type AppView, type DeploymentRecord, type DeploymentView, setScale, thaw } from '../store/types.js';
-import { appView, containerName, domainsFor, labels, type Out, type PipelineDeps } from './context.js';
+import {
+  appView,
+  containerName,
+  domainsFor,
+  labels,
+  type Out,
+  type PipelineDeps,
+  restoreRecord,
+} from './context.js';
 import { assertNamesOurs, assertScale } from './guards.js';
 import { awaitHealthy, type Healthy } from './health.js';
 import { pruneImages, retireOthers } from './retire.js';
@@ -593,13 +601,7 @@ async function settle(
 /** Undoes a switch that went live but must not stay (its push did not land). */
 async function revertSwitch(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt): Promise<void> {
   if (attempt.stopped.length === 0) await restoreRoute(d, spec, attempt.previous);
-  await d.store.update((s) => {
-    const a = s.apps[spec.app];
-    if (!a) return;
-    if (attempt.previousRecord)
-      a.deployments[spec.deployment] = thaw<DeploymentRecord>(attempt.previousRecord);
-    else delete a.deployments[spec.deployment];
-  });
+  await restoreRecord(d, spec.app, spec.deployment, attempt.previousRecord);
   await removeAttempt(d, spec, allStarted(attempt));
   await startOld(d, spec, attempt, () => undefined);
 }

@@ -122,6 +122,11 @@ describe('compose apps', () => {
       /NOPE.*set NOPE first/,
     ],
     [
+      'a build that fails',
+      'services:\n  web:\n    build:\n      context: ./web\n      target: broken\n    ports: ["8000"]\n',
+      /docker build failed/,
+    ],
+    [
       'a key goku does not run',
       'services:\n  web:\n    build: ./web\n    stop_signal: SIGINT\n',
       /stop_signal/,
@@ -216,6 +221,10 @@ describe('compose apps', () => {
     // run: a one-off in the web service's image, env and network (the db by its name).
     const one = await server.ok(['run', app, 'sh', '-c', 'wget -qO- "$DB_URL/cgi-bin/kv?k=a"']);
     expect(one.stdout).toBe('one\n');
+    expect((await server.ok(['url', app])).stdout).toBe(`http://${host()}:${server.proxyPort}/\n`);
+    const renamed = await server.cli(['apps:rename', app, `${app}x`]);
+    expect(renamed.code).not.toBe(0);
+    expect(renamed.stderr).toContain('Docker cannot rename its named volumes');
     const unknown = await server.cli(['ps:scale', app, 'cache=1']);
     expect(unknown.stderr).toContain(`${app} has no service cache; its services: db, web, worker`);
 
