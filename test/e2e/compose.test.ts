@@ -301,6 +301,31 @@ describe('compose apps', () => {
     expect((await get('/cgi-bin/kv?k=a')).body).toBe('one\n');
   });
 
+  it('deploys a branch with its own containers, network and volume; deleting the branch removes them', async () => {
+    const dep = `${app}-feature`;
+    execFileSync('git', ['checkout', '-q', '-b', 'feature'], { cwd: repo.dir });
+    repo.write({ 'web/www/index.html': 'feature\n' });
+    repo.commit('feature');
+    const r = await repo.push('feature');
+    expect(r.code, r.stderr).toBe(0);
+    expect((await server.get(`${dep}.${server.domain}`)).body).toBe('feature\n');
+    // Its db is its own: the default deployment's data is not there.
+    expect((await server.get(`db.${dep}.${server.domain}`, '/cgi-bin/kv?k=a')).body).toBe('\n');
+    expect((await get('/cgi-bin/kv?k=a')).body).toBe('one\n');
+    const volumes = () =>
+      execFileSync('docker', ['volume', 'ls', '-q', '--filter', `label=goku.app=${app}`])
+        .toString()
+        .trim()
+        .split('\n');
+    expect(volumes().sort()).toEqual([`${app}_kvdata`, `${dep}_kvdata`].sort());
+    const gone = await repo.push(':feature');
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stderr).toContain(`Removing volume ${dep}_kvdata`);
+    expect(volumes()).toEqual([`${app}_kvdata`]);
+    expect(server.names(app).filter((n) => n.startsWith(dep))).toEqual([]);
+    execFileSync('git', ['checkout', '-q', 'master'], { cwd: repo.dir });
+  });
+
   it('lists the volumes apps:destroy would remove, then removes and names them', async () => {
     const refused = await server.cli(['apps:destroy', app]);
     expect(refused.code).not.toBe(0);

@@ -12,7 +12,7 @@ export const MAX_COMPOSE_BYTES = 256 * 1024;
  * What one app may declare: each service is a build, each network takes one of the engine's
  * address pools (about thirty on a default engine, shared by every app) and each volume disk.
  */
-export const COMPOSE_LIMITS = { services: 32, networks: 4, volumes: 32 } as const;
+export const COMPOSE_LIMITS = { services: 32, networks: 4, volumes: 32, mounts: 16 } as const;
 
 export type Condition = (typeof CONDITIONS)[number];
 
@@ -203,6 +203,12 @@ function build(data: Plain, fail: Fail): ComposeProject {
       notes.push(`container_name of ${name} is not used: goku names its containers APP-${name}`);
   }
   for (const s of services) {
+    // Each anonymous volume is made anew for every container.
+    if (s.volumes.length > COMPOSE_LIMITS.mounts)
+      throw fail(
+        ['services', s.name, 'volumes'],
+        `${s.volumes.length} mounts; a service has at most ${COMPOSE_LIMITS.mounts}`,
+      );
     const named = s.volumes.some((v) => v.type === 'volume' && v.source !== null);
     if (named && s.replicas > 1) {
       throw fail(
