@@ -6,6 +6,7 @@ import { GokuError } from '../errors.js';
 import type {
   AttachedIO,
   BuildOptions,
+  ContainerOptions,
   ContainerRuntime,
   ContainerState,
   ContainerSummary,
@@ -31,6 +32,30 @@ function healthcheckConfig(h: HealthcheckSpec) {
     Timeout: ns(h.timeoutMs),
     StartPeriod: ns(h.startPeriodMs),
     Retries: h.retries,
+  };
+}
+
+/** A compose service's container settings (Config). */
+function containerOptions(o: ContainerOptions | undefined) {
+  if (!o) return {};
+  return {
+    ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
+    ...(o.stopTimeoutSeconds !== undefined ? { StopTimeout: o.stopTimeoutSeconds } : {}),
+    ...(o.tty ? { Tty: true } : {}),
+    ...(o.openStdin ? { OpenStdin: true } : {}),
+    ...(o.hostname ? { Hostname: o.hostname } : {}),
+  };
+}
+
+/** A compose service's container settings (HostConfig). */
+function hostOptions(o: ContainerOptions | undefined) {
+  if (!o) return {};
+  return {
+    ...(o.extraHosts?.length ? { ExtraHosts: o.extraHosts } : {}),
+    ...(o.memoryBytes ? { Memory: o.memoryBytes } : {}),
+    ...(o.nanoCpus ? { NanoCpus: o.nanoCpus } : {}),
+    ...(o.tmpfs?.length ? { Tmpfs: Object.fromEntries(o.tmpfs.map((t) => [t, ''])) } : {}),
+    ...(o.shmBytes ? { ShmSize: o.shmBytes } : {}),
   };
 }
 
@@ -244,10 +269,12 @@ export class DockerEngine implements ContainerRuntime {
         ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
         ...(spec.user ? { User: spec.user } : {}),
         ...(spec.healthcheck ? { Healthcheck: healthcheckConfig(spec.healthcheck) } : {}),
+        ...containerOptions(spec.options),
         Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
         Labels: spec.labels,
         HostConfig: {
-          Init: true,
+          Init: spec.options?.init ?? true,
+          ...hostOptions(spec.options),
           RestartPolicy: { Name: spec.restart === false ? 'no' : 'unless-stopped' },
           LogConfig: LOGS,
           ...(first ? { NetworkMode: first.name } : {}),
@@ -334,10 +361,14 @@ export class DockerEngine implements ContainerRuntime {
     const raw = opts.follow
       ? ((await c.logs({ ...base, follow: true })) as unknown as Readable)
       : Readable.from([(await c.logs({ ...base, follow: false })) as unknown as Buffer]);
+    // A container with a tty (a compose service's `tty: true`) logs one plain stream with
+    // CRLF line ends, not frames.
+    const tty = (await c.inspect().catch(() => null))?.Config?.Tty === true;
     const lines = new PassThrough();
-    const split = splitter('\n', onLine);
+    const split = splitter('\n', tty ? (l) => onLine(l.replace(/\r$/, '')) : onLine);
     lines.on('data', split);
-    this.docker.modem.demuxStream(raw, lines, lines);
+    if (tty) raw.pipe(lines);
+    else this.docker.modem.demuxStream(raw, lines, lines);
     await new Promise<void>((resolve) => {
       const done = () => {
         const last = split.rest();

@@ -13,7 +13,7 @@ import { type ServiceRun, serviceRun } from '../core/compose/run.js';
 import { makeRoute, type Route } from '../core/routes.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { TaskSpec } from '../runtime/types.js';
-import { envFileVars, parseSources } from '../sources/compose.js';
+import { envFileVars, namedImage, parseSources } from '../sources/compose.js';
 import {
   type AppView,
   type ComposeServiceRecord,
@@ -159,8 +159,7 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
   const svcs: Svc[] = [];
   for (const plan of plans) {
     const s = byName.get(plan.service) as ComposeService;
-    const image = spec.images[s.name];
-    if (!image) throw new GokuError('GOKU_ERR_COMPOSE', `no image for service ${s.name}`);
+    const image = await imageOf(d, spec, s, out);
     const run = serviceRun(s, { project: spec.deployment, config: env, envFiles, binds: spec.sources.binds });
     const digest = serviceDigest(s, image.imageId, run);
     const p = prev[s.name];
@@ -237,6 +236,33 @@ function applyCounts(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, projec
   }
 }
 
+/**
+ * The image a service runs: the one built for it, or the one its `image:` names now (the
+ * config may have changed the name, or a profile turned the service on since the push).
+ */
+async function imageOf(
+  d: PipelineDeps,
+  spec: ComposeSpec,
+  s: ComposeService,
+  out: Out,
+): Promise<ServiceImage> {
+  const recorded = spec.images[s.name];
+  if (s.build) {
+    if (recorded) return recorded;
+    throw new GokuError(
+      'GOKU_ERR_COMPOSE',
+      `${s.name} is built from the repository and was not built at the push; push again or run goku ps:rebuild ${spec.app}`,
+    );
+  }
+  const named = s.image as string;
+  const image =
+    recorded && !recorded.built && recorded.image === named
+      ? recorded
+      : await namedImage(d, s.name, named, out);
+  spec.images[s.name] = image;
+  return image;
+}
+
 /** Every recorded container of the service exists and runs (a removed or dead one is replaced). */
 async function alive(d: PipelineDeps, rec: ComposeServiceRecord): Promise<boolean> {
   if (rec.oneShot) return true;
@@ -279,7 +305,7 @@ async function replaceService(
     attempt.stopped.push(...v.prev.containerIds);
     await Promise.all(
       v.prev.containerIds.map((id) =>
-        d.runtime.stopContainer(id, d.settings.GOKU_STOP_GRACE).catch((err) => {
+        d.runtime.stopContainer(id, v.run.stopGrace ?? d.settings.GOKU_STOP_GRACE).catch((err) => {
           // Already gone is fine; it is replaced either way.
           d.log.warn({ app: spec.app, err: oneLine(err) }, 'could not stop a container');
         }),
@@ -371,6 +397,7 @@ function startContainer(d: PipelineDeps, spec: ComposeSpec, v: Svc, i: number): 
     ...(run.healthcheck ? { healthcheck: run.healthcheck } : {}),
     networks: run.networks,
     mounts: run.mounts,
+    options: run.options,
     labels: {
       ...s.labels,
       ...composeLabels(spec.deployment, s.name, i + 1, v.digest),

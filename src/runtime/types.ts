@@ -161,6 +161,25 @@ export interface RunSpec {
   mounts?: MountSpec[];
   /** Its own health check, replacing the image's (none: the image's HEALTHCHECK, if any). */
   healthcheck?: HealthcheckSpec;
+  /** A compose service's settings; absent: goku's defaults (an init, no limits). */
+  options?: ContainerOptions;
+}
+
+/** What a compose service may set of how its containers run. */
+export interface ContainerOptions {
+  init?: boolean;
+  stopSignal?: string;
+  stopTimeoutSeconds?: number;
+  tty?: boolean;
+  openStdin?: boolean;
+  hostname?: string;
+  /** HOST:IP lines for /etc/hosts. */
+  extraHosts?: string[];
+  memoryBytes?: number;
+  nanoCpus?: number;
+  /** tmpfs mounts (absolute paths). */
+  tmpfs?: string[];
+  shmBytes?: number;
 }
 
 export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped';

@@ -4,6 +4,7 @@ import { dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
 import { type ComposeProject, MAX_COMPOSE_BYTES, parseCompose } from '../core/compose/parse.js';
+import { activeServices } from '../core/compose/plan.js';
 import { composeVars } from '../core/compose/vars.js';
 import { packContext } from '../docker/context.js';
 import { GokuError } from '../errors.js';
@@ -36,7 +37,9 @@ export function parseSources(
   sources: ComposeSources,
   config: Readonly<Record<string, string>>,
 ): ComposeProject {
-  return parseCompose(sources.text, { file: sources.file, vars: composeVars(config, sources.dotenv) });
+  // COMPOSE_PROFILES may come from .env too, as Compose reads it.
+  const vars = composeVars(config, sources.dotenv);
+  return activeServices(parseCompose(sources.text, { file: sources.file, vars }), vars);
 }
 
 /** Each env_file's variables, by path (dotenv's syntax, as Compose reads them). */
@@ -127,7 +130,12 @@ export async function composeCandidate(
 }
 
 /** A service's `image:`, pulled (with stored credentials) only when the engine does not have it, as Compose does. */
-async function namedImage(d: PipelineDeps, service: string, name: string, out: Out): Promise<ServiceImage> {
+export async function namedImage(
+  d: PipelineDeps,
+  service: string,
+  name: string,
+  out: Out,
+): Promise<ServiceImage> {
   if (await d.runtime.imageExists(name))
     return { image: name, imageId: await d.runtime.imageId(name), built: false };
   const ref = parseImageRef(name);

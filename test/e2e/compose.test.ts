@@ -28,7 +28,10 @@ function inspect(id: string, format: string): string {
 // volume, a worker, depends_on with a healthcheck, interpolation from config:set and .env, and
 // a build with args and target (test/fixtures/compose/kv).
 describe('compose apps', () => {
-  const server = new GokuServer({ env: { GOKU_STOP_GRACE: '1', GOKU_CHECK_UPTIME: '1' } });
+  // The rollback below goes back past a dozen releases: their images are kept for it.
+  const server = new GokuServer({
+    env: { GOKU_STOP_GRACE: '1', GOKU_CHECK_UPTIME: '1', GOKU_KEEP_RELEASES: '20' },
+  });
   const p = uniquePrefix();
   const app = `${p}-kv`;
   let key: SshKey;
@@ -83,6 +86,14 @@ describe('compose apps', () => {
     expect(inspect(worker, '{{json .Config.Entrypoint}} {{.Config.User}} {{.Config.WorkingDir}}')).toBe(
       '["/bin/sh","-c"] 65534:65534 /tmp',
     );
+    expect(inspect(worker, '{{.Config.Hostname}} {{.Config.Tty}}')).toBe('kv-worker true');
+    // The web's limits, hosts, tmpfs, init and stop timeout, as the file gives them.
+    expect(
+      inspect(
+        web,
+        '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{json .HostConfig.ExtraHosts}} {{json .HostConfig.Tmpfs}} {{.HostConfig.Init}} {{.Config.StopTimeout}}',
+      ),
+    ).toBe(`${256 * 1024 * 1024} 500000000 ["metadata.internal:127.0.0.1"] {"/tmp/cache":""} true 2`);
     const env = server.containerEnv(app, `${app}-worker`);
     expect(env.TICK_EVERY).toBe('1');
     expect(env.SECRET).toBe('s3');
@@ -128,8 +139,8 @@ describe('compose apps', () => {
     ],
     [
       'a key goku does not run',
-      'services:\n  web:\n    build: ./web\n    stop_signal: SIGINT\n',
-      /stop_signal/,
+      'services:\n  web:\n    build: ./web\n    logging:\n      driver: syslog\n',
+      /"logging" is not supported/,
     ],
     [
       'a key that gives the host',
@@ -279,6 +290,15 @@ describe('compose apps', () => {
       (res) => res.body === 'web v2\n',
     );
     expect((await server.get(`db.${host()}`, '/cgi-bin/kv?k=a')).body).toBe('one\n');
+  });
+
+  it('starts a service with profiles only while COMPOSE_PROFILES names one', async () => {
+    const r = await server.ok(['config:set', app, 'COMPOSE_PROFILES=debug']);
+    expect(r.stdout).toContain('Starting debug');
+    await server.settled(app, [`${app}-db`, `${app}-debug`, `${app}-web`, `${app}-web.2`, `${app}-worker`]);
+    await server.ok(['config:unset', app, 'COMPOSE_PROFILES']);
+    await server.settled(app, [`${app}-db`, `${app}-web`, `${app}-web.2`, `${app}-worker`]);
+    expect((await get('/cgi-bin/kv?k=a')).body).toBe('one\n');
   });
 
   it('rolls every service back to an earlier release, keeping the volume', async () => {

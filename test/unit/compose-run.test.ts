@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCompose } from '../../src/core/compose/parse.js';
+import { activeServices } from '../../src/core/compose/plan.js';
 import { argvOf, durationMs, serviceRun } from '../../src/core/compose/run.js';
 
 const one = (yaml: string) => {
@@ -111,5 +112,73 @@ describe('how a compose service runs', () => {
       'container_name of a is not used: goku names its containers APP-a',
       "port 8080 of a is not bound on the host: goku's nginx serves the service (goku ports:add publishes a port)",
     ]);
+  });
+
+  it('reads limits, hosts, tmpfs, stop settings and profiles', () => {
+    const s = one(
+      [
+        'services:',
+        '  web:',
+        '    image: x',
+        '    deploy: {resources: {limits: {cpus: "1.5", memory: 1g}}}',
+        '    extra_hosts: {db.internal: 10.0.0.2}',
+        '    tmpfs: ["/run:size=1m"]',
+        '    stop_grace_period: 1m',
+        '    stop_signal: SIGINT',
+        '    shm_size: 64mb',
+        '    init: false',
+      ].join('\n'),
+    );
+    expect(s).toMatchObject({
+      cpus: 1.5,
+      memoryBytes: 1024 ** 3,
+      extraHosts: ['db.internal:10.0.0.2'],
+      tmpfs: ['/run'],
+      stopGraceMs: 60_000,
+      stopSignal: 'SIGINT',
+      shmBytes: 64 * 1024 ** 2,
+      init: false,
+    });
+    const run = serviceRun(s, { project: 'p', config: {}, envFiles: {}, binds: {} });
+    expect(run.options).toEqual({
+      init: false,
+      stopSignal: 'SIGINT',
+      stopTimeoutSeconds: 60,
+      extraHosts: ['db.internal:10.0.0.2'],
+      memoryBytes: 1024 ** 3,
+      nanoCpus: 1_500_000_000,
+      tmpfs: ['/run'],
+      shmBytes: 64 * 1024 ** 2,
+    });
+    expect(run.stopGrace).toBe(60);
+    for (const bad of [
+      'mem_limit: lots',
+      'cpus: -1',
+      'extra_hosts: ["nohost"]',
+      'extra_hosts: ["a:not-an-ip"]',
+      'tmpfs: relative',
+      'stop_grace_period: soon',
+    ]) {
+      expect(() => one(`services:\n  w:\n    image: x\n    ${bad}\n`), bad).toThrow(/compose\.yaml line 4/);
+    }
+  });
+
+  it('runs services with profiles only when COMPOSE_PROFILES names one', () => {
+    const p = parseCompose(
+      'services:\n  web:\n    image: x\n  debug:\n    image: x\n    profiles: [debug, tools]\n',
+      { file: 'compose.yaml', vars: {} },
+    );
+    expect(activeServices(p, {}).services.map((s) => s.name)).toEqual(['web']);
+    expect(activeServices(p, { COMPOSE_PROFILES: 'x, tools' }).services.map((s) => s.name)).toEqual([
+      'web',
+      'debug',
+    ]);
+    const needs = parseCompose(
+      'services:\n  web:\n    image: x\n    depends_on: [debug]\n  debug:\n    image: x\n    profiles: [debug]\n',
+      { file: 'compose.yaml', vars: {} },
+    );
+    expect(() => activeServices(needs, {})).toThrow(
+      /web depends on debug, whose profiles \(debug\) are not active/,
+    );
   });
 });

@@ -100,12 +100,12 @@ describe('compose files', () => {
   });
 
   it('refuses an unsupported key, naming it and its line', () => {
-    expect(refused('services:\n  web:\n    image: x\n    stop_signal: SIGINT\n')).toBe(
-      'docker-compose.yml line 4: services.web.stop_signal: key "stop_signal" is not supported by goku (see the README\'s compose section)',
+    expect(refused('services:\n  web:\n    image: x\n    logging: {driver: syslog}\n')).toBe(
+      'docker-compose.yml line 4: services.web.logging: key "logging" is not supported by goku (see the README\'s compose section)',
     );
-    expect(refused('services:\n  web:\n    image: x\n    deploy:\n      resources: {}\n')).toMatch(
-      /line 5: services\.web\.deploy\.resources: key "resources" is not supported/,
-    );
+    expect(
+      refused('services:\n  web:\n    image: x\n    deploy:\n      resources:\n        reservations: {}\n'),
+    ).toMatch(/line 6: services\.web\.deploy\.resources\.reservations: key "reservations" is not supported/);
     expect(refused('services:\n  web:\n    image: x\nconfigs: {}\n')).toMatch(
       /line 4: configs: key "configs"/,
     );
@@ -244,6 +244,14 @@ function compare(
     expect(s.user ?? undefined, where).toEqual(t.user);
     expect(s.workingDir ?? undefined, where).toEqual(t.working_dir);
     expect(s.restart ?? undefined, where).toEqual(t.restart);
+    expect(s.init, where).toEqual(t.init ?? true);
+    expect(s.tty, where).toEqual(t.tty ?? false);
+    expect(s.stdinOpen, where).toEqual(t.stdin_open ?? false);
+    expect(s.hostname ?? undefined, where).toEqual(t.hostname);
+    expect(s.stopSignal ?? undefined, where).toEqual(t.stop_signal);
+    expect(s.profiles, where).toEqual(t.profiles ?? []);
+    expect(s.tmpfs, where).toEqual([t.tmpfs ?? []].flat());
+    expect(s.extraHosts, where).toEqual(t.extra_hosts ?? []);
     // Theirs also holds what env_file adds; goku reads those files at deploy.
     const env = Object.fromEntries(Object.entries(t.environment ?? {}).filter(([k]) => k in s.environment));
     expect(s.environment, where).toEqual(env);

@@ -23,13 +23,27 @@ export const SERVICE_KEYS = [
   'deploy',
   'networks',
   'container_name',
+  'init',
+  'stop_grace_period',
+  'stop_signal',
+  'tty',
+  'stdin_open',
+  'hostname',
+  'extra_hosts',
+  'mem_limit',
+  'cpus',
+  'tmpfs',
+  'shm_size',
+  'profiles',
 ] as const;
 
 /** Keys of the nested maps, by the path of the map (`*` for a service or an entry). */
 export const NESTED_KEYS: Record<string, readonly string[]> = {
   'services.*.build': ['context', 'dockerfile', 'args', 'target'],
   'services.*.healthcheck': ['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'],
-  'services.*.deploy': ['replicas'],
+  'services.*.deploy': ['replicas', 'resources'],
+  'services.*.deploy.resources': ['limits'],
+  'services.*.deploy.resources.limits': ['cpus', 'memory'],
   'services.*.depends_on.*': ['condition', 'restart', 'required'],
   'services.*.ports.*': ['target', 'published', 'protocol', 'mode'],
   'services.*.volumes.*': ['type', 'source', 'target', 'read_only', 'volume', 'bind'],

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -50,6 +51,24 @@ export interface ComposeService {
   user: string | null;
   replicas: number;
   networks: string[];
+  /** Run with an init process (goku's default: yes). */
+  init: boolean;
+  /** How long a stop waits before SIGKILL (default GOKU_STOP_GRACE), and with which signal. */
+  stopGraceMs: number | null;
+  stopSignal: string | null;
+  tty: boolean;
+  stdinOpen: boolean;
+  hostname: string | null;
+  /** HOST:IP lines for /etc/hosts. */
+  extraHosts: string[];
+  /** Limits (mem_limit / cpus, or deploy.resources.limits): bytes and CPUs. */
+  memoryBytes: number | null;
+  cpus: number | null;
+  /** tmpfs mounts (absolute paths). */
+  tmpfs: string[];
+  shmBytes: number | null;
+  /** Compose profiles: a service with any runs only when one is active (COMPOSE_PROFILES). */
+  profiles: string[];
 }
 
 export interface ComposeProject {
@@ -299,8 +318,17 @@ function service(
   return { name, build, image, ...processOf(read, at, fail), ...wiringOf(read, at, top, fail) };
 }
 
-/** What runs and how: command, entrypoint, environment, user, directory, restart, labels. */
+/** What runs and how: command, entrypoint, environment, user, directory, restart, labels, limits. */
 function processOf(read: Reader, at: (key: string) => (string | number)[], fail: Fail) {
+  const deploy = read(
+    'deploy',
+    z.object({
+      replicas: z.coerce.number().int().min(0).max(100).optional(),
+      resources: z
+        .object({ limits: z.object({ cpus: scalar.optional(), memory: scalar.optional() }).optional() })
+        .optional(),
+    }),
+  );
   return {
     command: read('command', stringList) ?? null,
     entrypoint: read('entrypoint', stringList) ?? null,
@@ -314,10 +342,88 @@ function processOf(read: Reader, at: (key: string) => (string | number)[], fail:
     ),
     workingDir: read('working_dir', z.string()) ?? null,
     user: read('user', scalar) ?? null,
-    replicas:
-      read('deploy', z.object({ replicas: z.coerce.number().int().min(0).max(100).optional() }))?.replicas ??
-      1,
+    replicas: deploy?.replicas ?? 1,
+    ...limitsOf(read, deploy, at, fail),
+    init: read('init', z.boolean()) ?? true,
+    stopGraceMs: durationOf(read('stop_grace_period', scalar), at('stop_grace_period'), fail),
+    stopSignal:
+      read(
+        'stop_signal',
+        z.string().regex(/^(SIG[A-Z0-9+-]+|[A-Z0-9]+|\d{1,2})$/, 'is a signal (SIGTERM, 15)'),
+      ) ?? null,
+    tty: read('tty', z.boolean()) ?? false,
+    stdinOpen: read('stdin_open', z.boolean()) ?? false,
+    hostname:
+      read('hostname', z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/, 'is a host name')) ?? null,
+    extraHosts: extraHostsOf(read('extra_hosts', mapOrList), at('extra_hosts'), fail),
+    tmpfs: [read('tmpfs', stringList) ?? []].flat().map((t, i) => {
+      const path = String(t).split(':')[0] as string;
+      if (!posix.isAbsolute(path))
+        throw fail([...at('tmpfs'), i], `${JSON.stringify(t)} is not an absolute path`);
+      return path;
+    }),
+    shmBytes: bytesOf(read('shm_size', scalar), at('shm_size'), fail),
+    profiles: [read('profiles', stringList) ?? []].flat().map(String),
   };
+}
+
+/** mem_limit and cpus, or deploy.resources.limits (Compose's two spellings of the same). */
+function limitsOf(
+  read: Reader,
+  deploy: { resources?: { limits?: { cpus?: string; memory?: string } } } | undefined,
+  at: (key: string) => (string | number)[],
+  fail: Fail,
+): { memoryBytes: number | null; cpus: number | null } {
+  const lim = deploy?.resources?.limits;
+  const memory =
+    bytesOf(read('mem_limit', scalar), at('mem_limit'), fail) ??
+    bytesOf(lim?.memory, [...at('deploy'), 'resources', 'limits', 'memory'], fail);
+  const cpuText = read('cpus', scalar) ?? lim?.cpus;
+  let cpus: number | null = null;
+  if (cpuText !== undefined) {
+    cpus = Number(cpuText);
+    if (!Number.isFinite(cpus) || cpus <= 0 || cpus > 1024)
+      throw fail(at('cpus'), `${JSON.stringify(cpuText)} is not a CPU count`);
+  }
+  return { memoryBytes: memory, cpus };
+}
+
+/** `1g`, `512m`, `64mb`, `1024`: bytes. */
+function bytesOf(v: string | undefined, path: (string | number)[], fail: Fail): number | null {
+  if (v === undefined) return null;
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(String(v).trim());
+  if (!m) throw fail(path, `${JSON.stringify(v)} is not a size (512m, 1g)`);
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] as string).toLowerCase()] as number;
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A Compose duration (`1m30s`, `500ms`) in milliseconds. */
+function durationOf(v: string | undefined, path: (string | number)[], fail: Fail): number | null {
+  if (v === undefined) return null;
+  const text = String(v);
+  if (!/^(\d+(\.\d+)?(us|ms|s|m|h))+$/.test(text))
+    throw fail(path, `${JSON.stringify(text)} is not a duration (30s, 1m30s)`);
+  const unit: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g))
+    total += Number(m[1]) * (unit[m[2] as string] ?? 0);
+  return Math.round(total);
+}
+
+/** `HOST:IP` (or `HOST=IP`) lines, or a map of host to IP; the IP must be one. */
+function extraHostsOf(v: Plain | string[] | undefined, path: (string | number)[], fail: Fail): string[] {
+  if (!v) return [];
+  const pairs = Array.isArray(v)
+    ? v.map((line) => {
+        const m = /^([^:=\s]+)[:=](.+)$/.exec(line);
+        return [m?.[1] ?? '', m?.[2] ?? ''] as const;
+      })
+    : Object.entries(v).map(([h, ip]) => [h, String(ip ?? '')] as const);
+  return pairs.map(([host, ip], i) => {
+    if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$/.test(host) || (isIP(ip) === 0 && ip !== 'host-gateway'))
+      throw fail([...path, i], `${JSON.stringify(`${host}:${ip}`)} is not HOST:IP`);
+    return `${host}:${ip}`;
+  });
 }
 
 /** How it connects: ports, volumes, dependencies, health, networks. */

@@ -20,6 +20,44 @@ export interface ServicePlan {
 }
 
 /**
+ * The services that run: those without `profiles`, and those with a profile named in
+ * COMPOSE_PROFILES (comma-separated, from the app's config), as Compose starts them. A running
+ * service may not depend on one left out.
+ */
+export function activeServices(
+  project: ComposeProject,
+  config: Readonly<Record<string, string>>,
+): ComposeProject {
+  const on = new Set(
+    (config.COMPOSE_PROFILES ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+  );
+  const services = project.services.filter(
+    (s) => s.profiles.length === 0 || s.profiles.some((p) => on.has(p)),
+  );
+  const names = new Set(services.map((s) => s.name));
+  for (const s of services) {
+    for (const dep of Object.keys(s.dependsOn)) {
+      if (!names.has(dep)) {
+        const left = project.services.find((x) => x.name === dep);
+        throw new GokuError(
+          'GOKU_ERR_COMPOSE',
+          `${s.name} depends on ${dep}, whose profiles (${left?.profiles.join(', ')}) are not active; add one to COMPOSE_PROFILES with goku config:set`,
+        );
+      }
+    }
+  }
+  if (services.length === 0)
+    throw new GokuError(
+      'GOKU_ERR_COMPOSE',
+      'no service runs: every one has profiles, and none is in COMPOSE_PROFILES',
+    );
+  return { ...project, services };
+}
+
+/**
  * The services in the order they start: each after what it depends on, otherwise in the order
  * of the file. (The parser has refused cycles and unknown names.)
  */

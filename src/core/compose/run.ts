@@ -1,6 +1,6 @@
 import { parse } from 'shell-quote';
 import { GokuError } from '../../errors.js';
-import type { HealthcheckSpec, MountSpec, RestartPolicy } from '../../runtime/types.js';
+import type { ContainerOptions, HealthcheckSpec, MountSpec, RestartPolicy } from '../../runtime/types.js';
 import type { ComposeService } from './parse.js';
 
 /** How one container of a compose service runs: what Docker gets besides its name, image and labels. */
@@ -15,6 +15,9 @@ export interface ServiceRun {
   healthcheck?: HealthcheckSpec;
   /** The policy once the container has proven itself (goku's default: unless-stopped). */
   restart: RestartPolicy;
+  options: ContainerOptions;
+  /** Seconds a stop waits before SIGKILL (stop_grace_period); null: GOKU_STOP_GRACE. */
+  stopGrace: number | null;
 }
 
 /** The Docker names of a compose deployment's objects: PROJECT_NAME, as Compose names them. */
@@ -79,6 +82,25 @@ export function serviceRun(
         }
       : {}),
     restart: s.restart ?? 'unless-stopped',
+    options: optionsOf(s),
+    stopGrace: s.stopGraceMs === null ? null : Math.ceil(s.stopGraceMs / 1000),
+  };
+}
+
+/** The service's own settings of how its containers run, as the runtime takes them. */
+function optionsOf(s: ComposeService): ContainerOptions {
+  return {
+    init: s.init,
+    ...(s.stopSignal ? { stopSignal: s.stopSignal } : {}),
+    ...(s.stopGraceMs !== null ? { stopTimeoutSeconds: Math.ceil(s.stopGraceMs / 1000) } : {}),
+    ...(s.tty ? { tty: true } : {}),
+    ...(s.stdinOpen ? { openStdin: true } : {}),
+    ...(s.hostname ? { hostname: s.hostname } : {}),
+    ...(s.extraHosts.length ? { extraHosts: s.extraHosts } : {}),
+    ...(s.memoryBytes ? { memoryBytes: s.memoryBytes } : {}),
+    ...(s.cpus ? { nanoCpus: Math.round(s.cpus * 1e9) } : {}),
+    ...(s.tmpfs.length ? { tmpfs: s.tmpfs } : {}),
+    ...(s.shmBytes ? { shmBytes: s.shmBytes } : {}),
   };
 }
 
