@@ -145,51 +145,24 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
     domain: d.settings.GOKU_DOMAIN,
     prefix: d.settings.GOKU_CONTAINER_PREFIX,
   });
-  const byName = new Map(project.services.map((s) => [s.name, s]));
-  const oneShots = new Set(
-    project.services.flatMap((s) =>
-      Object.entries(s.dependsOn)
-        .filter(([, c]) => c === 'service_completed_successfully')
-        .map(([n]) => n),
+  const ctx: PlanContext = {
+    env,
+    appRec,
+    envFiles: envFileVars(spec.sources),
+    byName: new Map(project.services.map((s) => [s.name, s])),
+    // Services others wait for with service_completed_successfully run to their end.
+    oneShots: new Set(
+      project.services.flatMap((s) =>
+        Object.entries(s.dependsOn)
+          .filter(([, c]) => c === 'service_completed_successfully')
+          .map(([n]) => n),
+      ),
     ),
-  );
-  const prev = appRec.deployments[spec.deployment]?.compose?.services ?? {};
-  const envFiles = envFileVars(spec.sources);
-  const webName = plans.find((p) => p.route && p.service === webService(project)?.name)?.service;
+    webName: plans.find((p) => p.route && p.service === webService(project)?.name)?.service,
+    out,
+  };
   const svcs: Svc[] = [];
-  for (const plan of plans) {
-    const s = byName.get(plan.service) as ComposeService;
-    const image = await imageOf(d, spec, s, out);
-    const run = serviceRun(s, { project: spec.deployment, config: env, envFiles, binds: spec.sources.binds });
-    const digest = serviceDigest(s, image.imageId, run);
-    const p = prev[s.name];
-    const was = p ? thaw<ComposeServiceRecord>(p) : undefined;
-    const web = s.name === webName;
-    const forced = spec.force === 'all' || (spec.force ?? []).includes(s.name);
-    const changed =
-      forced ||
-      !was ||
-      was.digest !== digest ||
-      was.containerIds.length !== s.replicas ||
-      !(await alive(d, was));
-    const domains = !plan.route
-      ? []
-      : web
-        ? domainsFor(d, appRec, spec.deployment, spec.branch, spec.cname)
-        : [plan.route.domain];
-    svcs.push({
-      s,
-      plan,
-      run,
-      image,
-      digest,
-      prev: was,
-      changed,
-      oneShot: oneShots.has(s.name),
-      web,
-      domains,
-    });
-  }
+  for (const plan of plans) svcs.push(await planService(d, spec, ctx, plan));
   assertServiceNamesFree(
     d,
     spec.deployment,
@@ -204,6 +177,50 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
   const kept = svcs.filter((v) => !v.changed).map((v) => v.s.name);
   if (kept.length) out(`-----> Unchanged, kept running: ${kept.join(', ')}`);
   return svcs;
+}
+
+interface PlanContext {
+  env: Record<string, string>;
+  appRec: AppView;
+  envFiles: Record<string, Record<string, string>>;
+  byName: Map<string, ComposeService>;
+  oneShots: Set<string>;
+  webName: string | undefined;
+  out: Out;
+}
+
+/** One service: its image, run and fingerprint, and whether it must be replaced. */
+async function planService(
+  d: PipelineDeps,
+  spec: ComposeSpec,
+  ctx: PlanContext,
+  plan: ServicePlan,
+): Promise<Svc> {
+  const s = ctx.byName.get(plan.service) as ComposeService;
+  const image = await imageOf(d, spec, s, ctx.out);
+  const run = serviceRun(s, {
+    project: spec.deployment,
+    config: ctx.env,
+    envFiles: ctx.envFiles,
+    binds: spec.sources.binds,
+  });
+  const digest = serviceDigest(s, image.imageId, run);
+  const p = ctx.appRec.deployments[spec.deployment]?.compose?.services[s.name];
+  const was = p ? thaw<ComposeServiceRecord>(p) : undefined;
+  const web = s.name === ctx.webName;
+  const forced = spec.force === 'all' || (spec.force ?? []).includes(s.name);
+  const changed =
+    forced ||
+    !was ||
+    was.digest !== digest ||
+    was.containerIds.length !== s.replicas ||
+    !(await alive(d, was));
+  const domains = !plan.route
+    ? []
+    : web
+      ? domainsFor(d, ctx.appRec, spec.deployment, spec.branch, spec.cname)
+      : [plan.route.domain];
+  return { s, plan, run, image, digest, prev: was, changed, oneShot: ctx.oneShots.has(s.name), web, domains };
 }
 
 /**

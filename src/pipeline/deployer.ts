@@ -5,7 +5,7 @@ import { type Procfile, processTypes } from '../core/procfile.js';
 import { policyFor } from '../core/tag-policy.js';
 import { errorBody, GokuError, oneLine } from '../errors.js';
 import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
-import { buildFromCommit } from '../sources/git.js';
+import { buildFromCommit, type GitComposeCandidate } from '../sources/git.js';
 import { pullCandidate } from '../sources/image.js';
 import {
   type AppView,
@@ -883,32 +883,7 @@ export class Deployer {
       rel.discard(); // nothing changed: not a release
       return null;
     }
-    if (c.kind === 'compose') {
-      const { sources, images, release, cname } = c;
-      rel.set({ release, compose: { sources, images }, ...webImage(images) });
-      const { tail, revert, port } = await composeSwitch(
-        this.d,
-        {
-          app,
-          deployment,
-          branch,
-          commit,
-          release,
-          sources,
-          images,
-          cname,
-          ownsImages: true,
-          ...(p.req.abandoned ? { abandoned: p.req.abandoned } : {}),
-        },
-        out,
-      );
-      lap('switch');
-      this.d.log.info({ app, deployment, release, version: rel.version, ms: timings }, 'deployed');
-      await this.rememberDefaultBranch(app, p.defaultBranch, branch);
-      const domains = domainsFor(this.d, appView(this.d, app), deployment, branch, cname);
-      this.announce(app, deployment, { domains, port }, started, rel);
-      return { tail, revert, version: rel.version };
-    }
+    if (c.kind === 'compose') return this.switchCompose(p, c, rel, { started, timings, lap });
     rel.set({ imageId: c.imageId });
     const { plan, first } = this.newImage(app, deployment, c, rel);
     await this.beforeSwitch(plan, c, rel);
@@ -938,6 +913,47 @@ export class Deployer {
     this.d.log.info({ app, deployment, release: c.release, version: rel.version, ms: timings }, 'deployed');
     await this.rememberDefaultBranch(app, p.defaultBranch, branch);
     this.announce(app, deployment, { domains: c.domains, port }, started, rel);
+    return { tail, revert, version: rel.version };
+  }
+
+  /** A pushed compose app: its sources and images into the release, then the compose switch. */
+  private async switchCompose(
+    p: {
+      app: string;
+      branch: string;
+      deployment: string;
+      defaultBranch: string;
+      commit: string;
+      req: PushRequest;
+    },
+    c: GitComposeCandidate,
+    rel: ReleaseHandle,
+    clock: { started: number; timings: Record<string, number>; lap: (stage: string) => void },
+  ): Promise<Omit<PendingPush, 'ref' | 'newSha'>> {
+    const { app, deployment, branch } = p;
+    const { sources, images, release, cname } = c;
+    rel.set({ release, compose: { sources, images }, ...webImage(images) });
+    const { tail, revert, port } = await composeSwitch(
+      this.d,
+      {
+        app,
+        deployment,
+        branch,
+        commit: p.commit,
+        release,
+        sources,
+        images,
+        cname,
+        ownsImages: true,
+        ...(p.req.abandoned ? { abandoned: p.req.abandoned } : {}),
+      },
+      rel.out,
+    );
+    clock.lap('switch');
+    this.d.log.info({ app, deployment, release, version: rel.version, ms: clock.timings }, 'deployed');
+    await this.rememberDefaultBranch(app, p.defaultBranch, branch);
+    const domains = domainsFor(this.d, appView(this.d, app), deployment, branch, cname);
+    this.announce(app, deployment, { domains, port }, clock.started, rel);
     return { tail, revert, version: rel.version };
   }
 

@@ -3,7 +3,12 @@ import { chmod, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/prom
 import { dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
-import { type ComposeProject, MAX_COMPOSE_BYTES, parseCompose } from '../core/compose/parse.js';
+import {
+  type ComposeProject,
+  type ComposeService,
+  MAX_COMPOSE_BYTES,
+  parseCompose,
+} from '../core/compose/parse.js';
 import { activeServices } from '../core/compose/plan.js';
 import { composeVars } from '../core/compose/vars.js';
 import { packContext } from '../docker/context.js';
@@ -77,19 +82,7 @@ export async function composeCandidate(
       `${file} asks for ${total} containers in all, above GOKU_MAX_SCALE (${d.settings.GOKU_MAX_SCALE}); lower some deploy.replicas`,
     );
   }
-  let envBytes = 0;
-  for (const f of new Set(project.services.flatMap((s) => s.envFiles))) {
-    const body = await tree.readText(f, MAX_ENV_BYTES);
-    if (body === null)
-      throw new GokuError('GOKU_ERR_COMPOSE', `${file}: env_file ${f} is not in the repository`);
-    envBytes += Buffer.byteLength(body);
-    if (envBytes > MAX_ENV_BYTES)
-      throw new GokuError(
-        'GOKU_ERR_COMPOSE',
-        `${file}: the env_files hold more than ${MAX_ENV_BYTES / 1024} KiB`,
-      );
-    draft.envFiles[f] = body;
-  }
+  draft.envFiles = await readEnvFiles(tree, file, project);
   for (const path of new Set(
     project.services.flatMap((s) =>
       s.volumes.filter((v) => v.type === 'bind').map((v) => v.source as string),
@@ -100,33 +93,72 @@ export async function composeCandidate(
   for (const n of project.notes) out(`       ${n}`);
   const images: Record<string, ServiceImage> = {};
   for (const s of project.services) {
-    if (s.build) {
-      out(
-        `-----> Building ${s.name} (${s.build.context === '.' ? '' : `${s.build.context}/`}${s.build.dockerfile})`,
-      );
-      const image = `goku/${p.deployment}.${s.name}:${p.release}`;
-      const context = packContext(tree, {
-        root: s.build.context,
-        dockerfile: s.build.dockerfile,
-        dockerignore: await tree.readText(posix.join(s.build.context, '.dockerignore'), MAX_ENV_BYTES),
-      });
-      const imageId = await d.runtime.buildImage(
-        context,
-        {
-          tag: image,
-          dockerfile: s.build.dockerfile,
-          buildargs: s.build.args,
-          ...(s.build.target ? { target: s.build.target } : {}),
-          labels: { ...labels(d, p.app, p.deployment), 'goku.service': s.name },
-        },
-        (l) => out(`       ${l}`),
-      );
-      images[s.name] = { image, imageId, built: true };
-    } else {
-      images[s.name] = await namedImage(d, s.name, s.image as string, out);
-    }
+    images[s.name] = s.build
+      ? await buildService(d, { ...p, service: s.name, build: s.build }, out)
+      : await namedImage(d, s.name, s.image as string, out);
   }
   return { sources: draft, project, images };
+}
+
+/** Each env_file's text, by path, read from git's objects: regular files of the tree only, 256 KiB in all. */
+async function readEnvFiles(
+  tree: GitTree,
+  file: string,
+  project: ComposeProject,
+): Promise<Record<string, string>> {
+  const texts: Record<string, string> = {};
+  let bytes = 0;
+  for (const f of new Set(project.services.flatMap((s) => s.envFiles))) {
+    const body = await tree.readText(f, MAX_ENV_BYTES);
+    if (body === null)
+      throw new GokuError('GOKU_ERR_COMPOSE', `${file}: env_file ${f} is not in the repository`);
+    bytes += Buffer.byteLength(body);
+    if (bytes > MAX_ENV_BYTES)
+      throw new GokuError(
+        'GOKU_ERR_COMPOSE',
+        `${file}: the env_files hold more than ${MAX_ENV_BYTES / 1024} KiB`,
+      );
+    texts[f] = body;
+  }
+  return texts;
+}
+
+/**
+ * Builds a service's `build:` from its context directory of the tree (streamed from git's
+ * objects, honouring that directory's .dockerignore) as goku/DEPLOYMENT.SERVICE:RELEASE.
+ */
+async function buildService(
+  d: PipelineDeps,
+  p: {
+    app: string;
+    deployment: string;
+    release: string;
+    tree: GitTree;
+    service: string;
+    build: NonNullable<ComposeService['build']>;
+  },
+  out: Out,
+): Promise<ServiceImage> {
+  const { build, service } = p;
+  out(`-----> Building ${service} (${build.context === '.' ? '' : `${build.context}/`}${build.dockerfile})`);
+  const image = `goku/${p.deployment}.${service}:${p.release}`;
+  const context = packContext(p.tree, {
+    root: build.context,
+    dockerfile: build.dockerfile,
+    dockerignore: await p.tree.readText(posix.join(build.context, '.dockerignore'), MAX_ENV_BYTES),
+  });
+  const imageId = await d.runtime.buildImage(
+    context,
+    {
+      tag: image,
+      dockerfile: build.dockerfile,
+      buildargs: build.args,
+      ...(build.target ? { target: build.target } : {}),
+      labels: { ...labels(d, p.app, p.deployment), 'goku.service': service },
+    },
+    (l) => out(`       ${l}`),
+  );
+  return { image, imageId, built: true };
 }
 
 /** A service's `image:`, pulled (with stored credentials) only when the engine does not have it, as Compose does. */
