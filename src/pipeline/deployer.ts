@@ -438,7 +438,6 @@ export class Deployer {
     tails: (() => Promise<void>)[],
     text: { intro?: string; done: (version: number) => string },
   ): Promise<void> {
-    if (dep.compose) return this.redeployCompose(app, dep, change, out, tails, text);
     const base = { deployment: dep.name, branch: dep.branch, commit: dep.commit };
     await withRelease(
       this.d,
@@ -448,94 +447,92 @@ export class Deployer {
       async (rel) => {
         if (text.intro) rel.out(text.intro);
         const release = newRouteId(dep.commit);
-        const running = runningSpec(dep);
-        const { procfile, appFormation, scripts } = running;
-        rel.set({
-          image: dep.image,
-          imageId: await this.d.runtime.imageId(dep.image),
-          release,
-          procfile,
-          appFormation,
-          ...(scripts ? { scripts } : {}),
-        });
-        // A config change is a new release: the release command runs again (predeploy's
-        // changes are in the image already); a restart or a scale is not.
-        const tasks = change.kind === 'config';
-        const plan: TaskPlan = {
-          app,
-          deployment: dep.name,
-          image: dep.image,
-          env: change.env ?? change.config,
-          port: dep.port,
-          procfile,
-          scripts: scripts ?? null,
-        };
-        if (tasks) await runBeforeSwitch(this.d, plan, rel.out, { predeploy: false });
-        const { tail } = await switchTo(
-          this.d,
-          {
-            app,
-            deployment: dep.name,
-            ...running,
-            release,
-            ownsImage: false,
-            ...(change.env ? { env: change.env } : {}),
-            ...(change.scale ? { scale: change.scale } : {}),
-          },
-          rel.out,
-        );
-        tails.push(tail);
-        if (tasks) await runAfterSwitch(this.d, plan, rel.out, false);
+        const again = dep.compose ? this.composeAgain : this.imageAgain;
+        await again.call(this, app, dep, change, { rel, release, tails });
         rel.out(text.done(rel.version));
       },
     );
   }
 
-  /**
-   * A compose deployment again from its recorded sources and images, as a new release: the
-   * file parsed again with the config in force; what changed (or is forced) is replaced.
-   */
-  private async redeployCompose(
+  /** redeploy of a Dockerfile or image deployment: its image, Procfile and tasks again. */
+  private async imageAgain(
     app: string,
     dep: DeploymentView,
     change: Redeploy,
-    out: Out,
-    tails: (() => Promise<void>)[],
-    text: { intro?: string; done: (version: number) => string },
+    { rel, release, tails }: { rel: ReleaseHandle; release: string; tails: (() => Promise<void>)[] },
   ): Promise<void> {
-    const base = { deployment: dep.name, branch: dep.branch, commit: dep.commit };
-    await withRelease(
-      this.d,
+    const running = runningSpec(dep);
+    const { procfile, appFormation, scripts } = running;
+    rel.set({
+      image: dep.image,
+      imageId: await this.d.runtime.imageId(dep.image),
+      release,
+      procfile,
+      appFormation,
+      ...(scripts ? { scripts } : {}),
+    });
+    // A config change is a new release: the release command runs again (predeploy's
+    // changes are in the image already); a restart or a scale is not.
+    const tasks = change.kind === 'config';
+    const plan: TaskPlan = {
       app,
-      { kind: change.kind, ...base, by: change.by, config: change.config },
-      out,
-      async (rel) => {
-        if (text.intro) rel.out(text.intro);
-        const release = newRouteId(dep.commit);
-        const { sources, images } = composeOf(dep);
-        rel.set({ release, compose: { sources, images }, ...webImage(images) });
-        const { tail } = await composeSwitch(
-          this.d,
-          {
-            app,
-            deployment: dep.name,
-            branch: dep.branch,
-            commit: dep.commit,
-            release,
-            sources,
-            images,
-            cname: [...dep.cnameDomains],
-            ownsImages: false,
-            ...(change.env ? { env: change.env } : {}),
-            ...(change.scale ? { scale: change.scale } : {}),
-            ...(change.force ? { force: change.force } : {}),
-          },
-          rel.out,
-        );
-        tails.push(tail);
-        rel.out(text.done(rel.version));
+      deployment: dep.name,
+      image: dep.image,
+      env: change.env ?? change.config,
+      port: dep.port,
+      procfile,
+      scripts: scripts ?? null,
+    };
+    if (tasks) await runBeforeSwitch(this.d, plan, rel.out, { predeploy: false });
+    const { tail } = await switchTo(
+      this.d,
+      {
+        app,
+        deployment: dep.name,
+        ...running,
+        release,
+        ownsImage: false,
+        ...(change.env ? { env: change.env } : {}),
+        ...(change.scale ? { scale: change.scale } : {}),
       },
+      rel.out,
     );
+    // Live now: the old containers retire whatever the postdeploy task does.
+    tails.push(tail);
+    if (tasks) await runAfterSwitch(this.d, plan, rel.out, false);
+  }
+
+  /**
+   * redeploy of a compose deployment: its recorded sources and images, the file parsed again
+   * with the config in force; what changed (or is forced) is replaced.
+   */
+  private async composeAgain(
+    app: string,
+    dep: DeploymentView,
+    change: Redeploy,
+    { rel, release, tails }: { rel: ReleaseHandle; release: string; tails: (() => Promise<void>)[] },
+  ): Promise<void> {
+    const { sources, images } = composeOf(dep);
+    rel.set({ release, compose: { sources, images }, ...webImage(images) });
+    const { tail } = await composeSwitch(
+      this.d,
+      {
+        app,
+        deployment: dep.name,
+        branch: dep.branch,
+        commit: dep.commit,
+        release,
+        sources,
+        images,
+        cname: [...dep.cnameDomains],
+        ownsImages: false,
+        ...(change.env ? { env: change.env } : {}),
+        ...(change.scale ? { scale: change.scale } : {}),
+        ...(change.force ? { force: change.force } : {}),
+      },
+      rel.out,
+    );
+    tails.push(tail);
   }
 
   /**
