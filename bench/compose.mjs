@@ -44,12 +44,13 @@ function makeApp(dir, body, webPort, init = false) {
     [
       'services:',
       '  web:',
-      '    build: ./web',
+      // By hand, every build is labelled so the bench can remove what it built.
+      ...(init ? ['    build: {context: ./web, labels: {goku-bench: "1"}}'] : ['    build: ./web']),
       `    ports: ["${webPort}:8000"]`,
       '    depends_on: [db]',
       ...(init ? ['    init: true'] : []),
       '  db:',
-      '    build: ./db',
+      ...(init ? ['    build: {context: ./db, labels: {goku-bench: "1"}}'] : ['    build: ./db']),
       '    volumes: ["data:/data"]',
       ...(init ? ['    init: true'] : []),
       '  worker:',
@@ -110,6 +111,14 @@ const cleanup = cleanupOnce(async () => {
   try {
     sh('docker-compose', ['-p', project, 'down', '-v', '--rmi', 'local'], { cwd: hdir });
   } catch {}
+  // Each round's build left the one before it untagged.
+  for (const img of sh('docker', ['images', '-q', '--filter', 'label=goku-bench=1'])
+    .split(/\s+/)
+    .filter(Boolean)) {
+    try {
+      sh('docker', ['rmi', '-f', img]);
+    } catch {}
+  }
   await cleanupGoku(tmp, [goku]);
 });
 try {

@@ -160,6 +160,13 @@ export async function cleanupGoku(tmp, gokus, extraImageRefs = []) {
       .split(/\s+/)
       .filter(Boolean);
     if (ids.length) sh('docker', ['rm', '-f', ...ids]);
+    // Compose apps' networks and named volumes.
+    for (const kind of ['network', 'volume']) {
+      const names = sh('docker', [kind, 'ls', '-q', '--filter', `label=goku.home=${goku.home}`])
+        .split(/\s+/)
+        .filter(Boolean);
+      if (names.length) sh('docker', [kind, 'rm', ...names]);
+    }
     const imgs = [
       ...sh('docker', ['images', '-q', '--filter', `label=goku.home=${goku.home}`]).split(/\s+/),
       ...extraImageRefs.flatMap((ref) => sh('docker', ['images', '-q', ref]).split(/\s+/)),
