@@ -446,10 +446,24 @@ export class DockerEngine implements ContainerRuntime {
   }
 
   async removeNetwork(name: string): Promise<void> {
-    try {
-      await this.docker.getNetwork(name).remove();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    const net = this.docker.getNetwork(name);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await net.remove();
+        return;
+      } catch (err) {
+        const code = (err as { statusCode?: number }).statusCode;
+        if (code === 404) return;
+        // "has active endpoints": the engine may release a removed container's endpoint a
+        // moment after the removal returns; any endpoint still there is cut, then it is retried.
+        if (code !== 403 || attempt >= 10) throw err;
+        const info = (await net.inspect().catch(() => null)) as {
+          Containers?: Record<string, unknown>;
+        } | null;
+        for (const id of Object.keys(info?.Containers ?? {}))
+          await net.disconnect({ Container: id, Force: true }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
   }
 

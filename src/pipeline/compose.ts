@@ -159,6 +159,7 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
       ),
     ),
     webName: plans.find((p) => p.route && p.service === webService(project)?.name)?.service,
+    replaced: new Set(),
     out,
   };
   const svcs: Svc[] = [];
@@ -186,6 +187,8 @@ interface PlanContext {
   byName: Map<string, ComposeService>;
   oneShots: Set<string>;
   webName: string | undefined;
+  /** The services replaced so far, in start order. */
+  replaced: Set<string>;
   out: Out;
 }
 
@@ -214,7 +217,10 @@ async function planService(
     !was ||
     was.digest !== digest ||
     was.containerIds.length !== s.replicas ||
+    // depends_on ... restart: true: replaced with what it depends on (services come in start order).
+    s.restartWith.some((dep) => ctx.replaced.has(dep)) ||
     !(await alive(d, was));
+  if (changed) ctx.replaced.add(s.name);
   const domains = !plan.route
     ? []
     : web

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { oneLine } from '../errors.js';
 import { appView, labels, type Out, type PipelineDeps } from './context.js';
 import { ownedRouteKeys } from './routing.js';
 
@@ -62,7 +63,16 @@ export async function removeDeployment(
     out(`-----> Removing volume ${v}`);
     await d.runtime.removeVolume(v);
   }
-  for (const n of await d.runtime.listNetworks(labels(d, app, deployment))) await d.runtime.removeNetwork(n);
+  for (const n of await d.runtime.listNetworks(labels(d, app, deployment))) {
+    // Docker 20.10 can keep a removed container's endpoint for good ("has active endpoints"):
+    // the deployment is gone all the same; the empty network is named for the operator.
+    await d.runtime.removeNetwork(n).catch((err: unknown) => {
+      d.log.warn({ app, network: n, err: oneLine(err) }, 'could not remove a network');
+      out(
+        `       Network ${n} could not be removed (${oneLine(err)}); remove it with docker network rm ${n}`,
+      );
+    });
+  }
   await d.store.update((s) => {
     const a = s.apps[app];
     if (a) delete a.deployments[deployment];

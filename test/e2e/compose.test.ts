@@ -264,13 +264,29 @@ describe('compose apps', () => {
 
   it('restarts one service in place with its volume, then every service on a config change; data and routes survive a goku restart', async () => {
     const ids = () => Object.fromEntries(server.containers(app).map((c) => [c.name, c.id]));
+    // The worker's depends_on gets restart: true (newer than Debian's docker-compose, so not in
+    // the fixture): the worker is replaced whenever the db is.
+    repo.write({
+      'compose.yaml': readFileSync(join(FIXTURE, 'compose.yaml'), 'utf8').replace(
+        '    depends_on:\n      - db\n',
+        '    depends_on:\n      db:\n        condition: service_started\n        restart: true\n',
+      ),
+    });
+    repo.commit('worker restarts with the db');
+    const pushed = await repo.push();
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toContain('Unchanged, kept running: db, web');
+    await server.settled(app, [`${app}-db`, `${app}-web`, `${app}-web.2`, `${app}-worker`]);
     const before = ids();
     const r = await server.ok(['ps:restart', app, 'db']);
     expect(r.stdout).toContain('Stopping db first (it has named volumes)');
-    expect(r.stdout).toContain('Unchanged, kept running: web, worker');
+    // The worker's depends_on has restart: true: it is replaced with the db.
+    expect(r.stdout).toContain('Unchanged, kept running: web\n');
+    expect(r.stdout).toContain('Stopping worker first (it is not routed)');
     await server.settled(app, [`${app}-db`, `${app}-web`, `${app}-web.2`, `${app}-worker`]);
     const after = ids();
     expect(after[`${app}-db`]).not.toBe(before[`${app}-db`]);
+    expect(after[`${app}-worker`]).not.toBe(before[`${app}-worker`]);
     expect(after[`${app}-web`]).toBe(before[`${app}-web`]);
     expect((await get('/cgi-bin/kv?k=a')).body).toBe('one\n');
 

@@ -181,4 +181,29 @@ describe('how a compose service runs', () => {
       /web depends on debug, whose profiles \(debug\) are not active/,
     );
   });
+
+  it('reads restart: true and required: false of depends_on; an optional dependency left out is dropped', () => {
+    const p = parseCompose(
+      [
+        'services:',
+        '  web:',
+        '    image: x',
+        '    depends_on:',
+        '      db: {condition: service_healthy, restart: true}',
+        '      debug: {condition: service_started, required: false}',
+        '  db:',
+        '    image: x',
+        '  debug:',
+        '    image: x',
+        '    profiles: [debug]',
+      ].join('\n'),
+      { file: 'compose.yaml', vars: {} },
+    );
+    const web = p.services[0];
+    expect(web).toMatchObject({ restartWith: ['db'], optional: ['debug'] });
+    expect(activeServices(p, {}).services.map((s) => [s.name, Object.keys(s.dependsOn)])).toEqual([
+      ['web', ['db']],
+      ['db', []],
+    ]);
+  });
 });

@@ -38,6 +38,10 @@ export interface ComposeService {
   expose: number[];
   volumes: ServiceVolume[];
   dependsOn: Record<string, Condition>;
+  /** depends_on entries with `restart: true`: replacing that service replaces this one too. */
+  restartWith: string[];
+  /** depends_on entries with `required: false`: this one runs without them (a profile left out). */
+  optional: string[];
   healthcheck: {
     test: string[];
     interval: string | null;
@@ -449,6 +453,7 @@ function wiringOf(
       volumeOf(v, top.volumes, [...at('volumes'), i], fail),
     ),
     dependsOn: dependsOn(read('depends_on', depends), at('depends_on'), fail),
+    ...dependsFlags(read('depends_on', depends)),
     healthcheck: healthcheckOf(
       read('healthcheck', z.record(z.string(), z.unknown())),
       at('healthcheck'),
@@ -621,6 +626,18 @@ function dependsOn(
       return [n, c as Condition];
     }),
   );
+}
+
+/** The services of depends_on marked `restart: true` and `required: false`. */
+function dependsFlags(d: string[] | Record<string, Record<string, string> | null> | undefined): {
+  restartWith: string[];
+  optional: string[];
+} {
+  const entries = d && !Array.isArray(d) ? Object.entries(d) : [];
+  return {
+    restartWith: entries.filter(([, spec]) => spec?.restart === 'true').map(([n]) => n),
+    optional: entries.filter(([, spec]) => spec?.required === 'false').map(([n]) => n),
+  };
 }
 
 function healthcheckOf(

@@ -34,10 +34,15 @@ export function activeServices(
       .map((p) => p.trim())
       .filter(Boolean),
   );
-  const services = project.services.filter(
-    (s) => s.profiles.length === 0 || s.profiles.some((p) => on.has(p)),
-  );
-  const names = new Set(services.map((s) => s.name));
+  const active = project.services.filter((s) => s.profiles.length === 0 || s.profiles.some((p) => on.has(p)));
+  const names = new Set(active.map((s) => s.name));
+  // An optional dependency (required: false) left out is dropped: the service runs without it.
+  const services = active.map((s) => ({
+    ...s,
+    dependsOn: Object.fromEntries(
+      Object.entries(s.dependsOn).filter(([dep]) => names.has(dep) || !s.optional.includes(dep)),
+    ),
+  }));
   for (const s of services) {
     for (const dep of Object.keys(s.dependsOn)) {
       if (!names.has(dep)) {
