@@ -68,7 +68,8 @@ export type DeploySource =
   (
     | { kind: 'push'; push: PushRequest }
     /** An image app's registry image (ref: switch the app to this reference first). */
-    | { kind: 'image'; by: string; ref: string | null }
+    /** pushed: the digest a registry notification says was pushed (a hint to wait for; never pulled as such). */
+    | { kind: 'image'; by: string; ref: string | null; pushed?: string }
     /** The running image of every deployment again (service: only that service of a compose app). */
     | { kind: 'restart'; by: string; service?: string }
     /** The running images with a new env (restart: false only stores it). */
@@ -108,6 +109,9 @@ const WHAT: Record<DeploySource['kind'], string> = {
   rollback: 'a rollback',
   rebuild: 'a rebuild',
 };
+
+/** How often (every 250 ms) an image deploy from a notification asks again until the tag names the pushed digest. */
+const PUSHED_TAG_TRIES = 20;
 
 /** How long git gets after the hook's verdict to update the refs and exit. */
 const LANDING_TIMEOUT_MS = 120_000;
@@ -161,7 +165,7 @@ export class Deployer {
       case 'push':
         return this.handlePush({ ...source.push, app }, out);
       case 'image':
-        return this.deployImage(app, source.ref, source.by, out);
+        return this.deployImage(app, source.ref, source.by, out, false, source.pushed);
       case 'restart':
         return this.restart(app, source.by, out, source.service);
       case 'config':
@@ -203,6 +207,7 @@ export class Deployer {
     by: string,
     out: Out,
     again = false,
+    pushed?: string,
   ): Promise<void> {
     return this.withTails(
       app,
@@ -219,7 +224,7 @@ export class Deployer {
         const source = formatImageRef(ref);
         const base = { kind: 'image' as const, deployment: app, branch: '', commit: '', by, config: rec.env };
         await withRelease(this.d, app, base, out, (rel) =>
-          this.pullAndSwitch(app, ref, source, rel, tails, again),
+          this.pullAndSwitch(app, ref, source, rel, tails, again, pushed),
         );
       },
       { replaces: 'image deploy' },
@@ -235,12 +240,14 @@ export class Deployer {
     tails: (() => Promise<void>)[],
     /** ps:rebuild: pull and deploy even the digest that runs. */
     again = false,
+    /** The digest a notification says was pushed: asked for again until the tag names it. */
+    pushed?: string,
   ): Promise<void> {
     const started = Date.now();
     const { timings, lap } = stopwatch();
     // A registry that refuses the credentials fails the release; a tag it does not have, or
     // the digest already running, is no release at all.
-    const digest = await this.d.registry.resolveDigest(ref).catch((err: unknown) => {
+    const digest = await this.currentDigest(ref, pushed).catch((err: unknown) => {
       if (err instanceof GokuError && err.code === 'GOKU_ERR_TAG_NOT_FOUND') rel.discard();
       throw err;
     });
@@ -293,6 +300,26 @@ export class Deployer {
     });
     this.d.log.info({ app, release: c.release, version: rel.version, ms: timings }, 'deployed');
     this.announce(app, app, { domains: c.domains, port }, started, rel);
+  }
+
+  /**
+   * The digest the reference's tag names now, asked of the registry. With `pushed` (a
+   * notification's digest) it asks again, every 250 ms for up to 5 s, until the tag names that
+   * digest: a registry notifies a push before it moves the tag (distribution's manifest handler
+   * tags after the event), so the tag may still name the old digest, or none, for a moment.
+   */
+  private async currentDigest(ref: ImageRef, pushed?: string): Promise<string> {
+    let last: { digest: string } | { err: unknown } = { err: null };
+    for (let i = 0; i < (pushed ? PUSHED_TAG_TRIES : 1); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 250));
+      last = await this.d.registry.resolveDigest(ref).then(
+        (digest) => ({ digest }),
+        (err: unknown) => ({ err }),
+      );
+      if ('digest' in last && (!pushed || last.digest === pushed)) return last.digest;
+    }
+    if ('digest' in last) return last.digest;
+    throw last.err;
   }
 
   /**

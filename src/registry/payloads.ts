@@ -10,6 +10,11 @@ export interface ImageUpdate {
   registry: string;
   repository: string;
   tag: string;
+  /**
+   * The digest the event says was pushed, only as a hint: a registry sends the event before it
+   * moves the tag, so until the tag names it goku asks again, a few seconds at most.
+   */
+  digest?: string;
 }
 
 function shape(kind: string, err: z.ZodError): GokuError {
@@ -82,6 +87,7 @@ const envelope = z.object({
             mediaType: z.string().max(255).optional(),
             repository: z.string().max(255).optional(),
             tag: z.string().max(128).optional(),
+            digest: z.string().max(200).optional(),
           })
           .optional(),
         request: z.object({ host: z.string().max(300).optional() }).optional(),
@@ -113,7 +119,8 @@ export function parseRegistryEvents(body: unknown): ImageUpdate[] {
     // What the reference parser read must be what the event said (it trims; a tag has no spaces).
     if (ref.tag !== t.tag) continue;
     if (!out.some((u) => u.registry === ref.registry && u.repository === ref.repository && u.tag === t.tag)) {
-      out.push({ registry: ref.registry, repository: ref.repository, tag: t.tag });
+      const digest = t.digest && /^sha256:[0-9a-f]{64}$/.test(t.digest) ? { digest: t.digest } : {};
+      out.push({ registry: ref.registry, repository: ref.repository, tag: t.tag, ...digest });
     }
   }
   return out;

@@ -32,7 +32,7 @@ export class ImageUpdates {
   constructor(private readonly d: { store: Store; deployer: Deployer; log: Logger; clock: () => Date }) {}
 
   /** An update to `ref` (null: the app's own reference, at its current digest). */
-  async offer(app: string, ref: string | null, by: string): Promise<Offer> {
+  async offer(app: string, ref: string | null, by: string, pushed?: string): Promise<Offer> {
     const img = this.d.store.read().apps[app]?.image;
     if (!img) throw new GokuError('GOKU_ERR_APP_NOT_FOUND', `image app ${app} does not exist`);
     if (!policyOf(img).auto) {
@@ -48,7 +48,11 @@ export class ImageUpdates {
         done: Promise.resolve(),
       };
     }
-    return { status: 'queued', message: `deploy of ${app} queued`, done: this.deploy(app, ref, by) };
+    return {
+      status: 'queued',
+      message: `deploy of ${app} queued`,
+      done: this.deploy(app, ref, by, pushed),
+    };
   }
 
   /** Any update deploying or queued for the app from here. */
@@ -97,7 +101,7 @@ export class ImageUpdates {
    * newer request replaces the waiting one, which asks the registry for the digest only when
    * it runs, so a burst ends at the newest digest and none is lost.
    */
-  private deploy(app: string, ref: string | null, by: string): Promise<void> {
+  private deploy(app: string, ref: string | null, by: string, pushed?: string): Promise<void> {
     this.inFlight.set(app, (this.inFlight.get(app) ?? 0) + 1);
     // The mark is written beside the deploy, not before it: a store write (an fsync) is 50 to
     // 300 ms of the way from hook to live here. The store applies updates in call order, so
@@ -108,7 +112,7 @@ export class ImageUpdates {
     return (
       this.d.deployer
         // Forced: the schedule allowed this update (or a restart resumes one it allowed).
-        .deploy(app, { kind: 'image', by, ref, force: true }, () => undefined)
+        .deploy(app, { kind: 'image', by, ref, force: true, ...(pushed ? { pushed } : {}) }, () => undefined)
         .catch((err) => {
           if (err instanceof GokuError && err.code === 'GOKU_ERR_SUPERSEDED') return;
           this.d.log.warn({ app, by, err: oneLine(err) }, 'image deploy failed (see goku releases)');

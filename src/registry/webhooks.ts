@@ -118,7 +118,12 @@ export class Webhooks {
       if (!a.image) continue;
       const wanted = wantedRef(a.image, updates);
       if (wanted === undefined) continue;
-      const offer = await this.d.updates.offer(a.name, wanted, 'webhook');
+      const offer = await this.d.updates.offer(
+        a.name,
+        wanted,
+        'webhook',
+        pushedDigest(a.image, wanted, updates),
+      );
       if (offer.status === 'queued') apps.push(a.name);
       else notes.push(offer.message);
     }
@@ -150,6 +155,18 @@ export class Webhooks {
       signal: AbortSignal.timeout(10_000),
     }).catch((err) => this.d.log.warn({ err: oneLine(err) }, 'Docker Hub callback failed'));
   }
+}
+
+/** The digest the updates say was pushed to the tag the app deploys (a hint; see ImageUpdate). */
+function pushedDigest(
+  img: DeepReadonly<ImageSource>,
+  wanted: string | null,
+  updates: ImageUpdate[],
+): string | undefined {
+  const ref = parseImageRef(wanted ?? img.ref);
+  return updates.find(
+    (u) => u.registry === ref.registry && u.repository === ref.repository && u.tag === ref.tag,
+  )?.digest;
 }
 
 /**

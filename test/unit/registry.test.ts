@@ -7,6 +7,7 @@ import { RegistryLogins } from '../../src/app/registries.js';
 import { webPort } from '../../src/core/config.js';
 import { portFromImageConfig } from '../../src/core/dockerfile.js';
 import { parseChallenge, registryEndpoint } from '../../src/registry/client.js';
+import { parseRegistryEvents } from '../../src/registry/payloads.js';
 import { familiarImageRef, formatImageRef, parseImageRef } from '../../src/registry/reference.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 
@@ -207,5 +208,30 @@ describe('tags listing with an ETag, and in Link pages', () => {
       client.close();
       server.close();
     }
+  });
+});
+
+describe('registry notifications', () => {
+  it("keep a pushed manifest's digest as a hint only when it is one", () => {
+    const event = (digest: string) => ({
+      events: [
+        {
+          action: 'push',
+          target: {
+            mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+            repository: 'team/web',
+            tag: 'v1',
+            digest,
+          },
+          request: { host: '127.0.0.1:5000' },
+        },
+      ],
+    });
+    expect(parseRegistryEvents(event(`sha256:${HEX}`))).toEqual([
+      { registry: '127.0.0.1:5000', repository: 'team/web', tag: 'v1', digest: `sha256:${HEX}` },
+    ]);
+    expect(parseRegistryEvents(event('sha256:not-a-digest'))).toEqual([
+      { registry: '127.0.0.1:5000', repository: 'team/web', tag: 'v1' },
+    ]);
   });
 });
