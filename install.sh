@@ -17,7 +17,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages: the Docker engine, nginx, git and the OpenSSH client; busybox-static and
 # wrk build the test apps and drive the benchmarks; docker-registry (with htpasswd from
 # apache2-utils) is the real registry the image-app tests push to.
-PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates wrk docker-registry apache2-utils"
+# openssl makes the self-signed certificate HTTPS answers with for names without one.
+PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-static procps ca-certificates openssl wrk docker-registry apache2-utils"
 # The dashboard's browser tests drive Debian's chromium (playwright-core never downloads one);
 # a server that only runs goku does not need it.
 # Debian's docker-compose (v1) is what the compose parser's tests check interpolation against.

@@ -91,7 +91,12 @@ export function makeNodeRepo(dir, body) {
 /** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
 export async function startGoku(tmp, extraEnv = {}, name = 'home') {
   const home = join(tmp, name);
-  const ports = { ssh: await freePort(), http: await freePort(), proxy: await freePort() };
+  const ports = {
+    ssh: await freePort(),
+    http: await freePort(),
+    proxy: await freePort(),
+    https: await freePort(),
+  };
   const env = {
     ...process.env,
     GOKU_HOME: home,
@@ -101,6 +106,7 @@ export async function startGoku(tmp, extraEnv = {}, name = 'home') {
     GOKU_HTTP_PORT: String(ports.http),
     GOKU_PROXY_HOST: '127.0.0.1',
     GOKU_PROXY_PORT: String(ports.proxy),
+    GOKU_HTTPS_PORT: String(ports.https),
     GOKU_DOMAIN: 'bench.test',
     ...extraEnv,
   };

@@ -48,6 +48,9 @@ function localServices(): Services {
     get store() {
       return unavailable();
     },
+    get certs() {
+      return unavailable();
+    },
     get ops() {
       return unavailable();
     },

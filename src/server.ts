@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { CertService } from './app/certs.js';
 import { AppEvents } from './app/events.js';
 import { KeyService } from './app/keys.js';
 import { Monitor } from './app/monitor.js';
@@ -22,6 +23,7 @@ import { LivenessMonitor } from './pipeline/liveness.js';
 import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
+import { CertFiles } from './proxy/certs.js';
 import { NginxProxy } from './proxy/nginx.js';
 import { RegistryClient } from './registry/client.js';
 import { ImageUpdates } from './registry/updates.js';
@@ -114,7 +116,7 @@ async function openStore(settings: Settings, home: string, log: Logger): Promise
   return store;
 }
 
-function makeProxy(settings: Settings, home: string, log: Logger): NginxProxy {
+function makeProxy(settings: Settings, home: string, log: Logger, store: Store): NginxProxy {
   return new NginxProxy(
     {
       mode: settings.GOKU_NGINX,
@@ -126,6 +128,11 @@ function makeProxy(settings: Settings, home: string, log: Logger): NginxProxy {
       streamModule: STREAM_MODULE,
       proxyHost: settings.GOKU_PROXY_HOST,
       proxyPort: settings.GOKU_PROXY_PORT,
+      httpsPort: settings.GOKU_NGINX === 'managed' ? settings.GOKU_HTTPS_PORT : 0,
+      tls: (app) => {
+        const t = store.read().apps[app]?.tls;
+        return { redirect: t?.redirect === true, hsts: t?.hsts === true };
+      },
     },
     log,
   );
@@ -166,8 +173,14 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const token = await prepareHome(home, log, settings.GOKU_ADMIN_TOKEN);
   const runtime = await connectRuntime();
   const store = await openStore(settings, home, log);
-  const proxy = makeProxy(settings, home, log);
+  const proxy = makeProxy(settings, home, log, store);
   const routes = new RouteTable(proxy);
+  const certFiles = new CertFiles(home);
+  await certFiles.init();
+  const certs = new CertService({ store, routes, files: certFiles, settings, clock: () => new Date() });
+  routes.onChange(() =>
+    certs.sync().catch((err) => log.error({ err: oneLine(err) }, 'could not update the certificate links')),
+  );
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
@@ -191,13 +204,24 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
 
   await resumeRouting({ store, reconciler, routes, proxy, log });
+  await certs.sync();
 
   const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
   const images = await followImages({ settings, home, store, deployer, registry, log, clock });
   const { webhooks, watch } = images;
   const keys = new KeyService(store);
   const version = packageVersion();
-  const services: Services = { settings, store, ops, keys, registries: logins, webhooks, watch, version };
+  const services: Services = {
+    settings,
+    store,
+    ops,
+    keys,
+    registries: logins,
+    webhooks,
+    watch,
+    certs,
+    version,
+  };
   const endpoints = await listen(settings, home, log, {
     store,
     repos,

@@ -12,6 +12,8 @@ const schema = z.object({
   GOKU_HTTP_PORT: port.default(8080),
   GOKU_PROXY_HOST: z.string().min(1).default('0.0.0.0'),
   GOKU_PROXY_PORT: port.min(1).default(80),
+  /** HTTPS of every app at the edge nginx (managed mode), certificates chosen by SNI; 0: none. */
+  GOKU_HTTPS_PORT: port.default(443),
   GOKU_DOMAIN: z
     .string()
     .regex(/^[a-z0-9.-]+$/, 'must be a lowercase host name')

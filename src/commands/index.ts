@@ -6,6 +6,10 @@ import { appsCreate } from './apps-create.js';
 import { appsDestroy } from './apps-destroy.js';
 import { appsInfo } from './apps-info.js';
 import { appsRename } from './apps-rename.js';
+import { certs } from './certs.js';
+import { certsAdd } from './certs-add.js';
+import { certsRedirect } from './certs-redirect.js';
+import { certsRemove } from './certs-remove.js';
 import { checksDisable, checksEnable, checksReport, checksSkip } from './checks.js';
 import { config } from './config.js';
 import { configExport } from './config-export.js';
@@ -74,6 +78,10 @@ export function commandTable(): Command[] {
     configUnset,
     configKeys,
     configExport,
+    certs,
+    certsAdd,
+    certsRemove,
+    certsRedirect,
     domains,
     domainsAdd,
     domainsRemove,

@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import type { CertService } from '../app/certs.js';
 import type { KeyService } from '../app/keys.js';
 import type { AppOps } from '../app/ops.js';
 import type { RegistryLogins } from '../app/registries.js';
@@ -43,6 +44,7 @@ export interface Services {
   registries: RegistryLogins;
   webhooks: Webhooks;
   watch: WatchService;
+  certs: CertService;
   version: string;
 }
 

@@ -39,13 +39,22 @@ export interface Route {
   release: string;
 }
 
+/** An app's HTTPS choices as its routes render them (certs:redirect). */
+export interface RouteTls {
+  redirect?: boolean;
+  hsts?: boolean;
+}
+
 export interface NginxModel {
   listen: string;
+  /** ":PORT" after the host of a redirect to HTTPS, empty for 443. */
+  httpsPortSuffix: string;
   /** The extra HTTP ports' listen addresses (each gets goku's 404 for unknown hosts). */
   extraListens: string[];
   managed: boolean;
   home: string;
   routes: (Route & {
+    tls: RouteTls;
     upstreamName: string;
     extras: { listen: string; upstreamName: string; upstreams: string[] }[];
   })[];
@@ -105,6 +114,9 @@ export function nginxModel(
     streamModule: string;
     /** Where the HTTP servers listen, when not host:port (managed: the edge's unix socket). */
     listen?: string;
+    httpsPort?: number;
+    /** Each app's HTTPS choices. */
+    tls?: (app: string) => RouteTls;
   },
 ): NginxModel {
   const sorted = [...routes].sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
@@ -113,6 +125,7 @@ export function nginxModel(
   const name = (d: string) => `goku_${d.replace(/\//g, '.').replace(/[^a-z0-9.]/g, '_')}`;
   return {
     listen: opts.listen ?? listenAddress(opts.host, opts.port),
+    httpsPortSuffix: !opts.httpsPort || opts.httpsPort === 443 ? '' : `:${opts.httpsPort}`,
     managed: opts.managed,
     home: opts.home,
     streamModule: opts.streamModule,
@@ -127,6 +140,7 @@ export function nginxModel(
       .filter((r) => r.http)
       .map((r) => ({
         ...r,
+        tls: opts.tls?.(r.app) ?? {},
         upstreamName: name(r.deployment),
         extras: (r.extraHttp ?? []).map((e) => ({
           listen: listenAddress(opts.host, e.mapping.host),

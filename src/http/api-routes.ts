@@ -306,6 +306,32 @@ function processRoutes(): ApiRoute[] {
     });
   return [
     appOnly('GET', '/ps', 'ps', true),
+    appOnly('GET', '/certs', 'certs', true),
+    route({
+      method: 'PUT',
+      url: '/api/apps/:app/certs',
+      command: 'certs:add',
+      params: app,
+      body: z.strictObject({
+        bundle: z
+          .string()
+          .max(64 * 1024)
+          .describe('the certificate, its chain and its private key, in PEM'),
+      }),
+      call: ({ params, body }) => ({ args: [params.app], stdin: body.bundle }),
+    }),
+    appOnly('DELETE', '/certs', 'certs:remove'),
+    route({
+      method: 'POST',
+      url: '/api/apps/:app/certs/redirect',
+      command: 'certs:redirect',
+      params: app,
+      body: z.strictObject({ on: z.boolean(), hsts: z.boolean().optional() }),
+      call: ({ params, body }) => ({
+        args: [params.app, body.on ? 'on' : 'off'],
+        flags: body.hsts ? { hsts: true } : {},
+      }),
+    }),
     route({
       method: 'POST',
       url: '/api/apps/:app/restart',

@@ -6,7 +6,13 @@ export class RouteTable {
   private readonly routes = new Map<string, Route>();
   /** The change applied last (or being applied): the next one starts after it. */
   private last: Promise<void> = Promise.resolve();
+  /** Runs after each applied change (the certificates' SNI links follow the served domains). */
+  private afterChange: () => Promise<void> = async () => {};
   constructor(private readonly proxy: NginxProxy) {}
+
+  onChange(fn: () => Promise<void>): void {
+    this.afterChange = fn;
+  }
 
   get(deployment: string): Route | undefined {
     return this.routes.get(deployment);
@@ -42,6 +48,7 @@ export class RouteTable {
       await this.proxy.apply([...next.values()]);
       this.routes.clear();
       for (const [k, v] of next) this.routes.set(k, v);
+      await this.afterChange();
     };
     const done = this.last.then(run, run);
     this.last = done.catch(() => undefined);

@@ -245,7 +245,7 @@ export function routesSocket(home: string): string {
 }
 
 /** The user nginx runs its workers as when started by root without a `user` directive. */
-function workerUser(): { uid: number; gid: number } {
+export function workerUser(): { uid: number; gid: number } {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find((l) => l.startsWith('nobody:'));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import type { Logger } from 'pino';
-import { listenAddress, nginxModel, type Route } from '../core/routes.js';
+import { listenAddress, nginxModel, type Route, type RouteTls } from '../core/routes.js';
 import { GokuError } from '../errors.js';
 import { Serial } from '../util/serial.js';
 import { isAlive } from './master.js';
@@ -24,6 +24,10 @@ export interface NginxOptions {
   streamModule: string;
   proxyHost: string;
   proxyPort: number;
+  /** The edge's HTTPS port (managed mode; 0: none). */
+  httpsPort: number;
+  /** Each app's HTTPS choices (certs:redirect), read at every render. */
+  tls?: (app: string) => RouteTls;
 }
 
 /**
@@ -70,6 +74,8 @@ export class NginxProxy {
   renderEdge(): string {
     return this.env.render('edge.conf.njk', {
       listen: listenAddress(this.opts.proxyHost, this.opts.proxyPort),
+      httpsListen: this.opts.httpsPort ? listenAddress(this.opts.proxyHost, this.opts.httpsPort) : null,
+      certs: join(this.opts.home, 'certs'),
       dir: join(this.dir, 'edge'),
       socket: routesSocket(this.opts.home),
     });
@@ -118,6 +124,8 @@ export class NginxProxy {
       home: this.opts.home,
       streamModule: this.opts.streamModule,
       listen: this.mode.listen,
+      httpsPort: this.opts.httpsPort,
+      ...(this.opts.tls ? { tls: this.opts.tls } : {}),
     });
     return this.env.render(this.mode.template, model);
   }

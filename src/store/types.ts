@@ -159,6 +159,27 @@ export interface AppRecord {
   createdBy?: string;
   /** An image app's source (apps:create --image); absent for git apps. */
   image?: ImageSource;
+  /** HTTPS: the installed certificate's facts (its files are under GOKU_HOME/certs) and the redirect. */
+  tls?: TlsSettings;
+}
+
+export interface TlsSettings {
+  cert?: CertMeta;
+  /** certs:redirect: plain HTTP answers 308 to HTTPS. */
+  redirect?: boolean;
+  /** certs:redirect --hsts: HTTPS answers carry Strict-Transport-Security. */
+  hsts?: boolean;
+}
+
+/** What goku knows of an installed certificate (never its key). */
+export interface CertMeta {
+  source: 'manual' | 'acme';
+  names: string[];
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  installedAt: string;
 }
 
 /** The registry image an image app follows, and what it last deployed of it. */

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../src/http/api-routes.js';
 import { Api, parseSse, type SseEvent } from '../helpers/api.js';
+import { TestCa } from '../helpers/certs.js';
 import {
   AppRepo,
   eventually,
@@ -411,6 +412,24 @@ describe('HTTP API', () => {
     }
     const put = doc.paths['/api/apps/{app}/config'].put;
     expect(put.requestBody.content['application/json'].schema.properties.values).toBeDefined();
+  });
+
+  it('installs, shows, redirects and removes a certificate', async () => {
+    const ca = new TestCa(server.tmp);
+    const leaf = ca.leaf([`${app}.${server.domain}`]);
+    const added = await call('PUT', '/api/apps/:app/certs', { app }, { bundle: leaf.cert + leaf.key });
+    expect(added.status, added.text).toBe(200);
+    const shown = await call('GET', '/api/apps/:app/certs', { app });
+    expect(shown.json.cert.names).toEqual([`${app}.${server.domain}`]);
+    expect(shown.text).not.toContain('PRIVATE KEY');
+    const bad = await api.json('PUT', `/api/apps/${app}/certs`, { bundle: 'garbage' });
+    expect([bad.status, bad.json.code]).toEqual([422, 'GOKU_ERR_CERT']);
+    expect(
+      (await call('POST', '/api/apps/:app/certs/redirect', { app }, { on: true, hsts: true })).status,
+    ).toBe(200);
+    expect((await server.get(`${app}.${server.domain}`)).status).toBe(308);
+    expect((await api.json('POST', `/api/apps/${app}/certs/redirect`, { on: false })).status).toBe(200);
+    expect((await call('DELETE', '/api/apps/:app/certs', { app })).status).toBe(200);
   });
 
   it('called every route with a good request', () => {

@@ -100,6 +100,7 @@ export class GokuServer {
   sshPort = 0;
   httpPort = 0;
   proxyPort = 0;
+  httpsPort = 0;
   readonly domain = 'goku.test';
   private child: ChildProcess | null = null;
   log = '';
@@ -123,6 +124,7 @@ export class GokuServer {
       GOKU_HTTP_PORT: String(this.httpPort),
       GOKU_PROXY_HOST: '127.0.0.1',
       GOKU_PROXY_PORT: String(this.proxyPort),
+      GOKU_HTTPS_PORT: String(this.httpsPort),
       GOKU_DOMAIN: this.domain,
       GOKU_DEPLOY_TIMEOUT: '20',
       // Tests about other things skip the 1 s uptime watch after a new container's first good
@@ -136,8 +138,13 @@ export class GokuServer {
   async allocatePorts(): Promise<void> {
     if (this.sshPort) return;
     const ports = new Set<number>();
-    while (ports.size < 3) ports.add(await freePort());
-    [this.sshPort, this.httpPort, this.proxyPort] = [...ports] as [number, number, number];
+    while (ports.size < 4) ports.add(await freePort());
+    [this.sshPort, this.httpPort, this.proxyPort, this.httpsPort] = [...ports] as [
+      number,
+      number,
+      number,
+      number,
+    ];
   }
 
   async start(): Promise<void> {

@@ -172,6 +172,7 @@ describe('nginx config rendering', () => {
         streamModule: '/usr/lib/nginx/modules/ngx_stream_module.so',
         proxyHost: '0.0.0.0',
         proxyPort: 80,
+        httpsPort: 0,
       },
       pino({ level: 'silent' }),
     );

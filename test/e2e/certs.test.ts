@@ -1,0 +1,155 @@
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCa } from '../helpers/certs.js';
+import { AppRepo, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
+
+interface Answer {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** The certificate the edge presented: its subject CN and fingerprint. */
+  peer: { cn: string; fingerprint: string };
+  authorized: boolean;
+}
+
+// HTTPS at the edge with certificates of the user's own (certs:add), chosen per handshake by
+// SNI; certs:redirect; refusals that change nothing. A real nginx and real TLS clients.
+describe('HTTPS with certificates of your own', () => {
+  const server = new GokuServer();
+  const p = uniquePrefix();
+  const app = `${p}-tls`;
+  let key: SshKey;
+  let ca: TestCa;
+  const host = () => `${app}.${server.domain}`;
+
+  /** A GET over HTTPS to the edge, asking for `name` by SNI; trusts the test CA (or nothing). */
+  const get = (name: string, path = '/', trust: string | null = null): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      const req = https.get(
+        {
+          host: '127.0.0.1',
+          port: server.httpsPort,
+          path,
+          servername: name,
+          headers: { host: name },
+          ...(trust ? { ca: trust } : { rejectUnauthorized: false }),
+          agent: false,
+        },
+        (res) => {
+          const sock = res.socket as TLSSocket;
+          const cert = sock.getPeerCertificate();
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body,
+              headers: res.headers,
+              peer: { cn: String(cert.subject?.CN ?? ''), fingerprint: cert.fingerprint256 },
+              authorized: sock.authorized,
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+    });
+
+  beforeAll(async () => {
+    key = await server.startWithKey();
+    ca = new TestCa(server.tmp);
+    const repo = new AppRepo(server.tmp, app, server, key);
+    await repo.deploy(httpdApp('over tls'), 'v1');
+  });
+  afterAll(() => server.cleanup());
+
+  it("answers every served domain over HTTPS, with goku's self-signed default until a certificate is added", async () => {
+    const r = await get(host());
+    expect([r.status, r.body, r.peer.cn, r.authorized]).toEqual([
+      200,
+      'over tls\n',
+      'goku default certificate',
+      false,
+    ]);
+    const info = JSON.parse((await server.ok(['certs', app, '--json'])).stdout);
+    expect(info).toMatchObject({ app, httpsPort: server.httpsPort, cert: null, redirect: false });
+    expect(info.domains).toContainEqual({ domain: host(), covered: false });
+  });
+
+  it('serves an added certificate from the next handshake, verified against its CA, and says what it covers', async () => {
+    const leaf = ca.leaf([host(), 'www.example.test']);
+    const r = await server.ok(['certs:add', app], leaf.cert + ca.cert + leaf.key);
+    expect(r.stdout).toContain(`Covers: ${host()}`);
+    const got = await get(host(), '/', ca.cert);
+    expect([got.status, got.body, got.authorized, got.peer.cn]).toEqual([200, 'over tls\n', true, host()]);
+    const info = JSON.parse((await server.ok(['certs', app, '--json'])).stdout);
+    expect(info.cert).toMatchObject({ source: 'manual', names: [host(), 'www.example.test'] });
+    expect(info.domains).toContainEqual({ domain: host(), covered: true });
+    expect(JSON.stringify(info)).not.toContain('PRIVATE KEY');
+  });
+
+  it.each([
+    ['garbage', () => 'not a certificate at all\n', /no PEM certificate or key/],
+    ['a key without its certificate', () => ca.leaf([host()]).key, /a private key but no certificate/],
+    [
+      'a certificate with the wrong key',
+      () => ca.leaf([host()]).cert + ca.leaf([host()]).key,
+      /belongs to none of the certificates/,
+    ],
+    [
+      'an expired certificate',
+      () => {
+        const l = ca.leaf([host()], -1);
+        return l.cert + l.key;
+      },
+      /expired at/,
+    ],
+    [
+      'a chain that does not sign the leaf',
+      () => {
+        const l = ca.leaf([host()]);
+        return l.cert + new TestCa(server.tmp, 'another CA').cert + l.key;
+      },
+      /not signed by the one after it/,
+    ],
+    [
+      "a certificate for none of the app's domains",
+      () => {
+        const l = ca.leaf(['elsewhere.example.test']);
+        return l.cert + l.key;
+      },
+      /covers none of/,
+    ],
+  ])('refuses %s with one line, the installed certificate serving', async (_what, bundle, message) => {
+    const before = (await get(host(), '/', ca.cert)).peer.fingerprint;
+    const r = await server.cli(['certs:add', app], bundle());
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^error: /);
+    expect(lines[0]).toMatch(message);
+    const after = await get(host(), '/', ca.cert);
+    expect([after.authorized, after.peer.fingerprint]).toEqual([true, before]);
+  });
+
+  it('redirects plain HTTP with 308 and adds HSTS to HTTPS answers when asked; off stops both', async () => {
+    await server.ok(['certs:redirect', app, 'on', '--hsts']);
+    const plain = await server.get(host(), '/some/path?q=1');
+    expect(plain.status).toBe(308);
+    expect(plain.headers.location).toBe(`https://${host()}:${server.httpsPort}/some/path?q=1`);
+    expect(plain.headers['strict-transport-security']).toBeUndefined();
+    const secure = await get(host(), '/', ca.cert);
+    expect([secure.status, secure.headers['strict-transport-security']]).toEqual([200, 'max-age=31536000']);
+    await server.ok(['certs:redirect', app, 'off']);
+    expect((await server.get(host())).status).toBe(200);
+    expect((await get(host(), '/', ca.cert)).headers['strict-transport-security']).toBeUndefined();
+  });
+
+  it('removes the certificate: the default answers again', async () => {
+    await server.ok(['certs:remove', app]);
+    const r = await get(host());
+    expect([r.status, r.peer.cn]).toEqual([200, 'goku default certificate']);
+    const again = await server.cli(['certs:remove', app]);
+    expect(again.stderr).toContain('has no certificate of its own');
+  });
+});
