@@ -68,9 +68,11 @@ export class CertService {
         `the certificate (for ${bundle.names.join(', ') || 'no name'}) covers none of ${app}'s domains (${domains.join(', ')}); add the domain first (goku domains:add) or send its certificate`,
       );
     }
-    await this.d.files.install(app, bundle.fullchain, bundle.key);
+    const previous = this.app(app).tls?.cert?.id ?? null;
+    const id = await this.d.files.install(app, bundle.fullchain, bundle.key);
     const meta: CertMeta = {
       source: 'manual',
+      id,
       names: bundle.names,
       issuer: bundle.issuer,
       notBefore: bundle.notBefore,
@@ -83,6 +85,7 @@ export class CertService {
       if (a) a.tls = { ...a.tls, cert: meta };
     });
     await this.sync();
+    await this.d.files.prune(app, id, previous);
     return this.info(app);
   }
 
@@ -95,7 +98,7 @@ export class CertService {
       if (a?.tls) delete a.tls.cert;
     });
     await this.sync();
-    await this.d.files.remove(app);
+    await this.d.files.removeAll(app);
   }
 
   /** certs:redirect: nginx answers plain HTTP with 308 to HTTPS (and HTTPS with HSTS, if asked). */
@@ -114,10 +117,10 @@ export class CertService {
   sync(): Promise<void> {
     const apps = this.d.store.read().apps;
     const domains = this.d.routes.all().flatMap((r) => r.domains.map((domain) => ({ app: r.app, domain })));
-    return this.d.files.syncSni(
-      domains,
-      (app) => (apps[app]?.tls?.cert?.names as string[] | undefined) ?? null,
-    );
+    return this.d.files.syncSni(domains, (app, domain) => {
+      const cert = apps[app]?.tls?.cert;
+      return cert?.names.some((n) => covers(n, domain)) ? `apps/${app}/${cert.id}` : null;
+    });
   }
 
   /** The app's domains: what its routes serve, its own GOKU_DOMAIN name and domains:add's. */

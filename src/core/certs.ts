@@ -65,7 +65,8 @@ export function parseBundle(text: string, now: Date): CertBundle {
         `certificate ${i + 1} of the chain is not signed by the one after it; send the chain in order`,
       );
   }
-  if (new Date(leaf.validFrom) > now)
+  // A certificate made a moment ago starts at its second, and clocks differ a little: 5 minutes' grace.
+  if (new Date(leaf.validFrom).getTime() > now.getTime() + 5 * 60_000)
     throw bad(`the certificate is not valid before ${isoOf(leaf.validFrom)}`);
   if (new Date(leaf.validTo) <= now) throw bad(`the certificate expired at ${isoOf(leaf.validTo)}`);
   return {

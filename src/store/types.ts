@@ -174,6 +174,8 @@ export interface TlsSettings {
 /** What goku knows of an installed certificate (never its key). */
 export interface CertMeta {
   source: 'manual' | 'acme';
+  /** Its files' version: GOKU_HOME/certs/apps/APP/ID/bundle.pem. */
+  id: string;
   names: string[];
   issuer: string;
   notBefore: string;

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../src/http/api-routes.js';
 import { Api, parseSse, type SseEvent } from '../helpers/api.js';
-import { TestCa } from '../helpers/certs.js';
+import { TestCa } from '../helpers/certs.mjs';
 import {
   AppRepo,
   eventually,

@@ -1,7 +1,7 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCa } from '../helpers/certs.js';
+import { TestCa } from '../helpers/certs.mjs';
 import { AppRepo, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 interface Answer {
@@ -130,6 +130,31 @@ describe('HTTPS with certificates of your own', () => {
     expect(lines[0]).toMatch(message);
     const after = await get(host(), '/', ca.cert);
     expect([after.authorized, after.peer.fingerprint]).toEqual([true, before]);
+  });
+
+  it('replaces the certificate under load over HTTPS without a failed request, then serves the new one', async () => {
+    const failures: string[] = [];
+    let ok = 0;
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        await get(host(), '/', ca.cert).then(
+          (r) => (r.status === 200 && r.authorized ? ok++ : failures.push(String(r.status))),
+          (err: Error) => failures.push(err.message),
+        );
+      }
+    })();
+    const renewed = ca.leaf([host()]);
+    for (let i = 0; i < 3; i++) {
+      const next = i === 2 ? renewed : ca.leaf([host()]);
+      await server.ok(['certs:add', app], next.cert + ca.cert + next.key);
+    }
+    running = false;
+    await load;
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(20);
+    const info = JSON.parse((await server.ok(['certs', app, '--json'])).stdout);
+    expect((await get(host(), '/', ca.cert)).peer.fingerprint).toBe(info.cert.fingerprint);
   });
 
   it('redirects plain HTTP with 308 and adds HSTS to HTTPS answers when asked; off stops both', async () => {

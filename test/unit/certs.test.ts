@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { covers, parseBundle } from '../../src/core/certs.js';
-import { TestCa } from '../helpers/certs.js';
+import { TestCa } from '../helpers/certs.mjs';
 
 describe('certificate bundles', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'goku-certs-'));

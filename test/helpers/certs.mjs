@@ -1,18 +1,19 @@
+// A CA of a test's (or a benchmark's) own, made with openssl, and leaf certificates it signs.
+// Plain JavaScript so that the benchmarks can use it too; types in certs.d.mts.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** A CA of the test's own (openssl), and leaf certificates it signs. */
-export class TestCa {
-  readonly dir: string;
-  readonly cert: string;
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+const ssl = (args) => execFileSync('openssl', args, { stdio: 'pipe' });
 
-  constructor(parent: string, name = 'goku test CA') {
+export class TestCa {
+  constructor(parent, name = 'goku test CA') {
     this.dir = mkdtempSync(join(parent, 'ca-'));
     ssl([
       'req',
       '-x509',
-      ...ec(),
+      ...EC,
       '-nodes',
       '-days',
       '30',
@@ -26,21 +27,16 @@ export class TestCa {
     this.cert = readFileSync(this.path('ca.pem'), 'utf8');
   }
 
-  path(f: string): string {
+  path(f) {
     return join(this.dir, f);
   }
 
   /** A leaf for the names (days < 0: already expired), signed by this CA: its PEM and key. */
-  leaf(names: string[], days = 30): { cert: string; key: string } {
+  leaf(names, days = 30) {
     const id = Math.random().toString(36).slice(2);
-    const [key, csr, crt, ext] = ['key', 'csr', 'pem', 'ext'].map((x) => this.path(`${id}.${x}`)) as [
-      string,
-      string,
-      string,
-      string,
-    ];
+    const [key, csr, crt, ext] = ['key', 'csr', 'pem', 'ext'].map((x) => this.path(`${id}.${x}`));
     writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
-    ssl(['req', '-new', ...ec(), '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', key, '-out', csr]);
+    ssl(['req', '-new', ...EC, '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', key, '-out', csr]);
     ssl([
       'x509',
       '-req',
@@ -60,12 +56,4 @@ export class TestCa {
     ]);
     return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
   }
-}
-
-function ec(): string[] {
-  return ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
-}
-
-function ssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'pipe' });
 }
