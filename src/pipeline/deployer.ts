@@ -17,7 +17,7 @@ import {
   type ServiceImage,
   thaw,
 } from '../store/types.js';
-import { composeSwitch } from './compose.js';
+import { type ComposeSpec, composeSwitch } from './compose.js';
 import { appView, domainsFor, type Out, type PipelineDeps, urlOf } from './context.js';
 import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } from './guards.js';
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
@@ -47,6 +47,16 @@ export interface PushRequest {
   landed?: Promise<void>;
   /** True once `git receive-pack` has exited: the push can no longer land, so nothing may go live. */
   abandoned?: () => boolean;
+}
+
+/** One pushed branch's commit, on its way to its deployment. */
+interface PushedCommit {
+  app: string;
+  branch: string;
+  deployment: string;
+  defaultBranch: string;
+  commit: string;
+  req: PushRequest;
 }
 
 /** A pushed release that is live but waits for git to land its ref. */
@@ -539,25 +549,16 @@ export class Deployer {
     change: Redeploy,
     { rel, release, tails }: { rel: ReleaseHandle; release: string; tails: (() => Promise<void>)[] },
   ): Promise<void> {
-    const { sources, images } = composeOf(dep);
-    rel.set({ release, compose: { sources, images }, ...webImage(images) });
-    const { tail } = await composeSwitch(
-      this.d,
+    const tail = await this.composeRelease(
+      app,
+      dep,
+      composeOf(dep),
+      { rel, release },
       {
-        app,
-        deployment: dep.name,
-        branch: dep.branch,
-        commit: dep.commit,
-        release,
-        sources,
-        images,
-        cname: [...dep.cnameDomains],
-        ownsImages: false,
         ...(change.env ? { env: change.env } : {}),
         ...(change.scale ? { scale: change.scale } : {}),
         ...(change.force ? { force: change.force } : {}),
       },
-      rel.out,
     );
     tails.push(tail);
   }
@@ -661,6 +662,36 @@ export class Deployer {
     return tail;
   }
 
+  /**
+   * A compose release of recorded sources and images (a restart, config change, scale or
+   * rollback): recorded in the release, then through the compose switch; returns its tail.
+   */
+  private async composeRelease(
+    app: string,
+    dep: Pick<DeploymentView, 'name' | 'branch' | 'commit' | 'cnameDomains'>,
+    made: { sources: ComposeSources; images: Record<string, ServiceImage> },
+    { rel, release }: { rel: ReleaseHandle; release: string },
+    extra: Pick<ComposeSpec, 'env' | 'scale' | 'force'>,
+  ): Promise<() => Promise<void>> {
+    rel.set({ release, compose: made, ...webImage(made.images) });
+    const { tail } = await composeSwitch(
+      this.d,
+      {
+        app,
+        deployment: dep.name,
+        branch: dep.branch,
+        commit: dep.commit,
+        release,
+        ...made,
+        cname: [...dep.cnameDomains],
+        ownsImages: false,
+        ...extra,
+      },
+      rel.out,
+    );
+    return tail;
+  }
+
   /** A compose rollback: vN's sources, service images and config, through the compose switch. */
   private async switchBackCompose(
     app: string,
@@ -670,23 +701,14 @@ export class Deployer {
   ): Promise<() => Promise<void>> {
     const sources = thaw<ComposeSources>(to.compose?.sources as DeepReadonly<ComposeSources>);
     const images = thaw<Record<string, ServiceImage>>(to.compose?.images ?? {});
+    const at = { name: to.deployment, branch: to.branch, commit: to.commit, cnameDomains: dep.cnameDomains };
     const release = newRouteId(to.commit);
-    rel.set({ release, compose: { sources, images }, ...webImage(images) });
-    const { tail } = await composeSwitch(
-      this.d,
-      {
-        app,
-        deployment: to.deployment,
-        branch: to.branch,
-        commit: to.commit,
-        release,
-        sources,
-        images,
-        env: { ...to.config },
-        cname: [...dep.cnameDomains],
-        ownsImages: false,
-      },
-      rel.out,
+    const tail = await this.composeRelease(
+      app,
+      at,
+      { sources, images },
+      { rel, release },
+      { env: { ...to.config } },
     );
     rel.out(`=====> ${app} rolled back to v${to.version} as release v${rel.version}`);
     return tail;
@@ -879,14 +901,7 @@ export class Deployer {
 
   /** A pushed commit: the git source builds it, the switch runs it. Null: nothing to run. */
   private async deployCommit(
-    p: {
-      app: string;
-      branch: string;
-      deployment: string;
-      defaultBranch: string;
-      commit: string;
-      req: PushRequest;
-    },
+    p: PushedCommit,
     rel: ReleaseHandle,
   ): Promise<Omit<PendingPush, 'ref' | 'newSha'> | null> {
     const { app, branch, deployment, commit } = p;
@@ -942,14 +957,7 @@ export class Deployer {
 
   /** A pushed compose app: its sources and images into the release, then the compose switch. */
   private async switchCompose(
-    p: {
-      app: string;
-      branch: string;
-      deployment: string;
-      defaultBranch: string;
-      commit: string;
-      req: PushRequest;
-    },
+    p: PushedCommit,
     c: GitComposeCandidate,
     rel: ReleaseHandle,
     clock: { started: number; timings: Record<string, number>; lap: (stage: string) => void },
