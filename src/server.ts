@@ -176,8 +176,9 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const proxy = makeProxy(settings, home, log, store);
   const routes = new RouteTable(proxy);
   const certFiles = new CertFiles(home);
-  await certFiles.init();
   const certs = new CertService({ store, routes, files: certFiles, settings, clock: () => new Date() });
+  // Without HTTPS nothing reads certificates: no openssl is needed then.
+  if (certs.httpsPort()) await certFiles.init();
   routes.onChange(() =>
     certs.sync().catch((err) => log.error({ err: oneLine(err) }, 'could not update the certificate links')),
   );

@@ -115,6 +115,7 @@ export class CertService {
 
   /** Points every served domain at its certificate (after a route or certificate change). */
   sync(): Promise<void> {
+    if (!this.httpsPort()) return Promise.resolve();
     const apps = this.d.store.read().apps;
     const domains = this.d.routes.all().flatMap((r) => r.domains.map((domain) => ({ app: r.app, domain })));
     return this.d.files.syncSni(domains, (app, domain) => {

@@ -178,3 +178,29 @@ describe('HTTPS with certificates of your own', () => {
     expect(again.stderr).toContain('has no certificate of its own');
   });
 });
+
+describe('HTTPS turned off (GOKU_HTTPS_PORT=0)', () => {
+  const server = new GokuServer();
+  const app = `${uniquePrefix()}-plain`;
+  beforeAll(async () => {
+    await server.allocatePorts();
+    server.httpsPort = 0;
+    await server.start();
+    await server.ok(['apps:create', app]);
+  });
+  afterAll(() => server.cleanup());
+
+  it('says HTTPS is off and refuses certificates and the redirect, changing nothing', async () => {
+    const info = JSON.parse((await server.ok(['certs', app, '--json'])).stdout);
+    expect(info).toMatchObject({ httpsPort: 0, cert: null, redirect: false });
+    for (const args of [
+      ['certs:add', app],
+      ['certs:redirect', app, 'on'],
+    ]) {
+      const r = await server.cli(args, 'not read');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('HTTPS is off (GOKU_HTTPS_PORT=0)');
+    }
+    expect(JSON.parse((await server.ok(['certs', app, '--json'])).stdout).redirect).toBe(false);
+  });
+});
