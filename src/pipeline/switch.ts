@@ -16,6 +16,7 @@ import {
 import { assertNamesOurs, assertScale } from './guards.js';
 import { awaitHealthy, type Healthy } from './health.js';
 import { pruneImages, retireOthers } from './retire.js';
+import { ownedRouteKeys } from './routing.js';
 
 /** One new version of one deployment, ready to run: what every source and trigger hands the switch. */
 export interface SwitchSpec {
@@ -486,12 +487,17 @@ async function routeTo(
   if (route && (ips.length > 0 || route.http)) {
     const streams = route.streams.map((st) => ` ${st.mapping.host}/${st.mapping.proto}`).join(',');
     out(`-----> Routing ${route.http ? domains.join(', ') : ''}${streams}`);
-    await d.routes.change([route], spec.replaces ? [spec.replaces.deployment] : []);
+    // A compose deployment that becomes a Dockerfile one leaves its other services' routes.
+    const services = ownedRouteKeys(d, deployment).filter((k) => k !== deployment);
+    await d.routes.change([route], [...(spec.replaces ? [spec.replaces.deployment] : []), ...services]);
     attempt.switched = true;
     if (route.http) await d.routes.proxyConfirm(domains[0] as string, spec.release);
     await d.routes.confirmStreams(route);
   } else if (attempt.previous) {
-    await d.routes.change([], [deployment, ...(spec.replaces ? [spec.replaces.deployment] : [])]);
+    await d.routes.change(
+      [],
+      [...ownedRouteKeys(d, deployment), ...(spec.replaces ? [spec.replaces.deployment] : [])],
+    );
     attempt.switched = true;
   }
 }

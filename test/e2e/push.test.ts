@@ -141,7 +141,8 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('dockerfile alone\n');
     repo.write({
       ...httpdApp('built by compose'),
-      'compose.yaml': 'services:\n  web:\n    build: .\n    ports: ["8000"]\n',
+      'compose.yaml':
+        'services:\n  web:\n    build: .\n    ports: ["8000"]\n  api:\n    build: .\n    ports: ["8000"]\n',
       // compose.yaml comes first in Compose's order: this one is not read.
       'docker-compose.yml': 'services:\n  web:\n    privileged: true\n',
     });
@@ -152,7 +153,14 @@ describe('git push deploys a Dockerfile app behind nginx', () => {
       `compose.yaml found: deploying ${app} as a compose app (the Dockerfile is used only by services that build it)`,
     );
     expect((await server.get(`${app}.${server.domain}`)).body).toBe('built by compose\n');
-    await server.settled(app, [`${app}-web`]);
+    expect((await server.get(`api.${app}.${server.domain}`)).body).toBe('built by compose\n');
+    await server.settled(app, [`${app}-api`, `${app}-web`]);
+    // And back: without the compose file the Dockerfile deploys alone; the api's route goes.
+    execFileSync('git', ['rm', '-q', 'compose.yaml', 'docker-compose.yml'], { cwd: repo.dir });
+    await repo.deploy(httpdApp('dockerfile again'), 'no compose');
+    expect((await server.get(`${app}.${server.domain}`)).body).toBe('dockerfile again\n');
+    expect((await server.get(`api.${app}.${server.domain}`)).status).toBe(404);
+    await server.settled(app, [app]);
   });
 
   it('runs an app whose Procfile has no web unrouted, reading ARG and line continuations for EXPOSE', async () => {
