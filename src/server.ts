@@ -30,7 +30,7 @@ import { ImageUpdates } from './registry/updates.js';
 import { Watcher } from './registry/watcher.js';
 import { Webhooks } from './registry/webhooks.js';
 import type { ContainerRuntime } from './runtime/types.js';
-import type { Settings } from './settings.js';
+import { httpsPortOf, type Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
 import { failInterruptedReleases } from './store/apps.js';
 import { ConsulStore } from './store/consul.js';
@@ -128,7 +128,7 @@ function makeProxy(settings: Settings, home: string, log: Logger, store: Store):
       streamModule: STREAM_MODULE,
       proxyHost: settings.GOKU_PROXY_HOST,
       proxyPort: settings.GOKU_PROXY_PORT,
-      httpsPort: settings.GOKU_NGINX === 'managed' ? settings.GOKU_HTTPS_PORT : 0,
+      httpsPort: httpsPortOf(settings),
       tls: (app) => {
         const t = store.read().apps[app]?.tls;
         return { redirect: t?.redirect === true, hsts: t?.hsts === true };

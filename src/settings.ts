@@ -120,3 +120,8 @@ function defaultDomain(): string {
   }
   return '127.0.0.1.sslip.io';
 }
+
+/** The port goku serves HTTPS on: GOKU_HTTPS_PORT at its own edge nginx; 0 (none) with the system nginx. */
+export function httpsPortOf(s: Pick<Settings, 'GOKU_NGINX' | 'GOKU_HTTPS_PORT'>): number {
+  return s.GOKU_NGINX === 'managed' ? s.GOKU_HTTPS_PORT : 0;
+}

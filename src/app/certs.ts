@@ -2,7 +2,7 @@ import { covers, parseBundle } from '../core/certs.js';
 import { GokuError } from '../errors.js';
 import type { RouteTable } from '../pipeline/routing.js';
 import type { CertFiles } from '../proxy/certs.js';
-import type { Settings } from '../settings.js';
+import { httpsPortOf, type Settings } from '../settings.js';
 import type { CertMeta, Store } from '../store/types.js';
 
 /** What `certs APP` shows. */
@@ -33,7 +33,7 @@ export class CertService {
 
   /** The port HTTPS answers on, or 0 when goku serves no HTTPS. */
   httpsPort(): number {
-    return this.d.settings.GOKU_NGINX === 'managed' ? this.d.settings.GOKU_HTTPS_PORT : 0;
+    return httpsPortOf(this.d.settings);
   }
 
   info(app: string): CertInfo {

@@ -73,7 +73,7 @@ export function containerName(d: PipelineDeps, deployment: string, i: number): s
 
 /** Every domain a deployment is served at (its own, the CNAME's, domains:add for the default one). */
 export function domainsFor(
-  d: PipelineDeps,
+  d: { settings: Pick<Settings, 'GOKU_DOMAIN'> },
   appRec: AppView,
   deployment: string,
   branch: string,

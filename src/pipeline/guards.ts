@@ -36,30 +36,38 @@ export function assertProcessNamesFree(
   deployment: string,
   procfile: Readonly<Procfile> | null,
 ): void {
-  const apps = Object.values(d.store.read().apps);
-  for (const type of processTypes(procfile)) {
-    if (type === 'web') continue;
-    const base = `${deployment}-${type}`;
-    const owner = apps.find((a) => a.name === base || a.deployments[base]);
-    if (owner) {
-      throw new GokuError(
-        'GOKU_ERR_NAME_TAKEN',
-        `the ${type} processes would be named ${base}, the name of ${owner.name === base ? 'an app' : `a deployment of ${owner.name}`}; rename the process type in the Procfile`,
-      );
-    }
-  }
+  assertSuffixedNamesFree(
+    d,
+    deployment,
+    processTypes(procfile).filter((t) => t !== 'web'),
+    (type) => ({ what: `the ${type} processes`, fix: 'rename the process type in the Procfile' }),
+  );
 }
 
 /** A compose service's containers (DEPLOYMENT-SERVICE) must not take an app's or deployment's name. */
 export function assertServiceNamesFree(d: PipelineDeps, deployment: string, services: string[]): void {
+  assertSuffixedNamesFree(d, deployment, services, (service) => ({
+    what: `the containers of service ${service}`,
+    fix: 'rename the service',
+  }));
+}
+
+/** Containers named DEPLOYMENT-NAME (a process type's, a service's) against every app and deployment. */
+function assertSuffixedNamesFree(
+  d: PipelineDeps,
+  deployment: string,
+  names: string[],
+  say: (name: string) => { what: string; fix: string },
+): void {
   const apps = Object.values(d.store.read().apps);
-  for (const service of services) {
-    const base = `${deployment}-${service}`;
+  for (const name of names) {
+    const base = `${deployment}-${name}`;
     const owner = apps.find((a) => a.name === base || a.deployments[base]);
     if (owner) {
+      const { what, fix } = say(name);
       throw new GokuError(
         'GOKU_ERR_NAME_TAKEN',
-        `the containers of service ${service} would be named ${base}, the name of ${owner.name === base ? 'an app' : `a deployment of ${owner.name}`}; rename the service`,
+        `${what} would be named ${base}, the name of ${owner.name === base ? 'an app' : `a deployment of ${owner.name}`}; ${fix}`,
       );
     }
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { lineReader } from '../control/protocol.js';
-import { deploymentDomains, makeRoute, type Route } from '../core/routes.js';
+import { makeRoute, type Route } from '../core/routes.js';
 import { oneLine } from '../errors.js';
 import type { ContainerRuntime, ContainerState, ContainerSummary } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
@@ -14,6 +14,7 @@ import {
   type Snapshot,
   type Store,
 } from '../store/types.js';
+import { domainsFor } from './context.js';
 import type { AppLocks } from './locks.js';
 import { composeRouteKey, type RouteTable } from './routing.js';
 
@@ -128,9 +129,9 @@ export class Reconciler {
     }
   }
 
-  /** Every container of the deployment inspected, by id (null: gone). */
+  /** The containers routing reads (web's; every service's of a compose deployment) inspected, by id. */
   private async instances(dep: DeploymentView): Promise<Map<string, ContainerState | null>> {
-    const ids = allContainerIdsOf(dep);
+    const ids = dep.compose ? allContainerIdsOf(dep) : idsOf(dep);
     const states = await Promise.all(ids.map((id) => this.d.runtime.inspectContainer(id)));
     return new Map(ids.map((id, i) => [id, states[i] ?? null]));
   }
@@ -155,7 +156,9 @@ export class Reconciler {
         makeRoute({
           app: app.name,
           deployment: composeRouteKey(dep.name, name, s.web),
-          domains: s.web ? this.domainsOf(app, dep) : [`${name}.${dep.name}.${this.d.settings.GOKU_DOMAIN}`],
+          domains: s.web
+            ? domainsFor(this.d, app, dep.name, dep.branch, dep.cnameDomains)
+            : [`${name}.${dep.name}.${this.d.settings.GOKU_DOMAIN}`],
           ips: s.containerIds.flatMap((id) => {
             const st = state(id);
             return st?.running && st.ip ? [st.ip] : [];
@@ -170,24 +173,13 @@ export class Reconciler {
     return out;
   }
 
-  private domainsOf(app: AppView, dep: DeploymentView): string[] {
-    return deploymentDomains({
-      app: app.name,
-      deployment: dep.name,
-      branch: dep.branch,
-      baseDomain: this.d.settings.GOKU_DOMAIN,
-      cname: dep.cnameDomains,
-      extra: dep.name === app.name ? app.domains : [],
-    });
-  }
-
   routeFor(app: AppView, dep: DeploymentView, states: (Instance | null)[]): Route | null {
     const ports = dep.name === app.name ? (app.ports ?? []) : [];
     if (!dep.port && ports.length === 0) return null;
     return makeRoute({
       app: app.name,
       deployment: dep.name,
-      domains: this.domainsOf(app, dep),
+      domains: domainsFor(this.d, app, dep.name, dep.branch, dep.cnameDomains),
       ips: states.flatMap((st) => (st?.running && st.ip ? [st.ip] : [])),
       port: dep.port,
       ports,

@@ -16,8 +16,8 @@ import { GokuError } from '../errors.js';
 import type { GitTree, TreeEntry } from '../git/tree.js';
 import { labels, type Out, type PipelineDeps } from '../pipeline/context.js';
 import { familiarImageRef, formatImageRef, parseImageRef } from '../registry/reference.js';
-import type { PullProgress } from '../runtime/types.js';
 import type { ComposeSources, ServiceImage } from '../store/types.js';
+import { pullFromRegistry } from './image.js';
 
 /** The names Compose looks for, in its order. */
 export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
@@ -171,23 +171,8 @@ export async function namedImage(
   if (await d.runtime.imageExists(name))
     return { image: name, imageId: await d.runtime.imageId(name), built: false };
   const ref = parseImageRef(name);
-  const creds = d.registry.credentials(ref);
-  const { pullHost } = d.registry.endpoint(ref);
   out(`-----> Pulling ${familiarImageRef(ref)} for ${service}`);
-  const said = new Set<string>();
-  const onProgress = (ev: PullProgress) => {
-    const st = ev.status?.trim();
-    if (st && /complete|Digest|Status/.test(st) && !said.has(`${ev.id}${st}`)) {
-      said.add(`${ev.id}${st}`);
-      out(`       ${ev.id ? `${ev.id}: ` : ''}${st}`);
-    }
-  };
-  const full = formatImageRef(ref).replace(/^[^/]+/, pullHost);
-  await d.runtime.pullImage(
-    full,
-    creds ? { username: creds.username, password: creds.password, serveraddress: pullHost } : null,
-    onProgress,
-  );
+  const full = await pullFromRegistry(d, ref, (host) => formatImageRef(ref).replace(/^[^/]+/, host), out);
   // Pulled by the registry's address; the file's name is what runs (and what is recorded).
   if (full !== name) await d.runtime.tagImage(full, name).catch(() => undefined);
   const image = (await d.runtime.imageExists(name)) ? name : full;

@@ -58,7 +58,7 @@ export async function pullCandidate(
     `pull ${digest}`,
     async () => {
       out(`-----> Pulling ${familiarImageRef(ref)} (${digest.slice(0, 19)})`);
-      await pull(d, ref, digest, out);
+      await pullFromRegistry(d, ref, (host) => pullName(host, ref, digest), out);
       const config = await d.runtime.imageConfig(name);
       const adopted = await d.runtime.adoptImage(name, {
         tag: image,
@@ -100,8 +100,17 @@ export async function pullCandidate(
   };
 }
 
-/** Pulls by digest; the engine's per-layer progress is condensed to one line per layer and state. */
-async function pull(d: PipelineDeps, ref: ImageRef, digest: string, out: Out): Promise<void> {
+/**
+ * Pulls what `name` gives for the registry's pull host (a digest of `ref`, a tag), with the
+ * stored credentials of `ref`'s registry; the engine's per-layer progress is condensed to one
+ * line per layer and state. Returns the name pulled.
+ */
+export async function pullFromRegistry(
+  d: PipelineDeps,
+  ref: ImageRef,
+  name: (pullHost: string) => string,
+  out: Out,
+): Promise<string> {
   const creds = d.registry.credentials(ref);
   const { pullHost } = d.registry.endpoint(ref);
   const said = new Map<string, string>();
@@ -113,9 +122,11 @@ async function pull(d: PipelineDeps, ref: ImageRef, digest: string, out: Out): P
     said.set(key, status);
     out(`       ${ev.id && !status.includes(ev.id) ? `${ev.id}: ` : ''}${status}`);
   };
+  const pulled = name(pullHost);
   await d.runtime.pullImage(
-    pullName(pullHost, ref, digest),
+    pulled,
     creds ? { username: creds.username, password: creds.password, serveraddress: pullHost } : null,
     onProgress,
   );
+  return pulled;
 }

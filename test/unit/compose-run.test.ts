@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseCompose } from '../../src/core/compose/parse.js';
+import { durationMs, parseCompose } from '../../src/core/compose/parse.js';
 import { activeServices } from '../../src/core/compose/plan.js';
-import { argvOf, durationMs, serviceRun } from '../../src/core/compose/run.js';
+import { argvOf, serviceRun } from '../../src/core/compose/run.js';
 
 const one = (yaml: string) => {
   const p = parseCompose(yaml, { file: 'compose.yaml', vars: {} });

@@ -349,7 +349,8 @@ function processOf(read: Reader, at: (key: string) => (string | number)[], fail:
     replicas: deploy?.replicas ?? 1,
     ...limitsOf(read, deploy, at, fail),
     init: read('init', z.boolean()) ?? true,
-    stopGraceMs: durationOf(read('stop_grace_period', scalar), at('stop_grace_period'), fail),
+    stopGraceMs:
+      durationMs(durationText(read('stop_grace_period', scalar), at('stop_grace_period'), fail)) ?? null,
     stopSignal:
       read(
         'stop_signal',
@@ -401,15 +402,21 @@ function bytesOf(v: string | undefined, path: (string | number)[], fail: Fail): 
   return Math.round(Number(m[1]) * unit);
 }
 
-/** A Compose duration (`1m30s`, `500ms`) in milliseconds. */
-function durationOf(v: string | undefined, path: (string | number)[], fail: Fail): number | null {
+/** A Compose duration (`1m30s`, `500ms`): its text, checked (null when absent). */
+function durationText(v: unknown, path: (string | number)[], fail: Fail): string | null {
   if (v === undefined) return null;
   const text = String(v);
   if (!/^(\d+(\.\d+)?(us|ms|s|m|h))+$/.test(text))
     throw fail(path, `${JSON.stringify(text)} is not a duration (30s, 1m30s)`);
+  return text;
+}
+
+/** A checked Compose duration (`1m30s`, `500ms`, `2.5s`) in milliseconds; null stays undefined. */
+export function durationMs(d: string | null): number | undefined {
+  if (d === null) return undefined;
   const unit: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let total = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g))
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g))
     total += Number(m[1]) * (unit[m[2] as string] ?? 0);
   return Math.round(total);
 }
@@ -653,13 +660,7 @@ function healthcheckOf(
     test = t.map(String);
   else throw fail([...path, 'test'], 'is a command string or a list starting with CMD, CMD-SHELL or NONE');
   if (test[0] === 'NONE') return null;
-  const duration = (k: string) => {
-    if (h[k] === undefined) return null;
-    const v = String(h[k]);
-    if (!/^(\d+(\.\d+)?(us|ms|s|m|h))+$/.test(v))
-      throw fail([...path, k], `${JSON.stringify(v)} is not a duration (30s, 1m30s)`);
-    return v;
-  };
+  const duration = (k: string) => durationText(h[k], [...path, k], fail);
   const retries = h.retries === undefined ? null : Number(h.retries);
   if (retries !== null && (!Number.isInteger(retries) || retries < 0))
     throw fail([...path, 'retries'], 'is a count');

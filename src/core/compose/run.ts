@@ -1,7 +1,7 @@
 import { parse } from 'shell-quote';
 import { GokuError } from '../../errors.js';
 import type { ContainerOptions, HealthcheckSpec, MountSpec, RestartPolicy } from '../../runtime/types.js';
-import type { ComposeService } from './parse.js';
+import { type ComposeService, durationMs } from './parse.js';
 
 /** How one container of a compose service runs: what Docker gets besides its name, image and labels. */
 export interface ServiceRun {
@@ -141,14 +141,4 @@ function quotesClosed(c: string): boolean {
     else if (ch === quote) quote = null;
   }
   return quote === null;
-}
-
-/** A Compose duration (`1m30s`, `500ms`, `2.5s`) in milliseconds; null stays undefined. */
-export function durationMs(d: string | null): number | undefined {
-  if (d === null) return undefined;
-  const unit: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g))
-    total += Number(m[1]) * (unit[m[2] as string] ?? 0);
-  return Math.round(total);
 }
