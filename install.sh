@@ -22,7 +22,8 @@ PKGS="docker.io nginx-light libnginx-mod-stream git openssh-client busybox-stati
 # The dashboard's browser tests drive Debian's chromium (playwright-core never downloads one);
 # a server that only runs goku does not need it.
 # Debian's docker-compose (v1) is what the compose parser's tests check interpolation against.
-[ "$DEPS_ONLY" = 1 ] && PKGS="$PKGS chromium fonts-dejavu-core docker-compose"
+# pebble (with pebble-challtestsrv) is the ACME CA the certificate tests get certificates from.
+[ "$DEPS_ONLY" = 1 ] && PKGS="$PKGS chromium fonts-dejavu-core docker-compose pebble"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 FRESH_NGINX=0

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   GOKU_ERR_INVALID_CONFIG: { text: 'config key or value is invalid', status: 400 },
   GOKU_ERR_DOCKERFILE: { text: 'Dockerfile does not parse', status: 422 },
   GOKU_ERR_COMPOSE: { text: 'the compose file is invalid, unsupported or unsafe', status: 422 },
+  GOKU_ERR_ACME: { text: 'the ACME CA issued no certificate', status: 502 },
   GOKU_ERR_CERT: {
     text: 'certificate bundle is invalid, expired or covers none of the domains',
     status: 422,

@@ -14,3 +14,8 @@ export function packageVersion(): string {
 export function socketPath(home: string): string {
   return join(home, 'goku.sock');
 }
+
+/** ACME: the account key, and the web root the edge serves HTTP-01 challenges from. */
+export function acmeDir(home: string): string {
+  return join(home, 'acme');
+}

@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { AcmeClient } from './acme/client.js';
+import { AcmeManager, appTargets, forgetGoneDeployments } from './app/acme.js';
 import { CertService } from './app/certs.js';
 import { AppEvents } from './app/events.js';
 import { KeyService } from './app/keys.js';
@@ -17,7 +19,7 @@ import { DockerEngine } from './docker/engine.js';
 import { GokuError, oneLine } from './errors.js';
 import { Repos } from './git/repos.js';
 import { HttpServer } from './http/server.js';
-import { PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
+import { acmeDir, PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
 import { Deployer } from './pipeline/deployer.js';
 import { LivenessMonitor } from './pipeline/liveness.js';
 import { AppLocks } from './pipeline/locks.js';
@@ -30,7 +32,7 @@ import { ImageUpdates } from './registry/updates.js';
 import { Watcher } from './registry/watcher.js';
 import { Webhooks } from './registry/webhooks.js';
 import type { ContainerRuntime } from './runtime/types.js';
-import { httpsPortOf, type Settings } from './settings.js';
+import { acmeOn, httpsPortOf, type Settings } from './settings.js';
 import { SshServer } from './ssh/server.js';
 import { failInterruptedReleases } from './store/apps.js';
 import { ConsulStore } from './store/consul.js';
@@ -129,6 +131,7 @@ function makeProxy(settings: Settings, home: string, log: Logger, store: Store):
       proxyHost: settings.GOKU_PROXY_HOST,
       proxyPort: settings.GOKU_PROXY_PORT,
       httpsPort: httpsPortOf(settings),
+      acmeWebroot: acmeOn(settings) ? join(acmeDir(home), 'webroot') : null,
       tls: (app) => {
         const t = store.read().apps[app]?.tls;
         return { redirect: t?.redirect === true, hsts: t?.hsts === true };
@@ -175,13 +178,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const store = await openStore(settings, home, log);
   const proxy = makeProxy(settings, home, log, store);
   const routes = new RouteTable(proxy);
-  const certFiles = new CertFiles(home);
-  const certs = new CertService({ store, routes, files: certFiles, settings, clock: () => new Date() });
-  // Without HTTPS nothing reads certificates: no openssl is needed then.
-  if (certs.httpsPort()) await certFiles.init();
-  routes.onChange(() =>
-    certs.sync().catch((err) => log.error({ err: oneLine(err) }, 'could not update the certificate links')),
-  );
+  const { certs, acme } = await makeCerts({ settings, home, store, routes, log });
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
@@ -207,7 +204,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   await resumeRouting({ store, reconciler, routes, proxy, log });
   await certs.sync();
 
-  const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE });
+  const ops = new AppOps({ ...pipeline, settings, deployer, reconciler, streamModule: STREAM_MODULE, certs });
   const images = await followImages({ settings, home, store, deployer, registry, log, clock });
   const { webhooks, watch } = images;
   const keys = new KeyService(store);
@@ -242,6 +239,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   images.watcher.start();
   const liveness = new LivenessMonitor({ ...pipeline, refresh: (app) => reconciler.refresh(app) });
   liveness.start();
+  acme?.start();
 
   return {
     sshPort: endpoints.sshPort,
@@ -249,6 +247,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     async stop() {
       images.watcher.stop();
       liveness.stop();
+      acme?.stop();
       registry.close();
       reconciler.stop();
       proxy.stop();
@@ -256,6 +255,66 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       store.close();
     },
   };
+}
+
+/**
+ * HTTPS certificates: the user's own (certs:add) and, with GOKU_ACME_EMAIL, ACME's for every
+ * deployment; the edge finds them through links that follow every route change.
+ */
+async function makeCerts(d: {
+  settings: Settings;
+  home: string;
+  store: Store;
+  routes: RouteTable;
+  log: Logger;
+}): Promise<{ certs: CertService; acme: AcmeManager | null }> {
+  const { settings, store, routes, log } = d;
+  const files = new CertFiles(d.home);
+  let acme: AcmeManager | null = null;
+  const certs = new CertService({
+    store,
+    routes,
+    files,
+    settings,
+    clock: () => new Date(),
+    acme: { kick: () => acme?.kick() },
+  });
+  // Without HTTPS nothing reads certificates: no openssl is needed then.
+  if (certs.httpsPort()) await files.init();
+  if (certs.acmeOn()) {
+    const client = new AcmeClient({
+      directory: settings.GOKU_ACME_DIRECTORY,
+      email: settings.GOKU_ACME_EMAIL as string,
+      ca: settings.GOKU_ACME_CA ? readSettingFile('GOKU_ACME_CA', settings.GOKU_ACME_CA) : null,
+      dir: acmeDir(d.home),
+    });
+    await client.init();
+    const sync = () => certs.sync();
+    acme = new AcmeManager({
+      issue: (names) => client.issue(names),
+      targets: () => appTargets({ store, routes, files, sync }),
+      tidy: () => forgetGoneDeployments({ store, files }),
+      clock: () => new Date(),
+      log,
+    });
+    log.info({ directory: settings.GOKU_ACME_DIRECTORY }, 'ACME: certificates for every app');
+  }
+  routes.onChange(async () => {
+    acme?.kick();
+    await certs
+      .sync()
+      .catch((err) => log.error({ err: oneLine(err) }, 'could not update the certificate links'));
+  });
+  return { certs, acme };
+}
+
+/** A file a setting names, read at start; unreadable is a one-line settings error. */
+function readSettingFile(setting: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new GokuError('GOKU_ERR_SETTINGS', `${setting}: cannot read ${file}: ${oneLine(err)}`);
+  }
 }
 
 /** What the last stop left: interrupted releases marked failed, routes as the containers say, nginx up. */

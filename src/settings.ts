@@ -14,6 +14,29 @@ const schema = z.object({
   GOKU_PROXY_PORT: port.min(1).default(80),
   /** HTTPS of every app at the edge nginx (managed mode), certificates chosen by SNI; 0: none. */
   GOKU_HTTPS_PORT: port.default(443),
+  /** Turns ACME on: certificates for every app's domains, issued and renewed by goku. */
+  GOKU_ACME_EMAIL: z
+    .string()
+    .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address')
+    .optional(),
+  /** The ACME (RFC 8555) directory: Let's Encrypt's production one unless set. */
+  GOKU_ACME_DIRECTORY: z
+    .string()
+    .regex(/^https:\/\/\S+$/, 'must be an https:// URL')
+    .default('https://acme-v02.api.letsencrypt.org/directory'),
+  /** A PEM file of the root that signs the ACME directory's own TLS certificate (a private CA). */
+  GOKU_ACME_CA: z.string().min(1).optional(),
+  /** The HTTP API and dashboard over TLS with this certificate chain and key (PEM files). */
+  GOKU_HTTP_TLS_CERT: z.string().min(1).optional(),
+  GOKU_HTTP_TLS_KEY: z.string().min(1).optional(),
+  /** The HTTP API and dashboard over TLS with an ACME certificate for this name of goku's own. */
+  GOKU_HTTP_TLS_DOMAIN: z
+    .string()
+    .regex(
+      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/,
+      'must be a lowercase host name',
+    )
+    .optional(),
   GOKU_DOMAIN: z
     .string()
     .regex(/^[a-z0-9.-]+$/, 'must be a lowercase host name')
@@ -109,7 +132,19 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       `bad setting ${key}=${JSON.stringify(picked[key] ?? '')}: ${issue?.message}`,
     );
   }
-  return { ...parsed.data, GOKU_DOMAIN: parsed.data.GOKU_DOMAIN ?? defaultDomain() };
+  const s = parsed.data;
+  if (!s.GOKU_HTTP_TLS_CERT !== !s.GOKU_HTTP_TLS_KEY)
+    throw new GokuError('GOKU_ERR_SETTINGS', 'set both GOKU_HTTP_TLS_CERT and GOKU_HTTP_TLS_KEY, or neither');
+  if (s.GOKU_HTTP_TLS_DOMAIN && s.GOKU_HTTP_TLS_CERT)
+    throw new GokuError('GOKU_ERR_SETTINGS', 'set GOKU_HTTP_TLS_DOMAIN or GOKU_HTTP_TLS_CERT/_KEY, not both');
+  if (s.GOKU_HTTP_TLS_DOMAIN && !s.GOKU_ACME_EMAIL)
+    throw new GokuError('GOKU_ERR_SETTINGS', 'GOKU_HTTP_TLS_DOMAIN needs ACME: set GOKU_ACME_EMAIL too');
+  if (s.GOKU_ACME_EMAIL && s.GOKU_NGINX !== 'managed')
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      "ACME (GOKU_ACME_EMAIL) needs goku's own edge nginx (GOKU_NGINX=managed) to answer its challenges",
+    );
+  return { ...s, GOKU_DOMAIN: s.GOKU_DOMAIN ?? defaultDomain() };
 }
 
 function defaultDomain(): string {
@@ -124,4 +159,9 @@ function defaultDomain(): string {
 /** The port goku serves HTTPS on: GOKU_HTTPS_PORT at its own edge nginx; 0 (none) with the system nginx. */
 export function httpsPortOf(s: Pick<Settings, 'GOKU_NGINX' | 'GOKU_HTTPS_PORT'>): number {
   return s.GOKU_NGINX === 'managed' ? s.GOKU_HTTPS_PORT : 0;
+}
+
+/** ACME is on: an email is set and goku's edge answers HTTP-01 challenges. */
+export function acmeOn(s: Pick<Settings, 'GOKU_NGINX' | 'GOKU_ACME_EMAIL'>): boolean {
+  return s.GOKU_NGINX === 'managed' && !!s.GOKU_ACME_EMAIL;
 }

@@ -114,6 +114,8 @@ export class AppOps {
       streamModule: string;
       homeLabel: string;
       locks: AppLocks;
+      /** Certificate files follow an app's rename and go with it. */
+      certs?: { renamed(from: string, to: string): Promise<void>; destroyed(app: string): Promise<void> };
     },
   ) {}
 
@@ -433,11 +435,13 @@ export class AppOps {
     this.get(app);
     if (app === to) throw new GokuError('GOKU_ERR_USAGE', `app ${app} already has that name`);
     await this.d.deployer.rename(app, to, by, out);
+    await this.d.certs?.renamed(app, to);
   }
 
-  destroy(app: string, out: Out): Promise<void> {
+  async destroy(app: string, out: Out): Promise<void> {
     this.get(app);
-    return this.d.deployer.destroy(app, out);
+    await this.d.deployer.destroy(app, out);
+    await this.d.certs?.destroyed(app);
   }
 
   /**

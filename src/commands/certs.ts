@@ -1,3 +1,4 @@
+import type { AcmeInfo, CertInfo } from '../app/certs.js';
 import { json } from '../cli/format.js';
 import { assertAppName } from '../core/names.js';
 import type { Command } from './types.js';
@@ -19,6 +20,9 @@ export const certs: Command = {
     const c = info.cert;
     const lines = [
       `=== ${info.app} HTTPS${info.httpsPort ? ` (port ${info.httpsPort})` : ': off (GOKU_HTTPS_PORT=0 or system nginx)'}`,
+      ...(c || info.acme.auto
+        ? []
+        : ["Certificate:  none (goku's self-signed default answers; goku certs:add APP < bundle.pem)"]),
       ...(c
         ? [
             `Certificate:  ${c.source}, for ${c.names.join(', ')}`,
@@ -27,8 +31,10 @@ export const certs: Command = {
             `Fingerprint:  ${c.fingerprint}`,
             `Installed:    ${c.installedAt}`,
           ]
-        : ["Certificate:  none (goku's self-signed default answers; goku certs:add APP < bundle.pem)"]),
+        : []),
       `Redirect:     ${info.redirect ? `HTTP to HTTPS (308)${info.hsts ? ', with HSTS' : ''}` : 'off'}`,
+      `ACME:         ${acmeState(info)}`,
+      ...(info.acme.auto ? info.acme.deployments.flatMap(acmeLines) : []),
       'Domains:',
       ...info.domains.map((d) => `  ${d.domain}  ${d.covered ? 'covered' : 'not covered'}`),
     ];
@@ -36,3 +42,22 @@ export const certs: Command = {
     return 0;
   },
 };
+
+function acmeState(info: CertInfo): string {
+  if (!info.acme.server) return 'off for the server (set GOKU_ACME_EMAIL)';
+  if (!info.acme.auto) return 'off (certs:auto APP on)';
+  return info.acme.paused ? 'on, paused while the certificate of its own is installed' : 'on';
+}
+
+/** One deployment's ACME certificate: what it covers, until when, and how the last attempt went. */
+function acmeLines(a: AcmeInfo): string[] {
+  const c = a.cert;
+  return [
+    `  ${a.deployment}: ${a.names.join(', ') || 'no domain a CA can prove'}`,
+    c
+      ? `    certificate  ${c.names.join(', ')}, by ${c.issuer}, valid to ${c.notAfter}`
+      : "    certificate  none yet (goku's self-signed default answers)",
+    ...(a.lastAttempt ? [`    last try     ${a.lastAttempt}${a.error ? `: ${a.error}` : ': ok'}`] : []),
+    ...(a.nextAttempt ? [`    next try     ${a.nextAttempt}`] : []),
+  ];
+}

@@ -8,6 +8,7 @@ import { appsInfo } from './apps-info.js';
 import { appsRename } from './apps-rename.js';
 import { certs } from './certs.js';
 import { certsAdd } from './certs-add.js';
+import { certsAuto } from './certs-auto.js';
 import { certsRedirect } from './certs-redirect.js';
 import { certsRemove } from './certs-remove.js';
 import { checksDisable, checksEnable, checksReport, checksSkip } from './checks.js';
@@ -81,6 +82,7 @@ export function commandTable(): Command[] {
     certs,
     certsAdd,
     certsRemove,
+    certsAuto,
     certsRedirect,
     domains,
     domainsAdd,

@@ -323,6 +323,14 @@ function processRoutes(): ApiRoute[] {
     appOnly('DELETE', '/certs', 'certs:remove'),
     route({
       method: 'POST',
+      url: '/api/apps/:app/certs/auto',
+      command: 'certs:auto',
+      params: app,
+      body: z.strictObject({ on: z.boolean() }),
+      call: ({ params, body }) => ({ args: [params.app, body.on ? 'on' : 'off'] }),
+    }),
+    route({
+      method: 'POST',
       url: '/api/apps/:app/certs/redirect',
       command: 'certs:redirect',
       params: app,

@@ -98,11 +98,15 @@ export class CertFiles {
     return id;
   }
 
-  /** Removes the app's versions but `keep` and the one linked before it (handshakes may be reading it). */
-  async prune(app: string, keep: string | null, previous: string | null): Promise<void> {
+  /**
+   * Removes the app's versions but those in `keep`: the ones in use and the ones linked just
+   * before a change (handshakes may be reading them).
+   */
+  async prune(app: string, keep: Iterable<string | null | undefined>): Promise<void> {
+    const kept = new Set(keep);
     const base = join(this.dir, 'apps', app);
     for (const v of await readdir(base).catch(() => [] as string[])) {
-      if (v !== keep && v !== previous) await rm(join(base, v), { recursive: true, force: true });
+      if (!kept.has(v)) await rm(join(base, v), { recursive: true, force: true });
     }
   }
 
@@ -110,18 +114,40 @@ export class CertFiles {
     await rm(join(this.dir, 'apps', app), { recursive: true, force: true });
   }
 
+  /** apps:rename: the versions follow the app (the links follow at the next sync). */
+  async rename(from: string, to: string): Promise<void> {
+    const src = join(this.dir, 'apps', from);
+    if (!existsSync(src)) return;
+    await rm(join(this.dir, 'apps', to), { recursive: true, force: true });
+    await rename(src, join(this.dir, 'apps', to));
+  }
+
+  /** Where goku's own certificate for its HTTP API lives (GOKU_HTTP_TLS_DOMAIN): read by goku, not nginx. */
+  get ownDir(): string {
+    return join(this.dir, 'own');
+  }
+
+  /** Writes goku's own certificate (0600, root's) in one rename. */
+  async installOwn(fullchain: string, key: string): Promise<string> {
+    await mkdir(this.ownDir, { recursive: true, mode: 0o700 });
+    const at = join(this.ownDir, 'bundle.pem');
+    const tmp = `${at}.tmp-${process.pid}`;
+    await writeFile(tmp, `${key}${fullchain}`, { mode: 0o600 });
+    await rename(tmp, at);
+    return at;
+  }
+
   /**
    * Points each served domain at the bundle nginx must present for it (`target` gives
    * `apps/APP/ID`, or null for the default); links of domains no longer served go.
    */
-  async syncSni(
-    domains: { app: string; domain: string }[],
-    target: (app: string, domain: string) => string | null,
+  async syncSni<T extends { domain: string }>(
+    domains: T[],
+    target: (served: T) => string | null,
   ): Promise<void> {
     // A client that sends no name, or one that is not a plain host name, gets the default.
     const want = new Map<string, string>([['_default', '../default/bundle.pem']]);
-    for (const { app, domain } of domains)
-      want.set(domain, `../${target(app, domain) ?? 'default'}/bundle.pem`);
+    for (const d of domains) want.set(d.domain, `../${target(d) ?? 'default'}/bundle.pem`);
     const have = new Map<string, string>();
     for (const f of await readdir(this.sni).catch(() => [] as string[])) {
       if (!f.endsWith('.pem')) continue;

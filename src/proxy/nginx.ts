@@ -26,6 +26,8 @@ export interface NginxOptions {
   proxyPort: number;
   /** The edge's HTTPS port (managed mode; 0: none). */
   httpsPort: number;
+  /** Where the edge serves /.well-known/acme-challenge/ from, for every host (null: ACME is off). */
+  acmeWebroot?: string | null;
   /** Each app's HTTPS choices (certs:redirect), read at every render. */
   tls?: (app: string) => RouteTls;
 }
@@ -76,6 +78,7 @@ export class NginxProxy {
       listen: listenAddress(this.opts.proxyHost, this.opts.proxyPort),
       httpsListen: this.opts.httpsPort ? listenAddress(this.opts.proxyHost, this.opts.httpsPort) : null,
       certs: join(this.opts.home, 'certs'),
+      acmeWebroot: this.opts.acmeWebroot ?? null,
       dir: join(this.dir, 'edge'),
       socket: routesSocket(this.opts.home),
     });

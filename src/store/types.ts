@@ -1,4 +1,5 @@
 import { freeze, produce } from 'immer';
+import type { AcmeState } from '../core/acme.js';
 import type { AppScripts, HealthPlan, HttpCheck } from '../core/checks.js';
 import type { HttpPortMapping, PortMapping } from '../core/routes.js';
 import type { Schedule } from '../core/schedule.js';
@@ -169,6 +170,15 @@ export interface TlsSettings {
   redirect?: boolean;
   /** certs:redirect --hsts: HTTPS answers carry Strict-Transport-Security. */
   hsts?: boolean;
+  /** certs:auto: ACME certificates for the app (absent: on while ACME is on). */
+  auto?: boolean;
+  /** ACME, per deployment: its certificate and the last attempt. */
+  acme?: Record<string, AcmeRecord>;
+}
+
+/** One deployment's ACME certificate (files under GOKU_HOME/certs) and how its last attempt went. */
+export interface AcmeRecord extends AcmeState {
+  cert?: CertMeta;
 }
 
 /** What goku knows of an installed certificate (never its key). */

@@ -430,6 +430,13 @@ describe('HTTP API', () => {
     expect((await server.get(`${app}.${server.domain}`)).status).toBe(308);
     expect((await api.json('POST', `/api/apps/${app}/certs/redirect`, { on: false })).status).toBe(200);
     expect((await call('DELETE', '/api/apps/:app/certs', { app })).status).toBe(200);
+    // This server has no GOKU_ACME_EMAIL: certs:auto says what to set.
+    const auto = await call('POST', '/api/apps/:app/certs/auto', { app }, { on: true });
+    expect([auto.status, auto.json.code, auto.json.message]).toEqual([
+      400,
+      'GOKU_ERR_USAGE',
+      expect.stringContaining('set GOKU_ACME_EMAIL'),
+    ]);
   });
 
   it('called every route with a good request', () => {

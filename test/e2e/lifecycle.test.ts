@@ -117,8 +117,27 @@ describe('settings and nginx modes', () => {
       ['GOKU_SSH_PORT', 'abc', /^error: bad setting GOKU_SSH_PORT="abc"/],
       ['GOKU_NGINX', 'apache', /^error: bad setting GOKU_NGINX="apache"/],
       ['GOKU_PROXY_PORT', '70000', /^error: bad setting GOKU_PROXY_PORT="70000"/],
+      [
+        'GOKU_ACME_EMAIL',
+        'not-an-email',
+        /^error: bad setting GOKU_ACME_EMAIL="not-an-email": must be an email/,
+      ],
+      ['GOKU_ACME_DIRECTORY', 'http://ca/dir', /^error: bad setting GOKU_ACME_DIRECTORY=.*https:\/\//],
     ] as const) {
       const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', [k]: v } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('refuses settings that do not go together, with one line', async () => {
+    for (const [env, msg] of [
+      [{ GOKU_HTTP_TLS_CERT: '/x.pem' }, /set both GOKU_HTTP_TLS_CERT and GOKU_HTTP_TLS_KEY/],
+      [{ GOKU_HTTP_TLS_DOMAIN: 'goku.example.com' }, /GOKU_HTTP_TLS_DOMAIN needs ACME/],
+      [{ GOKU_ACME_EMAIL: 'a@example.com', GOKU_NGINX: 'system' }, /needs goku's own edge nginx/],
+    ] as const) {
+      const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', ...env } });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(msg);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
