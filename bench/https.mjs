@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TestCa } from '../test/helpers/certs.mjs';
+import { Pebble } from '../test/helpers/pebble.mjs';
 import {
   buildBase,
   buildNodeImage,
@@ -34,12 +35,100 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     renewals: { type: 'string', default: '10' },
+    'acme-renewals': { type: 'string', default: '3' },
+    'acme-validity': { type: 'string', default: '15' },
   },
 });
+
+/**
+ * Runs `work` while 8 clients send HTTPS requests (a new connection each) for `host`, each
+ * handshake verified against `ca`; counts what answered 200 and what did not.
+ */
+async function verifiedLoad({ port, host, ca }, work) {
+  let running = true;
+  const counts = { ok: 0, failed: 0, errors: new Set(), fingerprints: new Set() };
+  const one = () =>
+    new Promise((resolve) => {
+      const req = https.get(
+        { host: '127.0.0.1', port, servername: host, headers: { host }, ca, agent: false },
+        (res) => {
+          counts.fingerprints.add(res.socket.getPeerCertificate().fingerprint256);
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) counts.ok++;
+            else counts.failed++;
+            resolve();
+          });
+        },
+      );
+      req.on('error', (err) => {
+        counts.failed++;
+        counts.errors.add(err.message.slice(0, 80));
+        resolve();
+      });
+    });
+  const loops = Array.from({ length: 8 }, async () => {
+    while (running) await one();
+  });
+  try {
+    await work();
+  } finally {
+    running = false;
+    await Promise.all(loops);
+  }
+  return counts;
+}
+
+/** A goku with pebble as its CA: the app's ACME certificate renewed under load, --acme-renewals times. */
+async function acmeRenewals(tmp) {
+  const proxy = await freePort();
+  const pebble = await new Pebble({
+    parent: tmp,
+    httpPort: proxy,
+    validity: Number(values['acme-validity']),
+  }).start();
+  acmeGoku = await startGoku(tmp, { GOKU_CHECK_UPTIME: '0', ...pebble.env() }, 'acme', { proxy });
+  try {
+    const { ports, gitSsh, env } = acmeGoku;
+    const app = `a${id}`;
+    const host = `${app}.bench.test`;
+    const dir = join(tmp, 'acme-app');
+    makeNodeRepo(dir, 'acme bench');
+    sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: dir });
+    await shAsync('git', ['push', '-q', 'goku', 'master'], {
+      cwd: dir,
+      env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
+    });
+    const fingerprint = () => {
+      const info = JSON.parse(
+        execFileSync(join(ROOT, 'bin/goku'), ['certs', app, '--json'], { env, encoding: 'utf8' }),
+      );
+      return info.acme.deployments.find((d) => d.deployment === app)?.cert?.fingerprint ?? null;
+    };
+    for (let t = Date.now(); fingerprint() === null; ) {
+      if (Date.now() - t > 60_000) throw new Error('no ACME certificate in 60 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const want = Number(values['acme-renewals']);
+    const seen = new Set([fingerprint()]);
+    const counts = await verifiedLoad({ port: ports.https, host, ca: pebble.root }, async () => {
+      const deadline = Date.now() + (want + 1) * Number(values['acme-validity']) * 1000;
+      while (seen.size <= want && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        seen.add(fingerprint());
+      }
+    });
+    return { renewals: seen.size - 1, counts };
+  } finally {
+    await pebble.stop();
+  }
+}
+
 const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
 chmodSync(tmp, 0o711);
 const id = randomBytes(3).toString('hex');
 let goku = null;
+let acmeGoku = null;
 let hand = null;
 const cleanup = cleanupOnce(async () => {
   if (hand) {
@@ -47,7 +136,7 @@ const cleanup = cleanupOnce(async () => {
       process.kill(Number(readFileSync(join(tmp, 'hand', 'nginx.pid'), 'utf8')), 'SIGQUIT');
     } catch {}
   }
-  await cleanupGoku(tmp, [goku]);
+  await cleanupGoku(tmp, [goku, acmeGoku]);
 });
 
 /** wrk's requests per second and p99 (ms) for a URL with a Host header. */
@@ -150,51 +239,24 @@ try {
     });
   }
 
-  // Renewals under load: a client asking for the app's own name, trusting only the test CA.
+  // Replacements under load: clients asking for the app's own name, trusting only the test CA.
   const ca = new TestCa(tmp);
   const add = () => {
     const leaf = ca.leaf([host]);
     execFileSync(join(ROOT, 'bin/goku'), ['certs:add', app], { env, input: leaf.cert + ca.cert + leaf.key });
   };
   add();
-  let running = true;
-  const counts = { ok: 0, failed: 0, errors: new Set() };
-  const one = () =>
-    new Promise((resolve) => {
-      const req = https.get(
-        {
-          host: '127.0.0.1',
-          port: ports.https,
-          servername: host,
-          headers: { host },
-          ca: ca.cert,
-          agent: false,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) counts.ok++;
-            else counts.failed++;
-            resolve();
-          });
-        },
-      );
-      req.on('error', (err) => {
-        counts.failed++;
-        counts.errors.add(err.message.slice(0, 80));
-        resolve();
-      });
-    });
-  const loops = Array.from({ length: 8 }, async () => {
-    while (running) await one();
-  });
   const renewals = Number(values.renewals);
-  for (let i = 0; i < renewals; i++) {
-    add();
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  running = false;
-  await Promise.all(loops);
+  const counts = await verifiedLoad({ port: ports.https, host, ca: ca.cert }, async () => {
+    for (let i = 0; i < renewals; i++) {
+      add();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  });
+
+  // ACME renewals under load: a second goku whose certificates come from pebble and live
+  // --acme-validity seconds, so that goku renews them (with a third of their life left).
+  const acme = await acmeRenewals(tmp);
 
   console.log(
     `HTTPS through goku's edge vs one nginx by hand, same certificate, wrk -t2 -c${values.connections} -d${values.seconds}s (mean of 3 each, alternating)`,
@@ -207,7 +269,16 @@ try {
   console.log(
     `${renewals} certificate replacements under 8 HTTPS clients (a new connection each): ${counts.failed} failed of ${counts.ok + counts.failed}${counts.errors.size ? ` (${[...counts.errors].join('; ')})` : ''}`,
   );
-  console.log(JSON.stringify({ rows, renewals: { ...counts, errors: [...counts.errors] } }));
+  console.log(
+    `${acme.renewals} ACME renewals (pebble, ${values['acme-validity']}-second certificates) under 8 HTTPS clients verifying each handshake: ${acme.counts.failed} failed of ${acme.counts.ok + acme.counts.failed}${acme.counts.errors.size ? ` (${[...acme.counts.errors].join('; ')})` : ''}`,
+  );
+  console.log(
+    JSON.stringify({
+      rows,
+      renewals: { ...counts, errors: [...counts.errors] },
+      acme: { renewals: acme.renewals, ...acme.counts, errors: [...acme.counts.errors] },
+    }),
+  );
 } finally {
   await cleanup();
 }

@@ -89,13 +89,14 @@ export function makeNodeRepo(dir, body) {
 }
 
 /** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
-export async function startGoku(tmp, extraEnv = {}, name = 'home') {
+export async function startGoku(tmp, extraEnv = {}, name = 'home', preset = {}) {
   const home = join(tmp, name);
+  // preset: ports picked before (a CA that validates at the proxy port needs it first).
   const ports = {
-    ssh: await freePort(),
-    http: await freePort(),
-    proxy: await freePort(),
-    https: await freePort(),
+    ssh: preset.ssh ?? (await freePort()),
+    http: preset.http ?? (await freePort()),
+    proxy: preset.proxy ?? (await freePort()),
+    https: preset.https ?? (await freePort()),
   };
   const env = {
     ...process.env,

@@ -19,6 +19,7 @@ import { DockerEngine } from './docker/engine.js';
 import { GokuError, oneLine } from './errors.js';
 import { Repos } from './git/repos.js';
 import { HttpServer } from './http/server.js';
+import { ApiTls } from './http/tls.js';
 import { acmeDir, PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
 import { Deployer } from './pipeline/deployer.js';
 import { LivenessMonitor } from './pipeline/liveness.js';
@@ -178,7 +179,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const store = await openStore(settings, home, log);
   const proxy = makeProxy(settings, home, log, store);
   const routes = new RouteTable(proxy);
-  const { certs, acme } = await makeCerts({ settings, home, store, routes, log });
+  const { certs, acme, apiTls } = await makeCerts({ settings, home, store, routes, log });
   const locks = new AppLocks();
   const repos = new Repos(join(home, 'repos'), join(PACKAGE_ROOT, 'hooks'), settings.GOKU_MAX_PUSH_BYTES);
   const homeLabel = home;
@@ -230,6 +231,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     token,
     events,
     monitor: new Monitor({ settings, store, runtime, routes, events, homeLabel }),
+    apiTls,
   });
   log.info(
     { ssh: endpoints.sshPort, http: endpoints.httpPort, proxy: settings.GOKU_PROXY_PORT, home },
@@ -267,9 +269,10 @@ async function makeCerts(d: {
   store: Store;
   routes: RouteTable;
   log: Logger;
-}): Promise<{ certs: CertService; acme: AcmeManager | null }> {
+}): Promise<{ certs: CertService; acme: AcmeManager | null; apiTls: ApiTls }> {
   const { settings, store, routes, log } = d;
   const files = new CertFiles(d.home);
+  const apiTls = new ApiTls({ settings, files, clock: () => new Date(), log });
   let acme: AcmeManager | null = null;
   const certs = new CertService({
     store,
@@ -280,8 +283,10 @@ async function makeCerts(d: {
     acme: { kick: () => acme?.kick() },
   });
   // Without HTTPS nothing reads certificates: no openssl is needed then.
-  if (certs.httpsPort()) await files.init();
-  if (certs.acmeOn()) {
+  if (certs.httpsPort() || settings.GOKU_HTTP_TLS_DOMAIN) await files.init();
+  // Bad GOKU_HTTP_TLS_CERT/_KEY files stop the start here, with one line, before anything listens.
+  apiTls.initial();
+  if (acmeOn(settings)) {
     const client = new AcmeClient({
       directory: settings.GOKU_ACME_DIRECTORY,
       email: settings.GOKU_ACME_EMAIL as string,
@@ -292,7 +297,10 @@ async function makeCerts(d: {
     const sync = () => certs.sync();
     acme = new AcmeManager({
       issue: (names) => client.issue(names),
-      targets: () => appTargets({ store, routes, files, sync }),
+      targets: () => {
+        const own = apiTls.target();
+        return [...(certs.acmeOn() ? appTargets({ store, routes, files, sync }) : []), ...(own ? [own] : [])];
+      },
       tidy: () => forgetGoneDeployments({ store, files }),
       clock: () => new Date(),
       log,
@@ -305,7 +313,7 @@ async function makeCerts(d: {
       .sync()
       .catch((err) => log.error({ err: oneLine(err) }, 'could not update the certificate links'));
   });
-  return { certs, acme };
+  return { certs, acme, apiTls };
 }
 
 /** A file a setting names, read at start; unreadable is a one-line settings error. */
@@ -392,6 +400,7 @@ async function listen(
     token: string;
     events: AppEvents;
     monitor: Monitor;
+    apiTls: ApiTls;
   },
 ): Promise<{ sshPort: number; httpPort: number; close(): Promise<void> }> {
   const table = commandTable();
@@ -404,6 +413,7 @@ async function listen(
     monitor: d.monitor,
     adminToken: d.token,
     log,
+    tls: d.apiTls,
   });
   const httpPort = await http.listen(settings.GOKU_HTTP_HOST, settings.GOKU_HTTP_PORT);
   // The control socket last: install.sh (and anyone) takes its appearance for "goku is up".

@@ -86,6 +86,12 @@ export function certIds(store: Store, app: string): string[] {
 }
 
 const DEBOUNCE_MS = 500;
+/**
+ * Issuances one goku asks for in an hour, at most: pushes may create branch deployments and
+ * domains without end, and a CA limits orders per account (Let's Encrypt: 300 in 3 hours).
+ */
+export const MAX_ATTEMPTS_PER_HOUR = 60;
+const HOUR_MS = 60 * 60 * 1000;
 /** Wake up at least this often: a clock jump or a lost event is seen within the hour. */
 const MAX_SLEEP_MS = 60 * 60 * 1000;
 
@@ -99,6 +105,8 @@ export class AcmeManager {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  /** When the attempts of the last hour started (the hourly bound). */
+  private attempts: number[] = [];
 
   constructor(
     private readonly d: {
@@ -108,6 +116,7 @@ export class AcmeManager {
       tidy?: () => Promise<void>;
       clock: () => Date;
       log: Logger;
+      maxPerHour?: number;
     },
   ) {}
 
@@ -161,12 +170,29 @@ export class AcmeManager {
   private async pass(): Promise<number> {
     await this.d.tidy?.();
     const now = this.d.clock().getTime();
+    const max = this.d.maxPerHour ?? MAX_ATTEMPTS_PER_HOUR;
+    let capped = false;
     for (const t of this.d.targets()) {
       if (this.stopped) break;
-      if (dueAt(t.names, t.state, t.state?.cert, now) <= now) await this.attempt(t);
+      if (dueAt(t.names, t.state, t.state?.cert, now) > now) continue;
+      const at = this.d.clock().getTime();
+      this.attempts = this.attempts.filter((a) => a > at - HOUR_MS);
+      if (this.attempts.length >= max) {
+        capped = true;
+        break;
+      }
+      this.attempts.push(at);
+      await this.attempt(t);
     }
     const later = this.d.clock().getTime();
-    return Math.min(...this.d.targets().map((t) => dueAt(t.names, t.state, t.state?.cert, later)));
+    const next = Math.min(...this.d.targets().map((t) => dueAt(t.names, t.state, t.state?.cert, later)));
+    if (!capped) return next;
+    const free = (this.attempts[0] ?? later) + HOUR_MS;
+    this.d.log.warn(
+      { max, until: new Date(free).toISOString() },
+      'ACME: the hourly bound of attempts is reached; the rest waits',
+    );
+    return Math.max(next, free);
   }
 
   private async attempt(t: AcmeTarget): Promise<void> {

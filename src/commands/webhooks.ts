@@ -4,7 +4,9 @@ import type { Command, Services } from './types.js';
 /** The three webhook URLs with this server's secret, at the HTTP port. */
 export function webhookUrls(services: Services): Record<'dockerhub' | 'registry' | 'deploy', string> {
   const s = services.settings;
-  const base = `http://${s.GOKU_DOMAIN ?? 'SERVER'}:${s.GOKU_HTTP_PORT}/hooks`;
+  // Over TLS (GOKU_HTTP_TLS_*) at the name its certificate is for, when goku knows it.
+  const scheme = s.GOKU_HTTP_TLS_CERT || s.GOKU_HTTP_TLS_DOMAIN ? 'https' : 'http';
+  const base = `${scheme}://${s.GOKU_HTTP_TLS_DOMAIN ?? s.GOKU_DOMAIN ?? 'SERVER'}:${s.GOKU_HTTP_PORT}/hooks`;
   const secret = services.webhooks.secret();
   return {
     dockerhub: `${base}/dockerhub/${secret}`,

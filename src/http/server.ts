@@ -1,4 +1,7 @@
+import type { Server as HttpServerType, RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -24,6 +27,7 @@ import { sameSecret } from '../util/secret.js';
 import { registerApi } from './api.js';
 import { callerOf, PAGE_ROUTES, PUBLIC_ROUTES, SESSION_COOKIE, Sessions } from './auth.js';
 import { registerDashboard } from './dashboard.js';
+import type { ApiTls, TlsPair } from './tls.js';
 import { watcherRoute } from './watcher-api.js';
 
 /** Webhook bodies past this are refused with 413 before they are read whole. */
@@ -39,6 +43,8 @@ export interface HttpDeps {
   monitor: Monitor;
   adminToken: string;
   log: Logger;
+  /** TLS of its own (GOKU_HTTP_TLS_*); absent: plain HTTP. */
+  tls?: ApiTls | null;
 }
 
 declare module 'fastify' {
@@ -58,22 +64,37 @@ export class HttpServer {
   constructor(private readonly d: HttpDeps) {}
 
   async listen(host: string, port: number): Promise<number> {
-    const app = await buildHttp(this.d);
+    const tls = this.d.tls?.initial() ?? null;
+    const app = await buildHttp(this.d, tls);
     await app.listen({ host, port });
     this.app = app;
+    if (tls) this.d.tls?.attach(app.server as unknown as TlsServer);
     return (app.server.address() as AddressInfo).port;
   }
 
+  /** Whether it answers over TLS (for the URLs goku prints). */
+  get secure(): boolean {
+    return !!this.d.tls?.enabled;
+  }
+
   async close(): Promise<void> {
+    this.d.tls?.stop();
     // Open event streams would hold close() until their clients leave.
     this.app?.server.closeAllConnections();
     await this.app?.close();
   }
 }
 
-/** Builds the fastify app; HttpServer.listen binds it. */
-export async function buildHttp(d: HttpDeps): Promise<FastifyInstance> {
+/** Builds the fastify app (over TLS with `tls`); HttpServer.listen binds it. */
+export async function buildHttp(d: HttpDeps, tls: TlsPair | null = null): Promise<FastifyInstance> {
   const app = Fastify({
+    // fastify's types know http servers only; an https one takes the same handler.
+    ...(tls
+      ? {
+          serverFactory: (handler: RequestListener) =>
+            createHttpsServer(tls, handler) as unknown as HttpServerType,
+        }
+      : {}),
     logger: false,
     bodyLimit: MAX_API_BODY,
     requestTimeout: 30_000,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, adminToken } from '../helpers/api.js';
+import { gotoSettled } from '../helpers/browser.js';
 import {
   AppRepo,
   eventually,
@@ -56,25 +57,7 @@ describe('dashboard in a real browser', () => {
     expect(found).toEqual({ flag: null, imgs: 0, scripts: 0 });
     expect(dialogs.filter((d) => d.includes('xss'))).toEqual([]);
   };
-  /**
-   * page.goto, again when chromium reports ERR_NETWORK_CHANGED (or shows its error page for
-   * it): it watches the host's network interfaces, and Docker adds and removes them as goku
-   * starts and stops containers.
-   */
-  const go = async (target: Page, path: string) => {
-    const url = `${base()}${path}`;
-    for (let i = 0; ; i++) {
-      try {
-        return await target.goto(url);
-      } catch (err) {
-        if (i >= 5 || !/ERR_NETWORK_CHANGED|chrome-error|interrupted by another navigation/.test(String(err)))
-          throw err;
-        // Chromium reloads its error page by itself when the network settles: let it.
-        await target.waitForLoadState('load').catch(() => undefined);
-        if (target.url() === url && (await target.locator('main').count()) > 0) return null;
-      }
-    }
-  };
+  const go = (target: Page, path: string) => gotoSettled(target, `${base()}${path}`);
   const login = async () => {
     await go(page, '/');
     await page.fill('#token', adminToken(server));

@@ -86,7 +86,9 @@ describe('deploy schedules', () => {
   });
 
   it('--at holds updates until then, deploys the newest once, and clears itself', async () => {
-    const at = new Date(Date.now() + 9000);
+    // Far enough ahead that the push is seen and held first even on a loaded machine (a CI
+    // run once took more than 9 s to see it, and the update then went out at once).
+    const at = new Date(Date.now() + 15_000);
     const set = await server.cli(['schedule:set', app, '--at', at.toISOString()]);
     expect(set.code, set.stderr).toBe(0);
     registry.push(`${p}/web:v1.3.0`, 'one-three');
@@ -98,7 +100,7 @@ describe('deploy schedules', () => {
     await eventually(
       () => body(),
       (b) => b === 'one-three\n',
-      20_000,
+      at.getTime() - Date.now() + 20_000,
     );
     expect(Date.now()).toBeGreaterThanOrEqual(at.getTime());
     await eventually(
