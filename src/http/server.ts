@@ -72,11 +72,6 @@ export class HttpServer {
     return (app.server.address() as AddressInfo).port;
   }
 
-  /** Whether it answers over TLS (for the URLs goku prints). */
-  get secure(): boolean {
-    return !!this.d.tls?.enabled;
-  }
-
   async close(): Promise<void> {
     this.d.tls?.stop();
     // Open event streams would hold close() until their clients leave.

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
@@ -38,12 +38,6 @@ export class ApiTls {
       log: Logger;
     },
   ) {}
-
-  /** The API answers over TLS. */
-  get enabled(): boolean {
-    const s = this.d.settings;
-    return !!(s.GOKU_HTTP_TLS_CERT || s.GOKU_HTTP_TLS_DOMAIN);
-  }
 
   /** What the server starts with; null: plain HTTP. */
   initial(): TlsPair | null {
@@ -100,6 +94,7 @@ export class ApiTls {
           this.use({ key: issued.key, cert: issued.fullchain });
         }
         const cert = issued?.meta ?? state?.cert;
+        mkdirSync(this.d.files.ownDir, { recursive: true, mode: 0o700 });
         writeFileSync(stateFile, JSON.stringify({ ...next, ...(cert ? { cert } : {}) }), { mode: 0o600 });
       },
     };

@@ -207,7 +207,7 @@ describe('ACME certificates (pebble)', () => {
   });
 });
 
-describe('ACME renewal (pebble, 30-second certificates)', () => {
+describe('ACME renewal (pebble, 20-second certificates)', () => {
   const server = new GokuServer();
   const p = uniquePrefix();
   const app = `${p}-renew`;
@@ -216,7 +216,7 @@ describe('ACME renewal (pebble, 30-second certificates)', () => {
 
   beforeAll(async () => {
     await server.allocatePorts();
-    pebble = await new Pebble({ parent: server.tmp, httpPort: server.proxyPort, validity: 30 }).start();
+    pebble = await new Pebble({ parent: server.tmp, httpPort: server.proxyPort, validity: 20 }).start();
     server.extraEnv = { ...server.extraEnv, ...pebble.env() };
     const key = await server.startWithKey();
     // A Node app: wrk's kept-alive load is the edge's to carry, not busybox httpd's fork per request.
@@ -251,7 +251,8 @@ describe('ACME renewal (pebble, 30-second certificates)', () => {
         'private',
         'sh',
         '-c',
-        'mount --bind "$0" /etc/hosts && exec wrk -t2 -c16 -d25s "$1"',
+        // One thread, 8 connections: load enough to meet a renewal, without starving the tests beside it.
+        'mount --bind "$0" /etc/hosts && exec wrk -t1 -c8 -d18s "$1"',
         hosts,
         `https://${host()}:${server.httpsPort}/`,
       ],

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -215,5 +215,57 @@ describe('HTTP API over TLS for a domain of its own (ACME, pebble)', () => {
     expect(server.log).toMatch(
       /ACME: certificate installed.*"target":"goku"|"target":"goku".*ACME: certificate installed/,
     );
+  });
+});
+
+describe('HTTP API over TLS for a domain the CA refuses', () => {
+  const server = new GokuServer();
+  const domain = 'refused-api.goku.test';
+  let pebble: Pebble;
+
+  beforeAll(async () => {
+    await server.allocatePorts();
+    pebble = await new Pebble({
+      parent: server.tmp,
+      httpPort: server.proxyPort,
+      blocklist: [domain],
+    }).start();
+    server.extraEnv = { ...server.extraEnv, ...pebble.env(), GOKU_HTTP_TLS_DOMAIN: domain };
+    await server.start();
+  });
+  afterAll(async () => {
+    await server.cleanup();
+    await pebble?.stop();
+  });
+
+  it('keeps answering with its default certificate, and logs and records why', async () => {
+    const state = join(server.home, 'certs', 'own', 'state.json');
+    const s = await eventually(
+      async () => JSON.parse(readFileSync(state, 'utf8')),
+      (x) => typeof x.error === 'string',
+      30_000,
+    );
+    expect(s).toMatchObject({ names: [domain], failures: 1 });
+    expect(s.error).toContain('forbidden by policy');
+    expect(server.log).toMatch(/ACME: no certificate; the current one keeps serving/);
+    const r = await new Promise<{ status: number; cn: string }>((resolve, reject) => {
+      const req = https.get(
+        {
+          host: '127.0.0.1',
+          port: server.httpPort,
+          path: '/ping',
+          servername: domain,
+          rejectUnauthorized: false,
+          agent: false,
+        },
+        (res) => {
+          const cn = String((res.socket as TLSSocket).getPeerCertificate().subject?.CN ?? '');
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, cn }));
+        },
+      );
+      req.on('error', reject);
+    });
+    expect(r).toEqual({ status: 200, cn: 'goku default certificate' });
   });
 });
