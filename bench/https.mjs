@@ -241,8 +241,10 @@ try {
 
   // Replacements under load: clients asking for the app's own name, trusting only the test CA.
   const ca = new TestCa(tmp);
+  // Renewals that keep their key (certbot --reuse-key; goku's ACME does the same): see the README.
+  const key = ca.leaf([host]).key;
   const add = () => {
-    const leaf = ca.leaf([host]);
+    const leaf = ca.leaf([host], 30, key);
     execFileSync(join(ROOT, 'bin/goku'), ['certs:add', app], { env, input: leaf.cert + ca.cert + leaf.key });
   };
   add();

@@ -296,7 +296,7 @@ async function makeCerts(d: {
     await client.init();
     const sync = () => certs.sync();
     acme = new AcmeManager({
-      issue: (names) => client.issue(names),
+      issue: (names, key) => client.issue(names, key),
       targets: () => {
         const own = apiTls.target();
         return [...(certs.acmeOn() ? appTargets({ store, routes, files, sync }) : []), ...(own ? [own] : [])];

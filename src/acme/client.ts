@@ -55,8 +55,11 @@ export class AcmeClient {
     for (const d of [this.webroot, join(this.webroot, '.well-known'), this.challenges]) await chmod(d, 0o755);
   }
 
-  /** Asks for one certificate covering `names` (all of them, or those the CA does not refuse). */
-  async issue(names: string[]): Promise<Issued> {
+  /**
+   * Asks for one certificate covering `names` (all of them, or those the CA does not refuse),
+   * for `key` (PEM) when given, else for a new P-256 key.
+   */
+  async issue(names: string[], key: string | null = null): Promise<Issued> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -66,13 +69,13 @@ export class AcmeClient {
       );
     });
     try {
-      return await Promise.race([this.issueAll(names), timeout]);
+      return await Promise.race([this.issueAll(names, key), timeout]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async issueAll(wanted: string[]): Promise<Issued> {
+  private async issueAll(wanted: string[], reuse: string | null): Promise<Issued> {
     const client = await this.account();
     const refused: Issued['refused'] = [];
     let names = [...wanted];
@@ -88,7 +91,7 @@ export class AcmeClient {
       }
       const [key, csr] = await acme.crypto.createCsr(
         { altNames: order.names },
-        await acme.crypto.createPrivateEcdsaKey(),
+        reuse ?? (await acme.crypto.createPrivateEcdsaKey()),
       );
       const done = await client.finalizeOrder(order.order, csr);
       const fullchain = await client.getCertificate(done);

@@ -10,9 +10,15 @@ import type { AcmeRecord, CertMeta, DeepReadonly, Store } from '../store/types.j
 /** One certificate goku keeps by ACME: a deployment's (all its domains), or goku's own. */
 export interface AcmeTarget {
   /** APP/DEPLOYMENT, or `goku` for the HTTP API's own domain. */
-  key: string;
+  id: string;
   names: string[];
   state: DeepReadonly<AcmeRecord> | undefined;
+  /**
+   * The private key (PEM) of its current certificate, which the next one keeps: nginx reads the
+   * certificate and the key of a handshake in two opens of one file, and a switch between them
+   * must never pair a certificate with another key.
+   */
+  key(): string | null;
   /** Installs what the CA issued and records the attempt (`issued` null: it failed with `error`). */
   save(issued: { meta: CertMeta; fullchain: string; key: string } | null, state: AcmeState): Promise<void>;
 }
@@ -44,11 +50,13 @@ export function appTargets(d: {
     const tls = apps[g.app]?.tls;
     // certs:auto off, or a certificate of the user's own: goku asks no CA for this app.
     if (!apps[g.app] || tls?.auto === false || tls?.cert) continue;
+    const state = tls?.acme?.[g.deployment];
     targets.push({
-      key,
+      id: key,
       names: acmeNames(g.domains).names,
-      state: tls?.acme?.[g.deployment],
-      save: (issued, state) => saveAppCert(d, g.app, g.deployment, issued, state),
+      state,
+      key: () => (state?.cert ? d.files.keyOf(g.app, state.cert.id) : null),
+      save: (issued, next) => saveAppCert(d, g.app, g.deployment, issued, next),
     });
   }
   return targets;
@@ -110,7 +118,7 @@ export class AcmeManager {
 
   constructor(
     private readonly d: {
-      issue: (names: string[]) => Promise<Issued>;
+      issue: (names: string[], key: string | null) => Promise<Issued>;
       targets: () => AcmeTarget[];
       /** Forgets what belongs to deployments that are gone (before each pass). */
       tidy?: () => Promise<void>;
@@ -198,7 +206,7 @@ export class AcmeManager {
   private async attempt(t: AcmeTarget): Promise<void> {
     const failures = t.state?.failures ?? 0;
     try {
-      const issued = await this.d.issue(t.names);
+      const issued = await this.d.issue(t.names, t.key());
       const bundle = parseBundle(`${issued.key}${issued.fullchain}`, this.d.clock());
       const now = this.d.clock().toISOString();
       const error = issued.refused.length
@@ -219,10 +227,10 @@ export class AcmeManager {
         { names: t.names, lastAttempt: now, failures: error ? failures + 1 : 0, ...(error ? { error } : {}) },
       );
       this.d.log.info(
-        { target: t.key, names: bundle.names, notAfter: bundle.notAfter },
+        { target: t.id, names: bundle.names, notAfter: bundle.notAfter },
         'ACME: certificate installed',
       );
-      if (error) this.d.log.warn({ target: t.key, error }, 'ACME: some names got no certificate');
+      if (error) this.d.log.warn({ target: t.id, error }, 'ACME: some names got no certificate');
     } catch (err) {
       const error = oneLine(err);
       await t.save(null, {
@@ -232,7 +240,7 @@ export class AcmeManager {
         error,
       });
       this.d.log.warn(
-        { target: t.key, names: t.names, error },
+        { target: t.id, names: t.names, error },
         'ACME: no certificate; the current one keeps serving',
       );
     }

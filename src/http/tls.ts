@@ -6,7 +6,7 @@ import type { AcmeTarget } from '../app/acme.js';
 import type { AcmeState } from '../core/acme.js';
 import { type CertBundle, parseBundle } from '../core/certs.js';
 import { GokuError, oneLine } from '../errors.js';
-import type { CertFiles } from '../proxy/certs.js';
+import { type CertFiles, keyOf } from '../proxy/certs.js';
 import type { Settings } from '../settings.js';
 import type { AcmeRecord } from '../store/types.js';
 
@@ -85,9 +85,10 @@ export class ApiTls {
       state = undefined;
     }
     return {
-      key: 'goku',
+      id: 'goku',
       names: [domain],
       state,
+      key: () => keyOf(join(this.d.files.ownDir, 'bundle.pem')),
       save: async (issued, next: AcmeState) => {
         if (issued) {
           await this.d.files.installOwn(issued.fullchain, issued.key);

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -127,6 +127,11 @@ export class CertFiles {
     return join(this.dir, 'own');
   }
 
+  /** The private key of an installed version of an app's certificate (null: none readable). */
+  keyOf(app: string, id: string): string | null {
+    return keyOf(join(this.dir, 'apps', app, id, 'bundle.pem'));
+  }
+
   /** Writes goku's own certificate (0600, root's) in one rename. */
   async installOwn(fullchain: string, key: string): Promise<string> {
     await mkdir(this.ownDir, { recursive: true, mode: 0o700 });
@@ -173,5 +178,17 @@ export class CertFiles {
       const w = workerUser();
       await chown(path, w.uid, w.gid);
     }
+  }
+}
+
+/** The private key block of a bundle file (null: no file, or no key in it). */
+export function keyOf(file: string): string | null {
+  try {
+    const m = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/.exec(
+      readFileSync(file, 'utf8'),
+    );
+    return m ? m[0] : null;
+  } catch {
+    return null;
   }
 }

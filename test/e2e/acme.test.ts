@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -53,7 +53,7 @@ function peer(
   server: GokuServer,
   name: string,
   ca: string,
-): Promise<{ fingerprint: string; authorized: boolean; status: number }> {
+): Promise<{ fingerprint: string; pubkey: string; authorized: boolean; status: number }> {
   return new Promise((resolve, reject) => {
     const req = https.get(
       {
@@ -66,10 +66,12 @@ function peer(
       },
       (res) => {
         const sock = res.socket as TLSSocket;
-        const fingerprint = sock.getPeerCertificate().fingerprint256;
+        const cert = sock.getPeerCertificate();
+        const fingerprint = cert.fingerprint256;
+        const pubkey = cert.pubkey?.toString('base64') ?? '';
         res.resume();
         res.on('end', () =>
-          resolve({ fingerprint, authorized: sock.authorized, status: res.statusCode ?? 0 }),
+          resolve({ fingerprint, pubkey, authorized: sock.authorized, status: res.statusCode ?? 0 }),
         );
       },
     );
@@ -261,12 +263,17 @@ describe('ACME renewal (pebble, 20-second certificates)', () => {
     // Beside wrk (which checks no certificate): clients that verify each handshake against pebble's root.
     let running = true;
     const seen = new Set<string>();
+    const keys = new Set<string>();
     const failures: string[] = [];
     const verify = (async () => {
       while (running) {
         await peer(server, host(), pebble.root).then(
-          (r) =>
-            r.authorized && r.status === 200 ? seen.add(r.fingerprint) : failures.push(String(r.status)),
+          (r) => {
+            if (r.authorized && r.status === 200) {
+              seen.add(r.fingerprint);
+              keys.add(r.pubkey);
+            } else failures.push(String(r.status));
+          },
           (err: Error) => failures.push(err.message),
         );
       }
@@ -277,10 +284,14 @@ describe('ACME renewal (pebble, 20-second certificates)', () => {
     const requests = Number(/(\d+) requests in/.exec(stdout)?.[1]);
     expect(requests).toBeGreaterThan(1000);
     expect(stdout).not.toMatch(/Socket errors|Non-2xx/);
-    expect(failures).toEqual([]);
+    // On a failure, the edge's own account of it.
+    const edgeLog = () => readFileSync(join(server.home, 'nginx', 'edge', 'error.log'), 'utf8').slice(-3000);
+    expect(failures, edgeLog()).toEqual([]);
     const now = await acmeOf(server, app);
     expect(now?.cert?.fingerprint).not.toBe(first?.cert?.fingerprint);
     expect(seen.size).toBeGreaterThanOrEqual(2);
+    // The renewed certificate keeps the key (see AcmeTarget.key).
+    expect(keys.size).toBe(1);
     expect(now?.error).toBeNull();
   });
 });

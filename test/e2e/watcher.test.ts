@@ -171,10 +171,12 @@ describe('registry watcher', () => {
     expect((await nextPoll(pinApp)).lastPoll).not.toBeNull();
     await registry.start();
     registry.push(`${p}/web:v1.4.0`, 'one-four');
+    // The backoff doubles per failed poll (10 s, then 20 s): on a slow machine the registry can
+    // take long enough to come back that a second poll fails too, so the update may wait 30 s.
     await eventually(
       () => body(semverApp),
       (b) => b === 'one-four\n',
-      30_000,
+      60_000,
     );
     expect((await view(semverApp)).lastError).toBeNull();
   });

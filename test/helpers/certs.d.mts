@@ -5,6 +5,6 @@ export class TestCa {
   readonly cert: string;
   constructor(parent: string, name?: string);
   path(f: string): string;
-  /** A leaf for the names (days < 0: already expired), signed by this CA: its PEM and key. */
-  leaf(names: string[], days?: number): { cert: string; key: string };
+  /** A leaf for the names (days < 0: already expired), signed by this CA: its PEM and key; `reuse`: for that key. */
+  leaf(names: string[], days?: number, reuse?: string | null): { cert: string; key: string };
 }

@@ -31,12 +31,20 @@ export class TestCa {
     return join(this.dir, f);
   }
 
-  /** A leaf for the names (days < 0: already expired), signed by this CA: its PEM and key. */
-  leaf(names, days = 30) {
+  /**
+   * A leaf for the names (days < 0: already expired), signed by this CA: its PEM and key. With
+   * `reuse` (a key's PEM), for that key: a renewal that keeps its key.
+   */
+  leaf(names, days = 30, reuse = null) {
     const id = Math.random().toString(36).slice(2);
     const [key, csr, crt, ext] = ['key', 'csr', 'pem', 'ext'].map((x) => this.path(`${id}.${x}`));
     writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
-    ssl(['req', '-new', ...EC, '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', key, '-out', csr]);
+    if (reuse) {
+      writeFileSync(key, reuse);
+      ssl(['req', '-new', '-key', key, '-subj', `/CN=${names[0]}`, '-out', csr]);
+    } else {
+      ssl(['req', '-new', ...EC, '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', key, '-out', csr]);
+    }
     ssl([
       'x509',
       '-req',

@@ -30,11 +30,12 @@ describe('AcmeManager', () => {
     const saved: { key: string; ok: boolean; state: AcmeState }[] = [];
     const list: AcmeTarget[] = Array.from({ length: n }, (_, i) => {
       const t: AcmeTarget = {
-        key: `app/d${i}`,
+        id: `app/d${i}`,
         names: [`d${i}.example.test`],
         state: undefined,
+        key: () => null,
         save: async (issued, state) => {
-          saved.push({ key: t.key, ok: !!issued, state });
+          saved.push({ key: t.id, ok: !!issued, state });
           t.state = { ...state, ...(issued ? { cert: issued.meta } : {}) };
         },
       };
