@@ -141,4 +141,5 @@ goku is running.
                            (or from your laptop: cat ~/.ssh/id_ed25519.pub | ssh root@${host:-HOST} goku keys:add me --admin)
   Deploy an app:           git remote add goku ssh://git@${host:-HOST}:${GOKU_SSH_PORT:-2222}/myapp
                            git push goku master
+  HTTPS certificates:      echo GOKU_ACME_EMAIL=you@example.com >> /etc/goku.env, then run ./install.sh again
 NEXT

@@ -79,6 +79,16 @@ async function verifiedLoad({ port, host, ca }, work) {
   return counts;
 }
 
+/** The benchmark's Node app, answering `body`, pushed to `g` as `app` from a repo in `dir`. */
+async function pushNodeApp(g, dir, app, body) {
+  makeNodeRepo(dir, body);
+  sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${g.ports.ssh}/${app}`], { cwd: dir });
+  await shAsync('git', ['push', '-q', 'goku', 'master'], {
+    cwd: dir,
+    env: { ...process.env, GIT_SSH_COMMAND: g.gitSsh },
+  });
+}
+
 /** A goku with pebble as its CA: the app's ACME certificate renewed under load, --acme-renewals times. */
 async function acmeRenewals(tmp) {
   const proxy = await freePort();
@@ -89,16 +99,10 @@ async function acmeRenewals(tmp) {
   }).start();
   acmeGoku = await startGoku(tmp, { GOKU_CHECK_UPTIME: '0', ...pebble.env() }, 'acme', { proxy });
   try {
-    const { ports, gitSsh, env } = acmeGoku;
+    const { ports, env } = acmeGoku;
     const app = `a${id}`;
     const host = `${app}.bench.test`;
-    const dir = join(tmp, 'acme-app');
-    makeNodeRepo(dir, 'acme bench');
-    sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: dir });
-    await shAsync('git', ['push', '-q', 'goku', 'master'], {
-      cwd: dir,
-      env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
-    });
+    await pushNodeApp(acmeGoku, join(tmp, 'acme-app'), app, 'acme bench');
     const fingerprint = () => {
       const info = JSON.parse(
         execFileSync(join(ROOT, 'bin/goku'), ['certs', app, '--json'], { env, encoding: 'utf8' }),
@@ -168,16 +172,10 @@ try {
   // A Node app, as the proxy benchmark's: busybox httpd forks per request and knows no keep-alive.
   buildNodeImage(tmp);
   goku = await startGoku(tmp, { GOKU_CHECK_UPTIME: '0' });
-  const { ports, gitSsh, env } = goku;
+  const { ports, env } = goku;
   const app = `h${id}`;
   const host = `${app}.bench.test`;
-  const dir = join(tmp, 'app');
-  makeNodeRepo(dir, 'tls bench');
-  sh('git', ['remote', 'add', 'goku', `ssh://git@127.0.0.1:${ports.ssh}/${app}`], { cwd: dir });
-  await shAsync('git', ['push', '-q', 'goku', 'master'], {
-    cwd: dir,
-    env: { ...process.env, GIT_SSH_COMMAND: gitSsh },
-  });
+  await pushNodeApp(goku, join(tmp, 'app'), app, 'tls bench');
   await until(() => get(ports.proxy, host), 'tls bench\n');
   const ip = sh('docker', [
     'inspect',
