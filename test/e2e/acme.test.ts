@@ -171,6 +171,23 @@ describe('ACME certificates (pebble)', () => {
     expect(server.log).toMatch(/some names got no certificate/);
   });
 
+  it('leaves out a name whose validation fails (its DNS points elsewhere); the others keep theirs', async () => {
+    const away = `away-${p}.example.test`;
+    // Nothing listens on 127.0.0.2 at goku's proxy port: pebble's HTTP-01 request fails.
+    await pebble.pointAt(away, '127.0.0.2');
+    await server.ok(['domains:add', app, away]);
+    const a = await eventually(
+      () => acmeOf(server, app),
+      (x) => !!x?.error?.includes(away),
+      60_000,
+    );
+    expect(a?.error).toMatch(new RegExp(`no certificate for .*${away.replace(/\./g, '\\.')} \\(`));
+    expect(a?.cert?.names).toContain(host());
+    expect(a?.cert?.names).not.toContain(away);
+    expect((await curl(server, host(), rootFile)).stdout).toBe('acme app\n');
+    await server.ok(['domains:remove', app, away]);
+  });
+
   it('answers the challenge path itself only for its own tokens; the redirect to HTTPS spares that path', async () => {
     await server.ok(['certs:redirect', app, 'on']);
     const r = await server.get(host(), '/.well-known/acme-challenge/not-a-goku-token');

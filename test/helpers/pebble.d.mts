@@ -11,6 +11,8 @@ export class Pebble {
   root: string;
   log: string;
   start(): Promise<Pebble>;
+  /** Makes pebble's DNS answer `address` for `host` (a name that then does not lead to goku). */
+  pointAt(host: string, address: string): Promise<void>;
   /** GOKU_ACME_EMAIL, GOKU_ACME_DIRECTORY and GOKU_ACME_CA for this CA. */
   env(): Record<string, string>;
   stop(): Promise<void>;

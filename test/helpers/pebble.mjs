@@ -113,6 +113,7 @@ export class Pebble {
       ],
       {},
     );
+    this.dnsAdmin = `http://127.0.0.1:${chall}`;
     // No random validation sleeps, no nonces refused on purpose: tests want speed, not chaos.
     this.run('pebble', ['-config', join(this.dir, 'config.json'), '-dnsserver', `127.0.0.1:${dns}`], {
       PEBBLE_VA_NOSLEEP: '1',
@@ -143,6 +144,15 @@ export class Pebble {
       this.log += `${bin}: ${err.message}\n`;
     });
     this.procs.push(p);
+  }
+
+  /** Makes pebble's DNS answer `address` for `host` (a name that then does not lead to goku). */
+  async pointAt(host, address) {
+    const res = await fetch(`${this.dnsAdmin}/add-a`, {
+      method: 'POST',
+      body: JSON.stringify({ host: `${host}.`, addresses: [address] }),
+    });
+    if (!res.ok) throw new Error(`pebble-challtestsrv add-a: ${res.status}`);
   }
 
   /** The environment that points goku at this CA. */
