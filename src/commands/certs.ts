@@ -7,8 +7,8 @@ export const certs: Command = {
   name: 'certs',
   usage: 'certs APP [--json]',
   summary:
-    "Show the app's HTTPS: its certificate (names, issuer, expiry), which domains it covers, the redirect",
-  help: "Each domain the app is served at, and whether its certificate covers it (an uncovered domain gets goku's self-signed default); the certificate's names, issuer, validity and fingerprint; certs:redirect and HSTS. Never shows the key.",
+    "Show the app's HTTPS: its certificates (names, issuer, expiry), which domains they cover, ACME's last and next try, the redirect",
+  help: "Each domain the app is served at, and whether a certificate covers it (an uncovered domain gets goku's self-signed default); a certificate of its own (certs:add) with its names, issuer, validity and fingerprint; with ACME (GOKU_ACME_EMAIL), each deployment's names, certificate, last attempt with its error, and next attempt; certs:redirect and HSTS. Never shows a key.",
   options: { json: { type: 'boolean' } },
   args: { min: 1, max: 1 },
   run({ args, flags, io, services }) {
