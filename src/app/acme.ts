@@ -28,6 +28,22 @@ export function baseDeployment(routeKey: string): string {
   return routeKey.split('/')[0] as string;
 }
 
+/** The domains each app deployment serves over HTTP, keyed APP/DEPLOYMENT (one certificate each). */
+export function deploymentDomains(
+  routes: RouteTable,
+): Map<string, { app: string; deployment: string; domains: string[] }> {
+  const groups = new Map<string, { app: string; deployment: string; domains: string[] }>();
+  for (const r of routes.all()) {
+    if (!r.http) continue;
+    const deployment = baseDeployment(r.deployment);
+    const key = `${r.app}/${deployment}`;
+    const g = groups.get(key) ?? { app: r.app, deployment, domains: [] };
+    g.domains.push(...r.domains);
+    groups.set(key, g);
+  }
+  return groups;
+}
+
 /** Each app deployment's ACME certificate, as the routes and the store say it should be. */
 export function appTargets(d: {
   store: Store;
@@ -36,15 +52,7 @@ export function appTargets(d: {
   sync: () => Promise<void>;
 }): AcmeTarget[] {
   const apps = d.store.read().apps;
-  const groups = new Map<string, { app: string; deployment: string; domains: string[] }>();
-  for (const r of d.routes.all()) {
-    if (!r.http) continue;
-    const deployment = baseDeployment(r.deployment);
-    const key = `${r.app}/${deployment}`;
-    const g = groups.get(key) ?? { app: r.app, deployment, domains: [] };
-    g.domains.push(...r.domains);
-    groups.set(key, g);
-  }
+  const groups = deploymentDomains(d.routes);
   const targets: AcmeTarget[] = [];
   for (const [key, g] of groups) {
     const tls = apps[g.app]?.tls;

@@ -5,7 +5,7 @@ import type { RouteTable } from '../pipeline/routing.js';
 import type { CertFiles } from '../proxy/certs.js';
 import { acmeOn, httpsPortOf, type Settings } from '../settings.js';
 import type { CertMeta, Store } from '../store/types.js';
-import { baseDeployment, certIds } from './acme.js';
+import { baseDeployment, certIds, deploymentDomains } from './acme.js';
 
 /** One deployment's ACME certificate as `certs` shows it. */
 export interface AcmeInfo {
@@ -88,11 +88,8 @@ export class CertService {
   private acmeInfo(app: string): AcmeInfo[] {
     const rec = this.app(app);
     const domains = new Map<string, string[]>();
-    for (const r of this.d.routes.all()) {
-      if (r.app !== app || !r.http) continue;
-      const dep = baseDeployment(r.deployment);
-      domains.set(dep, [...(domains.get(dep) ?? []), ...r.domains]);
-    }
+    for (const g of deploymentDomains(this.d.routes).values())
+      if (g.app === app) domains.set(g.deployment, g.domains);
     const deployments = new Set([...domains.keys(), ...Object.keys(rec.tls?.acme ?? {})]);
     const auto = this.acmeOn() && rec.tls?.auto !== false && !rec.tls?.cert;
     const now = this.d.clock().getTime();
