@@ -114,12 +114,20 @@ export class CertFiles {
     await rm(join(this.dir, 'apps', app), { recursive: true, force: true });
   }
 
-  /** apps:rename: the versions follow the app (the links follow at the next sync). */
+  /**
+   * apps:rename: the versions follow the app (the links follow at the next sync). Merged into
+   * what the new name already holds: ACME may have issued for the new name while the rename
+   * ran, and its version is in use (a CI run lost it when this replaced the directory).
+   */
   async rename(from: string, to: string): Promise<void> {
     const src = join(this.dir, 'apps', from);
     if (!existsSync(src)) return;
-    await rm(join(this.dir, 'apps', to), { recursive: true, force: true });
-    await rename(src, join(this.dir, 'apps', to));
+    const dst = join(this.dir, 'apps', to);
+    await mkdir(dst, { recursive: true, mode: 0o711 });
+    // Versions are named by their content: one already there is the same.
+    for (const v of await readdir(src))
+      if (!existsSync(join(dst, v))) await rename(join(src, v), join(dst, v));
+    await rm(src, { recursive: true, force: true });
   }
 
   /** Where goku's own certificate for its HTTP API lives (GOKU_HTTP_TLS_DOMAIN): read by goku, not nginx. */
