@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -27,6 +27,7 @@ import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { CertFiles } from './proxy/certs.js';
+import type { NginxLauncher } from './proxy/master.js';
 import { NginxProxy } from './proxy/nginx.js';
 import { RegistryClient } from './registry/client.js';
 import { ImageUpdates } from './registry/updates.js';
@@ -119,7 +120,38 @@ async function openStore(settings: Settings, home: string, log: Logger): Promise
   return store;
 }
 
-function makeProxy(settings: Settings, home: string, log: Logger, store: Store): NginxProxy {
+/**
+ * goku in a container on the host's engine: its nginx masters run as containers of its own
+ * image (named for GOKU_HOME), so replacing goku's container leaves app traffic alone.
+ */
+function nginxLauncher(
+  settings: Settings,
+  home: string,
+  runtime: ContainerRuntime,
+): NginxLauncher | undefined {
+  const image = settings.GOKU_NGINX_IMAGE;
+  if (!image) return undefined;
+  const id = createHash('sha256').update(home).digest('hex').slice(0, 8);
+  return async (label, args) => {
+    const name = `${settings.GOKU_CONTAINER_PREFIX}goku-${label === 'nginx' ? 'nginx' : 'edge'}-${id}`;
+    try {
+      const cmd = [settings.GOKU_NGINX_BIN, '-g', 'daemon off;', ...args];
+      await runtime.runNginxMaster({ name, image, cmd, home, label: home });
+      return { code: 0, output: '' };
+    } catch (err) {
+      return { code: 1, output: `container ${name}: ${oneLine(err)}` };
+    }
+  };
+}
+
+function makeProxy(
+  settings: Settings,
+  home: string,
+  log: Logger,
+  store: Store,
+  runtime: ContainerRuntime,
+): NginxProxy {
+  const launch = nginxLauncher(settings, home, runtime);
   return new NginxProxy(
     {
       mode: settings.GOKU_NGINX,
@@ -133,6 +165,7 @@ function makeProxy(settings: Settings, home: string, log: Logger, store: Store):
       proxyPort: settings.GOKU_PROXY_PORT,
       httpsPort: httpsPortOf(settings),
       acmeWebroot: acmeOn(settings) ? join(acmeDir(home), 'webroot') : null,
+      ...(launch ? { launch } : {}),
       tls: (app) => {
         const t = store.read().apps[app]?.tls;
         return { redirect: t?.redirect === true, hsts: t?.hsts === true };
@@ -177,7 +210,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const token = await prepareHome(home, log, settings.GOKU_ADMIN_TOKEN);
   const runtime = await connectRuntime();
   const store = await openStore(settings, home, log);
-  const proxy = makeProxy(settings, home, log, store);
+  const proxy = makeProxy(settings, home, log, store, runtime);
   const routes = new RouteTable(proxy);
   const { certs, acme, apiTls } = await makeCerts({ settings, home, store, routes, log });
   const locks = new AppLocks();

@@ -45,6 +45,11 @@ const schema = z.object({
   GOKU_NGINX_CONF: z.string().min(1).default('/etc/nginx/conf.d/goku.conf'),
   GOKU_NGINX_BIN: z.string().min(1).default('nginx'),
   GOKU_NGINX_PID: z.string().min(1).default('/run/nginx.pid'),
+  /**
+   * goku in a container on the host's engine (install.sh host sets it to goku's image): the
+   * managed nginx masters run as containers of this image, so they outlive goku's container.
+   */
+  GOKU_NGINX_IMAGE: z.string().min(1).optional(),
   /** Seconds a new container has to answer HTTP on its port. */
   GOKU_DEPLOY_TIMEOUT: z.coerce.number().positive().max(3600).default(60),
   /** Seconds a release task (predeploy, the Procfile's release, postdeploy) may run. */

@@ -13,6 +13,7 @@ import type {
   HealthcheckSpec,
   ImageConfig,
   MountSpec,
+  NginxMasterSpec,
   PullAuth,
   PullProgress,
   RestartPolicy,
@@ -753,6 +754,36 @@ export class DockerEngine implements ContainerRuntime {
       // 304: already stopped.
     }
     await this.removeContainer(id);
+  }
+
+  async runNginxMaster(spec: NginxMasterSpec): Promise<void> {
+    await this.removeContainer(spec.name);
+    const create = () =>
+      this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Entrypoint: [spec.cmd[0] as string],
+        Cmd: spec.cmd.slice(1),
+        Labels: { 'goku.nginx': spec.label },
+        HostConfig: {
+          NetworkMode: 'host',
+          PidMode: 'host',
+          Binds: [`${spec.home}:${spec.home}`],
+          // goku starts it again when it dies; a dead one must not hold the name.
+          AutoRemove: true,
+          LogConfig: { Type: 'none', Config: {} },
+        },
+      });
+    // A master that just died may still be being removed (AutoRemove): its name frees shortly.
+    for (let i = 0; ; i++) {
+      try {
+        await (await create()).start();
+        return;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 409 || i >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   async removeContainer(id: string): Promise<void> {

@@ -16,6 +16,13 @@ export function exec(bin: string, args: string[]): Promise<{ code: number; outpu
 }
 
 /**
+ * Starts an nginx master with these arguments and returns once it has forked away (or failed):
+ * a daemon on this machine by default, or (goku in a container on the host's engine) a
+ * container of its own, so that it outlives goku's container. `label` names the master.
+ */
+export type NginxLauncher = (label: string, args: string[]) => Promise<{ code: number; output: string }>;
+
+/**
  * One nginx master that goku runs with its own prefix directory (config, pid, error log,
  * temp files): started, adopted across goku restarts, checked before every config swap, and
  * started again if it dies. goku's managed mode runs two of these (see NginxProxy).
@@ -29,6 +36,7 @@ export class NginxMaster {
     readonly label: string,
     /** A unix socket it listens on; a stale one (left by a killed master) blocks a new start. */
     private readonly socket: string | null = null,
+    private readonly launcher: NginxLauncher = (_label, args) => exec(bin, args),
   ) {}
 
   get confFile(): string {
@@ -74,7 +82,7 @@ export class NginxMaster {
       this.killOrphanWorkers();
       if (this.socket) await rm(this.socket, { force: true });
     }
-    const r = await exec(this.bin, ['-p', this.dir, '-c', this.confFile, '-e', this.errorLog]);
+    const r = await this.launcher(this.label, ['-p', this.dir, '-c', this.confFile, '-e', this.errorLog]);
     if (r.code !== 0) {
       throw new GokuError('GOKU_ERR_ROUTING_FAILED', `${this.label} did not start: ${lastLine(r.output)}`);
     }

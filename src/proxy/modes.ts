@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { GokuError } from '../errors.js';
 import type { Serial } from '../util/serial.js';
-import { exec, lastLine, NginxMaster, nginxPid } from './master.js';
+import { exec, lastLine, type NginxLauncher, NginxMaster, nginxPid } from './master.js';
 
 /**
  * How goku runs nginx: its own masters (managed) or the machine's nginx (system). NginxProxy
@@ -35,6 +35,8 @@ export interface ModeOptions {
   bin: string;
   systemConf: string;
   systemPid: string;
+  /** How managed masters start (default: `bin` daemonizes on this machine). */
+  launch?: NginxLauncher;
 }
 
 /** The machine's nginx: goku owns one included file and reloads the system master. */
@@ -110,8 +112,8 @@ export class ManagedNginx implements NginxMode {
     private readonly log: Logger,
   ) {
     this.dir = join(opts.home, 'nginx');
-    this.routesMaster = new NginxMaster(this.dir, opts.bin, log, 'nginx', this.socket);
-    this.edge = new NginxMaster(join(this.dir, 'edge'), opts.bin, log, 'edge nginx');
+    this.routesMaster = new NginxMaster(this.dir, opts.bin, log, 'nginx', this.socket, opts.launch);
+    this.edge = new NginxMaster(join(this.dir, 'edge'), opts.bin, log, 'edge nginx', null, opts.launch);
   }
 
   get confFile(): string {

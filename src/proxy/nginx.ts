@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { listenAddress, nginxModel, type Route, type RouteTls } from '../core/routes.js';
 import { GokuError } from '../errors.js';
 import { Serial } from '../util/serial.js';
-import { isAlive } from './master.js';
+import { isAlive, type NginxLauncher } from './master.js';
 import { ManagedNginx, type NginxMode, routesSocket, SystemNginx } from './modes.js';
 
 export interface NginxOptions {
@@ -28,6 +28,8 @@ export interface NginxOptions {
   httpsPort: number;
   /** Where the edge serves /.well-known/acme-challenge/ from, for every host (null: ACME is off). */
   acmeWebroot?: string | null;
+  /** How managed masters start (default: nginx daemonizes on this machine). */
+  launch?: NginxLauncher;
   /** Each app's HTTPS choices (certs:redirect), read at every render. */
   tls?: (app: string) => RouteTls;
 }

@@ -126,6 +126,22 @@ export interface ContainerRuntime {
   listNetworks(labels: Record<string, string>): Promise<string[]>;
   /** Lifecycle events (start, die, restart, stop, health) of containers with the labels. */
   containerEvents(labels: Record<string, string>): Promise<NodeJS.ReadableStream>;
+  /**
+   * Runs one of goku's own nginx masters (goku in a container on the host's engine) as a
+   * container of goku's image, in the host's network and pid namespaces with GOKU_HOME at the
+   * same path, so that it outlives goku's container and its pid file names a pid goku can
+   * signal. A stopped one of that name is replaced.
+   */
+  runNginxMaster(spec: NginxMasterSpec): Promise<void>;
+}
+
+export interface NginxMasterSpec {
+  name: string;
+  image: string;
+  cmd: string[];
+  home: string;
+  /** Value of the goku.nginx label (GOKU_HOME): apps' listings never see these containers. */
+  label: string;
 }
 
 export interface ContainerState {
