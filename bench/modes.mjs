@@ -11,7 +11,18 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cleanupGoku, cleanupOnce, freePort, get, median, ROOT, sh, shAsync, startGoku, until } from './lib.mjs';
+import {
+  cleanupGoku,
+  cleanupOnce,
+  freePort,
+  get,
+  median,
+  ROOT,
+  sh,
+  shAsync,
+  startGoku,
+  until,
+} from './lib.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const ROUNDS = Number(values.rounds);
@@ -25,7 +36,12 @@ const settings = { GOKU_CHECK_UPTIME: '0', GOKU_DOMAIN: 'bench.test' };
 /** goku installed by install.sh in a container mode, with a key; the same shape as startGoku's. */
 async function installGoku(mode) {
   const home = join(tmp, mode);
-  const ports = { ssh: await freePort(), http: await freePort(), proxy: await freePort(), https: await freePort() };
+  const ports = {
+    ssh: await freePort(),
+    http: await freePort(),
+    proxy: await freePort(),
+    https: await freePort(),
+  };
   const env = {
     ...process.env,
     ...settings,
@@ -84,7 +100,9 @@ async function pushTimed(g, dir, body, first) {
 const gokus = [];
 const cleanup = cleanupOnce(async () => {
   for (const g of gokus.filter((x) => x.mode)) {
-    await shAsync('bash', [join(ROOT, 'install.sh'), '--uninstall', '--purge'], { env: g.env }).catch(() => {});
+    await shAsync('bash', [join(ROOT, 'install.sh'), '--uninstall', '--purge'], { env: g.env }).catch(
+      () => {},
+    );
   }
   await cleanupGoku(
     tmp,
@@ -114,7 +132,8 @@ try {
   const m = Object.fromEntries(names.map((n) => [n, median(times[n])]));
   console.log(`image build and install (host mode, first): ${(built / 1000).toFixed(1)} s`);
   console.log(`push-to-live, one-line change, median of ${ROUNDS} (ms):`);
-  for (const n of names) console.log(`  ${n.padEnd(7)} ${m[n].toFixed(0)}   [${times[n].map((t) => t.toFixed(0)).join(', ')}]`);
+  for (const n of names)
+    console.log(`  ${n.padEnd(7)} ${m[n].toFixed(0)}   [${times[n].map((t) => t.toFixed(0)).join(', ')}]`);
   console.log(`ratio host / native: ${(m.host / m.native).toFixed(2)} (goal <= 1.05)`);
   console.log(`ratio dind / native: ${(m.dind / m.native).toFixed(2)} (goal <= 1.3)`);
 } finally {
