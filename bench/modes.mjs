@@ -53,6 +53,8 @@ async function installGoku(mode) {
     GOKU_PROXY_HOST: '127.0.0.1',
     GOKU_PROXY_PORT: String(ports.proxy),
     GOKU_HTTPS_PORT: String(ports.https),
+    // native and host share this machine's engine: each its own container names.
+    GOKU_CONTAINER_PREFIX: `b${mode}-`,
     GOKU_CONTAINER: `goku-bench-${id}-${mode}`,
     GOKU_IMAGE: image,
     GOKU_BIN_LINK: join(tmp, `${mode}-goku`),
@@ -115,7 +117,7 @@ try {
   gokus.push(await installGoku('host'));
   const built = now() - t0;
   gokus.push(await installGoku('dind'));
-  const native = await startGoku(tmp, settings, 'native');
+  const native = await startGoku(tmp, { ...settings, GOKU_CONTAINER_PREFIX: 'bnative-' }, 'native');
   gokus.push(native);
   const names = ['native', 'host', 'dind'];
   const order = [native, gokus[0], gokus[1]];

@@ -80,6 +80,14 @@ const schema = z.object({
     .optional(),
   /** Seconds between registry polls of one image app (the registry watcher). */
   GOKU_WATCH_INTERVAL: z.coerce.number().min(5, 'must be at least 5 (seconds)').max(86400).default(60),
+  /** HOST[:PORT]/PREFIX: every image goku builds is pushed there too (a rollback pulls it back). */
+  GOKU_REGISTRY: z
+    .string()
+    .regex(
+      /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/,
+      'must be HOST[:PORT]/PREFIX, e.g. registry.example.com/goku',
+    )
+    .optional(),
   /** For tests and mirrors: Docker Hub references are resolved and pulled from this registry. */
   GOKU_DOCKERHUB_REGISTRY: z
     .string()

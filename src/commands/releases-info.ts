@@ -23,7 +23,7 @@ export const releasesInfo: Command = {
         `Deployment:  ${r.deployment} (${r.branch || 'image'})`,
         r.source ? `Source:      ${r.source}` : `Commit:      ${r.commit}`,
         `Image:       ${r.image || '-'} ${r.imageId || ''}`.trimEnd(),
-        `Digest:      ${r.digest ?? '- (built here)'}`,
+        `Digest:      ${r.digest ? `${r.digest}${r.registry ? ` (pushed to ${r.registry})` : ''}` : '- (built here)'}`,
         // Values stay out of listings; the keys say which config it ran with.
         `Config keys: ${Object.keys(r.config).sort().join(', ') || '-'}`,
         `By:          ${r.by}`,

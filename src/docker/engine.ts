@@ -209,6 +209,44 @@ export class DockerEngine implements ContainerRuntime {
     if (failure) throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${failure}`);
   }
 
+  async pushImage(image: string, repo: string, tag: string, auth: PullAuth | null): Promise<string> {
+    const target = `${repo}:${tag}`;
+    const fail = (why: string) =>
+      new GokuError('GOKU_ERR_PUSH_FAILED', `docker push ${target} failed: ${why}`);
+    await this.docker.getImage(image).tag({ repo, tag });
+    try {
+      let stream: NodeJS.ReadableStream;
+      try {
+        stream = await this.docker.getImage(target).push({ tag, ...(auth ? { authconfig: auth } : {}) });
+      } catch (err) {
+        const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+        throw fail(String(msg).trim());
+      }
+      // Like a pull, a failed push is a line in a stream that ends normally; the digest is in
+      // the last `aux` line.
+      let failure: string | null = null;
+      let digest: string | null = null;
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (err: Error | null) => (err ? reject(err) : resolve()),
+          (ev: { error?: string; aux?: { Digest?: string } }) => {
+            if (ev.error) failure = ev.error.trim();
+            if (ev.aux?.Digest) digest = ev.aux.Digest;
+          },
+        );
+      }).catch((err: Error) => {
+        failure ??= err.message;
+      });
+      if (failure) throw fail(failure);
+      if (!digest) throw fail('the engine reported no digest');
+      return digest;
+    } finally {
+      // The registry's name must not keep the image alive past goku's own pruning.
+      await this.removeImageTag(target).catch(() => undefined);
+    }
+  }
+
   async adoptImage(
     image: string,
     opts: { tag: string; labels: Record<string, string>; readPaths: string[]; maxBytes: number },

@@ -6,7 +6,7 @@ import { policyFor } from '../core/tag-policy.js';
 import { errorBody, GokuError, oneLine } from '../errors.js';
 import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit, type GitComposeCandidate } from '../sources/git.js';
-import { pullCandidate } from '../sources/image.js';
+import { pullCandidate, pullPushedBack } from '../sources/image.js';
 import {
   type AppView,
   type ComposeSources,
@@ -605,7 +605,9 @@ export class Deployer {
     if (to.compose) return this.switchBackCompose(app, to, dep, rel);
     let image = to.image;
     let release = newRouteId(to.commit);
-    if (pruned && to.digest && to.source) {
+    if (pruned && to.digest && to.registry) {
+      await pullPushedBack(this.d, { image, repo: to.registry, digest: to.digest }, rel.out);
+    } else if (pruned && to.digest && to.source) {
       const ref = parseImageRef(to.source);
       const c = await pullCandidate(this.d, { app, ref, digest: to.digest }, rel.out);
       await c.committed;
@@ -635,6 +637,7 @@ export class Deployer {
       ...(scripts ? { scripts } : {}),
       ...(to.digest ? { digest: to.digest } : {}),
       ...(to.source ? { source: to.source } : {}),
+      ...(to.registry ? { registry: to.registry } : {}),
     });
     const { tail } = await switchTo(
       this.d,
@@ -701,6 +704,10 @@ export class Deployer {
   ): Promise<() => Promise<void>> {
     const sources = thaw<ComposeSources>(to.compose?.sources as DeepReadonly<ComposeSources>);
     const images = thaw<Record<string, ServiceImage>>(to.compose?.images ?? {});
+    for (const img of Object.values(images)) {
+      if (img.registry && img.digest && !(await this.d.runtime.imageExists(img.image)))
+        await pullPushedBack(this.d, { image: img.image, repo: img.registry, digest: img.digest }, rel.out);
+    }
     const at = { name: to.deployment, branch: to.branch, commit: to.commit, cnameDomains: dep.cnameDomains };
     const release = newRouteId(to.commit);
     const tail = await this.composeRelease(
@@ -769,7 +776,7 @@ export class Deployer {
     }
     if (to.compose) {
       for (const [service, img] of Object.entries(to.compose.images)) {
-        if (!(await this.d.runtime.imageExists(img.image))) {
+        if (!(await this.d.runtime.imageExists(img.image)) && !(img.registry && img.digest)) {
           throw new GokuError(
             'GOKU_ERR_IMAGE_PRUNED',
             `the image of ${service} in release v${to.version} (${img.image}) is gone${img.built ? ' (GOKU_KEEP_RELEASES)' : ''}; push that commit again instead`,
@@ -778,9 +785,10 @@ export class Deployer {
       }
       return { to, dep, pruned: false };
     }
-    // An image release's digest can be pulled again; a build's image is gone with its prune.
+    // An image release's digest can be pulled again, and so can a build pushed to
+    // GOKU_REGISTRY; any other build's image is gone with its prune.
     const pruned = !(await this.d.runtime.imageExists(to.image));
-    if (pruned && !(to.digest && to.source)) {
+    if (pruned && !(to.digest && (to.source || to.registry))) {
       throw new GokuError(
         'GOKU_ERR_IMAGE_PRUNED',
         `the image of release v${to.version} was pruned (GOKU_KEEP_RELEASES); push that commit again instead`,
@@ -923,7 +931,10 @@ export class Deployer {
       return null;
     }
     if (c.kind === 'compose') return this.switchCompose(p, c, rel, { started, timings, lap });
-    rel.set({ imageId: c.imageId });
+    rel.set({
+      imageId: c.imageId,
+      ...(c.pushed ? { digest: c.pushed.digest, registry: c.pushed.repo } : {}),
+    });
     const { plan, first } = this.newImage(app, deployment, c, rel);
     await this.beforeSwitch(plan, c, rel);
     const { tail, revert, port } = await switchTo(

@@ -31,6 +31,8 @@ export interface ContainerRuntime {
    * goes to onProgress. Errors the engine reports inside the stream throw GOKU_ERR_PULL_FAILED.
    */
   pullImage(name: string, auth: PullAuth | null, onProgress: (ev: PullProgress) => void): Promise<void>;
+  /** Pushes `image` as REPO:TAG (GOKU_REGISTRY) and returns the registry's digest; the local REPO:TAG name goes again. */
+  pushImage(image: string, repo: string, tag: string, auth: PullAuth | null): Promise<string>;
   /**
    * Makes a pulled image goku's without running it or building: a created (never started)
    * container carrying the labels is committed as `tag` (so the new image carries them), and

@@ -17,7 +17,7 @@ import type { GitTree, TreeEntry } from '../git/tree.js';
 import { labels, type Out, type PipelineDeps } from '../pipeline/context.js';
 import { familiarImageRef, formatImageRef, parseImageRef } from '../registry/reference.js';
 import type { ComposeSources, ServiceImage } from '../store/types.js';
-import { pullFromRegistry } from './image.js';
+import { pullFromRegistry, pushToRegistry } from './image.js';
 
 /** The names Compose looks for, in its order. */
 export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
@@ -158,7 +158,12 @@ async function buildService(
     },
     (l) => out(`       ${l}`),
   );
-  return { image, imageId, built: true };
+  const pushed = await pushToRegistry(
+    d,
+    { image, deployment: `${p.deployment}.${service}`, release: p.release },
+    out,
+  );
+  return { image, imageId, built: true, ...(pushed ? { registry: pushed.repo, digest: pushed.digest } : {}) };
 }
 
 /** A service's `image:`, pulled (with stored credentials) only when the engine does not have it, as Compose does. */

@@ -16,6 +16,7 @@ import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pip
 import { assertDomainsFree, assertProcessNamesFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
 import { type ComposeCandidate, composeCandidate, composeFileOf } from './compose.js';
+import { pushToRegistry } from './image.js';
 
 /** Dockerfile, CNAME, app.json, Procfile, CHECKS and .dockerignore are read whole; none is anywhere near this. */
 const MAX_READ_BYTES = 1024 * 1024;
@@ -39,6 +40,8 @@ export interface GitCandidate {
   scripts: AppScripts;
   /** app.json's liveness checks. */
   liveness: HttpCheck[] | null;
+  /** Where GOKU_REGISTRY holds the build (null: not set). */
+  pushed: { repo: string; digest: string } | null;
 }
 
 /** A pushed compose app: its sources and service images, for the compose switch. */
@@ -110,7 +113,22 @@ export async function buildFromCommit(
   const imageId = await d.runtime.buildImage(context, { tag: image }, (l) => out(`       ${l}`));
   lap('build');
   const port = facts.port ?? portFromImageConfig((await d.runtime.imageConfig(imageId)).exposedPorts);
-  return { image, imageId, release, port, health, cname, domains, procfile, appFormation, scripts, liveness };
+  const pushed = await pushToRegistry(d, { image, deployment, release }, out);
+  if (pushed) lap('push');
+  return {
+    image,
+    imageId,
+    release,
+    port,
+    health,
+    cname,
+    domains,
+    procfile,
+    appFormation,
+    scripts,
+    liveness,
+    pushed,
+  };
 }
 
 /** CNAME domains belong to the default deployment; other branches carry the same file and skip it. */

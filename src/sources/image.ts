@@ -13,7 +13,7 @@ import { type Procfile, parseProcfile } from '../core/procfile.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
 import { assertDomainsFree, assertProcessNamesFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
-import { familiarImageRef, type ImageRef, pullName } from '../registry/reference.js';
+import { familiarImageRef, type ImageRef, parseImageRef, pullName } from '../registry/reference.js';
 import type { PullProgress } from '../runtime/types.js';
 
 const MAX_APP_JSON_BYTES = 1024 * 1024;
@@ -129,4 +129,47 @@ export async function pullFromRegistry(
     onProgress,
   );
   return pulled;
+}
+
+/**
+ * GOKU_REGISTRY: a built image also goes to the registry as PREFIX/DEPLOYMENT:RELEASE, with the
+ * stored credentials of its host (registries:login). Returns the repository and the digest the
+ * registry gave, which the release records so that a rollback can pull the image back. A failed
+ * push throws GOKU_ERR_PUSH_FAILED: the deploy stops before anything switched.
+ */
+export async function pushToRegistry(
+  d: PipelineDeps,
+  p: { image: string; deployment: string; release: string },
+  out: Out,
+): Promise<{ repo: string; digest: string } | null> {
+  const prefix = d.settings.GOKU_REGISTRY;
+  if (!prefix) return null;
+  const repo = `${prefix}/${p.deployment}`;
+  const ref = parseImageRef(repo);
+  const creds = d.registry.credentials(ref);
+  out(`-----> Pushing to ${repo}:${p.release}`);
+  const digest = await d.runtime.pushImage(
+    p.image,
+    repo,
+    p.release,
+    creds ? { username: creds.username, password: creds.password, serveraddress: ref.registry } : null,
+  );
+  out(`       ${digest}`);
+  return { repo, digest };
+}
+
+/**
+ * A release whose built image was pruned here but is in GOKU_REGISTRY: pulled by digest and
+ * named as it was (its labels are the build's own), for a rollback.
+ */
+export async function pullPushedBack(
+  d: PipelineDeps,
+  p: { image: string; repo: string; digest: string },
+  out: Out,
+): Promise<void> {
+  const ref = parseImageRef(p.repo);
+  out(`-----> Pulling ${p.repo}@${p.digest.slice(0, 19)} back (its image was pruned here)`);
+  const name = await pullFromRegistry(d, ref, () => `${p.repo}@${p.digest}`, out);
+  await d.runtime.tagImage(name, p.image);
+  await d.runtime.removeImageTag(name).catch(() => undefined);
 }

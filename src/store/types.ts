@@ -68,6 +68,9 @@ export interface ServiceImage {
   image: string;
   imageId: string;
   built: boolean;
+  /** A build pushed to GOKU_REGISTRY: the repository there and the push's digest. */
+  registry?: string;
+  digest?: string;
 }
 
 export interface ComposeRecord {
@@ -124,6 +127,8 @@ export interface ReleaseRecord {
   compose?: { sources: ComposeSources; images: Record<string, ServiceImage> };
   /** For an image release: the reference it was pulled by (canonical), to pull its digest again. */
   source?: string;
+  /** A build pushed to GOKU_REGISTRY: the repository there (`digest` is the push's), to pull it back. */
+  registry?: string;
   /** The Procfile it ran (null: none), so that a rollback runs its processes; absent in older stores. */
   procfile?: Record<string, string> | null;
   /** Its app.json formation, likewise. */

@@ -123,6 +123,17 @@ describe('settings and nginx modes', () => {
         /^error: bad setting GOKU_ACME_EMAIL="not-an-email": must be an email/,
       ],
       ['GOKU_ACME_DIRECTORY', 'http://ca/dir', /^error: bad setting GOKU_ACME_DIRECTORY=.*https:\/\//],
+      [
+        'GOKU_REGISTRY',
+        'registry.example.com',
+        /^error: bad setting GOKU_REGISTRY=.*must be HOST\[:PORT\]\/PREFIX/,
+      ],
+      [
+        'GOKU_REGISTRY',
+        'https://r.example.com/goku',
+        /^error: bad setting GOKU_REGISTRY=.*HOST\[:PORT\]\/PREFIX/,
+      ],
+      ['GOKU_REGISTRY', 'r.example.com/Goku', /^error: bad setting GOKU_REGISTRY=.*HOST\[:PORT\]\/PREFIX/],
     ] as const) {
       const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', [k]: v } });
       expect(r.code).toBe(1);
