@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   GOKU_ERR_TAG_NOT_FOUND: { text: 'the registry has no such repository or tag', status: 404 },
   GOKU_ERR_PULL_FAILED: { text: 'docker pull failed', status: 502 },
   GOKU_ERR_PUSH_FAILED: { text: 'docker push to GOKU_REGISTRY failed', status: 502 },
+  GOKU_ERR_CLUSTER: { text: 'the swarm refused or is not set up', status: 409 },
   GOKU_ERR_NO_LOGIN: { text: 'no credentials are stored for that registry', status: 404 },
   GOKU_ERR_WEBHOOK_PAYLOAD: { text: 'webhook body is not JSON of the expected shape', status: 400 },
   GOKU_ERR_WEBHOOK_OWNER: { text: 'Docker Hub namespace is not in GOKU_WEBHOOK_OWNERS', status: 403 },

@@ -18,6 +18,11 @@ async function server(): Promise<void> {
   const { startGoku } = await import('./server.js');
   const { pino } = await import('pino');
   const log = pino({ level: settings.GOKU_LOG_LEVEL, base: undefined });
+  // A stray rejection is a bug to fix, not a reason to stop serving every app's deploys: it is
+  // logged with its stack and the daemon goes on (Node would exit).
+  process.on('unhandledRejection', (err) => {
+    log.error({ err: err instanceof Error ? err.stack : String(err) }, 'unhandled rejection (a bug in goku)');
+  });
   const running = await startGoku(settings, log);
   let stopping = false;
   const stop = async (signal: string) => {
@@ -49,6 +54,9 @@ function localServices(): Services {
       return unavailable();
     },
     get certs() {
+      return unavailable();
+    },
+    get cluster() {
       return unavailable();
     },
     get ops() {

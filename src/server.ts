@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AcmeClient } from './acme/client.js';
 import { AcmeManager, appTargets, forgetGoneDeployments } from './app/acme.js';
 import { CertService } from './app/certs.js';
+import { ClusterService } from './app/cluster.js';
 import { AppEvents } from './app/events.js';
 import { KeyService } from './app/keys.js';
 import { Monitor } from './app/monitor.js';
@@ -252,6 +253,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     webhooks,
     watch,
     certs,
+    cluster: new ClusterService(runtime, { 'goku.home': homeLabel }),
     version,
   };
   const endpoints = await listen(settings, home, log, {

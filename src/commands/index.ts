@@ -12,6 +12,11 @@ import { certsAuto } from './certs-auto.js';
 import { certsRedirect } from './certs-redirect.js';
 import { certsRemove } from './certs-remove.js';
 import { checksDisable, checksEnable, checksReport, checksSkip } from './checks.js';
+import { cluster } from './cluster.js';
+import { clusterInit } from './cluster-init.js';
+import { clusterJoin } from './cluster-join.js';
+import { clusterJoinToken } from './cluster-join-token.js';
+import { clusterLeave } from './cluster-leave.js';
 import { config } from './config.js';
 import { configExport } from './config-export.js';
 import { configGet } from './config-get.js';
@@ -122,6 +127,11 @@ export function commandTable(): Command[] {
     schedule,
     scheduleSet,
     scheduleClear,
+    cluster,
+    clusterInit,
+    clusterJoinToken,
+    clusterJoin,
+    clusterLeave,
     helpCommand(
       () => list,
       (name) => unknownCommand(list, name),

@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { CertService } from '../app/certs.js';
+import type { ClusterService } from '../app/cluster.js';
 import type { KeyService } from '../app/keys.js';
 import type { AppOps } from '../app/ops.js';
 import type { RegistryLogins } from '../app/registries.js';
@@ -45,6 +46,7 @@ export interface Services {
   webhooks: Webhooks;
   watch: WatchService;
   certs: CertService;
+  cluster: ClusterService;
   version: string;
 }
 

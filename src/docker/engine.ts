@@ -19,6 +19,8 @@ import type {
   RestartPolicy,
   RunSpec,
   StatsSample,
+  SwarmNode,
+  SwarmState,
   TaskSpec,
 } from '../runtime/types.js';
 import { splitter } from '../util/split.js';
@@ -824,6 +826,84 @@ export class DockerEngine implements ContainerRuntime {
     }
   }
 
+  async swarmState(): Promise<SwarmState> {
+    const info = (await this.docker.info()) as {
+      Swarm?: {
+        LocalNodeState?: string;
+        NodeID?: string;
+        NodeAddr?: string;
+        ControlAvailable?: boolean;
+        RemoteManagers?: { Addr: string }[] | null;
+        Error?: string;
+      };
+    };
+    const sw = info.Swarm ?? {};
+    return {
+      state: sw.LocalNodeState || 'inactive',
+      nodeId: sw.NodeID || null,
+      manager: sw.ControlAvailable === true,
+      nodeAddr: sw.NodeAddr || null,
+      managers: (sw.RemoteManagers ?? []).map((m) => m.Addr),
+      error: sw.Error || null,
+    };
+  }
+
+  async swarmInit(advertiseAddr: string | null): Promise<string> {
+    return swarmCall(async () =>
+      String(
+        await this.docker.swarmInit({
+          ListenAddr: '0.0.0.0:2377',
+          ...(advertiseAddr ? { AdvertiseAddr: advertiseAddr } : {}),
+        }),
+      ).replace(/"/g, ''),
+    );
+  }
+
+  async swarmJoinTokens(): Promise<{ worker: string; manager: string }> {
+    return swarmCall(async () => {
+      const sw = (await this.docker.swarmInspect()) as { JoinTokens: { Worker: string; Manager: string } };
+      return { worker: sw.JoinTokens.Worker, manager: sw.JoinTokens.Manager };
+    });
+  }
+
+  async swarmJoin(remote: string, token: string, advertiseAddr: string | null): Promise<void> {
+    await swarmCall(() =>
+      this.docker.swarmJoin({
+        ListenAddr: '0.0.0.0:2377',
+        RemoteAddrs: [remote],
+        JoinToken: token,
+        ...(advertiseAddr ? { AdvertiseAddr: advertiseAddr } : {}),
+      }),
+    );
+  }
+
+  async swarmLeave(force: boolean): Promise<void> {
+    await swarmCall(() => this.docker.swarmLeave({ force }));
+  }
+
+  async swarmNodes(labels: Record<string, string>): Promise<SwarmNode[]> {
+    return swarmCall(async () => {
+      const nodes = (await this.docker.listNodes()) as NodeInfo[];
+      const tasks = (await this.docker.listTasks({
+        filters: JSON.stringify({
+          'desired-state': ['running'],
+          label: Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+        }),
+      })) as { NodeID?: string }[];
+      return nodes.map((n) => ({
+        id: n.ID,
+        hostname: n.Description?.Hostname ?? '',
+        addr: n.Status?.Addr ?? '',
+        role: n.Spec?.Role === 'manager' ? 'manager' : 'worker',
+        leader: n.ManagerStatus?.Leader === true,
+        state: n.Status?.State ?? 'unknown',
+        availability: n.Spec?.Availability ?? 'active',
+        engine: n.Description?.Engine?.EngineVersion ?? '',
+        tasks: tasks.filter((t) => t.NodeID === n.ID).length,
+      }));
+    });
+  }
+
   async removeContainer(id: string): Promise<void> {
     try {
       const removal = this.docker.getContainer(id).remove({ force: true, v: true });
@@ -930,4 +1010,25 @@ function firstFileOf(archive: NodeJS.ReadableStream, path: string, maxBytes: num
     extract.on('error', (err) => fail(`could not be read (${err.message})`));
     (archive as Readable).pipe(extract);
   });
+}
+
+interface NodeInfo {
+  ID: string;
+  Description?: { Hostname?: string; Engine?: { EngineVersion?: string } };
+  Status?: { State?: string; Addr?: string };
+  Spec?: { Role?: string; Availability?: string };
+  ManagerStatus?: { Leader?: boolean };
+}
+
+/** The engine's answer to a swarm request, as one line the user can act on. */
+async function swarmCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+    throw new GokuError(
+      'GOKU_ERR_CLUSTER',
+      `the Docker engine refused: ${String(msg).trim().split('\n')[0]}`,
+    );
+  }
 }

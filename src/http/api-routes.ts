@@ -180,6 +180,53 @@ function serverRoutes(): ApiRoute[] {
       command: 'webhooks:rotate',
       call: () => ({ args: [] }),
     }),
+    ...clusterRoutes(),
+  ];
+}
+
+/** The swarm goku's engine is part of (cluster, cluster:*). */
+function clusterRoutes(): ApiRoute[] {
+  const advertise = z.string().max(300).optional().describe("this node's address as the others reach it");
+  return [
+    route({ method: 'GET', url: '/api/cluster', command: 'cluster', json: true, call: () => ({ args: [] }) }),
+    route({
+      method: 'POST',
+      url: '/api/cluster/init',
+      command: 'cluster:init',
+      body: z.strictObject({ advertiseAddr: advertise }),
+      call: ({ body }) => ({
+        args: [],
+        flags: body.advertiseAddr ? { 'advertise-addr': body.advertiseAddr } : {},
+      }),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/cluster/join-token',
+      command: 'cluster:join-token',
+      query: z.strictObject({ manager: z.enum(['true', 'false']).optional() }),
+      call: ({ query }) => ({ args: [], flags: { manager: query.manager === 'true' } }),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/cluster/join',
+      command: 'cluster:join',
+      body: z.strictObject({
+        manager: z.string().max(300).describe('HOST[:PORT] of a manager'),
+        token: z.string().max(300),
+        advertiseAddr: advertise,
+      }),
+      call: ({ body }) => ({
+        args: [body.manager, body.token],
+        flags: body.advertiseAddr ? { 'advertise-addr': body.advertiseAddr } : {},
+      }),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/cluster/leave',
+      command: 'cluster:leave',
+      body: z.strictObject({ force: z.boolean().optional() }),
+      call: ({ body }) => ({ args: [], flags: { force: body.force === true } }),
+    }),
   ];
 }
 

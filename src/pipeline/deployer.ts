@@ -280,12 +280,16 @@ export class Deployer {
       const id = await this.beforeSwitch(plan, c, rel);
       if (id) c.committed = Promise.resolve(id);
     }
+    const ready = c.committed.then((imageId) => rel.set({ imageId }));
+    // The switch awaits it; a commit that fails while the switch awaits something else (its
+    // parent image removed under it) must not be an unhandled rejection, which ends the daemon.
+    ready.catch(() => undefined);
     const { tail, port } = await switchTo(
       this.d,
       {
         app,
         deployment: app,
-        ready: c.committed.then((imageId) => rel.set({ imageId })),
+        ready,
         branch: '',
         commit: hex,
         image: c.image,

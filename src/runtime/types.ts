@@ -135,6 +135,41 @@ export interface ContainerRuntime {
    * signal. A stopped one of that name is replaced.
    */
   runNginxMaster(spec: NginxMasterSpec): Promise<void>;
+  /** The engine's swarm membership (docker info's Swarm). */
+  swarmState(): Promise<SwarmState>;
+  /** Makes the engine a swarm's first manager; returns its node id. */
+  swarmInit(advertiseAddr: string | null): Promise<string>;
+  /** The join tokens (a manager only). */
+  swarmJoinTokens(): Promise<{ worker: string; manager: string }>;
+  swarmJoin(remote: string, token: string, advertiseAddr: string | null): Promise<void>;
+  swarmLeave(force: boolean): Promise<void>;
+  /** The swarm's nodes with how many of goku's tasks (label goku.home) run on each (a manager only). */
+  swarmNodes(labels: Record<string, string>): Promise<SwarmNode[]>;
+}
+
+export interface SwarmState {
+  /** inactive, pending, active, error, locked */
+  state: string;
+  nodeId: string | null;
+  manager: boolean;
+  /** The address this node is reached at (its advertise address). */
+  nodeAddr: string | null;
+  /** Managers' addresses (HOST:PORT) as this node knows them. */
+  managers: string[];
+  error: string | null;
+}
+
+export interface SwarmNode {
+  id: string;
+  hostname: string;
+  addr: string;
+  role: 'manager' | 'worker';
+  leader: boolean;
+  /** ready, down, unknown, disconnected */
+  state: string;
+  availability: string;
+  engine: string;
+  tasks: number;
 }
 
 export interface NginxMasterSpec {

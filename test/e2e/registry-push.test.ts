@@ -1,6 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, GokuServer, httpdApp, httpGet, type SshKey, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  eventually,
+  GokuServer,
+  httpdApp,
+  httpGet,
+  run,
+  type SshKey,
+  uniquePrefix,
+} from '../helpers/goku.js';
 import { TestRegistry } from '../helpers/registry.js';
 
 // GOKU_REGISTRY: every image goku builds also goes to a registry (Debian's docker-registry,
@@ -89,8 +98,13 @@ describe('GOKU_REGISTRY: built images pushed to a registry', () => {
     }
     // (newest first)
     const first = (await releases()).reverse().find((r: { status: string }) => r.status === 'succeeded');
-    // GOKU_KEEP_RELEASES=2: the first release's image is gone from the engine.
-    expect(() => execFileSync('docker', ['image', 'inspect', first.image], { stdio: 'pipe' })).toThrow();
+    // GOKU_KEEP_RELEASES=2: the first release's image goes from the engine (pruned after the
+    // switch, while the push has returned already).
+    await eventually(
+      async () => run('docker', ['image', 'inspect', first.image]),
+      (r) => r.code !== 0,
+      30_000,
+    );
     const back = await server.cli(['rollback', app, `v${first.version}`]);
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout).toContain(`-----> Pulling ${prefix()}/${app}@`);

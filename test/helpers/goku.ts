@@ -156,7 +156,8 @@ export class GokuServer {
       try {
         return await this.spawnServer();
       } catch (err) {
-        if (!mine || attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+        // goku's own listeners say EADDRINUSE; its edge nginx says "could not bind()".
+        if (!mine || attempt >= 3 || !/EADDRINUSE|could not bind/.test((err as Error).message)) throw err;
         this.sshPort = 0;
       }
     }
