@@ -41,8 +41,7 @@ app_objects() {
 # --uninstall: goku, its nginx and the command link go; apps are stopped and kept (with their
 # data, images and GOKU_HOME) so that ./install.sh brings them back, unless --purge.
 uninstall() {
-  local mode
-  mode=$(cat "$MODE_FILE" 2>/dev/null || echo "$MODE")
+  local mode=$MODE
   if docker container inspect "$NAME" >/dev/null 2>&1; then
     say "Stopping and removing goku's container $NAME"
     docker stop -t 60 "$NAME" >/dev/null || true
@@ -58,6 +57,7 @@ uninstall() {
     kill "$(cat "$GOKU_HOME/goku.pid")"
     for _ in $(seq 1 100); do kill -0 "$(cat "$GOKU_HOME/goku.pid")" 2>/dev/null || break; sleep 0.1; done
   fi
+  rm -f "$GOKU_HOME/goku.pid"
   # nginx: host mode's masters are containers; native's are processes with pid files.
   local ids
   ids=$(docker ps -aq --filter "label=goku.nginx=$GOKU_HOME" 2>/dev/null || true)
@@ -95,9 +95,12 @@ IMAGE=${GOKU_IMAGE:-goku:latest}
 BIN_LINK=${GOKU_BIN_LINK:-/usr/local/bin/goku}
 # The mode of the last install, so that a plain ./install.sh upgrades what is there.
 MODE_FILE=${GOKU_MODE_FILE:-/etc/goku-install-mode}
-if [ -z "$MODE" ]; then MODE=$(cat "$MODE_FILE" 2>/dev/null || echo dind); fi
-if [ "$DEPS_ONLY" = 0 ] && [ "$UNINSTALL" = 0 ] && [ -f "$MODE_FILE" ] && [ "$(cat "$MODE_FILE")" != "$MODE" ]; then
-  die "goku is installed in $(cat "$MODE_FILE") mode; run ./install.sh --uninstall first, then ./install.sh $MODE"
+INSTALLED=$(cat "$MODE_FILE" 2>/dev/null || true)
+# An install made before there were modes was native: a unit file or a pid file says so.
+if [ -z "$INSTALLED" ] && { [ -f /etc/systemd/system/goku.service ] || [ -f "$GOKU_HOME/goku.pid" ]; }; then INSTALLED=native; fi
+[ -n "$MODE" ] || MODE=${INSTALLED:-dind}
+if [ "$DEPS_ONLY" = 0 ] && [ "$UNINSTALL" = 0 ] && [ -n "$INSTALLED" ] && [ "$INSTALLED" != "$MODE" ]; then
+  die "goku is installed in $INSTALLED mode; run ./install.sh --uninstall first, then ./install.sh $MODE"
 fi
 
 # Debian packages. Every mode: the Docker engine. Native: nginx, git, the OpenSSH client and
@@ -252,6 +255,9 @@ run_host() {
 }
 
 run_dind() {
+  # An upgrade uses what worked last time (the label), without trying --privileged again.
+  local privileges
+  privileges=$(docker inspect -f '{{index .Config.Labels "goku.privileges"}}' "$NAME" 2>/dev/null || true)
   replace_container
   say "Starting goku in the container $NAME (dind mode: a Docker engine of its own; apps live inside it)"
   local publish=() p
@@ -264,14 +270,16 @@ run_dind() {
     -v "$NAME-home:/var/lib/goku" -v "$NAME-docker:/var/lib/docker" "${publish[@]}"
     "${settings[@]}" -e GOKU_CONTAINER_MODE=dind -e GOKU_HOME=/var/lib/goku
     -e GOKU_SSH_HOST=0.0.0.0 -e GOKU_HTTP_HOST=0.0.0.0 -e GOKU_PROXY_HOST=0.0.0.0)
-  if docker run -d --privileged "${common[@]}" "$IMAGE" >/dev/null 2>"$GOKU_TMP/run.err"; then
-    return
+  if [ "$privileges" != explicit ]; then
+    if docker run -d --privileged --label goku.privileges=privileged "${common[@]}" "$IMAGE" >/dev/null 2>"$GOKU_TMP/run.err"; then
+      return
+    fi
+    # Machines whose Docker lacks CAP_SYS_RESOURCE refuse --privileged ("unable to apply caps");
+    # this set is what the inner engine needs, and the entrypoint makes /sys and cgroups writable.
+    docker rm -f "$NAME" >/dev/null 2>&1 || true
+    say "--privileged was refused ($(head -n 1 "$GOKU_TMP/run.err" | cut -c1-160)); using an explicit set of capabilities instead"
   fi
-  # Machines whose Docker lacks CAP_SYS_RESOURCE refuse --privileged ("unable to apply caps");
-  # this set is what the inner engine needs, and the entrypoint makes /sys and cgroups writable.
-  docker rm -f "$NAME" >/dev/null 2>&1 || true
-  say "--privileged was refused ($(head -n 1 "$GOKU_TMP/run.err" | cut -c1-160)); using an explicit set of capabilities instead"
-  docker run -d --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
+  docker run -d --label goku.privileges=explicit --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
     --security-opt systempaths=unconfined --security-opt apparmor=unconfined \
     --device-cgroup-rule 'a *:* rwm' "${common[@]}" "$IMAGE" >/dev/null
 }

@@ -34,13 +34,7 @@ export class ClusterService {
 
   async init(advertise: string | null): Promise<{ nodeId: string; joinAddr: string; token: string }> {
     const adv = advertise === null ? null : parseAdvertiseAddr(advertise);
-    const state = await this.runtime.swarmState();
-    if (state.state !== 'inactive') {
-      throw new GokuError(
-        'GOKU_ERR_CLUSTER',
-        `this engine is already part of a swarm (node ${state.nodeId?.slice(0, 12) ?? '?'}); goku cluster:leave first`,
-      );
-    }
+    await this.assertNotInSwarm();
     const nodeId = await this.runtime.swarmInit(adv);
     const { joinAddr, token } = await this.joinToken(false);
     return { nodeId, joinAddr, token };
@@ -64,6 +58,12 @@ export class ClusterService {
     const addr = parseManagerAddr(remote);
     const t = assertJoinToken(token);
     const adv = advertise === null ? null : parseAdvertiseAddr(advertise);
+    await this.assertNotInSwarm();
+    await this.runtime.swarmJoin(addr, t, adv);
+    return this.runtime.swarmState();
+  }
+
+  private async assertNotInSwarm(): Promise<void> {
     const state = await this.runtime.swarmState();
     if (state.state !== 'inactive') {
       throw new GokuError(
@@ -71,8 +71,6 @@ export class ClusterService {
         `this engine is already part of a swarm (node ${state.nodeId?.slice(0, 12) ?? '?'}); goku cluster:leave first`,
       );
     }
-    await this.runtime.swarmJoin(addr, t, adv);
-    return this.runtime.swarmState();
   }
 
   async leave(force: boolean): Promise<void> {

@@ -440,9 +440,12 @@ describe('HTTP API', () => {
   });
 
   it('called every route with a good request', () => {
+    // /api/cluster/* changes the engine's swarm membership: test/e2e/cluster.test.ts calls each
+    // of them on engines of its own (this server's engine is the machine's, which must never
+    // join a swarm).
     const missing = apiRoutes()
       .map((r) => `${r.method} ${r.url}`)
-      .filter((r) => !called.has(r));
+      .filter((r) => !called.has(r) && !r.includes(' /api/cluster'));
     expect(missing).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminToken } from '../helpers/api.js';
+import { apiRoutes } from '../../src/http/api-routes.js';
+import { Api, adminToken } from '../helpers/api.js';
 import { eventually, GokuServer, makeKey, type RunResult, type SshKey, sshRun } from '../helpers/goku.js';
 import { type LabNode, SwarmLab } from '../helpers/swarm.js';
 
@@ -139,5 +140,38 @@ describe('cluster commands', () => {
     );
     await g1.ok(['cluster:leave', '--force']);
     expect((await g1.ok(['cluster'])).stdout).toContain('not part of a swarm');
+  });
+
+  it('the same through the HTTP API: init, join-token, join, cluster, leave (every /api/cluster route)', async () => {
+    const routes = apiRoutes().filter((r) => r.url.startsWith('/api/cluster'));
+    const called = new Set<string>();
+    const call = (g: GokuServer, method: string, url: string, body?: unknown) => {
+      called.add(`${method} ${url.split('?')[0]}`);
+      return new Api(g).request(method, url, body === undefined ? {} : { body });
+    };
+    const bad = await call(g1, 'POST', '/api/cluster/init', { advertiseAddr: 'no such address!' });
+    expect([bad.status, bad.json.code]).toEqual([400, 'GOKU_ERR_USAGE']);
+    expect((await call(g1, 'POST', '/api/cluster/init', { advertiseAddr: n1.addr })).status).toBe(200);
+    const tok = await call(g1, 'GET', '/api/cluster/join-token?manager=false');
+    const [, , addr, token] = String(tok.json?.output ?? tok.text)
+      .trim()
+      .split(' ');
+    expect(token).toMatch(/^SWMTKN-1-/);
+    const joined = await call(g2, 'POST', '/api/cluster/join', {
+      manager: addr,
+      token,
+      advertiseAddr: n2.addr,
+    });
+    expect(joined.status, joined.text).toBe(200);
+    await eventually(
+      async () => (await call(g1, 'GET', '/api/cluster')).json.nodes as { addr: string; state: string }[],
+      (ns) => ns.some((n) => n.addr === n2.addr && n.state === 'ready'),
+      30_000,
+    );
+    const refused = await call(g1, 'POST', '/api/cluster/leave', {});
+    expect([refused.status, refused.json.code]).toEqual([409, 'GOKU_ERR_CLUSTER']);
+    expect((await call(g2, 'POST', '/api/cluster/leave', {})).status).toBe(200);
+    expect((await call(g1, 'POST', '/api/cluster/leave', { force: true })).status).toBe(200);
+    expect(routes.map((r) => `${r.method} ${r.url}`).filter((r) => !called.has(r))).toEqual([]);
   });
 });

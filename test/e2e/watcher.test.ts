@@ -267,7 +267,10 @@ describe('registry watcher', () => {
     await nextPoll(semverApp);
     const after = await releases(semverApp);
     expect(after.length).toBe(before + 1);
-    expect(after[0]).toMatchObject({ by: 'webhook', status: 'succeeded' });
+    // Whichever came first deployed it (a poll may land between the push and the hook on a
+    // slow machine); the other found it running.
+    expect(after[0]).toMatchObject({ status: 'succeeded' });
+    expect(['webhook', 'watcher']).toContain(after[0]?.by);
   });
 
   it('refuses what it cannot follow with one error line, changing nothing', async () => {
