@@ -93,6 +93,9 @@ export GOKU_HOME
 NAME=${GOKU_CONTAINER:-goku}
 IMAGE=${GOKU_IMAGE:-goku:latest}
 BIN_LINK=${GOKU_BIN_LINK:-/usr/local/bin/goku}
+# Docker's rule for container names; the name also goes into the goku command's wrapper.
+[[ "$NAME" =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$ ]] || die "GOKU_CONTAINER must be a container name (letters, digits, _ . -), not '$NAME'"
+[[ "$IMAGE" =~ ^[a-z0-9][a-z0-9._/:-]{0,200}$ ]] || die "GOKU_IMAGE must be an image name such as goku:latest, not '$IMAGE'"
 # The mode of the last install, so that a plain ./install.sh upgrades what is there.
 MODE_FILE=${GOKU_MODE_FILE:-/etc/goku-install-mode}
 INSTALLED=$(cat "$MODE_FILE" 2>/dev/null || true)

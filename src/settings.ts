@@ -80,6 +80,10 @@ const schema = z.object({
     .optional(),
   /** Seconds between registry polls of one image app (the registry watcher). */
   GOKU_WATCH_INTERVAL: z.coerce.number().min(5, 'must be at least 5 (seconds)').max(86400).default(60),
+  /** Where deployments run: containers on goku's engine. Swarm services (swarm) are not built yet. */
+  GOKU_SCHEDULER: z
+    .enum(['docker'], { error: 'must be docker: deployments as Swarm services (swarm) are not built yet' })
+    .default('docker'),
   /** HOST[:PORT]/PREFIX: every image goku builds is pushed there too (a rollback pulls it back). */
   GOKU_REGISTRY: z
     .string()

@@ -134,6 +134,11 @@ describe('settings and nginx modes', () => {
         /^error: bad setting GOKU_REGISTRY=.*HOST\[:PORT\]\/PREFIX/,
       ],
       ['GOKU_REGISTRY', 'r.example.com/Goku', /^error: bad setting GOKU_REGISTRY=.*HOST\[:PORT\]\/PREFIX/],
+      [
+        'GOKU_SCHEDULER',
+        'swarm',
+        /^error: bad setting GOKU_SCHEDULER="swarm": must be docker: .*not built yet/,
+      ],
     ] as const) {
       const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', [k]: v } });
       expect(r.code).toBe(1);

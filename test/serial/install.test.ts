@@ -65,6 +65,15 @@ describe('install.sh', () => {
     const bad = await run('bash', [join(ROOT, 'install.sh'), 'sideways'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('error: unknown argument sideways (see ./install.sh --help)');
+    const purgeAlone = await run('bash', [join(ROOT, 'install.sh'), '--purge'], { env });
+    expect([purgeAlone.code, purgeAlone.stderr.trim()]).toEqual([2, 'error: --purge goes with --uninstall']);
+    const badName = await run('bash', [join(ROOT, 'install.sh'), 'native'], {
+      env: { ...env, GOKU_CONTAINER: 'goku; rm -rf /' },
+    });
+    expect(badName.code).toBe(1);
+    expect(badName.stderr.trim()).toBe(
+      "error: GOKU_CONTAINER must be a container name (letters, digits, _ . -), not 'goku; rm -rf /'",
+    );
     const pid = Number(readFileSync(join(server.home, 'goku.pid'), 'utf8'));
     expect(() => process.kill(pid, 0)).not.toThrow();
     // A bad setting in an upgrade: one line, and the running goku is left as it was.
