@@ -115,11 +115,12 @@ fi
 PKGS="docker.io ca-certificates procps"
 NATIVE_PKGS="nginx-light libnginx-mod-stream git openssh-client openssl"
 case "$MODE" in native) PKGS="$PKGS $NATIVE_PKGS" ;; *) [ -n "${GOKU_BASE_IMAGE:-}" ] || PKGS="$PKGS debootstrap" ;; esac
+# The cluster tests make network namespaces with iproute2's ip.
 # The dashboard's browser tests drive Debian's chromium (playwright-core never downloads one);
 # a server that only runs goku does not need it.
 # Debian's docker-compose (v1) is what the compose parser's tests check interpolation against.
 # pebble (with pebble-challtestsrv) is the ACME CA the certificate tests get certificates from.
-[ "$DEPS_ONLY" = 1 ] && PKGS="docker.io ca-certificates procps debootstrap $NATIVE_PKGS busybox-static wrk docker-registry apache2-utils chromium fonts-dejavu-core docker-compose pebble"
+[ "$DEPS_ONLY" = 1 ] && PKGS="docker.io ca-certificates procps debootstrap iproute2 $NATIVE_PKGS busybox-static wrk docker-registry apache2-utils chromium fonts-dejavu-core docker-compose pebble"
 [ "$UNINSTALL" = 1 ] && PKGS=""
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
