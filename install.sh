@@ -38,6 +38,17 @@ app_objects() {
   docker "$kind" ls -q --filter "label=goku.home=$GOKU_HOME" 2>/dev/null || true
 }
 
+# goku started in the background (no systemd): SIGTERM, then up to $2 tenths of a second for it
+# to stop. $1 says why (Stopping, Restarting).
+stop_background_goku() {
+  local pidfile=$GOKU_HOME/goku.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    say "$1 goku (pid $(cat "$pidfile"))"
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 "$2"); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
+
 # --uninstall: goku, its nginx and the command link go; apps are stopped and kept (with their
 # data, images and GOKU_HOME) so that ./install.sh brings them back, unless --purge.
 uninstall() {
@@ -52,11 +63,7 @@ uninstall() {
     rm -f /etc/systemd/system/goku.service
     systemctl daemon-reload || true
   fi
-  if [ -f "$GOKU_HOME/goku.pid" ] && kill -0 "$(cat "$GOKU_HOME/goku.pid")" 2>/dev/null; then
-    say "Stopping goku (pid $(cat "$GOKU_HOME/goku.pid"))"
-    kill "$(cat "$GOKU_HOME/goku.pid")"
-    for _ in $(seq 1 100); do kill -0 "$(cat "$GOKU_HOME/goku.pid")" 2>/dev/null || break; sleep 0.1; done
-  fi
+  stop_background_goku Stopping 100
   rm -f "$GOKU_HOME/goku.pid"
   # nginx: host mode's masters are containers; native's are processes with pid files.
   local ids
@@ -334,18 +341,13 @@ UNIT
     systemctl enable goku >/dev/null 2>&1
     systemctl restart goku
   else
-    pidfile=$GOKU_HOME/goku.pid
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      say "Restarting goku (pid $(cat "$pidfile"))"
-      kill "$(cat "$pidfile")"
-      for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
-    fi
+    stop_background_goku Restarting 50
     say "Starting goku in the background (log: $GOKU_HOME/goku.log, readable by root only)"
     # The log names apps, keys and addresses: root's alone, like the journal would be.
     touch "$GOKU_HOME/goku.log"
     chmod 600 "$GOKU_HOME/goku.log"
     nohup "$ROOT/bin/goku" server >>"$GOKU_HOME/goku.log" 2>&1 &
-    echo $! > "$pidfile"
+    echo $! >"$GOKU_HOME/goku.pid"
   fi
 }
 

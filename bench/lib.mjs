@@ -88,17 +88,19 @@ export function makeNodeRepo(dir, body) {
   sh('git', ['commit', '-qm', 'node app'], { cwd: dir });
 }
 
-/** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
-export async function startGoku(tmp, extraEnv = {}, name = 'home', preset = {}) {
-  const home = join(tmp, name);
-  // preset: ports picked before (a CA that validates at the proxy port needs it first).
-  const ports = {
+/** Random free ports for one goku (preset ones kept: a CA that validates at the proxy port picks it first). */
+export async function gokuPorts(preset = {}) {
+  return {
     ssh: preset.ssh ?? (await freePort()),
     http: preset.http ?? (await freePort()),
     proxy: preset.proxy ?? (await freePort()),
     https: preset.https ?? (await freePort()),
   };
-  const env = {
+}
+
+/** The environment of a goku on 127.0.0.1 at those ports, with GOKU_HOME and extra settings. */
+export function gokuEnv(home, ports, extraEnv = {}) {
+  return {
     ...process.env,
     GOKU_HOME: home,
     GOKU_SSH_HOST: '127.0.0.1',
@@ -111,6 +113,21 @@ export async function startGoku(tmp, extraEnv = {}, name = 'home', preset = {}) 
     GOKU_DOMAIN: 'bench.test',
     ...extraEnv,
   };
+}
+
+/** A deploy key added through `goku` (the command given) and the GIT_SSH_COMMAND that uses it. */
+export function addKey(tmp, name, goku, env) {
+  const key = join(tmp, `${name}-key`);
+  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  sh(goku, ['keys:add', 'bench'], { env, input: readFileSync(`${key}.pub`) });
+  return `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+}
+
+/** Starts `goku server` on a temp GOKU_HOME and random ports, with a deploy key. */
+export async function startGoku(tmp, extraEnv = {}, name = 'home', preset = {}) {
+  const home = join(tmp, name);
+  const ports = await gokuPorts(preset);
+  const env = gokuEnv(home, ports, extraEnv);
   // BENCH_PROFILE=DIR: the daemon writes a CPU profile there when it stops (node --cpu-prof).
   const profile = process.env.BENCH_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
@@ -128,10 +145,7 @@ export async function startGoku(tmp, extraEnv = {}, name = 'home', preset = {}) 
     });
     server.on('exit', () => rej(new Error(log)));
   });
-  const key = join(tmp, `${name}-key`);
-  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-  sh(join(ROOT, 'bin/goku'), ['keys:add', 'bench'], { env, input: readFileSync(`${key}.pub`) });
-  const gitSsh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const gitSsh = addKey(tmp, name, join(ROOT, 'bin/goku'), env);
   return { server, env, home, ports, gitSsh };
 }
 

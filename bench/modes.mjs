@@ -7,15 +7,17 @@
 // The app brings its own busybox (FROM scratch), since dind's engine has no images; its layers
 // are cached after the first push in each engine, so a change rebuilds only its page.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  addKey,
   cleanupGoku,
   cleanupOnce,
-  freePort,
   get,
+  gokuEnv,
+  gokuPorts,
   median,
   ROOT,
   sh,
@@ -31,40 +33,23 @@ chmodSync(tmp, 0o711);
 const id = randomBytes(3).toString('hex');
 const image = `goku-bench/goku:${id}`;
 const now = () => performance.now();
-const settings = { GOKU_CHECK_UPTIME: '0', GOKU_DOMAIN: 'bench.test' };
+const settings = { GOKU_CHECK_UPTIME: '0' };
 
 /** goku installed by install.sh in a container mode, with a key; the same shape as startGoku's. */
 async function installGoku(mode) {
   const home = join(tmp, mode);
-  const ports = {
-    ssh: await freePort(),
-    http: await freePort(),
-    proxy: await freePort(),
-    https: await freePort(),
-  };
-  const env = {
-    ...process.env,
+  const ports = await gokuPorts();
+  const env = gokuEnv(home, ports, {
     ...settings,
-    GOKU_HOME: home,
-    GOKU_SSH_HOST: '127.0.0.1',
-    GOKU_SSH_PORT: String(ports.ssh),
-    GOKU_HTTP_HOST: '127.0.0.1',
-    GOKU_HTTP_PORT: String(ports.http),
-    GOKU_PROXY_HOST: '127.0.0.1',
-    GOKU_PROXY_PORT: String(ports.proxy),
-    GOKU_HTTPS_PORT: String(ports.https),
     // native and host share this machine's engine: each its own container names.
     GOKU_CONTAINER_PREFIX: `b${mode}-`,
     GOKU_CONTAINER: `goku-bench-${id}-${mode}`,
     GOKU_IMAGE: image,
     GOKU_BIN_LINK: join(tmp, `${mode}-goku`),
     GOKU_MODE_FILE: join(tmp, `${mode}-mode`),
-  };
+  });
   await shAsync('bash', [join(ROOT, 'install.sh'), mode], { env });
-  const key = join(tmp, `${mode}-key`);
-  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-  sh(env.GOKU_BIN_LINK, ['keys:add', 'bench'], { input: readFileSync(`${key}.pub`) });
-  const gitSsh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const gitSsh = addKey(tmp, mode, env.GOKU_BIN_LINK, env);
   return { mode, env, home, ports, gitSsh };
 }
 

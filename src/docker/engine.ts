@@ -132,8 +132,8 @@ export class DockerEngine implements ContainerRuntime {
       });
     } catch (err) {
       // A Dockerfile that does not parse is an HTTP 400 before any step runs.
-      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-      throw new GokuError('GOKU_ERR_DOCKERFILE', `Dockerfile rejected by docker: ${String(msg).trim()}`);
+      const msg = engineMessage(err);
+      throw new GokuError('GOKU_ERR_DOCKERFILE', `Dockerfile rejected by docker: ${msg}`);
     }
     let imageId: string | null = null;
     let failure: string | null = null;
@@ -192,22 +192,14 @@ export class DockerEngine implements ContainerRuntime {
     try {
       stream = await this.docker.pull(name, auth ? { authconfig: auth } : {});
     } catch (err) {
-      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-      throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${String(msg).trim()}`);
+      const msg = engineMessage(err);
+      throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${msg}`);
     }
-    let failure: string | null = null;
-    await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null) => (err ? reject(err) : resolve()),
-        (ev: PullProgress & { error?: string }) => {
-          if (ev.error) failure = ev.error.trim();
-          else onProgress(ev);
-        },
-      );
-    }).catch((err: Error) => {
-      failure ??= err.message;
-    });
+    const failure = await followStream<PullProgress & { error?: string }>(
+      this.docker.modem,
+      stream,
+      onProgress,
+    );
     if (failure) throw new GokuError('GOKU_ERR_PULL_FAILED', `docker pull ${name} failed: ${failure}`);
   }
 
@@ -221,25 +213,17 @@ export class DockerEngine implements ContainerRuntime {
       try {
         stream = await this.docker.getImage(target).push({ tag, ...(auth ? { authconfig: auth } : {}) });
       } catch (err) {
-        const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-        throw fail(String(msg).trim());
+        throw fail(engineMessage(err));
       }
-      // Like a pull, a failed push is a line in a stream that ends normally; the digest is in
-      // the last `aux` line.
-      let failure: string | null = null;
+      // The digest is in the last `aux` line.
       let digest: string | null = null;
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(
-          stream,
-          (err: Error | null) => (err ? reject(err) : resolve()),
-          (ev: { error?: string; aux?: { Digest?: string } }) => {
-            if (ev.error) failure = ev.error.trim();
-            if (ev.aux?.Digest) digest = ev.aux.Digest;
-          },
-        );
-      }).catch((err: Error) => {
-        failure ??= err.message;
-      });
+      const failure = await followStream<{ error?: string; aux?: { Digest?: string } }>(
+        this.docker.modem,
+        stream,
+        (ev) => {
+          if (ev.aux?.Digest) digest = ev.aux.Digest;
+        },
+      );
       if (failure) throw fail(failure);
       if (!digest) throw fail('the engine reported no digest');
       return digest;
@@ -262,8 +246,8 @@ export class DockerEngine implements ContainerRuntime {
         Labels: opts.labels,
       });
     } catch (err) {
-      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `the image cannot run: ${String(msg).trim()}`);
+      const msg = engineMessage(err);
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `the image cannot run: ${msg}`);
     }
     const [repo, tag] = splitTag(opts.tag);
     let files: (string | null)[] = [];
@@ -326,11 +310,8 @@ export class DockerEngine implements ContainerRuntime {
           : {}),
       });
     } catch (err) {
-      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-      throw new GokuError(
-        'GOKU_ERR_CONTAINER_EXITED',
-        `container could not be created: ${String(msg).trim()}`,
-      );
+      const msg = engineMessage(err);
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `container could not be created: ${msg}`);
     }
     try {
       // API 1.41 takes one network at creation; the others are joined before the start.
@@ -1025,10 +1006,37 @@ async function swarmCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-    throw new GokuError(
-      'GOKU_ERR_CLUSTER',
-      `the Docker engine refused: ${String(msg).trim().split('\n')[0]}`,
-    );
+    const msg = engineMessage(err);
+    throw new GokuError('GOKU_ERR_CLUSTER', `the Docker engine refused: ${msg.split('\n')[0]}`);
   }
+}
+
+/** What the engine said in an error it answered (its JSON message), else the error's own. */
+function engineMessage(err: unknown): string {
+  return String((err as { json?: { message?: string } }).json?.message ?? (err as Error).message).trim();
+}
+
+/**
+ * Follows a pull or push progress stream to its end. A failure the engine reports is a line in a
+ * stream that ends normally; it is returned (null: none), and every other line goes to onEvent.
+ */
+async function followStream<E extends { error?: string }>(
+  modem: Docker['modem'],
+  stream: NodeJS.ReadableStream,
+  onEvent: (ev: E) => void,
+): Promise<string | null> {
+  let failure: string | null = null;
+  await new Promise<void>((resolve, reject) => {
+    modem.followProgress(
+      stream,
+      (err: Error | null) => (err ? reject(err) : resolve()),
+      (ev: E) => {
+        if (ev.error) failure = ev.error.trim();
+        else onEvent(ev);
+      },
+    );
+  }).catch((err: Error) => {
+    failure ??= err.message;
+  });
+  return failure;
 }

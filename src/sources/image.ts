@@ -13,8 +13,9 @@ import { type Procfile, parseProcfile } from '../core/procfile.js';
 import { appView, domainsFor, labels, type Out, type PipelineDeps } from '../pipeline/context.js';
 import { assertDomainsFree, assertProcessNamesFree } from '../pipeline/guards.js';
 import { newRouteId } from '../pipeline/release.js';
+import type { RegistryCredentials } from '../registry/client.js';
 import { familiarImageRef, type ImageRef, parseImageRef, pullName } from '../registry/reference.js';
-import type { PullProgress } from '../runtime/types.js';
+import type { PullAuth, PullProgress } from '../runtime/types.js';
 
 const MAX_APP_JSON_BYTES = 1024 * 1024;
 
@@ -123,11 +124,7 @@ export async function pullFromRegistry(
     out(`       ${ev.id && !status.includes(ev.id) ? `${ev.id}: ` : ''}${status}`);
   };
   const pulled = name(pullHost);
-  await d.runtime.pullImage(
-    pulled,
-    creds ? { username: creds.username, password: creds.password, serveraddress: pullHost } : null,
-    onProgress,
-  );
+  await d.runtime.pullImage(pulled, engineAuth(creds, pullHost), onProgress);
   return pulled;
 }
 
@@ -148,12 +145,7 @@ export async function pushToRegistry(
   const ref = parseImageRef(repo);
   const creds = d.registry.credentials(ref);
   out(`-----> Pushing to ${repo}:${p.release}`);
-  const digest = await d.runtime.pushImage(
-    p.image,
-    repo,
-    p.release,
-    creds ? { username: creds.username, password: creds.password, serveraddress: ref.registry } : null,
-  );
+  const digest = await d.runtime.pushImage(p.image, repo, p.release, engineAuth(creds, ref.registry));
   out(`       ${digest}`);
   return { repo, digest };
 }
@@ -172,4 +164,9 @@ export async function pullPushedBack(
   const name = await pullFromRegistry(d, ref, () => `${p.repo}@${p.digest}`, out);
   await d.runtime.tagImage(name, p.image);
   await d.runtime.removeImageTag(name).catch(() => undefined);
+}
+
+/** Stored credentials as the engine takes them for a pull or push from `host` (null: anonymous). */
+function engineAuth(creds: RegistryCredentials | null, host: string): PullAuth | null {
+  return creds ? { username: creds.username, password: creds.password, serveraddress: host } : null;
 }
