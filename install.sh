@@ -4,6 +4,7 @@
 #   ./install.sh host         goku in a container on this machine's Docker engine
 #   ./install.sh native       goku on this machine (systemd, or in the background)
 #   ./install.sh --deps-only  install and start only what goku and its tests need (used by .ci/run)
+#   ./install.sh --image-only build goku's image (GOKU_IMAGE) and stop: for a swarm's GOKU_NGINX_IMAGE
 #   ./install.sh --uninstall [--purge]   remove goku; --purge also removes every app and its data
 # Safe to run again: it installs what is missing, starts what is not running, reuses the rest,
 # and a second run upgrades goku in place (without an argument, in the mode it is installed in).
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 ROOT=$(pwd)
 DEPS_ONLY=0
+IMAGE_ONLY=0
 UNINSTALL=0
 PURGE=0
 MODE=
@@ -21,9 +23,10 @@ for arg in "$@"; do
   case "$arg" in
     dind | host | native) MODE=$arg ;;
     --deps-only) DEPS_ONLY=1 ;;
+    --image-only) IMAGE_ONLY=1 ;;
     --uninstall) UNINSTALL=1 ;;
     --purge) PURGE=1 ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) printf 'error: unknown argument %s (see ./install.sh --help)\n' "$arg" >&2; exit 2 ;;
   esac
 done
@@ -122,6 +125,7 @@ fi
 PKGS="docker.io ca-certificates procps"
 NATIVE_PKGS="nginx-light libnginx-mod-stream git openssh-client openssl"
 case "$MODE" in native) PKGS="$PKGS $NATIVE_PKGS" ;; *) [ -n "${GOKU_BASE_IMAGE:-}" ] || PKGS="$PKGS debootstrap" ;; esac
+[ "$IMAGE_ONLY" = 1 ] && [ -z "${GOKU_BASE_IMAGE:-}" ] && PKGS="$PKGS debootstrap"
 # The cluster tests make network namespaces with iproute2's ip.
 # The dashboard's browser tests drive Debian's chromium (playwright-core never downloads one);
 # a server that only runs goku does not need it.
@@ -364,6 +368,7 @@ check_settings() {
 
 GOKU_TMP=$(mktemp -d /tmp/goku-install-XXXXXX)
 trap 'rm -rf "$GOKU_TMP"' EXIT
+[ "$IMAGE_ONLY" = 1 ] && { build_image; say "Built $IMAGE"; exit 0; }
 case "$MODE" in
   native)
     FIRST_START=0

@@ -16,19 +16,23 @@ import { WatchService } from './app/watch.js';
 import { commandTable } from './commands/index.js';
 import type { Command, Services } from './commands/types.js';
 import { ControlServer } from './control/server.js';
+import { overlayName } from './core/swarm.js';
 import { DockerEngine } from './docker/engine.js';
 import { GokuError, oneLine } from './errors.js';
 import { Repos } from './git/repos.js';
 import { HttpServer } from './http/server.js';
 import { ApiTls } from './http/tls.js';
 import { acmeDir, PACKAGE_ROOT, packageVersion, socketPath } from './paths.js';
+import type { PipelineDeps } from './pipeline/context.js';
 import { Deployer } from './pipeline/deployer.js';
 import { LivenessMonitor } from './pipeline/liveness.js';
 import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
+import { LocalScheduler } from './pipeline/scheduler.js';
+import { SwarmScheduler } from './pipeline/swarm.js';
 import { CertFiles } from './proxy/certs.js';
-import type { NginxLauncher } from './proxy/master.js';
+import { exec, type NginxLauncher } from './proxy/master.js';
 import { NginxProxy } from './proxy/nginx.js';
 import { RegistryClient } from './registry/client.js';
 import { ImageUpdates } from './registry/updates.js';
@@ -122,6 +126,31 @@ async function openStore(settings: Settings, home: string, log: Logger): Promise
 }
 
 /**
+ * GOKU_SCHEDULER=swarm: the engine must be a swarm manager (services are made there), and the
+ * routes nginx must be able to join the apps' overlay (a container of GOKU_NGINX_IMAGE).
+ */
+async function swarmManager(
+  settings: Settings,
+  runtime: ContainerRuntime,
+): Promise<{ nodeId: string } | null> {
+  if (settings.GOKU_SCHEDULER !== 'swarm') return null;
+  const st = await runtime.swarmState();
+  if (st.state !== 'active' || !st.manager || !st.nodeId) {
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      `GOKU_SCHEDULER=swarm: this Docker engine is ${st.state === 'active' ? 'a swarm worker' : 'not in a swarm'}; run goku on a manager (goku cluster:init makes this engine one), or unset GOKU_SCHEDULER`,
+    );
+  }
+  if (!settings.GOKU_NGINX_IMAGE) {
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      "GOKU_SCHEDULER=swarm needs GOKU_NGINX_IMAGE (an image with nginx, such as goku's own: ./install.sh host sets it): the routes nginx runs on the apps' overlay network",
+    );
+  }
+  return { nodeId: st.nodeId };
+}
+
+/**
  * goku in a container on the host's engine: its nginx masters run as containers of its own
  * image (named for GOKU_HOME), so replacing goku's container leaves app traffic alone.
  */
@@ -129,15 +158,22 @@ function nginxLauncher(
   settings: Settings,
   home: string,
   runtime: ContainerRuntime,
+  /** Swarm: the overlay the routes nginx joins (the edge stays on the host's network). */
+  overlay: string | null,
 ): NginxLauncher | undefined {
   const image = settings.GOKU_NGINX_IMAGE;
   if (!image) return undefined;
   const id = createHash('sha256').update(home).digest('hex').slice(0, 8);
+  // Natively (a swarm's routes nginx only), the edge stays a daemon on this machine.
+  const edgeToo = settings.GOKU_CONTAINER_MODE !== undefined || !overlay;
+  const native: NginxLauncher = (_label, args) => exec(settings.GOKU_NGINX_BIN, args);
   return async (label, args) => {
+    if (label !== 'nginx' && !edgeToo) return native(label, args);
     const name = `${settings.GOKU_CONTAINER_PREFIX}goku-${label === 'nginx' ? 'nginx' : 'edge'}-${id}`;
     try {
       const cmd = [settings.GOKU_NGINX_BIN, '-g', 'daemon off;', ...args];
-      await runtime.runNginxMaster({ name, image, cmd, home, label: home });
+      const network = label === 'nginx' && overlay ? { network: overlay } : {};
+      await runtime.runNginxMaster({ name, image, cmd, home, label: home, ...network });
       return { code: 0, output: '' };
     } catch (err) {
       return { code: 1, output: `container ${name}: ${oneLine(err)}` };
@@ -151,8 +187,9 @@ function makeProxy(
   log: Logger,
   store: Store,
   runtime: ContainerRuntime,
+  overlay: string | null,
 ): NginxProxy {
-  const launch = nginxLauncher(settings, home, runtime);
+  const launch = nginxLauncher(settings, home, runtime, overlay);
   return new NginxProxy(
     {
       mode: settings.GOKU_NGINX,
@@ -211,7 +248,9 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const token = await prepareHome(home, log, settings.GOKU_ADMIN_TOKEN);
   const runtime = await connectRuntime();
   const store = await openStore(settings, home, log);
-  const proxy = makeProxy(settings, home, log, store, runtime);
+  const swarm = await swarmManager(settings, runtime);
+  const overlay = swarm ? overlayName(settings.GOKU_CONTAINER_PREFIX) : null;
+  const proxy = makeProxy(settings, home, log, store, runtime, overlay);
   const routes = new RouteTable(proxy);
   const { certs, acme, apiTls } = await makeCerts({ settings, home, store, routes, log });
   const locks = new AppLocks();
@@ -220,7 +259,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const clock = () => new Date();
   const events = new AppEvents();
   const { registry, logins } = await makeRegistry(settings, home, store);
-  const pipeline = {
+  const pipeline: PipelineDeps = {
     settings: { ...settings, GOKU_HOME: home },
     store,
     runtime,
@@ -232,9 +271,15 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     homeLabel,
     clock,
     events,
+    scheduler: new LocalScheduler(),
   };
+  if (swarm) pipeline.scheduler = new SwarmScheduler(pipeline, swarm.nodeId);
+  const { scheduler } = pipeline;
   const deployer = new Deployer(pipeline);
-  const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel });
+  const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel, scheduler });
+  await scheduler.start((app) => {
+    reconciler.refresh(app).catch((err) => log.error({ app, err: oneLine(err) }, 'route update failed'));
+  });
 
   await resumeRouting({ store, reconciler, routes, proxy, log });
   await certs.sync();
@@ -286,6 +331,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
       liveness.stop();
       acme?.stop();
       registry.close();
+      scheduler.stop();
       reconciler.stop();
       proxy.stop();
       await endpoints.close();

@@ -50,6 +50,8 @@ const schema = z.object({
    * managed nginx masters run as containers of this image, so they outlive goku's container.
    */
   GOKU_NGINX_IMAGE: z.string().min(1).optional(),
+  /** Set by goku's own container (host, dind): goku runs in a container, so its edge nginx must too. */
+  GOKU_CONTAINER_MODE: z.enum(['host', 'dind']).optional(),
   /** Seconds a new container has to answer HTTP on its port. */
   GOKU_DEPLOY_TIMEOUT: z.coerce.number().positive().max(3600).default(60),
   /** Seconds a release task (predeploy, the Procfile's release, postdeploy) may run. */
@@ -80,10 +82,8 @@ const schema = z.object({
     .optional(),
   /** Seconds between registry polls of one image app (the registry watcher). */
   GOKU_WATCH_INTERVAL: z.coerce.number().min(5, 'must be at least 5 (seconds)').max(86400).default(60),
-  /** Where deployments run: containers on goku's engine. Swarm services (swarm) are not built yet. */
-  GOKU_SCHEDULER: z
-    .enum(['docker'], { error: 'must be docker: deployments as Swarm services (swarm) are not built yet' })
-    .default('docker'),
+  /** Where deployments run: containers on goku's engine (docker), or Swarm services (swarm, on a manager). */
+  GOKU_SCHEDULER: z.enum(['docker', 'swarm'], { error: 'must be docker or swarm' }).default('docker'),
   /** HOST[:PORT]/PREFIX: every image goku builds is pushed there too (a rollback pulls it back). */
   GOKU_REGISTRY: z
     .string()

@@ -27,13 +27,13 @@ import type { Deployer, Out } from '../pipeline/deployer.js';
 import type { AppLocks } from '../pipeline/locks.js';
 import type { Reconciler } from '../pipeline/reconcile.js';
 import { composeRouteKey, type RouteTable } from '../pipeline/routing.js';
+import { type Instance, type Scheduler, versionOf } from '../pipeline/scheduler.js';
 import { formatImageRef, parseImageRef } from '../registry/reference.js';
 import type { AttachedIO, ContainerRuntime, TaskSpec } from '../runtime/types.js';
 import type { Settings } from '../settings.js';
 import { assertAppNameFree, assertMayCreate, createApp } from '../store/apps.js';
 import {
   type AppView,
-  allContainerIdsOf,
   type DeploymentView,
   type ImageSource,
   type ReleaseRecord,
@@ -42,22 +42,7 @@ import {
   setScale,
 } from '../store/types.js';
 
-export interface Instance {
-  deployment: string;
-  /** Its process type (web, worker, ...; Procfile). */
-  process: string;
-  name: string;
-  /** The container's short id (12 hex digits), as docker ps shows it. */
-  id: string;
-  state: string;
-  status: string;
-  /** The release the container runs, as users number them: vN. */
-  release: string;
-  /** goku's internal id of that release's containers and image (its tag). */
-  routeId: string;
-  commit: string;
-  created: string;
-}
+export type { Instance };
 
 export interface AppInfo {
   name: string;
@@ -113,6 +98,7 @@ export class AppOps {
       settings: Settings;
       streamModule: string;
       homeLabel: string;
+      scheduler: Scheduler;
       locks: AppLocks;
       /** Certificate files follow an app's rename and go with it. */
       certs?: { renamed(from: string, to: string): Promise<void>; destroyed(app: string): Promise<void> };
@@ -136,6 +122,12 @@ export class AppOps {
       throw new GokuError(
         'GOKU_ERR_USAGE',
         'ports:* needs GOKU_NGINX=managed (the system nginx config goku owns is inside http {})',
+      );
+    }
+    if (!this.d.scheduler.streams) {
+      throw new GokuError(
+        'GOKU_ERR_USAGE',
+        "ports:* is not supported with GOKU_SCHEDULER=swarm yet: the routes nginx sits on the apps' overlay, not on this machine's ports",
       );
     }
     if (!existsSync(this.d.streamModule)) {
@@ -455,13 +447,7 @@ export class AppOps {
         const a = s.apps[app];
         if (a) a.stopped = true;
       });
-      const list = await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
-      const running = list.filter((c) => c.state === 'running' || c.state === 'restarting');
-      for (const c of running) out(`-----> Stopping ${c.name}`);
-      await Promise.all(
-        running.map((c) => this.d.runtime.stopContainer(c.id, this.d.settings.GOKU_STOP_GRACE)),
-      );
-      return running.length;
+      return this.d.scheduler.stopApp(this.d, app, out);
     });
     await this.d.reconciler.refresh(app);
     return stopped;
@@ -470,22 +456,8 @@ export class AppOps {
   /** ps:start: the recorded containers of a stopped app start again and take their routes back. */
   async start(app: string, out: Out): Promise<number> {
     const rec = this.get(app);
-    const ids = Object.values(rec.deployments).flatMap(allContainerIdsOf);
-    if (ids.length === 0) {
-      throw new GokuError(
-        'GOKU_ERR_NOT_DEPLOYED',
-        `app ${app} has no containers to start; push it (or ps:scale ${app} 1 if it is scaled to zero)`,
-      );
-    }
     const started = await this.d.locks.run(app, async () => {
-      let n = 0;
-      for (const id of ids) {
-        const st = await this.d.runtime.inspectContainer(id);
-        if (!st || st.running) continue;
-        out(`-----> Starting ${st.name}`);
-        await this.d.runtime.startContainer(id);
-        n++;
-      }
+      const n = await this.d.scheduler.startApp(this.d, rec, out);
       await this.d.store.update((s) => {
         const a = s.apps[app];
         if (a) delete a.stopped;
@@ -638,7 +610,18 @@ export class AppOps {
       );
     }
     const argv = named ? words.slice(1) : words;
-    return this.d.runtime.execAttached(target.name, argv.length ? argv : ['/bin/sh'], io);
+    // A Swarm task is a container of the engine of its node: only this node's can be entered.
+    if (target.node && !(await this.d.runtime.inspectContainer(target.id))) {
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        `${target.name} runs on the node ${target.node}; goku enter reaches the tasks on this goku's node (see goku ps ${app})`,
+      );
+    }
+    return this.d.runtime.execAttached(
+      target.node ? target.id : target.name,
+      argv.length ? argv : ['/bin/sh'],
+      io,
+    );
   }
 
   /**
@@ -834,23 +817,8 @@ export class AppOps {
     return releaseView(r);
   }
 
-  async ps(app: string): Promise<Instance[]> {
-    const version = versionOf(this.get(app));
-    const list = await this.d.runtime.listContainers({ 'goku.app': app, 'goku.home': this.d.homeLabel });
-    return list
-      .map((c) => ({
-        deployment: c.labels['goku.deployment'] ?? '',
-        process: c.labels['goku.process'] ?? 'web',
-        name: c.name,
-        id: c.id.slice(0, 12),
-        state: c.state,
-        status: c.status,
-        release: version(c.labels['goku.release'] ?? ''),
-        routeId: c.labels['goku.release'] ?? '',
-        commit: (c.labels['goku.commit'] ?? '').slice(0, 7),
-        created: new Date(c.created * 1000).toISOString(),
-      }))
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  ps(app: string): Promise<Instance[]> {
+    return this.d.scheduler.instances(this.d, this.get(app));
   }
 
   async info(app: string): Promise<AppInfo> {
@@ -933,16 +901,7 @@ export class AppOps {
           : `app ${app} has no running containers; push it first`,
       );
     }
-    const prefix = running.length > 1;
-    // A new container runs as NAME--RELEASE until the switch renames it NAME: lines carry
-    // the name it keeps, so a stream opened during a deploy does not show the passing one.
-    const shown = (i: Instance) =>
-      i.name.endsWith(`--${i.routeId}`) ? i.name.slice(0, -i.routeId.length - 2) : i.name;
-    await Promise.all(
-      running.map((i) =>
-        this.d.runtime.streamLogs(i.name, opts, (line) => onLine(prefix ? `${shown(i)}: ${line}` : line)),
-      ),
-    );
+    await this.d.scheduler.logs(this.d, running, opts, onLine);
   }
 }
 
@@ -989,10 +948,4 @@ export type ReleaseView = Omit<ReleaseRecord, 'release'> & { routeId: string };
 function releaseView(r: ReleaseRecord): ReleaseView {
   const { release, ...rest } = r;
   return { ...rest, routeId: release };
-}
-
-/** Maps a routing id to the release users know it as (vN), or '-' for one no release names. */
-function versionOf(app: AppView): (routeId: string) => string {
-  const byId = new Map((app.releases ?? []).map((r) => [r.release, `v${r.version}`]));
-  return (routeId) => byId.get(routeId) ?? '-';
 }

@@ -18,9 +18,12 @@ import type {
   PullProgress,
   RestartPolicy,
   RunSpec,
+  ServiceSpec,
+  ServiceState,
   StatsSample,
   SwarmNode,
   SwarmState,
+  SwarmTask,
   TaskSpec,
 } from '../runtime/types.js';
 import { splitter } from '../util/split.js';
@@ -386,6 +389,16 @@ export class DockerEngine implements ContainerRuntime {
     // A container with a tty (a compose service's `tty: true`) logs one plain stream with
     // CRLF line ends, not frames.
     const tty = (await c.inspect().catch(() => null))?.Config?.Tty === true;
+    await this.logLines(raw, tty, opts.signal, onLine);
+  }
+
+  /** Log frames (or a tty's plain stream) as lines, to the stream's end or the signal. */
+  private async logLines(
+    raw: Readable,
+    tty: boolean,
+    signal: AbortSignal | undefined,
+    onLine: (line: string) => void,
+  ): Promise<void> {
     const lines = new PassThrough();
     const split = splitter('\n', tty ? (l) => onLine(l.replace(/\r$/, '')) : onLine);
     lines.on('data', split);
@@ -404,8 +417,8 @@ export class DockerEngine implements ContainerRuntime {
         raw.destroy();
         resolve();
       };
-      if (opts.signal?.aborted) stop();
-      else opts.signal?.addEventListener('abort', stop);
+      if (signal?.aborted) stop();
+      else signal?.addEventListener('abort', stop);
     });
   }
 
@@ -442,15 +455,19 @@ export class DockerEngine implements ContainerRuntime {
       all: true,
       filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
     });
-    return list.map((c) => ({
-      id: c.Id,
-      name: (c.Names[0] ?? '').replace(/^\//, ''),
-      labels: c.Labels,
-      state: c.State,
-      status: c.Status,
-      created: c.Created,
-      ip: Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress || null,
-    }));
+    // Swarm tasks' containers carry their image's labels (goku's), but Swarm owns them: never
+    // listed as goku's own containers, so nothing retires, renames or restarts one.
+    return list
+      .filter((c) => !c.Labels?.['com.docker.swarm.task.id'])
+      .map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? '').replace(/^\//, ''),
+        labels: c.Labels,
+        state: c.State,
+        status: c.Status,
+        created: c.Created,
+        ip: Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress || null,
+      }));
   }
 
   async keepRunning(id: string, policy: RestartPolicy = 'unless-stopped'): Promise<void> {
@@ -787,7 +804,7 @@ export class DockerEngine implements ContainerRuntime {
         Cmd: spec.cmd.slice(1),
         Labels: { 'goku.nginx': spec.label },
         HostConfig: {
-          NetworkMode: 'host',
+          NetworkMode: spec.network ?? 'host',
           PidMode: 'host',
           Binds: [`${spec.home}:${spec.home}`],
           // goku starts it again when it dies; a dead one must not hold the name.
@@ -865,12 +882,13 @@ export class DockerEngine implements ContainerRuntime {
   async swarmNodes(labels: Record<string, string>): Promise<SwarmNode[]> {
     return swarmCall(async () => {
       const nodes = (await this.docker.listNodes()) as NodeInfo[];
-      const tasks = (await this.docker.listTasks({
-        filters: JSON.stringify({
-          'desired-state': ['running'],
-          label: Object.entries(labels).map(([k, v]) => `${k}=${v}`),
-        }),
-      })) as { NodeID?: string }[];
+      // goku's labels are on its services; their tasks are counted by service.
+      const services = (await this.listServices(labels)).map((s) => s.name);
+      const tasks = services.length
+        ? ((await this.docker.listTasks({
+            filters: JSON.stringify({ 'desired-state': ['running'], service: services }),
+          })) as { NodeID?: string }[])
+        : [];
       return nodes.map((n) => ({
         id: n.ID,
         hostname: n.Description?.Hostname ?? '',
@@ -935,6 +953,249 @@ export class DockerEngine implements ContainerRuntime {
       }),
     }) as Promise<NodeJS.ReadableStream>;
   }
+
+  async ensureOverlay(name: string, labels: Record<string, string>): Promise<void> {
+    const found = (await this.docker.listNetworks({ filters: JSON.stringify({ name: [name] }) })) as {
+      Name: string;
+      Driver: string;
+    }[];
+    const same = found.find((n) => n.Name === name);
+    if (same) {
+      if (same.Driver !== 'overlay')
+        throw new GokuError(
+          'GOKU_ERR_CLUSTER',
+          `network ${name} exists and is not an overlay (${same.Driver}); remove it or choose another GOKU_CONTAINER_PREFIX`,
+        );
+      return;
+    }
+    await swarmCall(() =>
+      this.docker.createNetwork({ Name: name, Driver: 'overlay', Attachable: true, Labels: labels }),
+    ).catch(async (err) => {
+      // Another goku (or a retry) made it meanwhile.
+      const again = (await this.docker.listNetworks({ filters: JSON.stringify({ name: [name] }) })) as {
+        Name: string;
+      }[];
+      if (!again.some((n) => n.Name === name)) throw err;
+    });
+  }
+
+  async inspectService(name: string): Promise<ServiceState | null> {
+    let s: SwarmService;
+    try {
+      s = (await this.docker.getService(name).inspect()) as SwarmService;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw new GokuError(
+        'GOKU_ERR_CLUSTER',
+        `the Docker engine refused: ${engineMessage(err).split('\n')[0]}`,
+      );
+    }
+    return {
+      id: s.ID,
+      labels: s.Spec.Labels ?? {},
+      replicas: s.Spec.Mode?.Replicated?.Replicas ?? 0,
+      image: s.Spec.TaskTemplate?.ContainerSpec?.Image ?? '',
+      forceUpdate: s.Spec.TaskTemplate?.ForceUpdate ?? 0,
+      updateState: s.UpdateStatus?.State ?? null,
+      updateMessage: s.UpdateStatus?.Message ?? null,
+    };
+  }
+
+  async createService(spec: ServiceSpec, auth: PullAuth | null): Promise<string> {
+    const r = await swarmCall(
+      () =>
+        new Promise<{ ID: string }>((resolve, reject) =>
+          this.docker.modem.dial(
+            {
+              path: '/services/create',
+              method: 'POST',
+              options: { _body: serviceBody(spec) },
+              ...(auth ? { authconfig: auth } : {}),
+              statusCodes: {
+                200: true,
+                201: true,
+                400: 'bad parameter',
+                409: 'name conflicts',
+                500: 'server error',
+                503: 'node is not part of a swarm',
+              },
+            },
+            (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as { ID: string })),
+          ),
+        ),
+    );
+    return r.ID;
+  }
+
+  async updateService(name: string, spec: ServiceSpec, auth: PullAuth | null): Promise<void> {
+    const s = (await swarmCall(() => this.docker.getService(name).inspect())) as SwarmService;
+    await this.postUpdate(s, serviceBody(spec), {}, auth);
+  }
+
+  async scaleService(name: string, replicas: number): Promise<void> {
+    const s = (await swarmCall(() => this.docker.getService(name).inspect())) as SwarmService;
+    const spec = { ...s.Spec, Mode: { Replicated: { Replicas: replicas } } };
+    await this.postUpdate(s, spec, {});
+  }
+
+  /** POST /services/ID/update with the spec in the body only (env, secrets, must not be in a URL). */
+  private postUpdate(
+    s: SwarmService,
+    body: unknown,
+    query: Record<string, string>,
+    auth: PullAuth | null = null,
+  ): Promise<void> {
+    return swarmCall(
+      () =>
+        new Promise<void>((resolve, reject) =>
+          this.docker.modem.dial(
+            {
+              path: `/services/${s.ID}/update?`,
+              method: 'POST',
+              options: { _query: { version: s.Version.Index, ...query }, _body: body },
+              ...(auth ? { authconfig: auth } : {}),
+              statusCodes: {
+                200: true,
+                400: 'bad parameter',
+                404: 'no such service',
+                500: 'server error',
+                503: 'node is not part of a swarm',
+              },
+            },
+            (err: unknown) => (err ? reject(err) : resolve()),
+          ),
+        ),
+    );
+  }
+
+  async rollbackService(name: string): Promise<void> {
+    const s = (await swarmCall(() => this.docker.getService(name).inspect())) as SwarmService;
+    if (!s.PreviousSpec) return;
+    await this.postUpdate(s, s.Spec, { rollback: 'previous' });
+  }
+
+  async removeService(name: string): Promise<void> {
+    try {
+      await this.docker.getService(name).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return;
+      throw new GokuError(
+        'GOKU_ERR_CLUSTER',
+        `the Docker engine refused: ${engineMessage(err).split('\n')[0]}`,
+      );
+    }
+  }
+
+  async listServices(
+    labels: Record<string, string>,
+  ): Promise<{ name: string; labels: Record<string, string> }[]> {
+    const list = (await swarmCall(() =>
+      this.docker.listServices({
+        filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
+      }),
+    )) as SwarmService[];
+    return list.map((s) => ({ name: s.Spec.Name, labels: s.Spec.Labels ?? {} }));
+  }
+
+  async serviceTasks(name: string, network: string): Promise<SwarmTask[]> {
+    const tasks = (await swarmCall(() =>
+      this.docker.listTasks({ filters: JSON.stringify({ service: [name] }) }),
+    )) as TaskInfo[];
+    return tasks.map((t) => {
+      const att = (t.NetworksAttachments ?? []).find((a) => a.Network?.Spec?.Name === network);
+      const addr = att?.Addresses?.[0]?.split('/')[0] ?? null;
+      return {
+        id: t.ID,
+        nodeId: t.NodeID ?? '',
+        slot: t.Slot ?? 0,
+        desired: t.DesiredState ?? '',
+        state: t.Status?.State ?? '',
+        err: t.Status?.Err || null,
+        addr,
+        containerId: t.Status?.ContainerStatus?.ContainerID || null,
+        labels: t.Spec?.ContainerSpec?.Labels ?? {},
+        createdAt: t.CreatedAt ?? '',
+      };
+    });
+  }
+
+  async serviceLogs(
+    name: string,
+    opts: { tail: number | 'all'; follow: boolean; signal?: AbortSignal },
+    onLine: (line: string) => void,
+  ): Promise<void> {
+    const svc = this.docker.getService(name);
+    const base = { stdout: true, stderr: true, tail: opts.tail as number, details: false };
+    const raw = opts.follow
+      ? ((await svc.logs({ ...base, follow: true })) as unknown as Readable)
+      : Readable.from([(await svc.logs({ ...base, follow: false })) as unknown as Buffer]);
+    await this.logLines(raw, false, opts.signal, onLine);
+  }
+}
+
+/** The Docker API's ServiceSpec of goku's service spec. */
+function serviceBody(spec: ServiceSpec) {
+  const seconds = (n: number) => n * 1_000_000_000;
+  const update = {
+    // Every task at once, each new one beside the old (start-first): the same as a local switch.
+    Parallelism: 0,
+    Order: 'start-first',
+    FailureAction: 'rollback',
+    Monitor: seconds(spec.monitorSeconds),
+    MaxFailureRatio: 0,
+  };
+  return {
+    Name: spec.name,
+    Labels: spec.labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: spec.image,
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Labels: spec.containerLabels,
+        ...(spec.cmd ? { Args: spec.cmd } : {}),
+        Init: true,
+        StopGracePeriod: seconds(spec.stopGraceSeconds),
+        ...(spec.healthcheck ? { Healthcheck: healthcheckConfig(spec.healthcheck) } : {}),
+      },
+      RestartPolicy: { Condition: 'any', Delay: seconds(1) },
+      Placement: { Constraints: spec.constraints },
+      Networks: [{ Target: spec.network }],
+      LogDriver: LOGS_SWARM,
+      ForceUpdate: spec.forceUpdate,
+    },
+    Mode: { Replicated: { Replicas: spec.replicas } },
+    UpdateConfig: update,
+    RollbackConfig: { ...update, FailureAction: 'pause' },
+    // No virtual IP: this kernel has no IPVS, and goku's nginx routes to each task's address.
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}
+
+/** Every task keeps at most 30 MB of logs, as goku's containers. */
+const LOGS_SWARM = { Name: 'json-file', Options: { 'max-size': '10m', 'max-file': '3' } };
+
+interface SwarmService {
+  ID: string;
+  Version: { Index: number };
+  Spec: {
+    Name: string;
+    Labels?: Record<string, string>;
+    Mode?: { Replicated?: { Replicas?: number } };
+    TaskTemplate?: { ContainerSpec?: { Image?: string }; ForceUpdate?: number };
+  };
+  PreviousSpec?: unknown;
+  UpdateStatus?: { State?: string; Message?: string };
+}
+
+interface TaskInfo {
+  ID: string;
+  NodeID?: string;
+  Slot?: number;
+  DesiredState?: string;
+  CreatedAt?: string;
+  Status?: { State?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
+  Spec?: { ContainerSpec?: { Labels?: Record<string, string> } };
+  NetworksAttachments?: { Network?: { Spec?: { Name?: string } }; Addresses?: string[] }[];
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 } from '../store/types.js';
 import type { AppLocks } from './locks.js';
 import type { RouteTable } from './routing.js';
+import type { Scheduler } from './scheduler.js';
 
 /** Where a deploy's progress lines go (the pusher's terminal, a command's stdout, a release log). */
 export type Out = (line: string) => void;
@@ -37,6 +38,8 @@ export interface PipelineDeps {
   clock: () => Date;
   /** Where deploys are published as they happen (the API's event streams); none in some tests. */
   events?: AppEvents;
+  /** Where deployments run (containers here, or Swarm services). */
+  scheduler: Scheduler;
 }
 
 /** The app's record as the store holds it now; a missing app is a coded error. */

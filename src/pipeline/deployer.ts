@@ -17,13 +17,13 @@ import {
   type ServiceImage,
   thaw,
 } from '../store/types.js';
-import { type ComposeSpec, composeSwitch } from './compose.js';
+import type { ComposeSpec } from './compose.js';
 import { appView, domainsFor, type Out, type PipelineDeps, urlOf } from './context.js';
 import { assertDeploymentNameFree, assertDomainsFree, assertDowntimeAllowed } from './guards.js';
 import { failRelease, newRouteId, previousRelease, type ReleaseHandle, withRelease } from './release.js';
 import { renameApp } from './rename.js';
-import { destroyApp, removeDeployment } from './retire.js';
-import { runningSpec, switchTo } from './switch.js';
+import { destroyApp } from './retire.js';
+import { runningSpec } from './switch.js';
 import { runAfterSwitch, runBeforeSwitch, type TaskPlan } from './tasks.js';
 
 export type { Out } from './context.js';
@@ -284,7 +284,7 @@ export class Deployer {
     // The switch awaits it; a commit that fails while the switch awaits something else (its
     // parent image removed under it) must not be an unhandled rejection, which ends the daemon.
     ready.catch(() => undefined);
-    const { tail, port } = await switchTo(
+    const { tail, port } = await this.d.scheduler.switchTo(
       this.d,
       {
         app,
@@ -525,7 +525,7 @@ export class Deployer {
       scripts: scripts ?? null,
     };
     if (tasks) await runBeforeSwitch(this.d, plan, rel.out, { predeploy: false });
-    const { tail } = await switchTo(
+    const { tail } = await this.d.scheduler.switchTo(
       this.d,
       {
         app,
@@ -643,7 +643,7 @@ export class Deployer {
       ...(to.source ? { source: to.source } : {}),
       ...(to.registry ? { registry: to.registry } : {}),
     });
-    const { tail } = await switchTo(
+    const { tail } = await this.d.scheduler.switchTo(
       this.d,
       {
         app,
@@ -681,7 +681,7 @@ export class Deployer {
     extra: Pick<ComposeSpec, 'env' | 'scale' | 'force'>,
   ): Promise<() => Promise<void>> {
     rel.set({ release, compose: made, ...webImage(made.images) });
-    const { tail } = await composeSwitch(
+    const { tail } = await this.d.scheduler.switchCompose(
       this.d,
       {
         app,
@@ -856,7 +856,7 @@ export class Deployer {
       // Different branches can share a slug (FEATURE/UP and feature-up): the first keeps it.
       const holder = record.deployments[deployment]?.branch;
       if (u.newSha === ZERO_SHA) {
-        if (holder === branch) await removeDeployment(this.d, app, deployment, out);
+        if (holder === branch) await this.d.scheduler.removeDeployment(this.d, app, deployment, out);
         else out(`-----> Branch ${branch} had no deployment to remove`);
         continue;
       }
@@ -941,7 +941,7 @@ export class Deployer {
     });
     const { plan, first } = this.newImage(app, deployment, c, rel);
     await this.beforeSwitch(plan, c, rel);
-    const { tail, revert, port } = await switchTo(
+    const { tail, revert, port } = await this.d.scheduler.switchTo(
       this.d,
       {
         app,
@@ -980,7 +980,7 @@ export class Deployer {
     const { app, deployment, branch } = p;
     const { sources, images, release, cname } = c;
     rel.set({ release, compose: { sources, images }, ...webImage(images) });
-    const { tail, revert, port } = await composeSwitch(
+    const { tail, revert, port } = await this.d.scheduler.switchCompose(
       this.d,
       {
         app,

@@ -17,6 +17,7 @@ import {
 import { domainsFor } from './context.js';
 import type { AppLocks } from './locks.js';
 import { composeRouteKey, type RouteTable } from './routing.js';
+import type { Scheduler } from './scheduler.js';
 
 export interface ReconcilerDeps {
   settings: Settings;
@@ -26,6 +27,8 @@ export interface ReconcilerDeps {
   locks: AppLocks;
   log: Logger;
   homeLabel: string;
+  /** Where a deployment's instances are when its record does not name containers (Swarm tasks). */
+  scheduler: Pick<Scheduler, 'addresses'>;
 }
 
 const SWEEP_MS = 5000;
@@ -180,7 +183,7 @@ export class Reconciler {
       app: app.name,
       deployment: dep.name,
       domains: domainsFor(this.d, app, dep.name, dep.branch, dep.cnameDomains),
-      ips: states.flatMap((st) => (st?.running && st.ip ? [st.ip] : [])),
+      ips: this.d.scheduler.addresses(dep) ?? states.flatMap((st) => (st?.running && st.ip ? [st.ip] : [])),
       port: dep.port,
       ports,
       httpPorts: dep.name === app.name ? (app.proxyPorts ?? []) : [],

@@ -5,7 +5,7 @@ import { type AppRecord, type DeploymentView, thaw } from '../store/types.js';
 import { appView, domainsFor, type Out, type PipelineDeps } from './context.js';
 import { assertDeploymentNameFree } from './guards.js';
 import { newRouteId, withRelease } from './release.js';
-import { runningSpec, type Switched, switchTo } from './switch.js';
+import { runningSpec, type Switched } from './switch.js';
 
 /**
  * apps:rename APP NEW: the record, repository, images and containers move to the new name.
@@ -168,7 +168,7 @@ function switchRenamed(
   p: { from: string; to: string; oldDep: string; dep: DeploymentView; release: string },
   out: Out,
 ): Promise<Switched> {
-  return switchTo(
+  return d.scheduler.switchTo(
     d,
     {
       app: p.to,

@@ -84,7 +84,7 @@ export async function removeDeployment(
 export function destroyApp(d: PipelineDeps, app: string, out: Out): Promise<void> {
   return d.locks.run(app, async () => {
     const rec = appView(d, app);
-    for (const dep of Object.keys(rec.deployments)) await removeDeployment(d, app, dep, out);
+    for (const dep of Object.keys(rec.deployments)) await d.scheduler.removeDeployment(d, app, dep, out);
     // Leftovers no record points at (an interrupted first deploy).
     const rest = await d.runtime.listContainers({ 'goku.app': app, 'goku.home': d.homeLabel });
     await Promise.all(rest.map((c) => d.runtime.removeContainer(c.id)));

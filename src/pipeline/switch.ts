@@ -68,7 +68,7 @@ export interface Switched {
 }
 
 /** What one attempt made, so that a failure or a revert can take exactly that back. */
-interface Attempt {
+export interface Attempt {
   /** The web containers it started. */
   started: string[];
   /** The other process types' containers it started, by type. */
@@ -174,7 +174,7 @@ export function runningSpec(
 }
 
 /** A switch as planned: the spec with its port and checks, what to start, and how. */
-type Planned = SwitchSpec & {
+export type Planned = SwitchSpec & {
   port: number | null;
   /** The image's own port (EXPOSE), recorded so that unsetting a config PORT goes back to it. */
   exposedPort: number | null;
@@ -204,7 +204,7 @@ interface Run {
  * the env, the web port (config PORT, EXPOSE, else Dokku's 5000), the checks in force, and
  * the container names free.
  */
-async function planSwitch(
+export async function planSwitch(
   d: PipelineDeps,
   asked: SwitchSpec,
   appRec: AppView,
@@ -462,7 +462,7 @@ function allStarted(attempt: Attempt): string[] {
 }
 
 /** Points nginx at the new instances and confirms it through nginx (or unroutes the deployment). */
-async function routeTo(
+export async function routeTo(
   d: PipelineDeps,
   spec: SwitchSpec,
   appRec: AppView,
@@ -503,11 +503,13 @@ async function routeTo(
 }
 
 /** The deployment now runs the spec: its record (and env, scale) in the store. */
-async function recordDeployment(
+export async function recordDeployment(
   d: PipelineDeps,
   spec: SwitchSpec,
   attempt: Attempt,
   exposedPort: number | null,
+  /** What the scheduler keeps with it (Swarm: its services). */
+  extra: Pick<DeploymentRecord, 'swarm'> = {},
 ): Promise<void> {
   const { app, deployment, branch } = spec;
   const started = attempt.started;
@@ -531,6 +533,7 @@ async function recordDeployment(
     containerIds: [...started],
     release: spec.release,
     deployedAt: new Date().toISOString(),
+    ...extra,
   };
   await d.store.update((s) => {
     const a = s.apps[app];
@@ -574,7 +577,7 @@ async function undoAttempt(d: PipelineDeps, spec: SwitchSpec, attempt: Attempt, 
 }
 
 /** The route as it was: the previous one back (a rename's under its old name), the new one gone. */
-function restoreRoute(d: PipelineDeps, spec: SwitchSpec, previous: Route | undefined): Promise<void> {
+export function restoreRoute(d: PipelineDeps, spec: SwitchSpec, previous: Route | undefined): Promise<void> {
   return d.routes.change(previous ? [previous] : [], previous && !spec.replaces ? [] : [spec.deployment]);
 }
 

@@ -145,6 +145,81 @@ export interface ContainerRuntime {
   swarmLeave(force: boolean): Promise<void>;
   /** The swarm's nodes with how many of goku's tasks (label goku.home) run on each (a manager only). */
   swarmNodes(labels: Record<string, string>): Promise<SwarmNode[]>;
+  /** Creates an attachable overlay network with the labels unless it exists (Swarm). */
+  ensureOverlay(name: string, labels: Record<string, string>): Promise<void>;
+  /** A Swarm service's state by name, or null when there is none. */
+  inspectService(name: string): Promise<ServiceState | null>;
+  /** Creates a Swarm service (a manager only); returns its id. */
+  createService(spec: ServiceSpec, auth: PullAuth | null): Promise<string>;
+  /** Updates a service to the spec (start-first, rolled back by Swarm when a task fails). */
+  updateService(name: string, spec: ServiceSpec, auth: PullAuth | null): Promise<void>;
+  /** Sets a service's replicas, nothing else (ps:stop, ps:start). */
+  scaleService(name: string, replicas: number): Promise<void>;
+  /** Swarm's rollback of a service to its previous spec. */
+  rollbackService(name: string): Promise<void>;
+  removeService(name: string): Promise<void>;
+  /** Services carrying all the labels. */
+  listServices(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]>;
+  /** A service's tasks (every node), with each one's address on `network`. */
+  serviceTasks(name: string, network: string): Promise<SwarmTask[]>;
+  /** A service's logs from every node (Docker's service logs), each line with its task. */
+  serviceLogs(
+    name: string,
+    opts: { tail: number | 'all'; follow: boolean; signal?: AbortSignal },
+    onLine: (line: string) => void,
+  ): Promise<void>;
+}
+
+/** One process type of a deployment as a Swarm service. */
+export interface ServiceSpec {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+  /** The service's own labels (goku's: app, deployment, home, release). */
+  labels: Record<string, string>;
+  /** Its containers' labels (never goku.home: goku's container listings must not see tasks). */
+  containerLabels: Record<string, string>;
+  /** The command after the image's ENTRYPOINT; default the image's CMD. */
+  cmd?: string[];
+  replicas: number;
+  network: string;
+  /** Its health check (none: the image's HEALTHCHECK, if any). */
+  healthcheck?: HealthcheckSpec;
+  /** Seconds a new task must keep running before Swarm counts it updated. */
+  monitorSeconds: number;
+  stopGraceSeconds: number;
+  /** Placement constraints (node.id==ID: no registry every node can pull from). */
+  constraints: string[];
+  /** Replaces every task even when nothing else changed (a restart). */
+  forceUpdate: number;
+}
+
+export interface ServiceState {
+  id: string;
+  labels: Record<string, string>;
+  replicas: number;
+  image: string;
+  forceUpdate: number;
+  /** Swarm's UpdateStatus: updating, paused, completed, rollback_started, rollback_paused, rollback_completed. */
+  updateState: string | null;
+  updateMessage: string | null;
+}
+
+export interface SwarmTask {
+  id: string;
+  nodeId: string;
+  slot: number;
+  /** running, shutdown, ... */
+  desired: string;
+  /** new, pending, assigned, preparing, starting, running, complete, failed, rejected, shutdown, orphaned */
+  state: string;
+  err: string | null;
+  /** Its address on the network asked for (null: not yet given one). */
+  addr: string | null;
+  containerId: string | null;
+  /** Its containers' labels as its spec gives them (goku.release). */
+  labels: Record<string, string>;
+  createdAt: string;
 }
 
 export interface SwarmState {
@@ -179,6 +254,8 @@ export interface NginxMasterSpec {
   home: string;
   /** Value of the goku.nginx label (GOKU_HOME): apps' listings never see these containers. */
   label: string;
+  /** A network to join instead of the host's (Swarm: the routes nginx on the apps' overlay). */
+  network?: string;
 }
 
 export interface ContainerState {

@@ -166,6 +166,12 @@ export async function pullPushedBack(
   await d.runtime.removeImageTag(name).catch(() => undefined);
 }
 
+/** The stored credentials of a repository's registry (registries:login) as the engine takes them. */
+export function registryAuth(d: PipelineDeps, repo: string): PullAuth | null {
+  const ref = parseImageRef(repo);
+  return engineAuth(d.registry.credentials(ref), ref.registry);
+}
+
 /** Stored credentials as the engine takes them for a pull or push from `host` (null: anonymous). */
 function engineAuth(creds: RegistryCredentials | null, host: string): PullAuth | null {
   return creds ? { username: creds.username, password: creds.password, serveraddress: host } : null;

@@ -46,6 +46,20 @@ export interface DeploymentRecord {
   deployedAt: string;
   /** A compose app's deployment: its sources and services (its own image, port and containers are empty then). */
   compose?: ComposeRecord;
+  /** GOKU_SCHEDULER=swarm: it runs as Swarm services (no containers of its own in the record). */
+  swarm?: SwarmRecord;
+}
+
+/** A deployment's Swarm services: one per running process type, and its tasks' release label. */
+export interface SwarmRecord {
+  /** Process type → service name. */
+  services: Record<string, string>;
+  /** The goku.release its tasks carry: a scale keeps it (Swarm then only adds or removes tasks). */
+  tasks: string;
+  /** The image the services run (REGISTRY/REPO:TAG@DIGEST, or the local image on one node). */
+  image: string;
+  /** Process type → its replicas (what ps:start scales back to after ps:stop). */
+  replicas: Record<string, number>;
 }
 
 /**

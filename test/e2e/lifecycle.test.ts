@@ -136,8 +136,8 @@ describe('settings and nginx modes', () => {
       ['GOKU_REGISTRY', 'r.example.com/Goku', /^error: bad setting GOKU_REGISTRY=.*HOST\[:PORT\]\/PREFIX/],
       [
         'GOKU_SCHEDULER',
-        'swarm',
-        /^error: bad setting GOKU_SCHEDULER="swarm": must be docker: .*not built yet/,
+        'kubernetes',
+        /^error: bad setting GOKU_SCHEDULER="kubernetes": must be docker or swarm/,
       ],
     ] as const) {
       const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', [k]: v } });
@@ -152,6 +152,11 @@ describe('settings and nginx modes', () => {
       [{ GOKU_HTTP_TLS_CERT: '/x.pem' }, /set both GOKU_HTTP_TLS_CERT and GOKU_HTTP_TLS_KEY/],
       [{ GOKU_HTTP_TLS_DOMAIN: 'goku.example.com' }, /GOKU_HTTP_TLS_DOMAIN needs ACME/],
       [{ GOKU_ACME_EMAIL: 'a@example.com', GOKU_NGINX: 'system' }, /needs goku's own edge nginx/],
+      // The machine's engine is never in a swarm.
+      [
+        { GOKU_SCHEDULER: 'swarm' },
+        /^error: GOKU_SCHEDULER=swarm: this Docker engine is not in a swarm; run goku on a manager/,
+      ],
     ] as const) {
       const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', ...env } });
       expect(r.code).toBe(1);

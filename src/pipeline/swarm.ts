@@ -1,0 +1,536 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { commandArgv, DEFAULT_WEB_PORT } from '../core/procfile.js';
+import { overlayName, routableAddrs, serviceHealthcheck, serviceName } from '../core/swarm.js';
+import { GokuError, oneLine } from '../errors.js';
+import type { PullAuth, ServiceSpec, SwarmTask } from '../runtime/types.js';
+import { registryAuth } from '../sources/image.js';
+import type { AppView, DeploymentView, SwarmRecord } from '../store/types.js';
+import { appView, labels, type Out, type PipelineDeps, restoreRecord } from './context.js';
+import { pruneImages, removeDeployment, retireOthers } from './retire.js';
+import {
+  type Instance,
+  type InstanceDeps,
+  LocalScheduler,
+  type LogOptions,
+  type Scheduler,
+  versionOf,
+} from './scheduler.js';
+import {
+  type Attempt,
+  type Planned,
+  planSwitch,
+  recordDeployment,
+  restoreRoute,
+  routeTo,
+  type Switched,
+  type SwitchSpec,
+} from './switch.js';
+
+/** How often tasks are read while a switch waits for Swarm, and between switches. */
+const FAST_MS = 150;
+const SLOW_MS = 1000;
+
+/**
+ * Deployments as Swarm services (GOKU_SCHEDULER=swarm on a manager): one service per process
+ * type, replicas = the scale, updated start-first (each new task beside the old one) with the
+ * app's checks as the service's health check, on an attachable overlay with dnsrr endpoints.
+ * goku's routes nginx sits on that overlay and is given every task's address: no routing mesh,
+ * no virtual IPs (this kernel has no IPVS). While Swarm replaces tasks the switch keeps nginx's
+ * upstreams at the tasks that run; Docker takes a task out of service discovery and waits
+ * before stopping it, and nginx tries the next task when one refuses a connection.
+ */
+export class SwarmScheduler implements Scheduler {
+  readonly kind = 'swarm' as const;
+  readonly streams = false;
+  private readonly addrs = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | null = null;
+  private polling = false;
+  private changed: (app: string) => void = () => undefined;
+  /** One-off containers (goku run) still run on this engine. */
+  private readonly local = new LocalScheduler();
+
+  constructor(
+    private readonly d: PipelineDeps,
+    /** This node's id: without GOKU_REGISTRY the services may run only here (the image is only here). */
+    private readonly nodeId: string,
+  ) {}
+
+  get network(): string {
+    return overlayName(this.d.settings.GOKU_CONTAINER_PREFIX);
+  }
+
+  async start(changed: (app: string) => void): Promise<void> {
+    await this.d.runtime.ensureOverlay(this.network, { 'goku.home': this.d.homeLabel });
+    // The first read fills the addresses the initial routes are made of; later ones report moves.
+    await this.poll();
+    this.changed = changed;
+    this.timer = setInterval(() => void this.poll(), SLOW_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  addresses(dep: DeploymentView): string[] | null {
+    if (!dep.swarm) return null;
+    return this.addrs.get(dep.name) ?? [];
+  }
+
+  /** Reads every swarm deployment's web tasks; an app whose addresses moved is told to `changed`. */
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const app of Object.values(this.d.store.read().apps)) {
+        for (const dep of Object.values(app.deployments)) {
+          const web = dep.swarm?.services.web;
+          if (!web) continue;
+          const tasks = await this.d.runtime.serviceTasks(web, this.network).catch((err) => {
+            this.d.log.warn({ service: web, err: oneLine(err) }, 'could not read the tasks');
+            return null;
+          });
+          if (!tasks) continue;
+          const next = routableAddrs(tasks);
+          if (JSON.stringify(next) !== JSON.stringify(this.addrs.get(dep.name))) {
+            this.addrs.set(dep.name, next);
+            this.changed(app.name);
+          }
+        }
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  switchTo(d: PipelineDeps, spec: SwitchSpec, out: Out, lap?: (stage: string) => void): Promise<Switched> {
+    return swarmSwitch(d, this, spec, out, lap ?? (() => undefined));
+  }
+
+  async instances(d: InstanceDeps, app: AppView): Promise<Instance[]> {
+    const version = versionOf(app);
+    const listed = await d.runtime.swarmNodes({}).catch(() => []);
+    // Nodes are named by hostname; two of one name (machines cloned alike) by hostname/id.
+    const named = (n: { id: string; hostname: string }) =>
+      listed.filter((m) => m.hostname === n.hostname).length > 1
+        ? `${n.hostname}/${n.id.slice(0, 12)}`
+        : n.hostname;
+    const nodes = new Map(listed.map((n) => [n.id, named(n)]));
+    const out: Instance[] = [];
+    for (const dep of Object.values(app.deployments)) {
+      for (const [type, name] of Object.entries(dep.swarm?.services ?? {})) {
+        const tasks = await d.runtime.serviceTasks(name, this.network);
+        for (const t of tasks.filter((x) => x.desired === 'running')) {
+          const node = nodes.get(t.nodeId) ?? t.nodeId.slice(0, 12);
+          const routeId = t.labels['goku.release'] ?? '';
+          out.push({
+            deployment: dep.name,
+            process: type,
+            name: `${name}.${t.slot}`,
+            id: (t.containerId ?? t.id).slice(0, 12),
+            state: t.state,
+            status: `${t.state} on ${node}${t.err ? `: ${t.err}` : ''}`,
+            release: version(routeId),
+            routeId,
+            commit: dep.commit.slice(0, 7),
+            created: t.createdAt,
+            node,
+          });
+        }
+      }
+    }
+    // One-off containers (goku run --detach) run here, beside the tasks.
+    const local = await this.local.instances(d, app);
+    return [...out, ...local].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  async logs(
+    d: InstanceDeps,
+    running: Instance[],
+    opts: LogOptions,
+    onLine: (line: string) => void,
+  ): Promise<void> {
+    const tasks = running.filter((i) => i.node !== undefined);
+    const services = [
+      ...new Set(tasks.map((i) => serviceName(d.settings.GOKU_CONTAINER_PREFIX, i.deployment, i.process))),
+    ];
+    const local = running.filter((i) => i.node === undefined);
+    const prefix = services.length + local.length > 1;
+    // Docker's service logs: every task's, from every node, through the manager.
+    await Promise.all([
+      ...services.map((name) =>
+        d.runtime.serviceLogs(name, opts, (line) => onLine(prefix ? `${name}: ${line}` : line)),
+      ),
+      ...(local.length ? [this.local.logs(d, local, opts, onLine)] : []),
+    ]);
+  }
+
+  async stopApp(d: InstanceDeps, app: string, out: Out): Promise<number> {
+    let n = await this.local.stopApp(d, app, out);
+    for (const dep of Object.values(this.d.store.read().apps[app]?.deployments ?? {})) {
+      for (const name of Object.values(dep.swarm?.services ?? {})) {
+        const running = (await d.runtime.serviceTasks(name, this.network)).filter(
+          (t) => t.desired === 'running',
+        );
+        out(`-----> Stopping ${name} (${running.length} task${running.length === 1 ? '' : 's'})`);
+        await d.runtime.scaleService(name, 0);
+        n += running.length;
+      }
+    }
+    return n;
+  }
+
+  async startApp(d: InstanceDeps, app: AppView, out: Out): Promise<number> {
+    let n = 0;
+    for (const dep of Object.values(app.deployments)) {
+      for (const [type, name] of Object.entries(dep.swarm?.services ?? {})) {
+        const want = dep.swarm?.replicas?.[type] ?? 1;
+        out(`-----> Starting ${name} (${want} task${want === 1 ? '' : 's'})`);
+        await d.runtime.scaleService(name, want);
+        n += want;
+      }
+    }
+    if (n === 0)
+      throw new GokuError(
+        'GOKU_ERR_NOT_DEPLOYED',
+        `app ${app.name} has no services to start; push it (or ps:scale ${app.name} 1 if it is scaled to zero)`,
+      );
+    return n;
+  }
+
+  async switchCompose(): Promise<Switched> {
+    throw new GokuError(
+      'GOKU_ERR_USAGE',
+      'compose apps do not run as Swarm services yet (GOKU_SCHEDULER=swarm): deploy a Dockerfile or an image, or use a goku with GOKU_SCHEDULER=docker',
+    );
+  }
+
+  async removeDeployment(d: PipelineDeps, app: string, deployment: string, out: Out): Promise<void> {
+    const dep = appView(d, app).deployments[deployment];
+    for (const name of Object.values(dep?.swarm?.services ?? {})) await d.runtime.removeService(name);
+    this.addrs.delete(deployment);
+    await removeDeployment(d, app, deployment, out);
+  }
+
+  /** The image every node can pull: pushed to GOKU_REGISTRY, else this node's own (and only here). */
+  async serviceImage(
+    d: PipelineDeps,
+    spec: SwitchSpec,
+  ): Promise<{ image: string; constraints: string[]; auth: PullAuth | null }> {
+    const prefix = d.settings.GOKU_REGISTRY;
+    if (!prefix) return { image: spec.image, constraints: [`node.id==${this.nodeId}`], auth: null };
+    const repo = `${prefix}/${spec.deployment}`;
+    const tag = spec.image.slice(spec.image.lastIndexOf(':') + 1);
+    const auth = registryAuth(d, repo);
+    // Pushed already when it was built; a second push of the same layers only asks the registry.
+    const digest = await d.runtime.pushImage(spec.image, repo, tag, auth);
+    return { image: `${repo}:${tag}@${digest}`, constraints: [], auth };
+  }
+
+  remember(deployment: string, addrs: string[]): void {
+    this.addrs.set(deployment, addrs);
+  }
+}
+
+/** One process type's service in a switch: its spec and whether it existed before. */
+interface Part {
+  type: string;
+  spec: ServiceSpec;
+  existed: boolean;
+}
+
+async function swarmSwitch(
+  d: PipelineDeps,
+  sched: SwarmScheduler,
+  asked: SwitchSpec,
+  out: Out,
+  lap: (stage: string) => void,
+): Promise<Switched> {
+  const appRec = appView(d, asked.app);
+  const { spec, count, env, workers } = await planSwitch(d, asked, appRec, out);
+  const previousRecord = appRec.deployments[spec.deployment];
+  const attempt: Attempt = {
+    started: [],
+    workers: {},
+    switched: false,
+    stopped: [],
+    previous: d.routes.get(spec.replaces?.deployment ?? spec.deployment),
+    previousRecord,
+  };
+  await spec.ready;
+  const img = await sched.serviceImage(d, spec);
+  // A scale of what runs keeps the tasks' release: Swarm then only adds or removes tasks.
+  const before = previousRecord?.swarm;
+  const onlyScale =
+    !!asked.scale &&
+    !!before &&
+    before.image === img.image &&
+    previousRecord?.image === spec.image &&
+    JSON.stringify(previousRecord?.procfile ?? null) === JSON.stringify(spec.procfile ?? null) &&
+    asked.env === undefined;
+  const tasks = onlyScale && before ? before.tasks : spec.release;
+  const types: [string, number][] = [...(spec.port ? [['web', count] as [string, number]] : []), ...workers];
+  const parts: Part[] = [];
+  for (const [type, n] of types) {
+    const name = serviceName(d.settings.GOKU_CONTAINER_PREFIX, spec.deployment, type);
+    const current = await d.runtime.inspectService(name);
+    parts.push({
+      type,
+      existed: !!current,
+      spec: serviceSpec(d, sched, spec, {
+        type,
+        replicas: n,
+        env,
+        tasks,
+        img,
+        force: (current?.forceUpdate ?? 0) + (onlyScale ? 0 : 1),
+      }),
+    });
+  }
+  out(
+    `-----> Updating Swarm service${parts.length === 1 ? '' : 's'} ${parts.map((p) => `${p.spec.name} (${p.spec.replicas})`).join(', ')}${onlyScale ? '' : ': start-first'}`,
+  );
+  const made: Part[] = [];
+  try {
+    for (const p of parts) {
+      if (p.existed) await d.runtime.updateService(p.spec.name, p.spec, img.auth);
+      else await d.runtime.createService(p.spec, img.auth);
+      made.push(p);
+    }
+    lap('start');
+    const web = parts.find((p) => p.type === 'web');
+    // Meanwhile nginx follows the tasks that run, the old and the new: none is cut off.
+    const follow = web ? followTasks(d, sched, spec, web.spec.name, appRec, attempt) : null;
+    try {
+      await Promise.all(parts.map((p) => converge(d, sched, p, tasks, out)));
+    } finally {
+      follow?.stop();
+    }
+    if (spec.abandoned?.()) {
+      throw new GokuError(
+        'GOKU_ERR_PUSH_REJECTED',
+        'the pusher went away before the deploy finished, so git cannot land the push; nothing was switched',
+      );
+    }
+    const ips = web ? routableAddrs(await d.runtime.serviceTasks(web.spec.name, sched.network), tasks) : [];
+    await routeTo(d, spec, appRec, ips, attempt, out);
+    if (web) sched.remember(spec.deployment, ips);
+    lap('switch');
+    const record: SwarmRecord = {
+      services: Object.fromEntries(parts.map((p) => [p.type, p.spec.name])),
+      tasks,
+      image: img.image,
+      replicas: Object.fromEntries(parts.map((p) => [p.type, p.spec.replicas])),
+    };
+    await recordDeployment(d, spec, attempt, spec.exposedPort, { swarm: record });
+    lap('route');
+  } catch (err) {
+    await undo(d, made, attempt, spec, out);
+    throw err;
+  }
+  const kept = new Set(parts.map((p) => p.spec.name));
+  return {
+    port: count > 0 ? spec.port : null,
+    tail: async () => {
+      await d.routes.drained();
+      // Types no longer run (scaled to 0, gone from the Procfile), and a renamed deployment's.
+      const gone = [
+        ...Object.values(before?.services ?? {}),
+        ...Object.values(
+          spec.replaces
+            ? (appView(d, spec.replaces.app).deployments[spec.replaces.deployment]?.swarm?.services ?? {})
+            : {},
+        ),
+      ].filter((n) => !kept.has(n));
+      for (const n of gone) await d.runtime.removeService(n).catch(() => undefined);
+      // Containers of the deployment from before GOKU_SCHEDULER=swarm (tasks are not goku.home's).
+      await retireOthers(d, spec.app, spec.deployment, []);
+      if (spec.replaces) await retireOthers(d, spec.replaces.app, spec.replaces.deployment, []);
+      await pruneImages(d, spec.app, spec.deployment, spec.image);
+    },
+    revert: async () => {
+      await restoreRoute(d, spec, attempt.previous);
+      await restoreRecord(d, spec.app, spec.deployment, attempt.previousRecord);
+      await undo(d, made, attempt, spec, () => undefined);
+    },
+  };
+}
+
+/** The service of one process type: the image, env with PORT, command, goku's labels, checks. */
+function serviceSpec(
+  d: PipelineDeps,
+  sched: SwarmScheduler,
+  spec: Planned,
+  o: {
+    type: string;
+    replicas: number;
+    env: Record<string, string>;
+    tasks: string;
+    img: { image: string; constraints: string[] };
+    force: number;
+  },
+): ServiceSpec {
+  const runEnv = { ...o.env, PORT: String(spec.port ?? DEFAULT_WEB_PORT) };
+  const command = spec.procfile?.[o.type];
+  const checked = o.type === 'web' && !spec.uncheckedTypes.includes('web');
+  const healthcheck = checked ? serviceHealthcheck(spec.check, spec.port) : undefined;
+  return {
+    name: serviceName(d.settings.GOKU_CONTAINER_PREFIX, spec.deployment, o.type),
+    image: o.img.image,
+    env: runEnv,
+    labels: {
+      ...labels(d, spec.app, spec.deployment),
+      'goku.process': o.type,
+      'goku.release': spec.release,
+      'goku.branch': spec.branch,
+      'goku.commit': spec.commit,
+    },
+    containerLabels: {
+      'goku.swarm': d.homeLabel,
+      'goku.app': spec.app,
+      'goku.process': o.type,
+      'goku.release': o.tasks,
+    },
+    ...(command ? { cmd: commandArgv(command, runEnv) } : {}),
+    replicas: o.replicas,
+    network: sched.network,
+    ...(healthcheck ? { healthcheck } : {}),
+    monitorSeconds: Math.max(1, Math.ceil(d.settings.GOKU_CHECK_UPTIME)),
+    stopGraceSeconds: d.settings.GOKU_STOP_GRACE,
+    constraints: o.img.constraints,
+    forceUpdate: o.force,
+  };
+}
+
+/**
+ * While Swarm replaces a deployment's web tasks, nginx is sent to every task that runs (the
+ * previous route's release stays, so a switch is still confirmed by its own header).
+ */
+function followTasks(
+  d: PipelineDeps,
+  sched: SwarmScheduler,
+  spec: Planned,
+  service: string,
+  appRec: ReturnType<typeof appView>,
+  attempt: Attempt,
+): { stop: () => void } {
+  let stopped = false;
+  const previous = attempt.previous;
+  if (!previous) return { stop: () => undefined }; // a first deploy is routed once it converged
+  let last = JSON.stringify(previous.upstreams);
+  void (async () => {
+    while (!stopped) {
+      try {
+        const ips = routableAddrs(await d.runtime.serviceTasks(service, sched.network));
+        const upstreams = ips.map((ip) => `${ip}:${spec.port}`);
+        if (!stopped && ips.length && JSON.stringify(upstreams) !== last) {
+          last = JSON.stringify(upstreams);
+          const cur = d.routes.get(spec.deployment) ?? previous;
+          await d.routes.change([{ ...cur, upstreams }]);
+          attempt.switched = true;
+          sched.remember(spec.deployment, ips);
+        }
+      } catch (err) {
+        d.log.warn({ app: appRec.name, err: oneLine(err) }, 'could not follow the tasks');
+      }
+      await sleep(FAST_MS);
+    }
+  })();
+  return {
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+/**
+ * Waits until a service runs its replicas of this release (each task running, and healthy
+ * when it has a check) and Swarm says the update completed; a failed update (Swarm rolls it
+ * back) or tasks that keep failing throw with the task's own error.
+ */
+async function converge(
+  d: PipelineDeps,
+  sched: SwarmScheduler,
+  p: Part,
+  release: string,
+  out: Out,
+): Promise<void> {
+  const deadline = Date.now() + (d.settings.GOKU_DEPLOY_TIMEOUT + p.spec.monitorSeconds) * 1000;
+  const name = p.spec.name;
+  let said = 0;
+  for (;;) {
+    const [svc, tasks] = await Promise.all([
+      d.runtime.inspectService(name),
+      d.runtime.serviceTasks(name, sched.network),
+    ]);
+    if (!svc) throw new GokuError('GOKU_ERR_CLUSTER', `the service ${name} went away during the deploy`);
+    const mine = tasks.filter((t) => t.labels['goku.release'] === release);
+    const failed = mine.filter((t) => ['failed', 'rejected'].includes(t.state));
+    const state = svc.updateState;
+    if (state && /^rollback|^paused$/.test(state)) {
+      throw new GokuError(
+        'GOKU_ERR_CONTAINER_EXITED',
+        `${p.type}: Swarm rolled the update back: ${failureOf(svc.updateMessage, failed)}`,
+      );
+    }
+    // A new service has no update to roll back: a task failing again and again is its failure.
+    if (!p.existed && (failed.length >= 3 || failed.some((t) => t.state === 'rejected'))) {
+      throw new GokuError('GOKU_ERR_CONTAINER_EXITED', `${p.type}: ${failureOf(null, failed)}`);
+    }
+    const running = mine.filter((t) => t.desired === 'running' && t.state === 'running');
+    const others = tasks.filter((t) => t.desired === 'running' && t.labels['goku.release'] !== release);
+    const updating = state === 'updating';
+    if (running.length === p.spec.replicas && others.length === 0 && !updating) {
+      if (p.spec.replicas > 0)
+        out(
+          `       ${p.type}: ${running.length} task${running.length === 1 ? '' : 's'} running (${nodesOf(running)})`,
+        );
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new GokuError(
+        'GOKU_ERR_HEALTH_TIMEOUT',
+        `${p.type}: ${running.length} of ${p.spec.replicas} tasks running after ${d.settings.GOKU_DEPLOY_TIMEOUT} s (GOKU_DEPLOY_TIMEOUT)${failed.length ? `: ${failureOf(null, failed)}` : ''}`,
+      );
+    }
+    if (failed.length > said) {
+      said = failed.length;
+      out(`       ${p.type}: a task failed (${failureOf(null, failed)}); Swarm tries again`);
+    }
+    await sleep(FAST_MS);
+  }
+}
+
+function failureOf(message: string | null, failed: SwarmTask[]): string {
+  const last = [...failed].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
+  const why = last?.err ?? message ?? 'no reason given';
+  return /health/i.test(why) ? `${why} (the app's checks run inside the task with its wget or curl)` : why;
+}
+
+function nodesOf(tasks: SwarmTask[]): string {
+  const n = new Set(tasks.map((t) => t.nodeId)).size;
+  return `on ${n} node${n === 1 ? '' : 's'}`;
+}
+
+/** A failed or reverted switch: created services go, updated ones go back to their previous spec. */
+async function undo(d: PipelineDeps, made: Part[], attempt: Attempt, spec: Planned, out: Out): Promise<void> {
+  if (attempt.switched) {
+    await restoreRoute(d, spec, attempt.previous).catch((e) =>
+      d.log.error({ err: oneLine(e) }, 'could not restore route'),
+    );
+  }
+  for (const p of made) {
+    try {
+      if (!p.existed) await d.runtime.removeService(p.spec.name);
+      else {
+        const svc = await d.runtime.inspectService(p.spec.name);
+        // Swarm rolls a failed update back itself; one still running (a timeout) is rolled back here.
+        if (svc && !/^rollback/.test(svc.updateState ?? '')) await d.runtime.rollbackService(p.spec.name);
+      }
+    } catch (err) {
+      d.log.warn({ service: p.spec.name, err: oneLine(err) }, 'could not undo the service change');
+      out(`       could not undo the change of ${p.spec.name}: ${oneLine(err)}`);
+    }
+  }
+}

@@ -1,0 +1,279 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BASE_IMAGE } from '../helpers/global-setup.js';
+import {
+  AppRepo,
+  eventually,
+  GOKU_BIN,
+  GokuServer,
+  hostnameApp,
+  httpdApp,
+  httpGet,
+  ROOT,
+  run,
+  type SshKey,
+  underLoad,
+  uniquePrefix,
+} from '../helpers/goku.js';
+import { type LabNode, SwarmLab } from '../helpers/swarm.js';
+
+// GOKU_SCHEDULER=swarm: goku on a swarm manager runs each deployment as a Swarm service. Two
+// Docker engines of the test's own (network namespaces joined by a veth pair; the machine's
+// engine never joins a swarm), Debian's docker-registry on the first one's address (both pull
+// from it), goku natively with DOCKER_HOST at the manager's engine, its routes nginx a
+// container of goku's own image (built by install.sh --image-only) on the apps' overlay.
+// Serial: two more engines and goku's image.
+const prefix = uniquePrefix();
+const image = `goku-test/goku:${prefix}-swarm`;
+
+describe('GOKU_SCHEDULER=swarm', () => {
+  const lab = new SwarmLab();
+  const server = new GokuServer();
+  let a: LabNode;
+  let b: LabNode;
+  let key: SshKey;
+
+  /** Which node runs a task whose container answered with this hostname (its short id). */
+  const nodeOf = (hostname: string): string | null => {
+    for (const n of [a, b]) {
+      try {
+        if (lab.docker(n, 'ps', '-q', '--no-trunc').includes(hostname)) return n.ns;
+      } catch {
+        // a killed engine answers nothing
+      }
+    }
+    return null;
+  };
+  const services = () => lab.docker(a, 'service', 'ls', '--format', '{{.Name}} {{.Replicas}}');
+
+  beforeAll(async () => {
+    const built = await run('bash', [join(ROOT, 'install.sh'), '--image-only'], {
+      env: { GOKU_IMAGE: image },
+    });
+    expect(built.code, built.stdout + built.stderr).toBe(0);
+    await lab.start({ registry: true });
+    [a, b] = lab.nodes as [LabNode, LabNode];
+    await lab.initSwarm();
+    // The lab's engines reach no registry but their own: the apps' base and goku's image are copied in.
+    lab.loadImage(a, BASE_IMAGE);
+    lab.loadImage(a, image);
+    Object.assign(server.extraEnv, {
+      DOCKER_HOST: a.host,
+      GOKU_SCHEDULER: 'swarm',
+      GOKU_NGINX_IMAGE: image,
+      GOKU_REGISTRY: `${lab.registry}/apps`,
+      GOKU_DEPLOY_TIMEOUT: '60',
+      GOKU_CHECK_UPTIME: '1',
+    });
+    key = await server.startWithKey();
+  }, 300_000);
+  afterAll(async () => {
+    await server.cleanup();
+    await lab.cleanup();
+    execFileSync('docker', ['rmi', image], { stdio: 'pipe' });
+  }, 300_000);
+
+  it('a push becomes a Swarm service on the overlay (start-first, dnsrr), served through nginx', async () => {
+    const repo = new AppRepo(server.tmp, 'swarmy', server, key);
+    // Each task says where it started: its log line shows `goku logs` reading every node's.
+    repo.write({
+      ...hostnameApp(),
+      Dockerfile: `FROM ${BASE_IMAGE}\nCOPY www /www\nEXPOSE 8000\nCMD ["sh", "-c", "echo started on $(hostname); exec httpd -f -p 8000 -h /www"]\n`,
+    });
+    repo.commit('first');
+    const push = await repo.push();
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.stderr).toContain('Updating Swarm service swarmy (1)');
+    const spec = JSON.parse(lab.docker(a, 'service', 'inspect', 'swarmy'))[0].Spec;
+    expect(spec.UpdateConfig.Order).toBe('start-first');
+    expect(spec.EndpointSpec.Mode).toBe('dnsrr');
+    expect(spec.TaskTemplate.ContainerSpec.Image).toMatch(
+      new RegExp(`^${lab.registry}/apps/swarmy:[0-9a-z-]+@sha256:[0-9a-f]{64}$`),
+    );
+    expect(spec.Labels['goku.app']).toBe('swarmy');
+    const r = await httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi');
+    expect(r.status).toBe(200);
+    expect(nodeOf(r.body.trim())).not.toBeNull();
+    // Nothing of the app runs as a container of goku's own.
+    expect(lab.docker(a, 'ps', '--filter', `label=goku.home=${server.home}`, '-q')).toBe('');
+  });
+
+  it('ps:scale 4 spreads the tasks over both nodes and requests reach both', async () => {
+    await server.ok(['ps:scale', 'swarmy', 'web=4']);
+    expect(services()).toContain('swarmy 4/4');
+    const seen = new Set<string>();
+    await eventually(
+      async () => {
+        for (let i = 0; i < 20; i++) {
+          const r = await httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi');
+          if (r.status === 200) seen.add(nodeOf(r.body.trim()) ?? 'unknown');
+        }
+        return seen;
+      },
+      (s) => s.has(a.ns) && s.has(b.ns),
+      30_000,
+    );
+    expect([...seen].sort()).toEqual([a.ns, b.ns].sort());
+
+    // ps: the tasks of every node; logs: every task's lines, read through the manager.
+    const ps = JSON.parse((await server.ok(['ps', 'swarmy', '--json'])).stdout) as {
+      name: string;
+      state: string;
+      node: string;
+      id: string;
+    }[];
+    expect(ps.map((i) => i.state)).toEqual(['running', 'running', 'running', 'running']);
+    expect(new Set(ps.map((i) => i.node)).size).toBe(2);
+    // goku cluster counts them by node.
+    const nodes = JSON.parse((await server.ok(['cluster', '--json'])).stdout).nodes as { tasks: number }[];
+    expect(nodes.map((n) => n.tasks).reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(4);
+    expect(nodes.every((n) => n.tasks > 0)).toBe(true);
+    expect(ps.map((i) => i.name).sort()).toEqual(['swarmy.1', 'swarmy.2', 'swarmy.3', 'swarmy.4']);
+    const logs = (await server.ok(['logs', 'swarmy', '-n', '100'])).stdout;
+    const starts = [...logs.matchAll(/started on ([0-9a-f]{12})/g)].map((m) => nodeOf(m[1] as string));
+    expect(new Set(starts)).toEqual(new Set([a.ns, b.ns]));
+  });
+
+  it('config:set, rollback, ps:stop and ps:start act on the service', async () => {
+    await server.ok(['config:set', 'swarmy', 'GREETING=hello']);
+    const env = () =>
+      JSON.parse(lab.docker(a, 'service', 'inspect', 'swarmy'))[0].Spec.TaskTemplate.ContainerSpec
+        .Env as string[];
+    expect(env()).toContain('GREETING=hello');
+    // The old tasks stop a moment after the new ones run (out of nginx by then).
+    await eventually(
+      async () => services(),
+      (out) => out.includes('swarmy 4/4'),
+      30_000,
+    );
+    // No task ever failed: goku left Swarm's containers alone.
+    expect(lab.docker(a, 'service', 'ps', 'swarmy', '--format', '{{.CurrentState}}')).not.toMatch(
+      /Failed|Rejected/,
+    );
+    await server.ok(['rollback', 'swarmy']);
+    expect(env()).not.toContain('GREETING=hello');
+    expect((await httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi')).status).toBe(200);
+
+    await server.ok(['ps:stop', 'swarmy']);
+    await eventually(
+      async () => services(),
+      (out) => out.includes('swarmy 0/0'),
+      30_000,
+    );
+    await eventually(
+      () => httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi'),
+      (r) => r.status === 503,
+      20_000,
+    );
+    await server.ok(['ps:start', 'swarmy']);
+    await eventually(
+      () => httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi'),
+      (r) => r.status === 200,
+      30_000,
+    );
+    await eventually(
+      async () => services(),
+      (out) => out.includes('swarmy 4/4'),
+      30_000,
+    );
+  });
+
+  it('a push under load loses no request; a broken push is rolled back by Swarm and the old tasks serve', async () => {
+    const repo = new AppRepo(server.tmp, 'loaded', server, key);
+    await repo.deploy(httpdApp('loaded v1'), 'v1');
+    await server.ok(['ps:scale', 'loaded', 'web=2']);
+    // v2 has app.json checks: they become the service's health check, run in each task.
+    const checked = {
+      ...httpdApp('loaded v2'),
+      'app.json': JSON.stringify({
+        healthchecks: { web: [{ type: 'startup', path: '/', content: 'loaded v2', attempts: 5, wait: 1 }] },
+      }),
+    };
+    const load = await underLoad(server, 'loaded.goku.test', () => repo.deploy(checked, 'v2'));
+    console.log(`swarm push under load: ${load.ok} ok, ${load.failed} failed`);
+    expect(load.ok).toBeGreaterThan(50);
+    expect(load.failed).toBe(0);
+    expect((await httpGet(server.proxyPort, 'loaded.goku.test')).body).toContain('loaded v2');
+    const hc = JSON.parse(lab.docker(a, 'service', 'inspect', 'loaded'))[0].Spec.TaskTemplate.ContainerSpec
+      .Healthcheck;
+    expect(hc.Test[0]).toBe('CMD-SHELL');
+    expect(hc.Test[1]).toContain("grep -qF -- 'loaded v2'");
+
+    // Its checks fail (app.json): Swarm never finishes the update and rolls it back.
+    const bad = {
+      ...httpdApp('loaded v3'),
+      'app.json': JSON.stringify({
+        healthchecks: { web: [{ type: 'startup', path: '/missing', attempts: 2, timeout: 1, wait: 1 }] },
+      }),
+    };
+    repo.write(bad);
+    repo.commit('v3');
+    const broken = await underLoad(server, 'loaded.goku.test', () => repo.push());
+    expect(broken.result.code).not.toBe(0);
+    expect(broken.result.stderr).toMatch(/Swarm rolled the update back|tasks running after/);
+    expect(broken.failed).toBe(0);
+    expect((await httpGet(server.proxyPort, 'loaded.goku.test')).body).toContain('loaded v2');
+  });
+
+  it('refused with one line: a worker engine, no GOKU_NGINX_IMAGE, a compose app', async () => {
+    const start = (env: Record<string, string>) =>
+      run(GOKU_BIN, ['server'], {
+        env: { GOKU_HOME: join(server.tmp, 'other'), GOKU_SCHEDULER: 'swarm', ...env },
+      });
+    for (const [env, msg] of [
+      [
+        { DOCKER_HOST: b.host, GOKU_NGINX_IMAGE: image },
+        /this Docker engine is a swarm worker; run goku on a manager/,
+      ],
+      [{ DOCKER_HOST: a.host }, /GOKU_SCHEDULER=swarm needs GOKU_NGINX_IMAGE/],
+    ] as const) {
+      const r = await start(env);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+    }
+    const ports = await server.cli(['ports:add', 'swarmy', '15432:8000']);
+    expect(ports.code).toBe(2);
+    expect(ports.stderr).toMatch(/^error: ports:\* is not supported with GOKU_SCHEDULER=swarm yet/);
+    const repo = new AppRepo(server.tmp, 'composed', server, key);
+    repo.write({
+      'docker-compose.yml': `services:\n  web:\n    image: ${BASE_IMAGE}\n    command: httpd -f -p 8000\n    ports: ["8000"]\n`,
+    });
+    repo.commit('compose');
+    const r = await repo.push();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('compose apps do not run as Swarm services yet');
+    expect(lab.docker(a, 'service', 'ls', '--format', '{{.Name}}')).not.toContain('composed');
+  });
+
+  it("a node's engine dies: its tasks come back on the other, and the app keeps answering", async () => {
+    await eventually(
+      async () => lab.docker(b, 'ps', '--filter', 'label=goku.app=swarmy', '-q'),
+      (ids) => ids.length > 0,
+      20_000,
+    ).catch((err) => {
+      console.log(lab.docker(a, 'service', 'ps', 'swarmy'), lab.docker(b, 'ps', '-a'));
+      throw err;
+    });
+    await lab.killEngine(b);
+    // Swarm marks the node down after its heartbeats stop, then starts its tasks on the other.
+    await eventually(
+      async () => lab.docker(a, 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}'),
+      (out) => out.includes('Down'),
+      60_000,
+    );
+    await eventually(
+      async () => lab.docker(a, 'ps', '--filter', 'label=goku.app=swarmy', '-q').split('\n').filter(Boolean),
+      (ids) => ids.length === 4,
+      60_000,
+    );
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi');
+      expect(r.status).toBe(200);
+      seen.add(nodeOf(r.body.trim()) ?? 'unknown');
+    }
+    expect([...seen]).toEqual([a.ns]);
+  });
+});
