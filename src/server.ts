@@ -30,7 +30,7 @@ import { AppLocks } from './pipeline/locks.js';
 import { Reconciler } from './pipeline/reconcile.js';
 import { RouteTable } from './pipeline/routing.js';
 import { LocalScheduler } from './pipeline/scheduler.js';
-import { SwarmScheduler } from './pipeline/swarm.js';
+import { SwarmFollower, SwarmScheduler } from './pipeline/swarm.js';
 import { CertFiles } from './proxy/certs.js';
 import { exec, type NginxLauncher } from './proxy/master.js';
 import { NginxProxy } from './proxy/nginx.js';
@@ -126,19 +126,20 @@ async function openStore(settings: Settings, home: string, log: Logger): Promise
 }
 
 /**
- * GOKU_SCHEDULER=swarm: the engine must be a swarm manager (services are made there), and the
- * routes nginx must be able to join the apps' overlay (a container of GOKU_NGINX_IMAGE).
+ * GOKU_SCHEDULER=swarm: on a manager goku makes and follows the services; on a worker (with the
+ * shared store) it serves the cluster's apps from the manager's records. Either way its routes
+ * nginx joins the apps' overlay as a container of GOKU_NGINX_IMAGE.
  */
-async function swarmManager(
+async function swarmRole(
   settings: Settings,
   runtime: ContainerRuntime,
-): Promise<{ nodeId: string } | null> {
+): Promise<{ role: 'manager'; nodeId: string } | { role: 'follower'; managers: string[] } | null> {
   if (settings.GOKU_SCHEDULER !== 'swarm') return null;
   const st = await runtime.swarmState();
-  if (st.state !== 'active' || !st.manager || !st.nodeId) {
+  if (st.state !== 'active' || !st.nodeId) {
     throw new GokuError(
       'GOKU_ERR_SETTINGS',
-      `GOKU_SCHEDULER=swarm: this Docker engine is ${st.state === 'active' ? 'a swarm worker' : 'not in a swarm'}; run goku on a manager (goku cluster:init makes this engine one), or unset GOKU_SCHEDULER`,
+      'GOKU_SCHEDULER=swarm: this Docker engine is not in a swarm; run goku cluster:init (or cluster:join) first, or unset GOKU_SCHEDULER',
     );
   }
   if (!settings.GOKU_NGINX_IMAGE) {
@@ -147,7 +148,14 @@ async function swarmManager(
       "GOKU_SCHEDULER=swarm needs GOKU_NGINX_IMAGE (an image with nginx, such as goku's own: ./install.sh host sets it): the routes nginx runs on the apps' overlay network",
     );
   }
-  return { nodeId: st.nodeId };
+  if (st.manager) return { role: 'manager', nodeId: st.nodeId };
+  if (!settings.GOKU_CONSUL_URL) {
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      "GOKU_SCHEDULER=swarm: this Docker engine is a swarm worker; its goku serves the cluster's apps from the shared store: set GOKU_CONSUL_URL (the manager's goku uses the same)",
+    );
+  }
+  return { role: 'follower', managers: st.managers };
 }
 
 /**
@@ -248,7 +256,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const token = await prepareHome(home, log, settings.GOKU_ADMIN_TOKEN);
   const runtime = await connectRuntime();
   const store = await openStore(settings, home, log);
-  const swarm = await swarmManager(settings, runtime);
+  const swarm = await swarmRole(settings, runtime);
   const overlay = swarm ? overlayName(settings.GOKU_CONTAINER_PREFIX) : null;
   const proxy = makeProxy(settings, home, log, store, runtime, overlay);
   const routes = new RouteTable(proxy);
@@ -273,7 +281,8 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     events,
     scheduler: new LocalScheduler(),
   };
-  if (swarm) pipeline.scheduler = new SwarmScheduler(pipeline, swarm.nodeId);
+  if (swarm?.role === 'manager') pipeline.scheduler = new SwarmScheduler(pipeline, swarm.nodeId);
+  if (swarm?.role === 'follower') pipeline.scheduler = new SwarmFollower(pipeline, swarm.managers);
   const { scheduler } = pipeline;
   const deployer = new Deployer(pipeline);
   const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel, scheduler });
@@ -317,11 +326,15 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
     { ssh: endpoints.sshPort, http: endpoints.httpPort, proxy: settings.GOKU_PROXY_PORT, home },
     'goku is ready',
   );
-  images.updates.resume();
-  images.watcher.start();
+  // A worker's goku deploys nothing: image updates and certificates are the manager's goku's.
+  const follower = swarm?.role === 'follower';
+  if (!follower) {
+    images.updates.resume();
+    images.watcher.start();
+  }
   const liveness = new LivenessMonitor({ ...pipeline, refresh: (app) => reconciler.refresh(app) });
   liveness.start();
-  acme?.start();
+  if (!follower) acme?.start();
 
   return {
     sshPort: endpoints.sshPort,

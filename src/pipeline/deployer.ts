@@ -137,7 +137,9 @@ export class Deployer {
    * The one way into a deploy. Resolves when the change is live (the caller's part); retiring
    * the old containers continues afterwards under the app's lock.
    */
-  deploy(app: string, source: DeploySource, out: Out): Promise<void> {
+  async deploy(app: string, source: DeploySource, out: Out): Promise<void> {
+    // Before anything is built: a goku that cannot deploy here says where to go instead.
+    this.d.scheduler.assertDeploys();
     const events = this.d.events;
     if (!events) return this.dispatch(app, source, out);
     const kind = source.kind;

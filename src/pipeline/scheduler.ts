@@ -44,6 +44,8 @@ export interface Scheduler {
   readonly kind: 'docker' | 'swarm';
   /** Whether the routes nginx can publish non-HTTP ports on this machine (ports:add). */
   readonly streams: boolean;
+  /** Throws, with where to go instead, when this goku deploys nothing (a swarm worker's). */
+  assertDeploys(): void;
   /** Brings up the spec beside what runs, checks it, routes to it and records it (see switchTo). */
   switchTo(d: PipelineDeps, spec: SwitchSpec, out: Out, lap?: (stage: string) => void): Promise<Switched>;
   /** The same for a compose deployment (its services, each checked and routed). */
@@ -72,6 +74,8 @@ export interface Scheduler {
 export class LocalScheduler implements Scheduler {
   readonly kind = 'docker' as const;
   readonly streams = true;
+
+  assertDeploys(): void {}
 
   switchTo(d: PipelineDeps, spec: SwitchSpec, out: Out, lap?: (stage: string) => void): Promise<Switched> {
     return switchTo(d, spec, out, lap);

@@ -17,6 +17,7 @@ import {
 } from './scheduler.js';
 import {
   type Attempt,
+  newAttempt,
   type Planned,
   planSwitch,
   recordDeployment,
@@ -42,6 +43,9 @@ const SLOW_MS = 1000;
 export class SwarmScheduler implements Scheduler {
   readonly kind = 'swarm' as const;
   readonly streams = false;
+
+  assertDeploys(): void {}
+
   private readonly addrs = new Map<string, string[]>();
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
@@ -92,11 +96,7 @@ export class SwarmScheduler implements Scheduler {
             return null;
           });
           if (!tasks) continue;
-          const next = routableAddrs(tasks);
-          if (JSON.stringify(next) !== JSON.stringify(this.addrs.get(dep.name))) {
-            this.addrs.set(dep.name, next);
-            this.changed(app.name);
-          }
+          if (this.remember(app.name, dep.name, routableAddrs(tasks))) this.changed(app.name);
         }
       }
     } finally {
@@ -228,8 +228,20 @@ export class SwarmScheduler implements Scheduler {
     return { image: `${repo}:${tag}@${digest}`, constraints: [], auth };
   }
 
-  remember(deployment: string, addrs: string[]): void {
+  /**
+   * The web tasks' addresses as last seen; a change goes into the deployment's record too, for
+   * the gokus of the other nodes (they cannot list tasks: a worker's engine refuses). True: changed.
+   */
+  remember(app: string, deployment: string, addrs: string[]): boolean {
+    if (JSON.stringify(addrs) === JSON.stringify(this.addrs.get(deployment))) return false;
     this.addrs.set(deployment, addrs);
+    void this.d.store
+      .update((s) => {
+        const sw = s.apps[app]?.deployments[deployment]?.swarm;
+        if (sw && JSON.stringify(sw.addrs) !== JSON.stringify(addrs)) sw.addrs = addrs;
+      })
+      .catch((err) => this.d.log.warn({ app, err: oneLine(err) }, 'could not record the task addresses'));
+    return true;
   }
 }
 
@@ -249,15 +261,8 @@ async function swarmSwitch(
 ): Promise<Switched> {
   const appRec = appView(d, asked.app);
   const { spec, count, env, workers } = await planSwitch(d, asked, appRec, out);
-  const previousRecord = appRec.deployments[spec.deployment];
-  const attempt: Attempt = {
-    started: [],
-    workers: {},
-    switched: false,
-    stopped: [],
-    previous: d.routes.get(spec.replaces?.deployment ?? spec.deployment),
-    previousRecord,
-  };
+  const attempt = newAttempt(d, spec, appRec);
+  const previousRecord = attempt.previousRecord;
   await spec.ready;
   const img = await sched.serviceImage(d, spec);
   // A scale of what runs keeps the tasks' release: Swarm then only adds or removes tasks.
@@ -315,15 +320,16 @@ async function swarmSwitch(
     }
     const ips = web ? routableAddrs(await d.runtime.serviceTasks(web.spec.name, sched.network), tasks) : [];
     await routeTo(d, spec, appRec, ips, attempt, out);
-    if (web) sched.remember(spec.deployment, ips);
     lap('switch');
     const record: SwarmRecord = {
       services: Object.fromEntries(parts.map((p) => [p.type, p.spec.name])),
       tasks,
       image: img.image,
       replicas: Object.fromEntries(parts.map((p) => [p.type, p.spec.replicas])),
+      addrs: ips,
     };
     await recordDeployment(d, spec, attempt, spec.exposedPort, { swarm: record });
+    if (web) sched.remember(spec.app, spec.deployment, ips);
     lap('route');
   } catch (err) {
     await undo(d, made, attempt, spec, out);
@@ -429,7 +435,7 @@ function followTasks(
           const cur = d.routes.get(spec.deployment) ?? previous;
           await d.routes.change([{ ...cur, upstreams }]);
           attempt.switched = true;
-          sched.remember(spec.deployment, ips);
+          sched.remember(spec.app, spec.deployment, ips);
         }
       } catch (err) {
         d.log.warn({ app: appRec.name, err: oneLine(err) }, 'could not follow the tasks');
@@ -532,5 +538,99 @@ async function undo(d: PipelineDeps, made: Part[], attempt: Attempt, spec: Plann
       d.log.warn({ service: p.spec.name, err: oneLine(err) }, 'could not undo the service change');
       out(`       could not undo the change of ${p.spec.name}: ${oneLine(err)}`);
     }
+  }
+}
+
+/**
+ * The goku of a swarm worker (GOKU_SCHEDULER=swarm with the shared store): it serves every app
+ * of the cluster, its routes nginx on the overlay sent to the task addresses the manager's goku
+ * records, and leaves every change to that goku: deploys and what runs are refused with its
+ * address (a worker's engine cannot list or change services).
+ */
+export class SwarmFollower implements Scheduler {
+  readonly kind = 'swarm' as const;
+  readonly streams = false;
+  private timer: NodeJS.Timeout | null = null;
+  private seen = new Map<string, string>();
+
+  constructor(
+    private readonly d: Pick<PipelineDeps, 'store'>,
+    /** Where the managers are (HOST:PORT of their swarm endpoints), for the refusal. */
+    private readonly managers: string[],
+  ) {}
+
+  assertDeploys(): void {
+    this.refuse();
+  }
+
+  private refuse(): never {
+    const at = this.managers.map((m) => m.replace(/:\d+$/, '')).join(' or ') || 'the swarm manager';
+    throw new GokuError(
+      'GOKU_ERR_CLUSTER',
+      `this goku runs on a swarm worker: deploys and changes of what runs happen on the goku of the manager (${at}); push and run the command there`,
+    );
+  }
+
+  async start(changed: (app: string) => void): Promise<void> {
+    this.seen = this.snapshot();
+    // The store follows Consul by blocking queries; nginx follows the records within moments.
+    this.timer = setInterval(() => {
+      const now = this.snapshot();
+      for (const [app, addrs] of now) if (this.seen.get(app) !== addrs) changed(app);
+      for (const app of this.seen.keys()) if (!now.has(app)) changed(app);
+      this.seen = now;
+    }, 300);
+    this.timer.unref();
+  }
+
+  /** Each app's recorded task addresses, as one string per app. */
+  private snapshot(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const app of Object.values(this.d.store.read().apps)) {
+      out.set(
+        app.name,
+        JSON.stringify(
+          Object.values(app.deployments).map((dep) => [dep.name, dep.release, dep.swarm?.addrs ?? []]),
+        ),
+      );
+    }
+    return out;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  addresses(dep: DeploymentView): string[] | null {
+    return dep.swarm ? [...(dep.swarm.addrs ?? [])] : null;
+  }
+
+  async switchTo(): Promise<Switched> {
+    return this.refuse();
+  }
+
+  async switchCompose(): Promise<Switched> {
+    return this.refuse();
+  }
+
+  async removeDeployment(): Promise<void> {
+    this.refuse();
+  }
+
+  async instances(): Promise<Instance[]> {
+    return this.refuse();
+  }
+
+  async logs(): Promise<void> {
+    this.refuse();
+  }
+
+  async stopApp(): Promise<number> {
+    return this.refuse();
+  }
+
+  async startApp(): Promise<number> {
+    return this.refuse();
   }
 }

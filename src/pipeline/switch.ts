@@ -93,14 +93,7 @@ export async function switchTo(
 ): Promise<Switched> {
   const appRec = appView(d, asked.app);
   const { spec, count, env, workers, disabled } = await planSwitch(d, asked, appRec, out);
-  const attempt: Attempt = {
-    started: [],
-    workers: {},
-    switched: false,
-    stopped: [],
-    previous: d.routes.get(spec.replaces?.deployment ?? spec.deployment),
-    previousRecord: appRec.deployments[spec.deployment],
-  };
+  const attempt = newAttempt(d, spec, appRec);
   // The new release takes traffic at its first good answer; the default check's uptime watch
   // runs after that, so new content is served a watch earlier. A release serving now stays in
   // nginx as the backup meanwhile, so a failure in the watch costs no request; with none (a
@@ -136,6 +129,18 @@ export async function switchTo(
     port: count > 0 ? spec.port : null,
     tail: () => settle(d, spec, made),
     revert: () => revertSwitch(d, spec, attempt),
+  };
+}
+
+/** An attempt that made nothing yet, with what it would have to put back. */
+export function newAttempt(d: PipelineDeps, spec: SwitchSpec, appRec: AppView): Attempt {
+  return {
+    started: [],
+    workers: {},
+    switched: false,
+    stopped: [],
+    previous: d.routes.get(spec.replaces?.deployment ?? spec.deployment),
+    previousRecord: appRec.deployments[spec.deployment],
   };
 }
 

@@ -60,6 +60,8 @@ export interface SwarmRecord {
   image: string;
   /** Process type → its replicas (what ps:start scales back to after ps:stop). */
   replicas: Record<string, number>;
+  /** The web tasks' addresses on the overlay as the manager's goku last saw them (the other nodes' gokus route to them). */
+  addrs?: string[];
 }
 
 /**

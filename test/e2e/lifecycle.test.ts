@@ -155,7 +155,7 @@ describe('settings and nginx modes', () => {
       // The machine's engine is never in a swarm.
       [
         { GOKU_SCHEDULER: 'swarm' },
-        /^error: GOKU_SCHEDULER=swarm: this Docker engine is not in a swarm; run goku on a manager/,
+        /^error: GOKU_SCHEDULER=swarm: this Docker engine is not in a swarm; run goku cluster:init/,
       ],
     ] as const) {
       const r = await run(GOKU_BIN, ['server'], { env: { GOKU_HOME: '/nonexistent/goku', ...env } });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeConsul } from '../helpers/consul-fake.js';
 import { BASE_IMAGE } from '../helpers/global-setup.js';
 import {
   AppRepo,
@@ -29,10 +30,14 @@ const image = `goku-test/goku:${prefix}-swarm`;
 
 describe('GOKU_SCHEDULER=swarm', () => {
   const lab = new SwarmLab();
+  const consul = new FakeConsul();
   const server = new GokuServer();
+  // The goku of the worker node: the same shared store, its own engine (node b).
+  const follower = new GokuServer();
   let a: LabNode;
   let b: LabNode;
   let key: SshKey;
+  let loaded: AppRepo;
 
   /** Which node runs a task whose container answered with this hostname (its short id). */
   const nodeOf = (hostname: string): string | null => {
@@ -58,7 +63,9 @@ describe('GOKU_SCHEDULER=swarm', () => {
     // The lab's engines reach no registry but their own: the apps' base and goku's image are copied in.
     lab.loadImage(a, BASE_IMAGE);
     lab.loadImage(a, image);
+    await consul.start();
     Object.assign(server.extraEnv, {
+      GOKU_CONSUL_URL: consul.url,
       DOCKER_HOST: a.host,
       GOKU_SCHEDULER: 'swarm',
       GOKU_NGINX_IMAGE: image,
@@ -69,7 +76,9 @@ describe('GOKU_SCHEDULER=swarm', () => {
     key = await server.startWithKey();
   }, 300_000);
   afterAll(async () => {
+    await follower.cleanup();
     await server.cleanup();
+    await consul.stop();
     await lab.cleanup();
     execFileSync('docker', ['rmi', image], { stdio: 'pipe' });
   }, 300_000);
@@ -181,6 +190,7 @@ describe('GOKU_SCHEDULER=swarm', () => {
 
   it('a push under load loses no request; a broken push is rolled back by Swarm and the old tasks serve', async () => {
     const repo = new AppRepo(server.tmp, 'loaded', server, key);
+    loaded = repo;
     await repo.deploy(httpdApp('loaded v1'), 'v1');
     await server.ok(['ps:scale', 'loaded', 'web=2']);
     // v2 has app.json checks: they become the service's health check, run in each task.
@@ -216,6 +226,67 @@ describe('GOKU_SCHEDULER=swarm', () => {
     expect((await httpGet(server.proxyPort, 'loaded.goku.test')).body).toContain('loaded v2');
   });
 
+  it("the worker's goku serves every app from the shared store; a push there is refused", async () => {
+    lab.loadImage(b, image);
+    Object.assign(follower.extraEnv, {
+      DOCKER_HOST: b.host,
+      GOKU_CONSUL_URL: consul.url,
+      GOKU_SCHEDULER: 'swarm',
+      GOKU_NGINX_IMAGE: image,
+    });
+    await follower.start();
+    for (const [host, path, want] of [
+      ['swarmy.goku.test', '/cgi-bin/index.cgi', 200],
+      ['loaded.goku.test', '/', 200],
+    ] as const) {
+      const r = await eventually(
+        () => httpGet(follower.proxyPort, host, path),
+        (x) => x.status === want,
+        20_000,
+      );
+      expect(r.status).toBe(want);
+    }
+    expect((await httpGet(follower.proxyPort, 'loaded.goku.test')).body).toContain('loaded v2');
+
+    // A push on the manager, under load through the worker's goku: it follows the tasks.
+    const load = await underLoad(follower, 'loaded.goku.test', () =>
+      loaded.deploy(
+        {
+          ...httpdApp('loaded v4'),
+          'app.json': JSON.stringify({
+            healthchecks: { web: [{ type: 'startup', path: '/', content: 'loaded v4' }] },
+          }),
+        },
+        'v4',
+      ),
+    );
+    console.log(`swarm push under load through the worker's goku: ${load.ok} ok, ${load.failed} failed`);
+    expect(load.failed).toBe(0);
+    await eventually(
+      async () => (await httpGet(follower.proxyPort, 'loaded.goku.test')).body,
+      (body) => body.includes('loaded v4'),
+      10_000,
+    );
+
+    // Changes happen on the manager's goku: the worker's says where.
+    const elsewhere = new AppRepo(follower.tmp, 'loaded', follower, key);
+    elsewhere.write(httpdApp('loaded v5'));
+    elsewhere.commit('v5');
+    const pushed = await elsewhere.push('master:feature');
+    expect(pushed.code).not.toBe(0);
+    expect(pushed.stderr).toContain(`happen on the goku of the manager (${a.addr})`);
+    const scale = await follower.cli(['ps:scale', 'loaded', 'web=3']);
+    expect(scale.code).toBe(1);
+    expect(scale.stderr.trim().split('\n')).toHaveLength(1);
+    expect(scale.stderr).toMatch(/^error: this goku runs on a swarm worker/);
+    // Nothing changed: the service runs its 2 tasks (the push's old ones stop a moment after).
+    await eventually(
+      async () => services(),
+      (out) => out.includes('loaded 2/2'),
+      30_000,
+    );
+  });
+
   it('refused with one line: a worker engine, no GOKU_NGINX_IMAGE, a compose app', async () => {
     const start = (env: Record<string, string>) =>
       run(GOKU_BIN, ['server'], {
@@ -224,7 +295,7 @@ describe('GOKU_SCHEDULER=swarm', () => {
     for (const [env, msg] of [
       [
         { DOCKER_HOST: b.host, GOKU_NGINX_IMAGE: image },
-        /this Docker engine is a swarm worker; run goku on a manager/,
+        /this Docker engine is a swarm worker; its goku serves the cluster's apps from the shared store: set GOKU_CONSUL_URL/,
       ],
       [{ DOCKER_HOST: a.host }, /GOKU_SCHEDULER=swarm needs GOKU_NGINX_IMAGE/],
     ] as const) {
