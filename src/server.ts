@@ -142,6 +142,12 @@ async function swarmRole(
       'GOKU_SCHEDULER=swarm: this Docker engine is not in a swarm; run goku cluster:init (or cluster:join) first, or unset GOKU_SCHEDULER',
     );
   }
+  if (settings.GOKU_NGINX !== 'managed') {
+    throw new GokuError(
+      'GOKU_ERR_SETTINGS',
+      "GOKU_SCHEDULER=swarm needs GOKU_NGINX=managed: goku's own routes nginx joins the apps' overlay network",
+    );
+  }
   if (!settings.GOKU_NGINX_IMAGE) {
     throw new GokuError(
       'GOKU_ERR_SETTINGS',
@@ -212,6 +218,7 @@ function makeProxy(
       httpsPort: httpsPortOf(settings),
       acmeWebroot: acmeOn(settings) ? join(acmeDir(home), 'webroot') : null,
       ...(launch ? { launch } : {}),
+      ...(overlay ? { connectTimeout: 2 } : {}),
       tls: (app) => {
         const t = store.read().apps[app]?.tls;
         return { redirect: t?.redirect === true, hsts: t?.hsts === true };

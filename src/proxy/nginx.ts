@@ -32,6 +32,8 @@ export interface NginxOptions {
   launch?: NginxLauncher;
   /** Each app's HTTPS choices (certs:redirect), read at every render. */
   tls?: (app: string) => RouteTls;
+  /** Seconds nginx waits for a connection to an app (Swarm: a gone node's task never answers). */
+  connectTimeout?: number;
 }
 
 /**
@@ -132,7 +134,7 @@ export class NginxProxy {
       httpsPort: this.opts.httpsPort,
       ...(this.opts.tls ? { tls: this.opts.tls } : {}),
     });
-    return this.env.render(this.mode.template, model);
+    return this.env.render(this.mode.template, { ...model, connectTimeout: this.opts.connectTimeout });
   }
 
   private async reload(): Promise<void> {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeConsul } from '../helpers/consul-fake.js';
@@ -104,6 +105,10 @@ describe('GOKU_SCHEDULER=swarm', () => {
     const r = await httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi');
     expect(r.status).toBe(200);
     expect(nodeOf(r.body.trim())).not.toBeNull();
+    // A task on a node that went away must not hold a request for nginx's default 60 s.
+    expect(readFileSync(join(server.home, 'nginx', 'nginx.conf'), 'utf8')).toContain(
+      'proxy_connect_timeout 2s;',
+    );
     // Nothing of the app runs as a container of goku's own.
     expect(lab.docker(a, 'ps', '--filter', `label=goku.home=${server.home}`, '-q')).toBe('');
   });
@@ -298,6 +303,7 @@ describe('GOKU_SCHEDULER=swarm', () => {
         /this Docker engine is a swarm worker; its goku serves the cluster's apps from the shared store: set GOKU_CONSUL_URL/,
       ],
       [{ DOCKER_HOST: a.host }, /GOKU_SCHEDULER=swarm needs GOKU_NGINX_IMAGE/],
+      [{ DOCKER_HOST: a.host, GOKU_NGINX_IMAGE: image, GOKU_NGINX: 'system' }, /needs GOKU_NGINX=managed/],
     ] as const) {
       const r = await start(env);
       expect(r.code).toBe(1);
