@@ -13,6 +13,8 @@ export class SwarmLab {
   /** HOST:PORT of the lab's registry, when start was asked for one. */
   registry: string | null;
   start(opts?: { registry?: boolean }): Promise<void>;
+  /** The lab's registry as 127.0.0.1:PORT, here and on the first node (start({ registry: true }) first). */
+  hostRegistry(): Promise<string>;
   initSwarm(): Promise<void>;
   loadImage(node: LabNode, image: string): void;
   docker(node: LabNode, ...args: string[]): string;

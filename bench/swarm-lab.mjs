@@ -1,8 +1,19 @@
 // Shared by the Swarm tests (test/helpers/swarm.ts) and the Swarm benchmark (bench/swarm.mjs).
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** A port free on this machine now. */
+const freePort = () =>
+  new Promise((res) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
 
 /** A command's exit code, never a throw (a lab engine still starting answers with an error). */
 const run = (cmd, args, env = {}) =>
@@ -28,13 +39,23 @@ export class SwarmLab {
   children = [];
   tag = Math.random().toString(36).slice(2, 7);
   subnet = `10.213.${Math.floor(Math.random() * 250) + 1}`;
+  /** The host link's /30: the first node's end and this machine's. */
+  hostLink = ((x, k) => ({ node: `10.214.${x}.${k + 1}`, host: `10.214.${x}.${k + 2}` }))(
+    Math.floor(Math.random() * 250) + 1,
+    4 * Math.floor(Math.random() * 60),
+  );
+  registryPort = 0;
+  forwarder = null;
 
   /**
    * `registry`: Debian's docker-registry in the first node's namespace, on its link address,
    * which both engines take as an insecure registry (plain HTTP): what a swarm pulls from.
    */
   async start(opts = {}) {
-    if (opts.registry) this.registry = `${this.subnet}.1:5000`;
+    // The registry's port is free on this machine too: the same port on 127.0.0.1 here
+    // (hostRegistry) and in the first node's namespace names it for goku and that engine alike.
+    if (opts.registry) this.registryPort = await freePort();
+    if (opts.registry) this.registry = `${this.subnet}.1:${this.registryPort}`;
     const [a, b] = [`gsw${this.tag}a`, `gsw${this.tag}b`];
     const [va, vb] = [`gv${this.tag}a`, `gv${this.tag}b`];
     const ip = (...args) => execFileSync('ip', args, { stdio: 'pipe' });
@@ -51,7 +72,17 @@ export class SwarmLab {
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       this.nodes.push(this.engine(ns, `${this.subnet}.${n}`));
     }
-    if (this.registry) this.startRegistry(a);
+    if (this.registry) {
+      // A link from this machine's namespace to the first node's, for hostRegistry.
+      const [vh, vx] = [`gv${this.tag}h`, `gv${this.tag}x`];
+      ip('link', 'add', vh, 'type', 'veth', 'peer', 'name', vx);
+      ip('link', 'set', vx, 'netns', a);
+      ip('-n', a, 'addr', 'add', `${this.hostLink.node}/30`, 'dev', vx);
+      ip('-n', a, 'link', 'set', vx, 'up');
+      ip('addr', 'add', `${this.hostLink.host}/30`, 'dev', vh);
+      ip('link', 'set', vh, 'up');
+      this.startRegistry(a);
+    }
     for (const node of this.nodes) await this.waitEngine(node);
   }
 
@@ -108,13 +139,35 @@ export class SwarmLab {
     mkdirSync(join(dir, 'data'), { recursive: true });
     writeFileSync(
       join(dir, 'config.yml'),
-      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: ${this.registry}\n`,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 0.0.0.0:${this.registryPort}\n`,
     );
     this.children.push(
       spawn('nsenter', [`--net=/run/netns/${ns}`, 'docker-registry', 'serve', join(dir, 'config.yml')], {
         stdio: 'ignore',
       }),
     );
+  }
+
+  /**
+   * The lab's registry as 127.0.0.1:PORT both here (a forwarder over the host link: Docker and
+   * goku speak plain HTTP to loopback registries only) and on the first node (its own loopback).
+   */
+  async hostRegistry() {
+    if (!this.forwarder) {
+      const target = this.hostLink.node;
+      this.forwarder = net.createServer((c) => {
+        const up = net.connect(this.registryPort, target);
+        c.pipe(up).pipe(c);
+        const end = () => {
+          c.destroy();
+          up.destroy();
+        };
+        c.on('error', end);
+        up.on('error', end);
+      });
+      await new Promise((r) => this.forwarder.listen(this.registryPort, '127.0.0.1', r));
+    }
+    return `127.0.0.1:${this.registryPort}`;
   }
 
   /** Makes the first node a swarm's manager and joins the second as a worker. */
@@ -168,6 +221,7 @@ export class SwarmLab {
 
   /** Leaves the swarm, stops the engines, removes the namespaces, the link and every file. */
   async cleanup() {
+    this.forwarder?.close();
     // A killed engine left its containers running: started again, it stops them as it stops.
     for (const node of this.nodes) await this.restartEngine(node).catch(() => undefined);
     for (const node of this.nodes) {

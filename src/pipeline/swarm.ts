@@ -341,14 +341,8 @@ async function swarmSwitch(
     tail: async () => {
       await d.routes.drained();
       // Types no longer run (scaled to 0, gone from the Procfile), and a renamed deployment's.
-      const gone = [
-        ...Object.values(before?.services ?? {}),
-        ...Object.values(
-          spec.replaces
-            ? (appView(d, spec.replaces.app).deployments[spec.replaces.deployment]?.swarm?.services ?? {})
-            : {},
-        ),
-      ].filter((n) => !kept.has(n));
+      // (A renamed deployment's record came over with the old app's services in it.)
+      const gone = Object.values(before?.services ?? {}).filter((n) => !kept.has(n));
       for (const n of gone) await d.runtime.removeService(n).catch(() => undefined);
       // Containers of the deployment from before GOKU_SCHEDULER=swarm (tasks are not goku.home's).
       await retireOthers(d, spec.app, spec.deployment, []);

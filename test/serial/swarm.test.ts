@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeConsul } from '../helpers/consul-fake.js';
@@ -229,6 +229,43 @@ describe('GOKU_SCHEDULER=swarm', () => {
     expect(broken.result.stderr).toMatch(/Swarm rolled the update back|tasks running after/);
     expect(broken.failed).toBe(0);
     expect((await httpGet(server.proxyPort, 'loaded.goku.test')).body).toContain('loaded v2');
+  });
+
+  it('an image app (apps:create --image) runs as a service on both nodes', async () => {
+    // An image in the lab's registry, pushed from the manager's engine (its own loopback).
+    const reg = await lab.hostRegistry();
+    const ctx = join(server.tmp, 'image-ctx');
+    mkdirSync(join(ctx, 'www'), { recursive: true });
+    writeFileSync(join(ctx, 'www/index.html'), 'from an image\n');
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      `FROM ${BASE_IMAGE}\nCOPY www /www\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,
+    );
+    lab.docker(a, 'build', '-q', '-t', `${reg}/src/imaged:1`, ctx);
+    lab.docker(a, 'push', '-q', `${reg}/src/imaged:1`);
+    lab.docker(a, 'rmi', `${reg}/src/imaged:1`);
+    await server.ok(['apps:create', 'imaged', '--image', `${reg}/src/imaged:1`]);
+    const r = await server.ok(['deploy', 'imaged']);
+    expect(r.stdout).toContain('Updating Swarm service imaged (1)');
+    await server.ok(['ps:scale', 'imaged', 'web=2']);
+    // Both nodes run it: the worker pulled the adopted image from GOKU_REGISTRY by digest.
+    const ps = JSON.parse((await server.ok(['ps', 'imaged', '--json'])).stdout) as { node: string }[];
+    expect(new Set(ps.map((i) => i.node)).size).toBe(2);
+    const spec = JSON.parse(lab.docker(a, 'service', 'inspect', 'imaged'))[0].Spec;
+    expect(spec.TaskTemplate.ContainerSpec.Image).toMatch(
+      new RegExp(`^${lab.registry}/apps/imaged:[0-9a-z-]+@sha256:[0-9a-f]{64}$`),
+    );
+    for (let i = 0; i < 6; i++)
+      expect((await httpGet(server.proxyPort, 'imaged.goku.test')).body).toBe('from an image\n');
+
+    // apps:rename: a service of the new name replaces the old one.
+    await server.ok(['apps:rename', 'imaged', 'pictured']);
+    expect((await httpGet(server.proxyPort, 'pictured.goku.test')).body).toBe('from an image\n');
+    await eventually(
+      async () => lab.docker(a, 'service', 'ls', '--format', '{{.Name}}').split('\n').sort(),
+      (names) => names.includes('pictured') && !names.includes('imaged'),
+      20_000,
+    );
   });
 
   it("the worker's goku serves every app from the shared store; a push there is refused", async () => {
