@@ -6,7 +6,7 @@ import { policyFor } from '../core/tag-policy.js';
 import { errorBody, GokuError, oneLine } from '../errors.js';
 import { formatImageRef, type ImageRef, parseImageRef } from '../registry/reference.js';
 import { buildFromCommit, type GitComposeCandidate } from '../sources/git.js';
-import { pullCandidate, pullPushedBack } from '../sources/image.js';
+import { pullCandidate, pullPushedBack, pushToRegistry } from '../sources/image.js';
 import {
   type AppView,
   type ComposeSources,
@@ -942,7 +942,13 @@ export class Deployer {
       ...(c.pushed ? { digest: c.pushed.digest, registry: c.pushed.repo } : {}),
     });
     const { plan, first } = this.newImage(app, deployment, c, rel);
-    await this.beforeSwitch(plan, c, rel);
+    const committed = await this.beforeSwitch(plan, c, rel);
+    // predeploy's changes are a new image: the registry gets it too, and the release its digest
+    // (a rollback that pulls the release back must get what ran).
+    if (committed && c.pushed) {
+      const again = await pushToRegistry(this.d, { image: c.image, deployment, release: c.release }, out);
+      if (again) rel.set({ digest: again.digest });
+    }
     const { tail, revert, port } = await this.d.scheduler.switchTo(
       this.d,
       {

@@ -114,6 +114,35 @@ describe('GOKU_REGISTRY: built images pushed to a registry', () => {
     expect(last.digest).toBe(first.digest);
   });
 
+  it("predeploy's changes are in the image the registry gets: a rollback that pulls it back serves them", async () => {
+    const pre = `${p}-pre`;
+    const prepo = new AppRepo(server.tmp, pre, server, key);
+    const appJson = JSON.stringify({
+      scripts: { dokku: { predeploy: 'echo made by predeploy > /www/index.html' } },
+    });
+    prepo.write({ ...httpdApp('as built'), 'app.json': appJson }).commit('with predeploy');
+    const first = await prepo.push();
+    expect(first.code, first.stderr).toBe(0);
+    // Pushed after the build, then again with predeploy's commit; the release has the second.
+    expect(first.stderr.match(/-----> Pushing to /g)).toHaveLength(2);
+    expect((await httpGet(server.proxyPort, `${pre}.${server.domain}`)).body).toBe('made by predeploy\n');
+    const v1 = JSON.parse((await server.cli(['releases', pre, '--json'])).stdout)[0];
+    for (const body of ['later', 'latest']) {
+      prepo.write({ ...httpdApp(body), 'app.json': '{}' }).commit(body);
+      const r = await prepo.push();
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await eventually(
+      async () => run('docker', ['image', 'inspect', v1.image]),
+      (r) => r.code !== 0,
+      30_000,
+    );
+    const back = await server.cli(['rollback', pre, `v${v1.version}`]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain(`-----> Pulling ${prefix()}/${pre}@${v1.digest.slice(0, 19)}`);
+    expect((await httpGet(server.proxyPort, `${pre}.${server.domain}`)).body).toBe('made by predeploy\n');
+  });
+
   it('a compose app: every service it builds is pushed too, and recorded', async () => {
     const capp = `${p}-stack`;
     const crepo = new AppRepo(server.tmp, capp, server, key);
