@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AcmeClient } from './acme/client.js';
 import { AcmeManager, appTargets, forgetGoneDeployments } from './app/acme.js';
@@ -32,7 +33,7 @@ import { RouteTable } from './pipeline/routing.js';
 import { LocalScheduler } from './pipeline/scheduler.js';
 import { SwarmFollower, SwarmScheduler } from './pipeline/swarm.js';
 import { CertFiles } from './proxy/certs.js';
-import { exec, type NginxLauncher } from './proxy/master.js';
+import { exec, isAlive, type NginxLauncher, nginxPid } from './proxy/master.js';
 import { NginxProxy } from './proxy/nginx.js';
 import { RegistryClient } from './registry/client.js';
 import { ImageUpdates } from './registry/updates.js';
@@ -168,6 +169,46 @@ async function swarmRole(
  * goku in a container on the host's engine: its nginx masters run as containers of its own
  * image (named for GOKU_HOME), so replacing goku's container leaves app traffic alone.
  */
+/** The container name of one of goku's nginx masters run as a container (GOKU_NGINX_IMAGE). */
+function nginxContainerName(settings: Settings, home: string, label: string): string {
+  const id = createHash('sha256').update(home).digest('hex').slice(0, 8);
+  return `${settings.GOKU_CONTAINER_PREFIX}goku-${label === 'nginx' ? 'nginx' : 'edge'}-${id}`;
+}
+
+/**
+ * A routes nginx left by goku in another mode (a daemon here, a container on the host's
+ * network, or one on the overlay) is stopped (SIGQUIT: its requests finish), so that this start
+ * runs it where this mode needs it; otherwise it would be adopted and could not reach the apps.
+ */
+async function retireForeignRoutesMaster(
+  settings: Settings,
+  home: string,
+  runtime: ContainerRuntime,
+  overlay: string | null,
+  log: Logger,
+): Promise<void> {
+  if (settings.GOKU_NGINX !== 'managed') return;
+  const pid = nginxPid(join(home, 'nginx', 'nginx.pid'));
+  if (!pid) return;
+  const name = nginxContainerName(settings, home, 'nginx');
+  const c = await runtime.inspectContainer(name).catch(() => null);
+  const inContainer = c?.running === true;
+  const onOverlay = !!overlay && !!c?.networks.includes(overlay);
+  const want = overlay ? 'overlay' : settings.GOKU_NGINX_IMAGE ? 'host' : 'daemon';
+  const have = !inContainer
+    ? 'daemon'
+    : onOverlay
+      ? 'overlay'
+      : c?.networks.includes('host')
+        ? 'host'
+        : 'other';
+  if (want === have) return;
+  log.warn({ pid, have, want }, 'the routes nginx runs as goku in another mode left it; replacing it');
+  process.kill(pid, 'SIGQUIT');
+  for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(50);
+  if (c) await runtime.removeContainer(name).catch(() => undefined);
+}
+
 function nginxLauncher(
   settings: Settings,
   home: string,
@@ -177,13 +218,12 @@ function nginxLauncher(
 ): NginxLauncher | undefined {
   const image = settings.GOKU_NGINX_IMAGE;
   if (!image) return undefined;
-  const id = createHash('sha256').update(home).digest('hex').slice(0, 8);
   // Natively (a swarm's routes nginx only), the edge stays a daemon on this machine.
   const edgeToo = settings.GOKU_CONTAINER_MODE !== undefined || !overlay;
   const native: NginxLauncher = (_label, args) => exec(settings.GOKU_NGINX_BIN, args);
   return async (label, args) => {
     if (label !== 'nginx' && !edgeToo) return native(label, args);
-    const name = `${settings.GOKU_CONTAINER_PREFIX}goku-${label === 'nginx' ? 'nginx' : 'edge'}-${id}`;
+    const name = nginxContainerName(settings, home, label);
     try {
       const cmd = [settings.GOKU_NGINX_BIN, '-g', 'daemon off;', ...args];
       const network = label === 'nginx' && overlay ? { network: overlay } : {};
@@ -265,6 +305,7 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const store = await openStore(settings, home, log);
   const swarm = await swarmRole(settings, runtime);
   const overlay = swarm ? overlayName(settings.GOKU_CONTAINER_PREFIX) : null;
+  await retireForeignRoutesMaster(settings, home, runtime, overlay, log);
   const proxy = makeProxy(settings, home, log, store, runtime, overlay);
   const routes = new RouteTable(proxy);
   const { certs, acme, apiTls } = await makeCerts({ settings, home, store, routes, log });

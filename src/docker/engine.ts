@@ -353,6 +353,7 @@ export class DockerEngine implements ContainerRuntime {
         labels: i.Config.Labels ?? {},
         health: i.State.Health?.Status ?? null,
         startedAt: i.State.StartedAt,
+        networks: Object.keys(i.NetworkSettings.Networks ?? {}),
       };
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return null;

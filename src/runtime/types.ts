@@ -268,6 +268,8 @@ export interface ContainerState {
   labels: Record<string, string>;
   health: string | null;
   startedAt: string;
+  /** The networks it is attached to, by name (host: "host"). */
+  networks: string[];
 }
 
 export interface RunSpec {

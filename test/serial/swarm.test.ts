@@ -65,16 +65,20 @@ describe('GOKU_SCHEDULER=swarm', () => {
     lab.loadImage(a, BASE_IMAGE);
     lab.loadImage(a, image);
     await consul.start();
+    // First as a user who had goku before the swarm: containers, its routes nginx a daemon here.
+    Object.assign(server.extraEnv, { GOKU_CONSUL_URL: consul.url, DOCKER_HOST: a.host });
+    key = await server.startWithKey();
+    await server.stop();
+    // Then GOKU_SCHEDULER=swarm and a restart: that routes nginx makes way for one on the overlay.
     Object.assign(server.extraEnv, {
-      GOKU_CONSUL_URL: consul.url,
-      DOCKER_HOST: a.host,
       GOKU_SCHEDULER: 'swarm',
       GOKU_NGINX_IMAGE: image,
       GOKU_REGISTRY: `${lab.registry}/apps`,
       GOKU_DEPLOY_TIMEOUT: '60',
       GOKU_CHECK_UPTIME: '1',
     });
-    key = await server.startWithKey();
+    await server.start();
+    expect(server.log).toContain('the routes nginx runs as goku in another mode left it; replacing it');
   }, 300_000);
   afterAll(async () => {
     await follower.cleanup();
