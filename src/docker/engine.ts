@@ -986,10 +986,7 @@ export class DockerEngine implements ContainerRuntime {
       s = (await this.docker.getService(name).inspect()) as SwarmService;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return null;
-      throw new GokuError(
-        'GOKU_ERR_CLUSTER',
-        `the Docker engine refused: ${engineMessage(err).split('\n')[0]}`,
-      );
+      throw swarmError(err);
     }
     return {
       id: s.ID,
@@ -1003,28 +1000,9 @@ export class DockerEngine implements ContainerRuntime {
   }
 
   async createService(spec: ServiceSpec, auth: PullAuth | null): Promise<string> {
-    const r = await swarmCall(
-      () =>
-        new Promise<{ ID: string }>((resolve, reject) =>
-          this.docker.modem.dial(
-            {
-              path: '/services/create',
-              method: 'POST',
-              options: { _body: serviceBody(spec) },
-              ...(auth ? { authconfig: auth } : {}),
-              statusCodes: {
-                200: true,
-                201: true,
-                400: 'bad parameter',
-                409: 'name conflicts',
-                500: 'server error',
-                503: 'node is not part of a swarm',
-              },
-            },
-            (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as { ID: string })),
-          ),
-        ),
-    );
+    const r = (await this.postService('/services/create', { _body: serviceBody(spec) }, auth)) as {
+      ID: string;
+    };
     return r.ID;
   }
 
@@ -1039,31 +1017,42 @@ export class DockerEngine implements ContainerRuntime {
     await this.postUpdate(s, spec, {});
   }
 
-  /** POST /services/ID/update with the spec in the body only (env, secrets, must not be in a URL). */
-  private postUpdate(
+  /** POST /services/ID/update at the service's version (the spec in the body: env must not be in a URL). */
+  private async postUpdate(
     s: SwarmService,
     body: unknown,
     query: Record<string, string>,
     auth: PullAuth | null = null,
   ): Promise<void> {
+    await this.postService(
+      `/services/${s.ID}/update?`,
+      { _query: { version: s.Version.Index, ...query }, _body: body },
+      auth,
+    );
+  }
+
+  /** A POST of the services API, with the registry credentials the nodes pull with. */
+  private postService(path: string, options: object, auth: PullAuth | null): Promise<unknown> {
     return swarmCall(
       () =>
-        new Promise<void>((resolve, reject) =>
+        new Promise<unknown>((resolve, reject) =>
           this.docker.modem.dial(
             {
-              path: `/services/${s.ID}/update?`,
+              path,
               method: 'POST',
-              options: { _query: { version: s.Version.Index, ...query }, _body: body },
+              options,
               ...(auth ? { authconfig: auth } : {}),
               statusCodes: {
                 200: true,
+                201: true,
                 400: 'bad parameter',
                 404: 'no such service',
+                409: 'name conflicts',
                 500: 'server error',
                 503: 'node is not part of a swarm',
               },
             },
-            (err: unknown) => (err ? reject(err) : resolve()),
+            (err: unknown, data: unknown) => (err ? reject(err) : resolve(data)),
           ),
         ),
     );
@@ -1080,10 +1069,7 @@ export class DockerEngine implements ContainerRuntime {
       await this.docker.getService(name).remove();
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return;
-      throw new GokuError(
-        'GOKU_ERR_CLUSTER',
-        `the Docker engine refused: ${engineMessage(err).split('\n')[0]}`,
-      );
+      throw swarmError(err);
     }
   }
 
@@ -1268,9 +1254,13 @@ async function swarmCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const msg = engineMessage(err);
-    throw new GokuError('GOKU_ERR_CLUSTER', `the Docker engine refused: ${msg.split('\n')[0]}`);
+    throw swarmError(err);
   }
+}
+
+/** The engine's refusal of a swarm request as a coded error. */
+function swarmError(err: unknown): GokuError {
+  return new GokuError('GOKU_ERR_CLUSTER', `the Docker engine refused: ${engineMessage(err).split('\n')[0]}`);
 }
 
 /** What the engine said in an error it answered (its JSON message), else the error's own. */
