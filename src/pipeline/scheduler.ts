@@ -41,7 +41,6 @@ export interface LogOptions {
  * on goku's engine (docker) and Swarm services (swarm); nothing else branches on the mode.
  */
 export interface Scheduler {
-  readonly kind: 'docker' | 'swarm';
   /** Whether the routes nginx can publish non-HTTP ports on this machine (ports:add). */
   readonly streams: boolean;
   /** Throws, with where to go instead, when this goku deploys nothing (a swarm worker's). */
@@ -72,7 +71,6 @@ export interface Scheduler {
 
 /** Containers on goku's own engine: the switch in switch.ts, instances from the record. */
 export class LocalScheduler implements Scheduler {
-  readonly kind = 'docker' as const;
   readonly streams = true;
 
   assertDeploys(): void {}

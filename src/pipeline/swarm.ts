@@ -41,7 +41,6 @@ const SLOW_MS = 1000;
  * before stopping it, and nginx tries the next task when one refuses a connection.
  */
 export class SwarmScheduler implements Scheduler {
-  readonly kind = 'swarm' as const;
   readonly streams = false;
 
   assertDeploys(): void {}
@@ -542,7 +541,6 @@ async function undo(d: PipelineDeps, made: Part[], attempt: Attempt, spec: Plann
  * address (a worker's engine cannot list or change services).
  */
 export class SwarmFollower implements Scheduler {
-  readonly kind = 'swarm' as const;
   readonly streams = false;
   private timer: NodeJS.Timeout | null = null;
   private seen = new Map<string, string>();
