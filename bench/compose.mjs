@@ -6,12 +6,12 @@
 // goku's nginx; to the published port by hand), and failed requests are counted on each side.
 //   node bench/compose.mjs [--rounds 5]
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BASE,
+  benchTmp,
   buildBase,
   cleanupGoku,
   cleanupOnce,
@@ -26,8 +26,7 @@ import {
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const ROUNDS = Number(values.rounds);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711);
+const tmp = benchTmp();
 const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 

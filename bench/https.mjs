@@ -8,14 +8,14 @@
 //   node bench/https.mjs [--seconds 10] [--connections 32] [--renewals 10]
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TestCa } from '../test/helpers/certs.mjs';
 import { Pebble } from '../test/helpers/pebble.mjs';
 import {
+  benchTmp,
   buildBase,
   buildNodeImage,
   cleanupGoku,
@@ -128,8 +128,7 @@ async function acmeRenewals(tmp) {
   }
 }
 
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711);
+const tmp = benchTmp();
 const id = randomBytes(3).toString('hex');
 let goku = null;
 let acmeGoku = null;

@@ -1,9 +1,18 @@
 // Shared by the benchmarks: a busybox base image, a goku server on random ports with a key,
 // HTTP helpers, and cleanup of everything they made.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildNodeImage as buildNodeImageFrom } from '../test/fixtures/node-image.mjs';
 
@@ -54,6 +63,13 @@ export async function until(fn, want) {
     if (r.status === 200 && r.body === want) return;
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** The bench's temp directory, which nginx's workers (user nobody) may pass through to GOKU_HOME/nginx. */
+export function benchTmp() {
+  const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
+  chmodSync(tmp, 0o711);
+  return tmp;
 }
 
 /** A busybox image to build apps FROM (no registry is reachable). */

@@ -7,12 +7,12 @@
 // The app brings its own busybox (FROM scratch), since dind's engine has no images; its layers
 // are cached after the first push in each engine, so a change rebuilds only its page.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   addKey,
+  benchTmp,
   cleanupGoku,
   cleanupOnce,
   get,
@@ -28,8 +28,7 @@ import {
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const ROUNDS = Number(values.rounds);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711);
+const tmp = benchTmp();
 const id = randomBytes(3).toString('hex');
 const image = `goku-bench/goku:${id}`;
 const now = () => performance.now();

@@ -7,11 +7,10 @@
 // is measured against the same hand-made baseline.
 // --files N adds N small files to the repo (the ARCHITECTURE notes measured 2,035 files).
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  benchTmp,
   buildBase,
   cleanupGoku,
   cleanupOnce,
@@ -36,8 +35,7 @@ const { values } = parseArgs({
 });
 const ROUNDS = Number(values.rounds);
 const FILES = Number(values.files);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711); // nginx's workers pass through to GOKU_HOME/nginx
+const tmp = benchTmp();
 const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 

@@ -5,16 +5,23 @@
 // CONTAINER CMD`), alternating, in one run. Wall time of the whole command, as a user waits.
 //   node bench/run.mjs [--rounds 15]
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildBase, cleanupGoku, cleanupOnce, makeRepo, median, ROOT, sh, startGoku } from './lib.mjs';
+import {
+  benchTmp,
+  buildBase,
+  cleanupGoku,
+  cleanupOnce,
+  makeRepo,
+  median,
+  ROOT,
+  sh,
+  startGoku,
+} from './lib.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
 const ROUNDS = Number(values.rounds);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711);
+const tmp = benchTmp();
 let goku = null;
 const cleanup = cleanupOnce(() => cleanupGoku(tmp, goku));
 const time = (fn) => {

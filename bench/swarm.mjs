@@ -8,12 +8,12 @@
 // with goku's own (every task at once, a 1 s monitor). Goal: goku / by hand <= 1.2.
 //   node bench/swarm.mjs [--rounds 5]
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BASE,
+  benchTmp,
   buildBase,
   cleanupGoku,
   cleanupOnce,
@@ -29,8 +29,7 @@ import { SwarmLab } from './swarm-lab.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const ROUNDS = Number(values.rounds);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711);
+const tmp = benchTmp();
 const id = randomBytes(3).toString('hex');
 const image = `goku-bench/goku:${id}`;
 const lab = new SwarmLab();

@@ -12,12 +12,21 @@
 // they follow :latest (pinned: its digest each poll, the listing every tenth), and each round
 // pushes :latest again.
 import { spawn } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { BASE, buildBase, cleanupGoku, cleanupOnce, freePort, ROOT, sh, startGoku } from './lib.mjs';
+import {
+  BASE,
+  benchTmp,
+  buildBase,
+  cleanupGoku,
+  cleanupOnce,
+  freePort,
+  ROOT,
+  sh,
+  startGoku,
+} from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -34,8 +43,7 @@ const APPS = Number(values.apps);
 const REPOS = Number(values.repos ?? values.apps);
 const SECONDS = Number(values.seconds);
 const INTERVAL = Number(values.interval);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-sh('chmod', ['711', tmp]);
+const tmp = benchTmp();
 let goku = null;
 let registry = null;
 const built = [];

@@ -9,12 +9,12 @@
 // Each goku round starts after the last deploy is over (watch and retirement included).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BASE,
+  benchTmp,
   buildBase,
   cleanupGoku,
   cleanupOnce,
@@ -31,8 +31,7 @@ const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '7' }, uptime: { type: 'string', default: '1' } },
 });
 const ROUNDS = Number(values.rounds);
-const tmp = mkdtempSync(join(tmpdir(), 'goku-bench-'));
-chmodSync(tmp, 0o711);
+const tmp = benchTmp();
 const id = randomBytes(3).toString('hex');
 const now = () => performance.now();
 let goku = null;
