@@ -45,6 +45,7 @@ export interface ConsulStoreOptions {
  * first, goku reloads and applies the change again.
  */
 export class ConsulStore implements Store {
+  readonly shared = true;
   private readonly consul: Consul;
   private pairs = new Map<string, { value: string; index: number }>();
   private data: Snapshot = snapshotOf({ version: 1, keys: [], apps: {} });
@@ -198,12 +199,16 @@ export class ConsulStore implements Store {
     let failing = false;
     while (!this.closed) {
       try {
-        const { index, items } = await this.get(this.index);
+        const asked = this.index;
+        const { index, items } = await this.get(asked);
         failing = false;
-        // An index that went backwards means Consul's state was reset: take it whole.
-        if (index < this.index) this.load(index, items);
-        else if (index > this.index)
-          await this.serial.run(() => index >= this.index && this.load(index, items));
+        await this.serial.run(async () => {
+          // Below what was asked: Consul's state was reset, take it whole.
+          if (index < asked || index >= this.index) this.load(index, items);
+          // Older than a write of this goku's made while it travelled: loaded, it would undo that
+          // write here; skipped, what it brought would wait for the next change. Read afresh.
+          else await this.refresh();
+        });
       } catch (err) {
         if (this.closed) return;
         if (!failing) this.o.log.warn({ err: oneLine(err) }, 'Consul watch failed; retrying');

@@ -23,6 +23,8 @@ export class FakeConsul {
   /** Raft index: moves with every KV write (deletes too). */
   index = 1;
   failWith: number | null = null;
+  /** Holds the answer of a blocking query this long after it was read (a slow network). */
+  answerDelayMs = 0;
   /** Requests seen, "METHOD path?query", for assertions on the protocol use. */
   readonly requests: string[] = [];
   private server: Server | null = null;
@@ -140,10 +142,17 @@ export class FakeConsul {
         }
         const keys = q.has('recurse') ? this.keys(key) : this.kv.has(key) ? [key] : [];
         if (keys.length === 0) return send(404, '', 'text/plain');
-        return send(
-          200,
-          keys.map((k) => this.entry(k)),
-        );
+        const entries = keys.map((k) => this.entry(k));
+        const index = this.index;
+        if (wait !== null && this.answerDelayMs) {
+          // Read now, delivered later: writes made meanwhile are not in it.
+          await new Promise((r) => setTimeout(r, this.answerDelayMs));
+          res.setHeader('X-Consul-Index', String(index));
+          res.setHeader('Content-Type', 'application/json');
+          res.end(JSON.stringify(entries));
+          return;
+        }
+        return send(200, entries);
       }
       if (req.method === 'PUT') {
         const cas = q.get('cas');

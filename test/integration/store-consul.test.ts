@@ -113,6 +113,28 @@ describe('consul store: layout, hand edits, other writers, failures', () => {
     expect(consul.requests.some((r) => r.startsWith('PUT /v1/txn'))).toBe(true);
   });
 
+  it("a watch answer read before this goku's own write does not undo the write when it arrives", async () => {
+    const s = await open();
+    await s.update((d) => {
+      d.apps.alpha = { ...sampleApp('alpha'), env: { A: '1' } };
+    });
+    // Another writer wakes this goku's watch; its answer is read at once and arrives 300 ms later.
+    consul.answerDelayMs = 300;
+    consul.put('goku/apps/alpha/env/BY_HAND', 'yes');
+    await new Promise((r) => setTimeout(r, 50));
+    await s.update((d) => {
+      (d.apps.alpha as AppRecord).env.MINE = '1';
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    consul.answerDelayMs = 0;
+    expect(s.read().apps.alpha?.env.MINE).toBe('1');
+    const seen = await eventually(
+      async () => s.read(),
+      (d) => d.apps.alpha?.env.BY_HAND === 'yes',
+    );
+    expect(seen.apps.alpha?.env.MINE).toBe('1');
+  });
+
   it('a hand edit between read and write is not overwritten', async () => {
     const s = await open();
     await s.update((d) => {
