@@ -258,7 +258,7 @@ function makeProxy(
       httpsPort: httpsPortOf(settings),
       acmeWebroot: acmeOn(settings) ? join(acmeDir(home), 'webroot') : null,
       ...(launch ? { launch } : {}),
-      ...(overlay ? { connectTimeout: 2 } : {}),
+      ...(overlay ? { connectTimeout: 2, relayPorts: true } : {}),
       tls: (app) => {
         const t = store.read().apps[app]?.tls;
         return { redirect: t?.redirect === true, hsts: t?.hsts === true };
@@ -334,8 +334,17 @@ export async function startGoku(settings: Settings, log: Logger): Promise<Runnin
   const { scheduler } = pipeline;
   const deployer = new Deployer(pipeline);
   const reconciler = new Reconciler({ settings, store, runtime, routes, locks, log, homeLabel, scheduler });
+  // A worker's goku: another goku changed an app's HTTPS (certs:add, ACME, certs:redirect); the
+  // routes render its choices again, and the certificates' files and links follow (certs.sync).
+  const tlsSeen = new Map<string, string>();
   await scheduler.start((app) => {
     reconciler.refresh(app).catch((err) => log.error({ app, err: oneLine(err) }, 'route update failed'));
+    if (swarm?.role !== 'follower') return;
+    const rec = store.read().apps[app];
+    const tls = JSON.stringify([rec?.tls ?? null, Object.keys(rec?.certBundles ?? {})]);
+    if (tlsSeen.get(app) === tls) return;
+    tlsSeen.set(app, tls);
+    routes.change([], []).catch((err) => log.error({ app, err: oneLine(err) }, 'HTTPS update failed'));
   });
 
   await resumeRouting({ store, reconciler, routes, proxy, log });

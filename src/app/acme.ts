@@ -5,7 +5,7 @@ import { parseBundle } from '../core/certs.js';
 import { oneLine } from '../errors.js';
 import type { RouteTable } from '../pipeline/routing.js';
 import type { CertFiles } from '../proxy/certs.js';
-import type { AcmeRecord, CertMeta, DeepReadonly, Store } from '../store/types.js';
+import type { AcmeRecord, AppRecord, CertMeta, DeepReadonly, Store, TlsSettings } from '../store/types.js';
 
 /** One certificate goku keeps by ACME: a deployment's (all its domains), or goku's own. */
 export interface AcmeTarget {
@@ -87,6 +87,7 @@ async function saveAppCert(
     const acme = { ...a.tls?.acme };
     acme[deployment] = { ...state, ...(meta ? { cert: meta } : {}) };
     a.tls = { ...a.tls, acme };
+    shareBundles(d.store, d.files, a);
   });
   if (!issued) return;
   await d.sync();
@@ -95,10 +96,29 @@ async function saveAppCert(
 
 /** The certificate versions an app's links may point at. */
 export function certIds(store: Store, app: string): string[] {
-  const tls = store.read().apps[app]?.tls;
+  return tlsCertIds(store.read().apps[app]?.tls);
+}
+
+function tlsCertIds(tls: DeepReadonly<TlsSettings> | undefined): string[] {
   return [tls?.cert?.id, ...Object.values(tls?.acme ?? {}).map((a) => a.cert?.id)].filter(
     (x): x is string => !!x,
   );
+}
+
+/**
+ * In a shared store (Consul), the bundles of the versions the app's links may point at go with
+ * it, for the other gokus of the cluster (each writes the files it lacks, see CertService.sync);
+ * called in the update that changes which versions those are.
+ */
+export function shareBundles(store: Store, files: CertFiles, a: AppRecord): void {
+  if (!store.shared) return;
+  const next: Record<string, string> = {};
+  for (const id of tlsCertIds(a.tls)) {
+    const b = a.certBundles?.[id] ?? files.bundleOf(a.name, id);
+    if (b) next[id] = b;
+  }
+  if (Object.keys(next).length) a.certBundles = next;
+  else delete a.certBundles;
 }
 
 const DEBOUNCE_MS = 500;

@@ -5,7 +5,7 @@ import type { RouteTable } from '../pipeline/routing.js';
 import type { CertFiles } from '../proxy/certs.js';
 import { acmeOn, httpsPortOf, type Settings } from '../settings.js';
 import type { CertMeta, Store } from '../store/types.js';
-import { baseDeployment, certIds, deploymentDomains } from './acme.js';
+import { baseDeployment, certIds, deploymentDomains, shareBundles } from './acme.js';
 
 /** One deployment's ACME certificate as `certs` shows it. */
 export interface AcmeInfo {
@@ -165,6 +165,7 @@ export class CertService {
     await this.d.store.update((s) => {
       const a = s.apps[app];
       if (a) a.tls = { ...a.tls, cert: meta };
+      if (a) shareBundles(this.d.store, this.d.files, a);
     });
     await this.sync();
     await this.d.files.prune(app, [...certIds(this.d.store, app), ...previous]);
@@ -179,6 +180,7 @@ export class CertService {
     await this.d.store.update((s) => {
       const a = s.apps[app];
       if (a?.tls) delete a.tls.cert;
+      if (a) shareBundles(this.d.store, this.d.files, a);
     });
     await this.sync();
     await this.d.files.prune(app, [...certIds(this.d.store, app), ...previous]);
@@ -211,9 +213,13 @@ export class CertService {
   }
 
   /** Points every served domain at its certificate (after a route or certificate change). */
-  sync(): Promise<void> {
-    if (!this.httpsPort()) return Promise.resolve();
+  async sync(): Promise<void> {
+    if (!this.httpsPort()) return;
     const apps = this.d.store.read().apps;
+    // A shared store's certificates another goku of the cluster installed: their files, here too.
+    for (const a of Object.values(apps))
+      for (const [id, bundle] of Object.entries(a.certBundles ?? {}))
+        if (!this.d.files.has(a.name, id)) await this.d.files.installBundle(a.name, bundle);
     const domains = this.d.routes
       .all()
       .flatMap((r) =>

@@ -124,10 +124,10 @@ export class AppOps {
         'ports:* needs GOKU_NGINX=managed (the system nginx config goku owns is inside http {})',
       );
     }
-    if (!this.d.scheduler.streams) {
+    if (m.proto === 'udp' && !this.d.scheduler.udp) {
       throw new GokuError(
         'GOKU_ERR_USAGE',
-        "ports:* is not supported with GOKU_SCHEDULER=swarm yet: the routes nginx sits on the apps' overlay, not on this machine's ports",
+        "UDP ports are not published with GOKU_SCHEDULER=swarm: goku's nginx passes published ports on to the apps' overlay through unix sockets, which carry TCP only; publish a TCP port",
       );
     }
     if (!existsSync(this.d.streamModule)) {

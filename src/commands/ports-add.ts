@@ -5,7 +5,7 @@ export const portsAdd: Command = {
   name: 'ports:add',
   usage: 'ports:add APP HOSTPORT:CONTAINERPORT[/udp]',
   summary: 'Publish a non-HTTP port of the default deployment on the host',
-  help: 'goku forwards HOSTPORT on GOKU_PROXY_HOST to CONTAINERPORT through its managed nginx (stream module), so the port keeps answering across deploys. Refused if the host port is taken.',
+  help: 'goku forwards HOSTPORT on GOKU_PROXY_HOST to CONTAINERPORT through its managed nginx (stream module), so the port keeps answering across deploys. Refused if the host port is taken, and for UDP with GOKU_SCHEDULER=swarm.',
   args: { min: 2, max: 2 },
   async run({ args, io, services }) {
     const app = assertAppName(args[0] as string);

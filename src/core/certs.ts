@@ -1,4 +1,4 @@
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { GokuError } from '../errors.js';
 
 /** A certificate bundle taken apart and checked: what certs:add installs. */
@@ -102,4 +102,9 @@ export function covers(name: string, host: string): boolean {
 
 function isoOf(d: string): string {
   return new Date(d).toISOString();
+}
+
+/** A certificate version's id: its bundle's (key, then chain) content, so equal bundles share one. */
+export function bundleId(bundle: string): string {
+  return createHash('sha256').update(bundle).digest('hex').slice(0, 16);
 }

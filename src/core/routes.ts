@@ -117,8 +117,12 @@ export function nginxModel(
     httpsPort?: number;
     /** Each app's HTTPS choices. */
     tls?: (app: string) => RouteTls;
+    /** Swarm: published ports are the edge's; the routes nginx listens for them on unix sockets here. */
+    relayDir?: string;
   },
 ): NginxModel {
+  const portListen = (port: number, kind: 'http' | 'tcp') =>
+    opts.relayDir ? `unix:${relaySocket(opts.relayDir, kind, port)}` : listenAddress(opts.host, port);
   const sorted = [...routes].sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
   // A compose service's route (DEPLOYMENT/SERVICE) must not share a name with a deployment
   // DEPLOYMENT-SERVICE: the slash becomes a dot, which no deployment name has.
@@ -132,7 +136,7 @@ export function nginxModel(
     extraListens: [
       ...new Set(
         sorted.flatMap((r) =>
-          (r.http ? (r.extraHttp ?? []) : []).map((e) => listenAddress(opts.host, e.mapping.host)),
+          (r.http ? (r.extraHttp ?? []) : []).map((e) => portListen(e.mapping.host, 'http')),
         ),
       ),
     ],
@@ -143,7 +147,7 @@ export function nginxModel(
         tls: opts.tls?.(r.app) ?? {},
         upstreamName: name(r.deployment),
         extras: (r.extraHttp ?? []).map((e) => ({
-          listen: listenAddress(opts.host, e.mapping.host),
+          listen: portListen(e.mapping.host, 'http'),
           upstreamName: `${name(r.deployment)}_http_${e.mapping.host}`,
           upstreams: e.upstreams,
         })),
@@ -153,12 +157,47 @@ export function nginxModel(
       r.streams
         .filter((s) => s.targets.length > 0)
         .map((s) => ({
-          listen: listenAddress(opts.host, s.mapping.host),
+          listen:
+            s.mapping.proto === 'udp'
+              ? listenAddress(opts.host, s.mapping.host)
+              : portListen(s.mapping.host, 'tcp'),
           udp: s.mapping.proto === 'udp',
           upstreamName: `${name(r.deployment)}_${s.mapping.proto}_${s.mapping.host}`,
           targets: s.targets,
         })),
     ),
+  };
+}
+
+/** The unix socket the routes nginx listens on for a port the edge relays. */
+export function relaySocket(dir: string, kind: 'http' | 'tcp', port: number): string {
+  return `${dir}/${kind}-${port}.sock`;
+}
+
+/**
+ * The ports the edge listens on for the routes nginx (Swarm), from every route's published
+ * ports whether or not an instance runs now, so the edge changes only with ports:add and
+ * proxy:ports-add: each listen address with the socket it passes connections on to.
+ */
+export function edgeRelays(
+  routes: Iterable<Route>,
+  host: string,
+  dir: string,
+): { http: { listen: string; socket: string; name: string }[]; tcp: { listen: string; socket: string }[] } {
+  const http = new Set<number>();
+  const tcp = new Set<number>();
+  for (const r of routes) {
+    if (r.http) for (const e of r.extraHttp ?? []) http.add(e.mapping.host);
+    for (const st of r.streams) if (st.mapping.proto === 'tcp') tcp.add(st.mapping.host);
+  }
+  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
+  return {
+    http: sorted(http).map((p) => ({
+      listen: listenAddress(host, p),
+      socket: relaySocket(dir, 'http', p),
+      name: `relay_http_${p}`,
+    })),
+    tcp: sorted(tcp).map((p) => ({ listen: listenAddress(host, p), socket: relaySocket(dir, 'tcp', p) })),
   };
 }
 

@@ -82,3 +82,11 @@ export function routableAddrs(
     .map((t) => t.addr as string)
     .sort();
 }
+
+/**
+ * A compose network as an overlay: its own name with -swarm, so that a bridge of the compose
+ * name left by the app's containers from before GOKU_SCHEDULER=swarm does not stand in the way.
+ */
+export function composeOverlay(network: string): string {
+  return `${network}-swarm`;
+}

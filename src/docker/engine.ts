@@ -1073,6 +1073,17 @@ export class DockerEngine implements ContainerRuntime {
     }
   }
 
+  async serviceGone(name: string, timeoutMs: number): Promise<boolean> {
+    const filters = JSON.stringify({ label: [`com.docker.swarm.service.name=${name}`] });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = await this.docker.listContainers({ all: true, filters });
+      if (left.length === 0) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   async listServices(
     labels: Record<string, string>,
   ): Promise<{ name: string; labels: Record<string, string> }[]> {
@@ -1126,10 +1137,26 @@ function serviceBody(spec: ServiceSpec) {
   const update = {
     // Every task at once, each new one beside the old (start-first): the same as a local switch.
     Parallelism: 0,
-    Order: 'start-first',
+    Order: spec.order ?? 'start-first',
     FailureAction: 'rollback',
     Monitor: seconds(spec.monitorSeconds),
     MaxFailureRatio: 0,
+  };
+  const o = spec.options;
+  const mounts = [
+    ...(spec.mounts ?? []).map((m) => ({
+      Type: m.type,
+      // No source: an anonymous volume, new with each task.
+      ...(m.source ? { Source: m.source } : {}),
+      Target: m.target,
+      ReadOnly: m.readOnly,
+    })),
+    ...(o?.tmpfs ?? []).map((t) => ({ Type: 'tmpfs', Target: t })),
+    ...(o?.shmBytes ? [{ Type: 'tmpfs', Target: '/dev/shm', TmpfsOptions: { SizeBytes: o.shmBytes } }] : []),
+  ];
+  const limits = {
+    ...(o?.memoryBytes ? { MemoryBytes: o.memoryBytes } : {}),
+    ...(o?.nanoCpus ? { NanoCPUs: o.nanoCpus } : {}),
   };
   return {
     Name: spec.name,
@@ -1139,23 +1166,55 @@ function serviceBody(spec: ServiceSpec) {
         Image: spec.image,
         Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
         Labels: spec.containerLabels,
+        // Swarm's Command is the ENTRYPOINT, its Args the CMD.
+        ...(spec.entrypoint ? { Command: spec.entrypoint } : {}),
         ...(spec.cmd ? { Args: spec.cmd } : {}),
-        Init: true,
+        ...(spec.workingDir ? { Dir: spec.workingDir } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
+        // goku's own apps run under an init; a compose service as its file says.
+        Init: o ? !!o.init : true,
+        ...(o?.stopSignal ? { StopSignal: o.stopSignal } : {}),
+        ...(o?.tty ? { TTY: true } : {}),
+        ...(o?.openStdin ? { OpenStdin: true } : {}),
+        ...(o?.hostname ? { Hostname: o.hostname } : {}),
+        ...(o?.extraHosts?.length ? { Hosts: o.extraHosts.map(swarmHost) } : {}),
+        ...(mounts.length ? { Mounts: mounts } : {}),
         StopGracePeriod: seconds(spec.stopGraceSeconds),
         ...(spec.healthcheck ? { Healthcheck: healthcheckConfig(spec.healthcheck) } : {}),
       },
-      RestartPolicy: { Condition: 'any', Delay: seconds(1) },
+      ...(Object.keys(limits).length ? { Resources: { Limits: limits } } : {}),
+      RestartPolicy: spec.job
+        ? { Condition: 'none' }
+        : { Condition: restartCondition(spec.restart), Delay: seconds(1) },
       Placement: { Constraints: spec.constraints },
-      Networks: [{ Target: spec.network }],
+      Networks: spec.networks.map((n) => ({
+        Target: n.name,
+        ...(n.aliases.length ? { Aliases: n.aliases } : {}),
+      })),
       LogDriver: LOGS_SWARM,
       ForceUpdate: spec.forceUpdate,
     },
-    Mode: { Replicated: { Replicas: spec.replicas } },
-    UpdateConfig: update,
-    RollbackConfig: { ...update, FailureAction: 'pause' },
+    ...(spec.job
+      ? { Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } } }
+      : {
+          Mode: { Replicated: { Replicas: spec.replicas } },
+          UpdateConfig: update,
+          RollbackConfig: { ...update, FailureAction: 'pause' },
+        }),
     // No virtual IP: this kernel has no IPVS, and goku's nginx routes to each task's address.
     EndpointSpec: { Mode: 'dnsrr' },
   };
+}
+
+/** Compose's restart: as Swarm's restart condition (unless-stopped has no Swarm twin: always). */
+function restartCondition(r: RestartPolicy | undefined): string {
+  return r === 'no' ? 'none' : r === 'on-failure' ? 'on-failure' : 'any';
+}
+
+/** A HOST:IP line (compose's extra_hosts) as Swarm's "IP HOST" (an IPv6 address keeps its colons). */
+function swarmHost(line: string): string {
+  const sep = line.search(/[:=]/);
+  return sep < 0 ? line : `${line.slice(sep + 1)} ${line.slice(0, sep)}`;
 }
 
 /** Every task keeps at most 30 MB of logs, as goku's containers. */

@@ -11,6 +11,7 @@ import {
 } from '../core/compose/plan.js';
 import { type ServiceRun, serviceRun } from '../core/compose/run.js';
 import { makeRoute, type Route } from '../core/routes.js';
+import { composeOverlay } from '../core/swarm.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { TaskSpec } from '../runtime/types.js';
 import { envFileVars, namedImage, parseSources } from '../sources/compose.js';
@@ -21,6 +22,7 @@ import {
   type DeploymentRecord,
   type DeploymentView,
   type ServiceImage,
+  type SwarmRecord,
   setScale,
   thaw,
 } from '../store/types.js';
@@ -63,7 +65,7 @@ export interface ComposeSpec {
 }
 
 /** One service as this attempt runs it. */
-interface Svc {
+export interface Svc {
   s: ComposeService;
   plan: ServicePlan;
   run: ServiceRun;
@@ -77,7 +79,7 @@ interface Svc {
 }
 
 /** What one attempt made and stopped, so that a failure or a revert takes exactly that back. */
-interface Attempt {
+export interface Attempt {
   started: Map<string, string[]>;
   healthy: Healthy[];
   /** In-place services' old containers, stopped before their new ones started. */
@@ -96,15 +98,14 @@ interface Attempt {
  */
 export async function composeSwitch(d: PipelineDeps, spec: ComposeSpec, out: Out): Promise<Switched> {
   const appRec = appView(d, spec.app);
-  const svcs = await planCompose(d, spec, appRec, out);
-  const attempt: Attempt = {
-    started: new Map(),
-    healthy: [],
-    stopped: [],
-    previousRoutes: new Map(),
-    switched: false,
-    previousRecord: appRec.deployments[spec.deployment],
-  };
+  const svcs = await planCompose(
+    d,
+    spec,
+    appRec,
+    out,
+    async (rec, count) => rec.containerIds.length === count && (await alive(d, rec)),
+  );
+  const attempt = newAttempt(appRec, spec);
   try {
     await ensureObjects(d, spec, svcs);
     for (const v of svcs) if (v.changed) await replaceService(d, spec, v, attempt, out);
@@ -132,11 +133,29 @@ export async function composeSwitch(d: PipelineDeps, spec: ComposeSpec, out: Out
   };
 }
 
+export function newAttempt(appRec: AppView, spec: ComposeSpec): Attempt {
+  return {
+    started: new Map(),
+    healthy: [],
+    stopped: [],
+    previousRoutes: new Map(),
+    switched: false,
+    previousRecord: appRec.deployments[spec.deployment],
+  };
+}
+
 /**
  * Each service with its count (ps:scale's, else deploy.replicas), its run, fingerprint and
- * whether it changed; the counts checked against GOKU_MAX_SCALE.
+ * whether it changed (`runs`: what runs it still runs, `count` of it); the counts checked against
+ * GOKU_MAX_SCALE.
  */
-async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, out: Out): Promise<Svc[]> {
+export async function planCompose(
+  d: PipelineDeps,
+  spec: ComposeSpec,
+  appRec: AppView,
+  out: Out,
+  runs: (rec: ComposeServiceRecord, count: number) => Promise<boolean>,
+): Promise<Svc[]> {
   const env = spec.env ?? { ...appRec.env };
   const project = parseSources(spec.sources, env);
   applyCounts(d, spec, appRec, project);
@@ -160,6 +179,7 @@ async function planCompose(d: PipelineDeps, spec: ComposeSpec, appRec: AppView, 
     ),
     webName: plans.find((p) => p.route && p.service === webService(project)?.name)?.service,
     replaced: new Set(),
+    runs,
     out,
   };
   const svcs: Svc[] = [];
@@ -189,6 +209,7 @@ interface PlanContext {
   webName: string | undefined;
   /** The services replaced so far, in start order. */
   replaced: Set<string>;
+  runs: (rec: ComposeServiceRecord, count: number) => Promise<boolean>;
   out: Out;
 }
 
@@ -216,10 +237,9 @@ async function planService(
     forced ||
     !was ||
     was.digest !== digest ||
-    was.containerIds.length !== s.replicas ||
     // depends_on ... restart: true: replaced with what it depends on (services come in start order).
     s.restartWith.some((dep) => ctx.replaced.has(dep)) ||
-    !(await alive(d, was));
+    !(await ctx.runs(was, s.replicas));
   if (changed) ctx.replaced.add(s.name);
   const domains = !plan.route
     ? []
@@ -442,14 +462,14 @@ async function serviceRoutes(
   svcs: Svc[],
   attempt: Attempt,
   withBackups: boolean,
+  ipsOf: (v: Svc) => Promise<string[]>,
 ): Promise<{ routes: Route[]; changed: { domain: string; release: string }[] }> {
   const routes: Route[] = [];
   const changed: { domain: string; release: string }[] = [];
   for (const v of svcs) {
     if (!v.plan.route) continue;
     const key = composeRouteKey(spec.deployment, v.s.name, v.web);
-    const ids = v.changed ? (attempt.started.get(v.s.name) ?? []) : (v.prev?.containerIds ?? []);
-    const ips = await addresses(d, ids);
+    const ips = await ipsOf(v);
     const own = v.web && spec.deployment === spec.app;
     const route = makeRoute({
       app: spec.app,
@@ -480,11 +500,17 @@ async function addresses(d: PipelineDeps, ids: string[]): Promise<string[]> {
   return out;
 }
 
+/** The addresses of a service's containers: the attempt's new ones, or the kept ones. */
+function containerIps(d: PipelineDeps, attempt: Attempt): (v: Svc) => Promise<string[]> {
+  return (v) =>
+    addresses(d, v.changed ? (attempt.started.get(v.s.name) ?? []) : (v.prev?.containerIds ?? []));
+}
+
 /**
  * Points nginx at every routed service in one change (services no longer routed, and the
  * previous non-compose route when nothing takes its key, go) and confirms each changed one.
  */
-async function routeServices(
+export async function routeServices(
   d: PipelineDeps,
   spec: ComposeSpec,
   appRec: AppView,
@@ -492,8 +518,9 @@ async function routeServices(
   attempt: Attempt,
   out: Out,
   withBackups: boolean,
+  ipsOf: (v: Svc) => Promise<string[]> = containerIps(d, attempt),
 ): Promise<void> {
-  const { routes, changed } = await serviceRoutes(d, spec, appRec, svcs, attempt, withBackups);
+  const { routes, changed } = await serviceRoutes(d, spec, appRec, svcs, attempt, withBackups, ipsOf);
   const keys = new Set(routes.map((r) => r.deployment));
   const stale = ownedRouteKeys(d, spec.deployment).filter((k) => !keys.has(k));
   for (const k of [...keys, ...stale])
@@ -505,12 +532,16 @@ async function routeServices(
   for (const r of routes) await d.routes.confirmStreams(r);
 }
 
-/** The deployment runs the compose spec now: its record, and the env and counts asked for. */
-async function recordCompose(
+/**
+ * The deployment runs the compose spec now: its record, and the env and counts asked for
+ * (`swarm`: the services that run it, each service's name in its record).
+ */
+export async function recordCompose(
   d: PipelineDeps,
   spec: ComposeSpec,
   svcs: Svc[],
   attempt: Attempt,
+  swarm?: SwarmRecord,
 ): Promise<void> {
   const services: Record<string, ComposeServiceRecord> = {};
   for (const v of svcs) {
@@ -527,6 +558,7 @@ async function recordCompose(
       web: v.web,
       release: v.changed ? spec.release : (v.prev?.release ?? spec.release),
       ...(v.oneShot ? { oneShot: true } : {}),
+      ...(swarm?.services[v.s.name] ? { service: swarm.services[v.s.name] } : {}),
     };
   }
   const web = svcs.find((v) => v.web);
@@ -544,6 +576,7 @@ async function recordCompose(
     release: spec.release,
     deployedAt: new Date().toISOString(),
     compose: { sources: structuredClone(spec.sources), services },
+    ...(swarm ? { swarm } : {}),
   };
   await d.store.update((s) => {
     const a = s.apps[spec.app];
@@ -576,7 +609,7 @@ async function undoCompose(d: PipelineDeps, spec: ComposeSpec, attempt: Attempt,
   await startStopped(d, spec, attempt);
 }
 
-async function restoreRoutes(d: PipelineDeps, attempt: Attempt): Promise<void> {
+export async function restoreRoutes(d: PipelineDeps, attempt: Attempt): Promise<void> {
   const back = [...attempt.previousRoutes.values()].filter((r): r is Route => !!r);
   const gone = [...attempt.previousRoutes].filter(([, r]) => !r).map(([k]) => k);
   await d.routes.change(back, gone);
@@ -665,7 +698,7 @@ export async function pruneComposeImages(d: PipelineDeps, app: string, deploymen
 }
 
 /** Removes the bind-mount copies of the app that no deployment or kept release uses. */
-async function pruneBinds(d: PipelineDeps, app: string): Promise<void> {
+export async function pruneBinds(d: PipelineDeps, app: string): Promise<void> {
   const rec = appView(d, app);
   const used = new Set<string>();
   for (const dep of Object.values(rec.deployments))
@@ -711,7 +744,10 @@ export function composeRunSpec(
     ...(run.entrypoint ? { entrypoint: run.entrypoint } : {}),
     ...(run.workingDir ? { workingDir: run.workingDir } : {}),
     ...(run.user ? { user: run.user } : {}),
-    ...(run.networks[0] ? { network: run.networks[0].name } : {}),
+    // On Swarm its networks are overlays (attachable: a container of this engine joins one).
+    ...(run.networks[0]
+      ? { network: dep.swarm ? composeOverlay(run.networks[0].name) : run.networks[0].name }
+      : {}),
     mounts: run.mounts,
   };
 }

@@ -162,10 +162,12 @@ export class Reconciler {
           domains: s.web
             ? domainsFor(this.d, app, dep.name, dep.branch, dep.cnameDomains)
             : [`${name}.${dep.name}.${this.d.settings.GOKU_DOMAIN}`],
-          ips: s.containerIds.flatMap((id) => {
-            const st = state(id);
-            return st?.running && st.ip ? [st.ip] : [];
-          }),
+          ips:
+            this.d.scheduler.addresses(dep, name) ??
+            s.containerIds.flatMap((id) => {
+              const st = state(id);
+              return st?.running && st.ip ? [st.ip] : [];
+            }),
           port: s.port,
           ports: s.web && own ? (app.ports ?? []) : [],
           httpPorts: s.web && own ? (app.proxyPorts ?? []) : [],

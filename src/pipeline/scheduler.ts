@@ -41,8 +41,11 @@ export interface LogOptions {
  * on goku's engine (docker) and Swarm services (swarm); nothing else branches on the mode.
  */
 export interface Scheduler {
-  /** Whether the routes nginx can publish non-HTTP ports on this machine (ports:add). */
-  readonly streams: boolean;
+  /**
+   * Whether ports:add may publish UDP ports: the routes nginx listens on this machine's ports
+   * (Swarm: the edge relays TCP ports to it over unix sockets, which cannot carry UDP).
+   */
+  readonly udp: boolean;
   /** Throws, with where to go instead, when this goku deploys nothing (a swarm worker's). */
   assertDeploys(): void;
   /** Brings up the spec beside what runs, checks it, routes to it and records it (see switchTo). */
@@ -52,10 +55,11 @@ export interface Scheduler {
   /** Takes a deployment down: its route, what runs it, its images and record. */
   removeDeployment(d: PipelineDeps, app: string, deployment: string, out: Out): Promise<void>;
   /**
-   * The addresses of a deployment's routable web instances when the scheduler knows them
-   * (Swarm tasks); null: they are the containers its record names.
+   * The addresses of a deployment's routable web instances (of `service`'s, a compose
+   * deployment's routed service) when the scheduler knows them (Swarm tasks); null: they are
+   * the containers its record names.
    */
-  addresses(dep: DeploymentView): string[] | null;
+  addresses(dep: DeploymentView, service?: string): string[] | null;
   /** The app's instances (ps): its containers, or its services' tasks on every node. */
   instances(d: InstanceDeps, app: AppView): Promise<Instance[]>;
   /** Streams the instances' logs (prefixed with the instance when there are several). */
@@ -71,7 +75,7 @@ export interface Scheduler {
 
 /** Containers on goku's own engine: the switch in switch.ts, instances from the record. */
 export class LocalScheduler implements Scheduler {
-  readonly streams = true;
+  readonly udp = true;
 
   assertDeploys(): void {}
 

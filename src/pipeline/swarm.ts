@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commandArgv, DEFAULT_WEB_PORT } from '../core/procfile.js';
+import type { Route } from '../core/routes.js';
 import { overlayName, routableAddrs, serviceHealthcheck, serviceName } from '../core/swarm.js';
 import { GokuError, oneLine } from '../errors.js';
 import type { PullAuth, ServiceSpec, SwarmTask } from '../runtime/types.js';
 import { registryAuth } from '../sources/image.js';
 import type { AppView, DeploymentView, SwarmRecord } from '../store/types.js';
+import type { ComposeSpec } from './compose.js';
 import { appView, labels, type Out, type PipelineDeps, restoreRecord } from './context.js';
 import { pruneImages, removeDeployment, retireOthers } from './retire.js';
 import {
@@ -15,6 +17,7 @@ import {
   type Scheduler,
   versionOf,
 } from './scheduler.js';
+import { swarmComposeSwitch } from './swarm-compose.js';
 import {
   type Attempt,
   newAttempt,
@@ -41,7 +44,7 @@ const SLOW_MS = 1000;
  * before stopping it, and nginx tries the next task when one refuses a connection.
  */
 export class SwarmScheduler implements Scheduler {
-  readonly streams = false;
+  readonly udp = false;
 
   assertDeploys(): void {}
 
@@ -62,6 +65,11 @@ export class SwarmScheduler implements Scheduler {
     return overlayName(this.d.settings.GOKU_CONTAINER_PREFIX);
   }
 
+  /** The placement that keeps a service on this node (its image or its data are only here). */
+  get here(): string {
+    return `node.id==${this.nodeId}`;
+  }
+
   async start(changed: (app: string) => void): Promise<void> {
     await this.d.runtime.ensureOverlay(this.network, { 'goku.home': this.d.homeLabel });
     // The first read fills the addresses the initial routes are made of; later ones report moves.
@@ -76,26 +84,26 @@ export class SwarmScheduler implements Scheduler {
     this.timer = null;
   }
 
-  addresses(dep: DeploymentView): string[] | null {
+  addresses(dep: DeploymentView, service?: string): string[] | null {
     if (!dep.swarm) return null;
-    return this.addrs.get(dep.name) ?? [];
+    return this.addrs.get(addrKey(dep.name, service)) ?? [];
   }
 
-  /** Reads every swarm deployment's web tasks; an app whose addresses moved is told to `changed`. */
+  /** Reads every swarm deployment's routed tasks; an app whose addresses moved is told to `changed`. */
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
       for (const app of Object.values(this.d.store.read().apps)) {
         for (const dep of Object.values(app.deployments)) {
-          const web = dep.swarm?.services.web;
-          if (!web) continue;
-          const tasks = await this.d.runtime.serviceTasks(web, this.network).catch((err) => {
-            this.d.log.warn({ service: web, err: oneLine(err) }, 'could not read the tasks');
-            return null;
-          });
-          if (!tasks) continue;
-          if (this.remember(app.name, dep.name, routableAddrs(tasks))) this.changed(app.name);
+          for (const [service, name] of routedServices(dep)) {
+            const tasks = await this.d.runtime.serviceTasks(name, this.network).catch((err) => {
+              this.d.log.warn({ service: name, err: oneLine(err) }, 'could not read the tasks');
+              return null;
+            });
+            if (!tasks) continue;
+            if (this.remember(app.name, dep.name, routableAddrs(tasks), service)) this.changed(app.name);
+          }
         }
       }
     } finally {
@@ -198,18 +206,22 @@ export class SwarmScheduler implements Scheduler {
     return n;
   }
 
-  async switchCompose(): Promise<Switched> {
-    throw new GokuError(
-      'GOKU_ERR_USAGE',
-      'compose apps do not run as Swarm services yet (GOKU_SCHEDULER=swarm): deploy a Dockerfile or an image, or use a goku with GOKU_SCHEDULER=docker',
-    );
+  switchCompose(d: PipelineDeps, spec: ComposeSpec, out: Out): Promise<Switched> {
+    return swarmComposeSwitch(d, this, spec, out);
   }
 
   async removeDeployment(d: PipelineDeps, app: string, deployment: string, out: Out): Promise<void> {
     const dep = appView(d, app).deployments[deployment];
-    for (const name of Object.values(dep?.swarm?.services ?? {})) await d.runtime.removeService(name);
-    this.addrs.delete(deployment);
+    const names = Object.values(dep?.swarm?.services ?? {});
+    for (const name of names) await d.runtime.removeService(name);
+    // Their containers here hold the named volumes apps:destroy removes, and the overlays.
+    for (const name of names) await d.runtime.serviceGone(name, (d.settings.GOKU_STOP_GRACE + 15) * 1000);
+    for (const key of [...this.addrs.keys()])
+      if (key === deployment || key.startsWith(`${deployment}/`)) this.addrs.delete(key);
     await removeDeployment(d, app, deployment, out);
+    // A compose deployment's overlays (its containers' networks go in removeDeployment).
+    for (const n of await d.runtime.listNetworks(labels(d, app, deployment)))
+      await d.runtime.removeNetwork(n).catch(() => undefined);
   }
 
   /** The image every node can pull: pushed to GOKU_REGISTRY, else this node's own (and only here). */
@@ -228,24 +240,48 @@ export class SwarmScheduler implements Scheduler {
   }
 
   /**
-   * The web tasks' addresses as last seen; a change goes into the deployment's record too, for
-   * the gokus of the other nodes (they cannot list tasks: a worker's engine refuses). True: changed.
+   * The routed tasks' addresses as last seen (a deployment's web tasks, or a compose service's);
+   * a change goes into the deployment's record too, for the gokus of the other nodes (they
+   * cannot list tasks: a worker's engine refuses). True: changed.
    */
-  remember(app: string, deployment: string, addrs: string[]): boolean {
-    if (JSON.stringify(addrs) === JSON.stringify(this.addrs.get(deployment))) return false;
-    this.addrs.set(deployment, addrs);
+  remember(app: string, deployment: string, addrs: string[], service?: string): boolean {
+    const key = addrKey(deployment, service);
+    if (JSON.stringify(addrs) === JSON.stringify(this.addrs.get(key))) return false;
+    this.addrs.set(key, addrs);
     void this.d.store
       .update((s) => {
         const sw = s.apps[app]?.deployments[deployment]?.swarm;
-        if (sw && JSON.stringify(sw.addrs) !== JSON.stringify(addrs)) sw.addrs = addrs;
+        if (!sw) return;
+        if (service === undefined) {
+          if (JSON.stringify(sw.addrs) !== JSON.stringify(addrs)) sw.addrs = addrs;
+        } else if (JSON.stringify(sw.routed?.[service]) !== JSON.stringify(addrs)) {
+          sw.routed = { ...(sw.routed ?? {}), [service]: addrs };
+        }
       })
       .catch((err) => this.d.log.warn({ app, err: oneLine(err) }, 'could not record the task addresses'));
     return true;
   }
 }
 
+/** Where the addresses of a deployment's web tasks, or of a compose service's, are kept. */
+function addrKey(deployment: string, service?: string): string {
+  return service === undefined ? deployment : `${deployment}/${service}`;
+}
+
+/**
+ * The services of a deployment whose tasks nginx routes to, as [compose service, Swarm
+ * service]: a deployment's web (no compose service), or each routed service of a compose one.
+ */
+function routedServices(dep: DeploymentView): [string | undefined, string][] {
+  if (!dep.swarm) return [];
+  if (!dep.compose) return dep.swarm.services.web ? [[undefined, dep.swarm.services.web]] : [];
+  return Object.entries(dep.compose.services).flatMap(([svc, r]) =>
+    r.port && r.service ? [[svc, r.service] as [string, string]] : [],
+  );
+}
+
 /** One process type's service in a switch: its spec and whether it existed before. */
-interface Part {
+export interface Part {
   type: string;
   spec: ServiceSpec;
   existed: boolean;
@@ -305,7 +341,20 @@ async function swarmSwitch(
     lap('start');
     const web = parts.find((p) => p.type === 'web');
     // Meanwhile nginx follows the tasks that run, the old and the new: none is cut off.
-    const follow = web ? followTasks(d, sched, spec, web.spec.name, appRec, attempt) : null;
+    const follow =
+      web && attempt.previous
+        ? followTasks(d, sched, {
+            app: spec.app,
+            deployment: spec.deployment,
+            key: spec.deployment,
+            service: web.spec.name,
+            port: spec.port ?? DEFAULT_WEB_PORT,
+            previous: attempt.previous,
+            moved: () => {
+              attempt.switched = true;
+            },
+          })
+        : null;
     try {
       await Promise.all(parts.map((p) => converge(d, sched, p, tasks, out)));
     } finally {
@@ -393,7 +442,7 @@ function serviceSpec(
     },
     ...(command ? { cmd: commandArgv(command, runEnv) } : {}),
     replicas: o.replicas,
-    network: sched.network,
+    networks: [{ name: sched.network, aliases: [] }],
     ...(healthcheck ? { healthcheck } : {}),
     monitorSeconds: Math.max(1, Math.ceil(d.settings.GOKU_CHECK_UPTIME)),
     stopGraceSeconds: d.settings.GOKU_STOP_GRACE,
@@ -403,35 +452,42 @@ function serviceSpec(
 }
 
 /**
- * While Swarm replaces a deployment's web tasks, nginx is sent to every task that runs (the
+ * While Swarm replaces a service's tasks, nginx is sent to every task of it that runs (the
  * previous route's release stays, so a switch is still confirmed by its own header).
  */
-function followTasks(
+export function followTasks(
   d: PipelineDeps,
   sched: SwarmScheduler,
-  spec: Planned,
-  service: string,
-  appRec: ReturnType<typeof appView>,
-  attempt: Attempt,
+  f: {
+    app: string;
+    deployment: string;
+    /** The route's key (the deployment, or DEPLOYMENT/SERVICE of a compose service). */
+    key: string;
+    /** The Swarm service, and the compose service it runs (none: the deployment's web). */
+    service: string;
+    composeService?: string;
+    port: number;
+    previous: Route;
+    /** Told when nginx was first sent elsewhere (a failure must put the route back). */
+    moved: () => void;
+  },
 ): { stop: () => void } {
   let stopped = false;
-  const previous = attempt.previous;
-  if (!previous) return { stop: () => undefined }; // a first deploy is routed once it converged
-  let last = JSON.stringify(previous.upstreams);
+  let last = JSON.stringify(f.previous.upstreams);
   void (async () => {
     while (!stopped) {
       try {
-        const ips = routableAddrs(await d.runtime.serviceTasks(service, sched.network));
-        const upstreams = ips.map((ip) => `${ip}:${spec.port}`);
+        const ips = routableAddrs(await d.runtime.serviceTasks(f.service, sched.network));
+        const upstreams = ips.map((ip) => `${ip}:${f.port}`);
         if (!stopped && ips.length && JSON.stringify(upstreams) !== last) {
           last = JSON.stringify(upstreams);
-          const cur = d.routes.get(spec.deployment) ?? previous;
+          const cur = d.routes.get(f.key) ?? f.previous;
           await d.routes.change([{ ...cur, upstreams }]);
-          attempt.switched = true;
-          sched.remember(spec.app, spec.deployment, ips);
+          f.moved();
+          sched.remember(f.app, f.deployment, ips, f.composeService);
         }
       } catch (err) {
-        d.log.warn({ app: appRec.name, err: oneLine(err) }, 'could not follow the tasks');
+        d.log.warn({ app: f.app, err: oneLine(err) }, 'could not follow the tasks');
       }
       await sleep(FAST_MS);
     }
@@ -448,7 +504,7 @@ function followTasks(
  * when it has a check) and Swarm says the update completed; a failed update (Swarm rolls it
  * back) or tasks that keep failing throw with the task's own error.
  */
-async function converge(
+export async function converge(
   d: PipelineDeps,
   sched: SwarmScheduler,
   p: Part,
@@ -501,7 +557,7 @@ async function converge(
   }
 }
 
-function failureOf(message: string | null, failed: SwarmTask[]): string {
+export function failureOf(message: string | null, failed: SwarmTask[]): string {
   const last = [...failed].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
   const why = last?.err ?? message ?? 'no reason given';
   return /health/i.test(why) ? `${why} (the app's checks run inside the task with its wget or curl)` : why;
@@ -519,7 +575,12 @@ async function undo(d: PipelineDeps, made: Part[], attempt: Attempt, spec: Plann
       d.log.error({ err: oneLine(e) }, 'could not restore route'),
     );
   }
-  for (const p of made) {
+  await undoServices(d, made, out);
+}
+
+/** Created services go, updated ones go back to their previous spec (the last changed first). */
+export async function undoServices(d: PipelineDeps, made: Part[], out: Out): Promise<void> {
+  for (const p of [...made].reverse()) {
     try {
       if (!p.existed) await d.runtime.removeService(p.spec.name);
       else {
@@ -541,7 +602,7 @@ async function undo(d: PipelineDeps, made: Part[], attempt: Attempt, spec: Plann
  * address (a worker's engine cannot list or change services).
  */
 export class SwarmFollower implements Scheduler {
-  readonly streams = false;
+  readonly udp = false;
   private timer: NodeJS.Timeout | null = null;
   private seen = new Map<string, string>();
 
@@ -581,9 +642,17 @@ export class SwarmFollower implements Scheduler {
     for (const app of Object.values(this.d.store.read().apps)) {
       out.set(
         app.name,
-        JSON.stringify(
-          Object.values(app.deployments).map((dep) => [dep.name, dep.release, dep.swarm?.addrs ?? []]),
-        ),
+        JSON.stringify([
+          ...Object.values(app.deployments).map((dep) => [
+            dep.name,
+            dep.release,
+            dep.swarm?.addrs ?? [],
+            dep.swarm?.routed ?? {},
+          ]),
+          // HTTPS changes too (certificates, redirects): the server renders and links them.
+          app.tls ?? null,
+          Object.keys(app.certBundles ?? {}),
+        ]),
       );
     }
     return out;
@@ -594,8 +663,9 @@ export class SwarmFollower implements Scheduler {
     this.timer = null;
   }
 
-  addresses(dep: DeploymentView): string[] | null {
-    return dep.swarm ? [...(dep.swarm.addrs ?? [])] : null;
+  addresses(dep: DeploymentView, service?: string): string[] | null {
+    if (!dep.swarm) return null;
+    return [...((service === undefined ? dep.swarm.addrs : dep.swarm.routed?.[service]) ?? [])];
   }
 
   async switchTo(): Promise<Switched> {

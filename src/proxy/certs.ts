@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   chmod,
@@ -15,6 +14,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { bundleId } from '../core/certs.js';
 import { GokuError } from '../errors.js';
 import { workerUser } from './modes.js';
 
@@ -86,16 +86,35 @@ export class CertFiles {
 
   /** Writes a version of an app's certificate; returns its ID (the links follow at the next sync). */
   async install(app: string, fullchain: string, key: string): Promise<string> {
-    const id = createHash('sha256').update(key).update(fullchain).digest('hex').slice(0, 16);
+    return this.installBundle(app, `${key}${fullchain}`);
+  }
+
+  /** Writes a bundle (key, then chain) as the version its content names; returns that id. */
+  async installBundle(app: string, bundle: string): Promise<string> {
+    const id = bundleId(bundle);
     const dir = join(this.dir, 'apps', app, id);
     if (existsSync(join(dir, 'bundle.pem'))) return id;
     await mkdir(join(this.dir, 'apps', app), { recursive: true, mode: 0o711 });
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { mode: 0o711 });
-    await this.writeBundle(join(tmp, 'bundle.pem'), `${key}${fullchain}`);
+    await this.writeBundle(join(tmp, 'bundle.pem'), bundle);
     await rename(tmp, dir);
     return id;
+  }
+
+  /** Whether a version of an app's certificate is here. */
+  has(app: string, id: string): boolean {
+    return existsSync(join(this.dir, 'apps', app, id, 'bundle.pem'));
+  }
+
+  /** A version's bundle (key and chain), to share it through the store (null: not here). */
+  bundleOf(app: string, id: string): string | null {
+    try {
+      return readFileSync(join(this.dir, 'apps', app, id, 'bundle.pem'), 'utf8');
+    } catch {
+      return null;
+    }
   }
 
   /**

@@ -26,6 +26,8 @@ export interface NginxMode {
   writeChecked(text: string): Promise<void>;
   /** Makes nginx load the written config; false: there was no master, one was started. */
   signalReload(master: number | null): Promise<boolean>;
+  /** Managed: loads this edge config when it differs from the running one. */
+  applyEdge?(text: string): Promise<void>;
   stop(): void;
   shutdown(): Promise<void>;
 }
@@ -170,11 +172,14 @@ export class ManagedNginx implements NginxMode {
   }
 
   /**
-   * Adopts or starts the edge. Its config changes only with goku itself or GOKU_PROXY_*; then
-   * (and only then) it is reloaded once.
+   * Adopts or starts the edge. Its config changes only with goku itself or GOKU_PROXY_* (and,
+   * on Swarm, the published ports); then (and only then) it is reloaded once.
    */
-  private async startEdge(): Promise<void> {
-    const text = this.renderEdge();
+  private startEdge(): Promise<void> {
+    return this.applyEdge(this.renderEdge());
+  }
+
+  async applyEdge(text: string): Promise<void> {
     const pid = this.edge.pid();
     if (!pid) {
       await this.edge.writeChecked(text);

@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import type { Logger } from 'pino';
-import { listenAddress, nginxModel, type Route, type RouteTls } from '../core/routes.js';
+import { edgeRelays, listenAddress, nginxModel, type Route, type RouteTls } from '../core/routes.js';
 import { GokuError } from '../errors.js';
 import { Serial } from '../util/serial.js';
 import { isAlive, type NginxLauncher } from './master.js';
@@ -34,6 +34,12 @@ export interface NginxOptions {
   tls?: (app: string) => RouteTls;
   /** Seconds nginx waits for a connection to an app (Swarm: a gone node's task never answers). */
   connectTimeout?: number;
+  /**
+   * Swarm: the routes nginx is on the apps' overlay, not on this machine's network, so the
+   * edge listens on the published ports too (ports:add's TCP ports, proxy:ports-add's HTTP
+   * ports) and passes each on over a unix socket the routes nginx listens on.
+   */
+  relayPorts?: boolean;
 }
 
 /**
@@ -53,7 +59,7 @@ export class NginxProxy {
 
   constructor(
     private readonly opts: NginxOptions,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(opts.templatesDir, { noCache: true }), {
       autoescape: false,
@@ -77,8 +83,12 @@ export class NginxProxy {
     await this.mode.start(this.render(routes), () => this.apply(routes));
   }
 
-  renderEdge(): string {
+  renderEdge(routes: Route[] = this.routes): string {
+    const relays = this.opts.relayPorts ? edgeRelays(routes, this.opts.proxyHost, this.relayDir) : null;
     return this.env.render('edge.conf.njk', {
+      relayHttp: relays?.http ?? [],
+      relayTcp: relays?.tcp ?? [],
+      streamModule: this.opts.streamModule,
       listen: listenAddress(this.opts.proxyHost, this.opts.proxyPort),
       httpsListen: this.opts.httpsPort ? listenAddress(this.opts.proxyHost, this.opts.httpsPort) : null,
       certs: join(this.opts.home, 'certs'),
@@ -86,6 +96,11 @@ export class NginxProxy {
       dir: join(this.dir, 'edge'),
       socket: routesSocket(this.opts.home),
     });
+  }
+
+  /** Where the routes nginx listens for the ports the edge relays (beside its own socket). */
+  private get relayDir(): string {
+    return dirname(routesSocket(this.opts.home));
   }
 
   /** Leaves nginx running: app traffic must not depend on the daemon. */
@@ -116,6 +131,17 @@ export class NginxProxy {
         throw err;
       }
       this.routes = routes;
+      // The edge changes only when the published ports do (never with a deploy). A port it
+      // cannot take (another program has it) leaves the routes applied: ports:add says so.
+      if (this.opts.relayPorts)
+        await this.mode
+          .applyEdge?.(this.renderEdge(routes))
+          .catch((err: unknown) =>
+            this.log.error(
+              { err: (err as Error).message },
+              'the edge nginx did not take the published ports',
+            ),
+          );
     });
   }
 
@@ -133,6 +159,7 @@ export class NginxProxy {
       listen: this.mode.listen,
       httpsPort: this.opts.httpsPort,
       ...(this.opts.tls ? { tls: this.opts.tls } : {}),
+      ...(this.opts.relayPorts ? { relayDir: this.relayDir } : {}),
     });
     return this.env.render(this.mode.template, { ...model, connectTimeout: this.opts.connectTimeout });
   }

@@ -158,6 +158,11 @@ export interface ContainerRuntime {
   /** Swarm's rollback of a service to its previous spec. */
   rollbackService(name: string): Promise<void>;
   removeService(name: string): Promise<void>;
+  /**
+   * Waits until this engine has no container of a removed service left (Swarm stops and
+   * removes them after the removal returns; until then they hold their volumes and networks).
+   */
+  serviceGone(name: string, timeoutMs: number): Promise<boolean>;
   /** Services carrying all the labels. */
   listServices(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]>;
   /** A service's tasks (every node), with each one's address on `network`. */
@@ -182,7 +187,20 @@ export interface ServiceSpec {
   /** The command after the image's ENTRYPOINT; default the image's CMD. */
   cmd?: string[];
   replicas: number;
-  network: string;
+  /** The overlays it joins, with the names it answers to on each (a compose service's own name). */
+  networks: { name: string; aliases: string[] }[];
+  /** A compose service's own ENTRYPOINT, directory, user, mounts and container settings. */
+  entrypoint?: string[];
+  workingDir?: string;
+  user?: string;
+  mounts?: MountSpec[];
+  options?: ContainerOptions;
+  /** How a task is replaced: beside the old one (default), or after it stopped (named volumes). */
+  order?: 'start-first' | 'stop-first';
+  /** When Swarm starts a task again (compose's restart:); default always. */
+  restart?: RestartPolicy;
+  /** Runs one task to its end (a compose one-shot): a replicated job, no update config. */
+  job?: boolean;
   /** Its health check (none: the image's HEALTHCHECK, if any). */
   healthcheck?: HealthcheckSpec;
   /** Seconds a new task must keep running before Swarm counts it updated. */

@@ -1,9 +1,11 @@
+import { bundleId } from '../core/certs.js';
 import { isValidAppName, normalizeDomain } from '../core/names.js';
 import type { Schedule } from '../core/schedule.js';
 import type { WatchPolicy } from '../core/tag-policy.js';
 import { excerpt } from '../errors.js';
 import type {
   AppRecord,
+  CertMeta,
   DeploymentRecord,
   HeldUpdate,
   ImageSource,
@@ -12,6 +14,7 @@ import type {
   ReleaseRecord,
   Snapshot,
   StoreData,
+  TlsSettings,
 } from './types.js';
 
 /**
@@ -23,6 +26,8 @@ import type {
  *   goku/apps/APP/app                   JSON: created/updated times, default branch, ports
  *   goku/apps/APP/deployments/DEPLOY    JSON deployment record
  *   goku/apps/APP/releases/N            JSON release record vN
+ *   goku/apps/APP/tls                   JSON: HTTPS settings and certificates' facts
+ *   goku/apps/APP/certs/ID              a certificate version's bundle (key and chain, PEM)
  *   goku/keys/NAME                      JSON ssh key record
  *   goku/registries/HOST                JSON registry login (its secret encrypted)
  *
@@ -65,6 +70,8 @@ export function toPairs(data: Snapshot): Pairs {
     out.set(`${p}domains`, JSON.stringify(a.domains));
     for (const d of Object.values(a.deployments)) out.set(`${p}deployments/${d.name}`, JSON.stringify(d));
     for (const r of a.releases ?? []) out.set(`${p}releases/${r.version}`, JSON.stringify(r));
+    if (a.tls) out.set(`${p}tls`, JSON.stringify(a.tls));
+    for (const [id, pem] of Object.entries(a.certBundles ?? {})) out.set(`${p}certs/${id}`, pem);
   }
   return out;
 }
@@ -123,7 +130,7 @@ export function fromPairs(pairs: Pairs, reported: string[] = []): StoreData {
     const slot = `${kind}${sub ? '/' : ''}`;
     const read = Object.hasOwn(READERS, slot) ? READERS[slot] : undefined;
     if (read) read({ app: () => app(name), key, sub, raw, problems });
-    else if (sub || !['env', 'deployments', 'releases'].includes(kind)) {
+    else if (sub || !['env', 'deployments', 'releases', 'certs'].includes(kind)) {
       problems.push(`${key}: not a key goku uses; ignored`);
     }
   }
@@ -152,6 +159,28 @@ const READERS: Record<string, (k: KeyRead) => void> = {
   },
   // A "folder" key made by consul kv put goku/apps/APP/env/ carries nothing.
   env: () => undefined,
+  tls: ({ app, key, raw, problems }) => {
+    const v = json(raw, key, problems);
+    if (!v || typeof v !== 'object' || Array.isArray(v)) {
+      if (v !== undefined) problems.push(`${key} is not a JSON object of HTTPS settings; ignored`);
+      return;
+    }
+    const tls = v as TlsSettings;
+    // A certificate's id names its directory: only goku's own ids (16 hex digits) are taken.
+    const ok = (c: CertMeta | undefined) => c === undefined || (!!c && /^[0-9a-f]{16}$/.test(String(c.id)));
+    if (!ok(tls.cert) || !Object.values(tls.acme ?? {}).every((a) => ok(a?.cert))) {
+      problems.push(`${key}: a certificate id is not goku's; ignored`);
+      return;
+    }
+    app().tls = tls;
+  },
+  'certs/': ({ app, key, sub, raw, problems }) => {
+    // Taken only when its content is what its id names (goku names a version by its content).
+    if (/^[0-9a-f]{16}$/.test(sub) && bundleId(raw) === sub) {
+      const a = app();
+      a.certBundles = { ...a.certBundles, [sub]: raw };
+    } else problems.push(`${key}: not a certificate bundle of this id; ignored`);
+  },
   CONTAINERS: ({ app, key, raw, problems }) => {
     const a = app();
     if (/^\s*\d{1,6}\s*$/.test(raw)) a.scale = Number(raw.trim());

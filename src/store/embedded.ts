@@ -25,6 +25,7 @@ const EMPTY: StoreData = { version: 1, keys: [], apps: {} };
  * one that throws changes nothing.
  */
 export class EmbeddedStore implements Store {
+  readonly shared = false;
   private data: Snapshot;
   private readonly file: string;
   private pending: Pending[] = [];

@@ -62,6 +62,8 @@ export interface SwarmRecord {
   replicas: Record<string, number>;
   /** The web tasks' addresses on the overlay as the manager's goku last saw them (the other nodes' gokus route to them). */
   addrs?: string[];
+  /** A compose deployment's: each routed service's task addresses, by service. */
+  routed?: Record<string, string[]>;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface ComposeServiceRecord extends ServiceImage {
   release: string;
   /** Runs to its end before what depends on it (service_completed_successfully): no container is kept. */
   oneShot?: boolean;
+  /** The Swarm service that runs it (GOKU_SCHEDULER=swarm); its containers are then tasks. */
+  service?: string;
 }
 
 export type ReleaseKind = 'push' | 'image' | 'restart' | 'rollback' | 'config' | 'scale' | 'rename';
@@ -183,6 +187,11 @@ export interface AppRecord {
   image?: ImageSource;
   /** HTTPS: the installed certificate's facts (its files are under GOKU_HOME/certs) and the redirect. */
   tls?: TlsSettings;
+  /**
+   * A shared store only (Consul): each installed certificate version's bundle (its key and
+   * chain), by its id, so that every goku of a cluster serves it. Never shown by any command.
+   */
+  certBundles?: Record<string, string>;
 }
 
 export interface TlsSettings {
@@ -320,6 +329,8 @@ export function snapshotOf(data: StoreData): Snapshot {
  * (a throwing fn changes nothing), and the service records of running deployments.
  */
 export interface Store {
+  /** Other gokus read it too (Consul): what one installs (certificates) must travel in it. */
+  readonly shared: boolean;
   /** The current state. Free to call often: one app's check need not copy a thousand apps. */
   read(): Snapshot;
   update<T>(fn: (draft: StoreData) => T): Promise<T>;

@@ -1,17 +1,6 @@
-import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCa } from '../helpers/certs.mjs';
-import { AppRepo, GokuServer, httpdApp, type SshKey, uniquePrefix } from '../helpers/goku.js';
-
-interface Answer {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-  /** The certificate the edge presented: its subject CN and fingerprint. */
-  peer: { cn: string; fingerprint: string };
-  authorized: boolean;
-}
+import { AppRepo, GokuServer, httpdApp, httpsGet, type SshKey, uniquePrefix } from '../helpers/goku.js';
 
 // HTTPS at the edge with certificates of the user's own (certs:add), chosen per handshake by
 // SNI; certs:redirect; refusals that change nothing. A real nginx and real TLS clients.
@@ -24,36 +13,8 @@ describe('HTTPS with certificates of your own', () => {
   const host = () => `${app}.${server.domain}`;
 
   /** A GET over HTTPS to the edge, asking for `name` by SNI; trusts the test CA (or nothing). */
-  const get = (name: string, path = '/', trust: string | null = null): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = https.get(
-        {
-          host: '127.0.0.1',
-          port: server.httpsPort,
-          path,
-          servername: name,
-          headers: { host: name },
-          ...(trust ? { ca: trust } : { rejectUnauthorized: false }),
-          agent: false,
-        },
-        (res) => {
-          const sock = res.socket as TLSSocket;
-          const cert = sock.getPeerCertificate();
-          let body = '';
-          res.on('data', (d) => (body += d));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              body,
-              headers: res.headers,
-              peer: { cn: String(cert.subject?.CN ?? ''), fingerprint: cert.fingerprint256 },
-              authorized: sock.authorized,
-            }),
-          );
-        },
-      );
-      req.on('error', reject);
-    });
+  const get = (name: string, path = '/', trust: string | null = null) =>
+    httpsGet(server.httpsPort, name, path, trust);
 
   beforeAll(async () => {
     key = await server.startWithKey();

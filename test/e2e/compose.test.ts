@@ -1,24 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, eventually, GokuServer, type SshKey, underLoad, uniquePrefix } from '../helpers/goku.js';
+import {
+  AppRepo,
+  eventually,
+  fixtureFiles,
+  GokuServer,
+  type SshKey,
+  underLoad,
+  uniquePrefix,
+} from '../helpers/goku.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'compose', 'kv');
-
-/** Every file of a fixture directory, by its path in the repository. */
-function fixtureFiles(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[relative(dir, p)] = readFileSync(p, 'utf8');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function inspect(id: string, format: string): string {
   return execFileSync('docker', ['inspect', '-f', format, id]).toString().trim();

@@ -9,12 +9,15 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { expect } from 'vitest';
 import { isAlive } from '../../src/proxy/master.js';
 
@@ -395,6 +398,53 @@ export function httpGet(
   return httpRequest(port, host, { path, agent });
 }
 
+/** An HTTPS answer of the edge, with the certificate it presented: its subject CN and fingerprint. */
+export interface HttpsAnswer {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+  peer: { cn: string; fingerprint: string };
+  authorized: boolean;
+}
+
+/** A GET over HTTPS to an edge's port, asking for `name` by SNI; trusts `trust` (a CA), or nothing. */
+export function httpsGet(
+  port: number,
+  name: string,
+  path = '/',
+  trust: string | null = null,
+): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        servername: name,
+        headers: { host: name },
+        ...(trust ? { ca: trust } : { rejectUnauthorized: false }),
+        agent: false,
+      },
+      (res) => {
+        const sock = res.socket as TLSSocket;
+        const cert = sock.getPeerCertificate();
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            headers: res.headers,
+            peer: { cn: String(cert.subject?.CN ?? ''), fingerprint: cert.fingerprint256 },
+            authorized: sock.authorized,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
 /** One HTTP request through goku's proxy port (GET unless told), with a 5 s timeout. */
 export function httpRequest(
   port: number,
@@ -516,6 +566,20 @@ export function httpdApp(body: string, port = 8000, extra = ''): Record<string, 
 }
 
 /** An app whose every instance answers with its own hostname (to see which ones get traffic). */
+/** Every file of a fixture directory, by its path in the repository. */
+export function fixtureFiles(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[relative(dir, p)] = readFileSync(p, 'utf8');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
 export function hostnameApp(): Record<string, string> {
   return {
     Dockerfile: `FROM goku-test/busybox:1\nCOPY www /www\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n`,

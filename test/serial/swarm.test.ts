@@ -1,17 +1,22 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCa } from '../helpers/certs.mjs';
 import { FakeConsul } from '../helpers/consul-fake.js';
 import { BASE_IMAGE } from '../helpers/global-setup.js';
 import {
   AppRepo,
   eventually,
+  fixtureFiles,
+  freePort,
   GOKU_BIN,
   GokuServer,
   hostnameApp,
   httpdApp,
   httpGet,
+  httpsGet,
   ROOT,
   run,
   type SshKey,
@@ -52,6 +57,28 @@ describe('GOKU_SCHEDULER=swarm', () => {
     return null;
   };
   const services = () => lab.docker(a, 'service', 'ls', '--format', '{{.Name}} {{.Replicas}}');
+  /** A GET over a published TCP port: the app's own bytes (busybox httpd's CGI headers end in LF alone). */
+  const rawGet = (port: number, path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const sock = net.connect(port, '127.0.0.1');
+      let data = '';
+      sock.setTimeout(5000, () => sock.destroy(new Error('timed out')));
+      sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`));
+      sock.on('data', (c: Buffer) => {
+        data += c.toString('utf8');
+      });
+      sock.on('end', () => {
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1] ?? 0);
+        resolve({
+          status,
+          body: data
+            .split(/\r?\n\r?\n/)
+            .slice(1)
+            .join('\n\n'),
+        });
+      });
+      sock.on('error', reject);
+    });
 
   beforeAll(async () => {
     const built = await run('bash', [join(ROOT, 'install.sh'), '--image-only'], {
@@ -333,7 +360,157 @@ describe('GOKU_SCHEDULER=swarm', () => {
     );
   });
 
-  it('refused with one line: a worker engine, no GOKU_NGINX_IMAGE, a compose app', async () => {
+  it('a compose app runs as Swarm services: by name on its overlays, data on the manager, a one-shot as a job', async () => {
+    const app = 'kvs';
+    const repo = new AppRepo(server.tmp, app, server, key);
+    const files = fixtureFiles(join(ROOT, 'test/fixtures/compose/kv'));
+    await server.ok(['apps:create', app]);
+    await server.ok(['config:set', app, 'SECRET=s3', 'GREETING=hi']);
+    repo.write(files);
+    repo.commit('kv');
+    const r = await repo.push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Creating Swarm service kvs-db (1): stop-first');
+    expect(r.stderr).toContain('Creating Swarm service kvs (1): start-first');
+    const get = (path = '/', host = 'kvs.goku.test', port = server.proxyPort) => httpGet(port, host, path);
+    expect((await get()).body).toBe('web v1\n');
+    // Build args and target, config and .env interpolation reached the web service's tasks.
+    expect((await get('/cgi-bin/info')).body).toBe('secret=s3 greeting=hi region=eu-from-dotenv\n');
+    // The web reaches the db by its service name on the app's overlay.
+    expect((await get('/cgi-bin/kv?k=a&v=one')).body).toBe('stored\n');
+    expect((await get('/cgi-bin/kv?k=a')).body).toBe('one\n');
+    expect((await get('/cgi-bin/ping', 'db.kvs.goku.test')).status).toBe(200);
+    // The worker's goku routes to the compose services' tasks too (their addresses from the store).
+    await eventually(
+      () => get('/cgi-bin/kv?k=a', 'kvs.goku.test', follower.proxyPort),
+      (x) => x.body === 'one\n',
+      20_000,
+    );
+
+    const inspect = (n: string) => JSON.parse(lab.docker(a, 'service', 'inspect', n))[0].Spec;
+    const db = inspect('kvs-db');
+    expect(db.UpdateConfig.Order).toBe('stop-first');
+    // A named volume lives on the manager: so does its service.
+    expect(db.TaskTemplate.Placement.Constraints).toHaveLength(1);
+    expect(db.TaskTemplate.Placement.Constraints[0]).toMatch(/^node\.id==/);
+    expect(db.TaskTemplate.ContainerSpec.Mounts).toEqual([
+      expect.objectContaining({ Type: 'volume', Source: 'kvs_kvdata', Target: '/data' }),
+    ]);
+    const web = inspect('kvs');
+    expect(web.UpdateConfig.Order).toBe('start-first');
+    expect(web.TaskTemplate.ContainerSpec.Image).toMatch(
+      new RegExp(`^${lab.registry}/apps/kvs\\.web:[0-9a-z-]+@sha256:[0-9a-f]{64}$`),
+    );
+    expect(web.TaskTemplate.Placement.Constraints ?? []).toEqual([]);
+    expect(web.TaskTemplate.Networks).toHaveLength(2);
+    expect(web.TaskTemplate.ContainerSpec.Hosts).toEqual(['127.0.0.1 metadata.internal']);
+    expect(web.TaskTemplate.Resources.Limits.MemoryBytes).toBe(256 * 1024 * 1024);
+    const worker = inspect('kvs-worker');
+    expect(worker.TaskTemplate.ContainerSpec.User).toBe('65534:65534');
+    expect(worker.TaskTemplate.ContainerSpec.Image).toMatch(
+      new RegExp(`^${lab.registry}/apps/kvs\\.worker:id-[0-9a-f]{12}@sha256:[0-9a-f]{64}$`),
+    );
+    const ps = JSON.parse((await server.ok(['ps', app, '--json'])).stdout) as { process: string }[];
+    expect(ps.map((i) => i.process).sort()).toEqual(['db', 'web', 'worker']);
+    const logs = (await server.ok(['logs', app, '-n', '20'])).stdout;
+    expect(logs).toMatch(/kvs-worker: .*tick/);
+
+    // Only the web changes: pushed under load, its tasks start-first; the db's task is kept.
+    const dbTask = () =>
+      lab.docker(a, 'service', 'ps', 'kvs-db', '-q', '--filter', 'desired-state=running').trim();
+    const dbBefore = dbTask();
+    repo.write({ 'web/www/index.html': 'web v2\n' });
+    repo.commit('v2');
+    const load = await underLoad(server, 'kvs.goku.test', async () => {
+      const p = await repo.push();
+      expect(p.code, p.stderr).toBe(0);
+      expect(p.stderr).toContain('Unchanged, kept running: db, worker');
+      return p;
+    });
+    console.log(`swarm compose push under load: ${load.ok} ok, ${load.failed} failed`);
+    expect(load.failed).toBe(0);
+    expect((await get()).body).toBe('web v2\n');
+    expect(dbTask()).toBe(dbBefore);
+    expect((await get('/cgi-bin/kv?k=a')).body).toBe('one\n');
+
+    // A one-shot the web waits for (service_completed_successfully) runs as a Swarm job.
+    const withMigrate = files['compose.yaml']
+      ?.replace(
+        '      db:\n        condition: service_healthy\n',
+        '      db:\n        condition: service_healthy\n      migrate:\n        condition: service_completed_successfully\n',
+      )
+      .replace(
+        '\nvolumes:\n',
+        // A function: a replacement string would turn $$ into $.
+        () =>
+          '\n  migrate:\n    image: goku-test/busybox:1\n    command: ["sh", "-c", "echo migrating on $$(hostname); exit $${MIGRATE_EXIT:-0}"]\n\nvolumes:\n',
+      );
+    expect(withMigrate).toContain('service_completed_successfully');
+    repo.write({ 'compose.yaml': withMigrate as string });
+    repo.commit('migrate');
+    const m = await repo.push();
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.stderr).toContain('migrate completed successfully');
+    expect(m.stderr.indexOf('migrate completed successfully')).toBeLessThan(
+      m.stderr.indexOf('Swarm service kvs ('),
+    );
+    // The job goes once the deploy settled; ps shows what runs.
+    await eventually(
+      async () => lab.docker(a, 'service', 'ls', '--format', '{{.Name}}'),
+      (names) => !names.includes('kvs-migrate'),
+      20_000,
+    );
+
+    // It fails: the config change is refused with the job's reason, and what ran keeps serving.
+    const bad = await server.cli(['config:set', app, 'MIGRATE_EXIT=3']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/migrate failed \(task: non-zero exit \(3\)\)/);
+    expect(bad.stdout + bad.stderr).toContain('migrating on');
+    await eventually(
+      () => get('/cgi-bin/kv?k=a'),
+      (x) => x.body === 'one\n',
+      30_000,
+    );
+    expect((await get()).body).toBe('web v2\n');
+    expect((await server.ok(['config', app])).stdout).not.toContain('MIGRATE_EXIT');
+
+    // apps:destroy takes every service and overlay of it away.
+    await server.ok(['apps:destroy', app, '--force']);
+    expect(lab.docker(a, 'service', 'ls', '--format', '{{.Name}}')).not.toMatch(/^kvs/m);
+    await eventually(
+      async () => lab.docker(a, 'network', 'ls', '--format', '{{.Name}}'),
+      (names) => !/^kvs_/m.test(names),
+      20_000,
+    );
+  });
+
+  it("a certificate added on the manager's goku is served by the worker's goku too, through the shared store", async () => {
+    const ca = new TestCa(server.tmp);
+    const host = 'swarmy.goku.test';
+    const leaf = ca.leaf([host]);
+    await server.ok(['certs:add', 'swarmy'], leaf.cert + ca.cert + leaf.key);
+    for (const g of [server, follower]) {
+      const got = await eventually(
+        () => httpsGet(g.httpsPort, host, '/cgi-bin/index.cgi', ca.cert).catch(() => null),
+        (x) => x?.authorized === true && x.status === 200,
+        20_000,
+      );
+      expect(got?.peer.cn).toBe(host);
+    }
+    // The bundle (its key) travels in Consul, as the config does; no command shows it.
+    expect(consul.keys('goku/apps/swarmy/certs/')).toHaveLength(1);
+    expect((await server.ok(['certs', 'swarmy', '--json'])).stdout).not.toContain('PRIVATE KEY');
+    // certs:remove: gone from the store, and the worker's goku presents its default again.
+    await server.ok(['certs:remove', 'swarmy']);
+    expect(consul.keys('goku/apps/swarmy/certs/')).toEqual([]);
+    await eventually(
+      () => httpsGet(follower.httpsPort, host).catch(() => null),
+      (x) => x?.peer.cn === 'goku default certificate',
+      20_000,
+    );
+  });
+
+  it('refused with one line: a worker engine, no GOKU_NGINX_IMAGE, GOKU_NGINX=system', async () => {
     const start = (env: Record<string, string>) =>
       run(GOKU_BIN, ['server'], {
         env: { GOKU_HOME: join(server.tmp, 'other'), GOKU_SCHEDULER: 'swarm', ...env },
@@ -351,18 +528,47 @@ describe('GOKU_SCHEDULER=swarm', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(msg);
     }
-    const ports = await server.cli(['ports:add', 'swarmy', '15432:8000']);
-    expect(ports.code).toBe(2);
-    expect(ports.stderr).toMatch(/^error: ports:\* is not supported with GOKU_SCHEDULER=swarm yet/);
-    const repo = new AppRepo(server.tmp, 'composed', server, key);
-    repo.write({
-      'docker-compose.yml': `services:\n  web:\n    image: ${BASE_IMAGE}\n    command: httpd -f -p 8000\n    ports: ["8000"]\n`,
-    });
-    repo.commit('compose');
-    const r = await repo.push();
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('compose apps do not run as Swarm services yet');
-    expect(lab.docker(a, 'service', 'ls', '--format', '{{.Name}}')).not.toContain('composed');
+  });
+
+  it('ports:add and proxy:ports-add publish ports through the edge to the tasks on the overlay; UDP is refused', async () => {
+    const [tcp, extra, udp] = [await freePort(), await freePort(), await freePort()];
+    // TCP: the edge listens on the machine's port and passes connections on over a unix socket.
+    await server.ok(['ports:add', 'swarmy', `${tcp}:8000`]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const r = await rawGet(tcp, '/cgi-bin/index.cgi');
+      expect(r.status).toBe(200);
+      seen.add(nodeOf(r.body.trim()) ?? 'unknown');
+    }
+    expect([...seen].sort()).toEqual([a.ns, b.ns].sort());
+    // An extra HTTP port routes by host name, as the proxy port does.
+    await server.ok(['proxy:ports-add', 'swarmy', `http:${extra}:8000`]);
+    expect((await httpGet(extra, 'swarmy.goku.test', '/cgi-bin/index.cgi')).status).toBe(200);
+    expect((await httpGet(extra, 'nobody.goku.test')).status).toBe(404);
+    // A push moves the tasks; the published port follows them and keeps answering.
+    await server.ok(['ps:restart', 'swarmy']);
+    expect((await rawGet(tcp, '/cgi-bin/index.cgi')).status).toBe(200);
+
+    const refused = await server.cli(['ports:add', 'swarmy', `${udp}:8000/udp`]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/^error: UDP ports are not published with GOKU_SCHEDULER=swarm/);
+
+    await server.ok(['ports:remove', 'swarmy', String(tcp)]);
+    await server.ok(['proxy:ports-remove', 'swarmy', String(extra)]);
+    await eventually(
+      () =>
+        rawGet(tcp, '/').then(
+          () => 'open',
+          () => 'closed',
+        ),
+      (x) => x === 'closed',
+      10_000,
+    );
+    // Added again: the routes nginx's socket of before does not stand in the way.
+    await server.ok(['ports:add', 'swarmy', `${tcp}:8000`]);
+    expect((await rawGet(tcp, '/cgi-bin/index.cgi')).status).toBe(200);
+    await server.ok(['ports:remove', 'swarmy', String(tcp)]);
   });
 
   it("a node's engine dies: its tasks come back on the other, and the app keeps answering", async () => {

@@ -224,6 +224,65 @@ describe('nginx config rendering', () => {
     expect(text).toContain('listen 5353 udp;');
     expect(proxy.render([dev])).not.toContain('stream');
   });
+
+  it('on Swarm the edge holds the published ports and relays them to the routes nginx over unix sockets', () => {
+    const home = mkdtempSync(join(tmpdir(), 'goku-relay-'));
+    try {
+      const proxy = new NginxProxy(
+        {
+          mode: 'managed',
+          home,
+          templatesDir: resolve(import.meta.dirname, '../../templates'),
+          bin: 'nginx',
+          systemConf: '/dev/null',
+          systemPid: '/dev/null',
+          streamModule: '/usr/lib/nginx/modules/ngx_stream_module.so',
+          proxyHost: '127.0.0.1',
+          proxyPort: 18080,
+          httpsPort: 0,
+          relayPorts: true,
+        },
+        pino({ level: 'silent' }),
+      );
+      const base = {
+        app: 'db',
+        deployment: 'db',
+        domains: ['db.h.io'],
+        port: 8000,
+        ports: [{ host: 15432, container: 5432, proto: 'tcp' as const }],
+        httpPorts: [{ scheme: 'http' as const, host: 18081, container: 8000 }],
+        release: 'r1',
+      };
+      const up = makeRoute({ ...base, ips: ['10.0.1.5'] });
+      const down = makeRoute({ ...base, ips: [] });
+      if (!up || !down) throw new Error('routes expected');
+      const sock = join(home, 'nginx/sock');
+      const text = proxy.render([up]);
+      expect(text).toContain(`listen unix:${sock}/tcp-15432.sock;`);
+      expect(text).toContain(`listen unix:${sock}/http-18081.sock`);
+      expect(text).not.toMatch(/listen (127\.0\.0\.1:)?15432/);
+      const edge = proxy.renderEdge([up]);
+      expect(edge).toContain('listen 127.0.0.1:15432;');
+      expect(edge).toContain(`proxy_pass unix:${sock}/tcp-15432.sock;`);
+      expect(edge).toContain('listen 127.0.0.1:18081;');
+      expect(edge).toContain(`server unix:${sock}/http-18081.sock max_fails=0;`);
+      expect(edge).toMatch(/^load_module \/usr\/lib\/nginx\/modules\/ngx_stream_module\.so;$/m);
+      // The edge does not change when the instances do (a deploy, ps:stop): only with the ports.
+      expect(proxy.renderEdge([down])).toBe(edge);
+      // Both are configs nginx takes.
+      for (const [name, conf] of [
+        ['routes.conf', text],
+        ['edge.conf', edge],
+      ] as const) {
+        for (const d of ['nginx/tmp', 'nginx/sock', 'nginx/edge/tmp'])
+          mkdirSync(join(home, d), { recursive: true });
+        writeFileSync(join(home, name), conf);
+        execFileSync('nginx', ['-t', '-q', '-c', join(home, name), '-p', home], { stdio: 'pipe' });
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('process liveness', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { bundleId } from '../../src/core/certs.js';
 import { fromPairs, planOps, toPairs } from '../../src/store/consul-layout.js';
 import type { StoreData } from '../../src/store/types.js';
 import { sampleApp } from '../integration/store-contract.js';
@@ -29,6 +30,38 @@ describe('Consul KV layout', () => {
     expect(back?.formation).toEqual({ worker: 2 });
     expect(back?.checks).toEqual({ disabled: ['worker'], skipped: [] });
     expect(back?.proxyPorts).toEqual([{ host: 8080, container: 5000 }]);
+  });
+
+  it("round-trips HTTPS settings and certificate bundles; drops a bundle its id does not name, and ids that are not goku's", () => {
+    const d = data();
+    const a = d.apps.alpha as NonNullable<typeof d.apps.alpha>;
+    const bundle =
+      '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nc\n';
+    const id = bundleId(bundle);
+    const meta = {
+      source: 'manual' as const,
+      id,
+      names: ['www.example.com'],
+      issuer: 'CN=ca',
+      notBefore: '2026-11-01T00:00:00.000Z',
+      notAfter: '2027-11-01T00:00:00.000Z',
+      fingerprint: 'AB:CD',
+      installedAt: '2026-11-22T10:00:00.000Z',
+    };
+    a.tls = { cert: meta, redirect: true, hsts: false };
+    a.certBundles = { [id]: bundle };
+    const pairs = toPairs(d);
+    expect(pairs.get(`goku/apps/alpha/certs/${id}`)).toBe(bundle);
+    expect(fromPairs(pairs)).toEqual(d);
+    // Hand-edited: a bundle under another id, and a certificate id that would name another directory.
+    pairs.set('goku/apps/alpha/certs/0123456789abcdef', bundle);
+    const problems: string[] = [];
+    expect(fromPairs(pairs, problems).apps.alpha?.certBundles).toEqual({ [id]: bundle });
+    expect(problems).toEqual([
+      'goku/apps/alpha/certs/0123456789abcdef: not a certificate bundle of this id; ignored',
+    ]);
+    pairs.set('goku/apps/alpha/tls', JSON.stringify({ cert: { ...meta, id: '../../../etc' } }));
+    expect(fromPairs(pairs).apps.alpha?.tls).toBeUndefined();
   });
 
   it('puts env, CONTAINERS and domains where INTERFACE §6 says', () => {
