@@ -186,8 +186,10 @@ function registerPages(app: FastifyInstance, d: DashboardDeps, views: Views): vo
 async function appPage(d: DashboardDeps, name: string): Promise<object> {
   const app = assertAppName(name);
   const { ops, watch } = d.services;
-  const [summary, info, instances] = await Promise.all([d.monitor.app(app), ops.info(app), ops.ps(app)]);
+  // First: an unknown app throws here, before the promises below start (one of them rejecting
+  // while another throws as it is made would leave that rejection unhandled).
   const rec = ops.get(app);
+  const [summary, info, instances] = await Promise.all([d.monitor.app(app), ops.info(app), ops.ps(app)]);
   const releases = ops.releases(app);
   const watchView = rec.image ? watch.view(app) : null;
   return {

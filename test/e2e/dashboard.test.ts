@@ -301,6 +301,9 @@ describe('dashboard in a real browser', () => {
     const res = await go(page, '/apps/no-such-app');
     expect(res?.status()).toBe(404);
     expect(await page.textContent('#page-error')).toContain('app no-such-app does not exist');
+    // Refused cleanly: no promise of the page's was left to reject unhandled.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.log).not.toContain('unhandled rejection');
   });
 
   it('refuses a change without the CSRF token, even with the session cookie', async () => {
