@@ -90,3 +90,12 @@ export function routableAddrs(
 export function composeOverlay(network: string): string {
   return `${network}-swarm`;
 }
+
+/**
+ * A value Swarm must take literally: it expands Go templates in a service's env, hostname and
+ * mounts (`{{.Node.Hostname}}`), so a config value with `{{` would be expanded, or fail the
+ * task. `{{"{{"}}` is the template for a literal `{{` (a lone `}}` is already literal).
+ */
+export function swarmLiteral(value: string): string {
+  return value.replaceAll('{{', '{{"{{"}}');
+}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
+import { swarmLiteral } from '../core/swarm.js';
 import { GokuError } from '../errors.js';
 import type {
   AttachedIO,
@@ -1147,8 +1148,8 @@ function serviceBody(spec: ServiceSpec) {
     ...(spec.mounts ?? []).map((m) => ({
       Type: m.type,
       // No source: an anonymous volume, new with each task.
-      ...(m.source ? { Source: m.source } : {}),
-      Target: m.target,
+      ...(m.source ? { Source: swarmLiteral(m.source) } : {}),
+      Target: swarmLiteral(m.target),
       ReadOnly: m.readOnly,
     })),
     ...(o?.tmpfs ?? []).map((t) => ({ Type: 'tmpfs', Target: t })),
@@ -1164,7 +1165,7 @@ function serviceBody(spec: ServiceSpec) {
     TaskTemplate: {
       ContainerSpec: {
         Image: spec.image,
-        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(spec.env).map(([k, v]) => swarmLiteral(`${k}=${v}`)),
         Labels: spec.containerLabels,
         // Swarm's Command is the ENTRYPOINT, its Args the CMD.
         ...(spec.entrypoint ? { Command: spec.entrypoint } : {}),
@@ -1176,7 +1177,7 @@ function serviceBody(spec: ServiceSpec) {
         ...(o?.stopSignal ? { StopSignal: o.stopSignal } : {}),
         ...(o?.tty ? { TTY: true } : {}),
         ...(o?.openStdin ? { OpenStdin: true } : {}),
-        ...(o?.hostname ? { Hostname: o.hostname } : {}),
+        ...(o?.hostname ? { Hostname: swarmLiteral(o.hostname) } : {}),
         ...(o?.extraHosts?.length ? { Hosts: o.extraHosts.map(swarmHost) } : {}),
         ...(mounts.length ? { Mounts: mounts } : {}),
         StopGracePeriod: seconds(spec.stopGraceSeconds),

@@ -181,11 +181,24 @@ describe('GOKU_SCHEDULER=swarm', () => {
   });
 
   it('config:set, rollback, ps:stop and ps:start act on the service', async () => {
-    await server.ok(['config:set', 'swarmy', 'GREETING=hello']);
+    // Swarm expands Go templates in env values: goku's config reaches the tasks as it was set.
+    await server.ok(['config:set', 'swarmy', 'GREETING=hello {{.Node.Hostname}} }}']);
     const env = () =>
       JSON.parse(lab.docker(a, 'service', 'inspect', 'swarmy'))[0].Spec.TaskTemplate.ContainerSpec
         .Env as string[];
-    expect(env()).toContain('GREETING=hello');
+    expect(env().some((e) => e.startsWith('GREETING=hello'))).toBe(true);
+    const release = JSON.parse(lab.docker(a, 'service', 'inspect', 'swarmy'))[0].Spec.TaskTemplate
+      .ContainerSpec.Labels['goku.release'] as string;
+    // A task of this release, on whichever node runs one.
+    const [node, task] = [a, b]
+      .map(
+        (n) =>
+          [n, lab.docker(n, 'ps', '-q', '--filter', `label=goku.release=${release}`).split('\n')[0]] as const,
+      )
+      .find(([, id]) => !!id) as [LabNode, string];
+    expect(lab.docker(node, 'exec', task, 'sh', '-c', 'echo "$GREETING"').trim()).toBe(
+      'hello {{.Node.Hostname}} }}',
+    );
     // The old tasks stop a moment after the new ones run (out of nginx by then).
     await eventually(
       async () => services(),
@@ -197,7 +210,7 @@ describe('GOKU_SCHEDULER=swarm', () => {
       /Failed|Rejected/,
     );
     await server.ok(['rollback', 'swarmy']);
-    expect(env()).not.toContain('GREETING=hello');
+    expect(env().some((e) => e.startsWith('GREETING='))).toBe(false);
     expect((await httpGet(server.proxyPort, 'swarmy.goku.test', '/cgi-bin/index.cgi')).status).toBe(200);
 
     await server.ok(['ps:stop', 'swarmy']);

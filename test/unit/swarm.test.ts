@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { HttpCheck } from '../../src/core/checks.js';
-import { routableAddrs, serviceHealthcheck, serviceName } from '../../src/core/swarm.js';
+import { routableAddrs, serviceHealthcheck, serviceName, swarmLiteral } from '../../src/core/swarm.js';
 
 const check = (over: Partial<HttpCheck>): HttpCheck => ({
   name: 'web',
@@ -30,6 +30,12 @@ function runShell(script: string, path: string): Promise<number> {
 }
 
 describe('Swarm services (pure parts)', () => {
+  it("escapes Go templates' braces in values Swarm expands (env, hostname, mounts)", () => {
+    expect(swarmLiteral('plain')).toBe('plain');
+    expect(swarmLiteral('a {{.Node.Hostname}} }} b')).toBe('a {{"{{"}}.Node.Hostname}} }} b');
+    expect(swarmLiteral('{{{{')).toBe('{{"{{"}}{{"{{"}}');
+  });
+
   it('names a service per process type after the prefix', () => {
     expect(serviceName('', 'app', 'web')).toBe('app');
     expect(serviceName('t1-', 'app-dev', 'worker')).toBe('t1-app-dev-worker');
