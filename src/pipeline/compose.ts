@@ -316,11 +316,28 @@ async function alive(d: PipelineDeps, rec: ComposeServiceRecord): Promise<boolea
   return true;
 }
 
+/** The compose networks the services join, by their Docker names (`named`: another name for each). */
+export function networksOf(svcs: Svc[], named: (network: string) => string = (n) => n): Set<string> {
+  return new Set(svcs.flatMap((v) => v.run.networks.map((n) => named(n.name))));
+}
+
+/** Removes the deployment's networks but those in `keep` (ones nothing joins any more). */
+export async function pruneNetworks(d: PipelineDeps, spec: ComposeSpec, keep: Set<string>): Promise<void> {
+  for (const n of await d.runtime.listNetworks(labels(d, spec.app, spec.deployment)))
+    if (!keep.has(n)) await d.runtime.removeNetwork(n).catch(() => undefined);
+}
+
 /** The deployment's networks and named volumes, made when missing (volumes are never replaced). */
-async function ensureObjects(d: PipelineDeps, spec: ComposeSpec, svcs: Svc[]): Promise<void> {
+export async function ensureObjects(
+  d: PipelineDeps,
+  spec: ComposeSpec,
+  svcs: Svc[],
+  /** Makes one network of a compose network's name: a bridge here (an overlay on Swarm). */
+  network: (name: string, labels: Record<string, string>) => Promise<void> = (n, l) =>
+    d.runtime.ensureNetwork(n, l),
+): Promise<void> {
   const base = { ...labels(d, spec.app, spec.deployment), 'com.docker.compose.project': spec.deployment };
-  const nets = new Set(svcs.flatMap((v) => v.run.networks.map((n) => n.name)));
-  for (const n of nets) await d.runtime.ensureNetwork(n, { ...base, 'com.docker.compose.network': n });
+  for (const n of networksOf(svcs)) await network(n, { ...base, 'com.docker.compose.network': n });
   for (const v of svcs) {
     for (const m of v.run.mounts) {
       if (m.type === 'volume' && m.source)
@@ -672,9 +689,7 @@ async function settleCompose(
     }
   }
   await pruneComposeImages(d, spec.app, spec.deployment);
-  const nets = new Set(svcs.flatMap((v) => v.run.networks.map((n) => n.name)));
-  for (const n of await d.runtime.listNetworks(labels(d, spec.app, spec.deployment)))
-    if (!nets.has(n)) await d.runtime.removeNetwork(n).catch(() => undefined);
+  await pruneNetworks(d, spec, networksOf(svcs));
   await pruneBinds(d, spec.app);
 }
 

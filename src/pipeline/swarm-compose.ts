@@ -8,10 +8,13 @@ import type { SwarmRecord } from '../store/types.js';
 import {
   type Attempt,
   type ComposeSpec,
+  ensureObjects,
+  networksOf,
   newAttempt,
   planCompose,
   pruneBinds,
   pruneComposeImages,
+  pruneNetworks,
   recordCompose,
   restoreRoutes,
   routeServices,
@@ -62,7 +65,8 @@ export async function swarmComposeSwitch(
   const attempt: SwarmAttempt = { ...newAttempt(appRec, spec), made: [], jobs: [] };
   const name = (v: Svc) => serviceName(d.settings.GOKU_CONTAINER_PREFIX, spec.deployment, v.s.name);
   try {
-    await ensureOverlays(d, spec, svcs);
+    // Each compose network as an attachable overlay; named volumes here, as on one machine.
+    await ensureObjects(d, spec, svcs, (n, l) => d.runtime.ensureOverlay(composeOverlay(n), l));
     for (const v of svcs) {
       if (!v.changed) continue;
       const img = await taskImage(d, spec, v);
@@ -111,9 +115,7 @@ export async function swarmComposeSwitch(
       // Containers of the deployment from before GOKU_SCHEDULER=swarm (tasks are not goku.home's).
       await retireOthers(d, spec.app, spec.deployment, []);
       await pruneComposeImages(d, spec.app, spec.deployment);
-      const nets = overlaysOf(svcs);
-      for (const n of await d.runtime.listNetworks(labels(d, spec.app, spec.deployment)))
-        if (!nets.has(n)) await d.runtime.removeNetwork(n).catch(() => undefined);
+      await pruneNetworks(d, spec, networksOf(svcs, composeOverlay));
       await pruneBinds(d, spec.app);
     },
     revert: async () => {
@@ -122,27 +124,6 @@ export async function swarmComposeSwitch(
       await undo(d, spec, attempt, () => undefined);
     },
   };
-}
-
-/** The overlays of the deployment's compose networks. */
-function overlaysOf(svcs: Svc[]): Set<string> {
-  return new Set(svcs.flatMap((v) => v.run.networks.map((n) => composeOverlay(n.name))));
-}
-
-/** Each compose network as an attachable overlay, and the named volumes here (never replaced). */
-async function ensureOverlays(d: PipelineDeps, spec: ComposeSpec, svcs: Svc[]): Promise<void> {
-  const base = { ...labels(d, spec.app, spec.deployment), 'com.docker.compose.project': spec.deployment };
-  for (const v of svcs) {
-    for (const n of v.run.networks)
-      await d.runtime.ensureOverlay(composeOverlay(n.name), {
-        ...base,
-        'com.docker.compose.network': n.name,
-      });
-    for (const m of v.run.mounts) {
-      if (m.type === 'volume' && m.source)
-        await d.runtime.ensureVolume(m.source, { ...base, 'com.docker.compose.volume': m.source });
-    }
-  }
 }
 
 /**

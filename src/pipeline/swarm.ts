@@ -218,10 +218,8 @@ export class SwarmScheduler implements Scheduler {
     for (const name of names) await d.runtime.serviceGone(name, (d.settings.GOKU_STOP_GRACE + 15) * 1000);
     for (const key of [...this.addrs.keys()])
       if (key === deployment || key.startsWith(`${deployment}/`)) this.addrs.delete(key);
+    // Its overlays carry the deployment's labels: they go with its other networks there.
     await removeDeployment(d, app, deployment, out);
-    // A compose deployment's overlays (its containers' networks go in removeDeployment).
-    for (const n of await d.runtime.listNetworks(labels(d, app, deployment)))
-      await d.runtime.removeNetwork(n).catch(() => undefined);
   }
 
   /** The image every node can pull: pushed to GOKU_REGISTRY, else this node's own (and only here). */
